@@ -1,0 +1,65 @@
+# The portal's commands. `make run` and `make test` work on a fresh clone (see README).
+SHELL := /bin/bash
+PORT ?= 8000
+HOST ?= 127.0.0.1
+VENV := .venv
+VPY := $(VENV)/bin/python
+
+# A Python 3.12+ interpreter: $(PYTHON) if given, else python3.13/python3.12/python3 on PATH, else pyenv's.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3; do \
+	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then command -v $$p; break; fi; done)
+
+.PHONY: run test up bench migrate seed messages clean check-python
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.12 or newer is required (install python3.12, or pyenv install 3.12.1)." >&2; exit 1; fi
+
+$(VENV)/.created: | check-python
+	@test -x $(VPY) && $(VPY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
+	@$(VPY) -m pip install --quiet --upgrade pip
+	@touch $@
+
+$(VENV)/.installed-run: requirements.txt $(VENV)/.created
+	$(VPY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.created
+	$(VPY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed-run
+
+# Embedded default: SQLite, in-memory channel layer, tasks and scheduler in the server process.
+run: $(VENV)/.installed-run
+	@export DEBUG=$${DEBUG:-1}; \
+	$(VPY) manage.py migrate --noinput -v0 && \
+	$(VPY) manage.py seed_demo && \
+	echo "" && echo "  Portal: http://$(HOST):$(PORT)/   (API docs: http://$(HOST):$(PORT)/api/v1/docs/)" && \
+	echo "  Log in as acme.buyer, acme.admin, supa.rep (acme + globex), globex.buyer, ... with the password above." && echo "" && \
+	exec $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets
+
+# The whole suite. Uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set.
+test: $(VENV)/.installed-dev
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# Production shape on one machine: uvicorn workers, a Celery worker and exactly one beat.
+up: $(VENV)/.installed-run
+	@test -n "$$DATABASE_URL" || { echo "error: make up needs DATABASE_URL (PostgreSQL)" >&2; exit 1; }
+	@test -n "$$REDIS_URL" || { echo "error: make up needs REDIS_URL" >&2; exit 1; }
+	@test -n "$$SECRET_KEY" || { echo "error: make up needs SECRET_KEY" >&2; exit 1; }
+	export PORTAL_ENV=production; \
+	$(VPY) manage.py migrate --noinput && \
+	$(VPY) manage.py check --deploy && \
+	{ $(VENV)/bin/celery -A scm_portal worker --loglevel=INFO --concurrency=$${CELERY_CONCURRENCY:-2} & \
+	  $(VENV)/bin/celery -A scm_portal beat --loglevel=INFO --schedule=$${CELERY_BEAT_SCHEDULE_FILE:-/tmp/scm-portal-beat} & \
+	  $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_CONCURRENCY:-2} --lifespan on --proxy-headers --forwarded-allow-ips=$${FORWARDED_ALLOW_IPS:-127.0.0.1} & \
+	  trap 'kill 0' INT TERM; wait; }
+
+bench: $(VENV)/.installed-dev
+	$(VPY) bench/run.py
+
+# Regenerates the translation catalogues (needs gettext).
+messages: $(VENV)/.installed-dev
+	DEBUG=1 $(VPY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=staticfiles --no-location
+	DEBUG=1 $(VPY) manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache

@@ -1,0 +1,93 @@
+"""One error format for every 4xx: {"error": {"code", "message", "fields"}}."""
+
+import logging
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(code, message, fields=None):
+    return {"error": {"code": code, "message": str(message), "fields": fields or {}}}
+
+
+def _flatten_codes(codes):
+    """The first error code found in DRF's nested get_codes() structure."""
+    if isinstance(codes, dict):
+        for value in codes.values():
+            return _flatten_codes(value)
+    if isinstance(codes, list) and codes:
+        return _flatten_codes(codes[0])
+    return codes if isinstance(codes, str) else "invalid"
+
+
+def _jsonable(detail):
+    if isinstance(detail, dict):
+        return {str(k): _jsonable(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_jsonable(v) for v in detail]
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = exceptions.ValidationError(fields)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real server error: let Django log it and answer 500
+
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        if isinstance(detail, dict):
+            fields = _jsonable(detail)
+            non_field = fields.pop("non_field_errors", None)
+            message = non_field[0] if non_field else _("Some fields are invalid.")
+            if non_field:
+                fields["non_field_errors"] = non_field
+        elif isinstance(detail, list):
+            fields = {"non_field_errors": _jsonable(detail)} if detail and not isinstance(detail[0], dict) else {"items": _jsonable(detail)}
+            message = fields.get("non_field_errors", [_("The request is invalid.")])[0]
+        else:
+            fields, message = {}, str(detail)
+        code = getattr(exc, "error_code", None) or _flatten_codes(exc.get_codes())
+        if code == "invalid" and fields:
+            code = "validation_error"
+        response.data = error_body(code, message, fields)
+    else:
+        detail = exc.detail if hasattr(exc, "detail") else str(exc)
+        code = getattr(exc, "default_code", "error")
+        if hasattr(exc, "get_codes"):
+            codes = exc.get_codes()
+            code = codes if isinstance(codes, str) else _flatten_codes(codes)
+        response.data = error_body(code, detail if isinstance(detail, str) else _jsonable(detail))
+    return response
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+def api_not_found(request, exception=None):
+    return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+
+
+def api_server_error(request):
+    return JsonResponse(error_body("server_error", _("An unexpected error occurred.")), status=500)
+
+
+def json_error_response(code, message, status_code, fields=None):
+    return Response(error_body(code, message, fields), status=status_code)

@@ -1,0 +1,43 @@
+from django.utils.translation import gettext as _
+from rest_framework import serializers
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know or may not write, instead of silently dropping them."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, f in self.fields.items() if not f.read_only}
+            unknown = {str(key): [_("Unknown field.")] for key in data if key not in writable}
+            if unknown:
+                error = serializers.ValidationError(unknown)
+                error.error_code = "unknown_field"
+                raise error
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
+    pass
+
+
+class TenantScopedSlugRelatedField(serializers.SlugRelatedField):
+    """A relation resolved only among the rows `scope(tenant, user)` returns for this request.
+
+    A slug or id of another tenant is "does not exist" (400), never a cross-tenant link.
+    """
+
+    def __init__(self, *, scope, **kwargs):
+        self.scope = scope
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        tenant = self.context.get("tenant")
+        request = self.context.get("request")
+        if tenant is None or request is None:
+            raise RuntimeError("TenantScopedSlugRelatedField needs the tenant and request in its context.")
+        return self.scope(tenant, request.user)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

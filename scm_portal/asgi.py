@@ -1,0 +1,41 @@
+"""ASGI entry point: HTTP through Django, WebSocket through Channels, and a lifespan hook.
+
+The lifespan hook starts the embedded scheduler when there is no broker, so `make run`
+alone runs periodic work (escalations, sweeps) on time.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scm_portal.settings.base")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+from scm_portal.routing import websocket_application  # noqa: E402
+
+
+async def lifespan(scope, receive, send):
+    from scm_portal.scheduler import start_embedded_scheduler
+
+    stop = None
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            stop = start_embedded_scheduler()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            if stop is not None:
+                stop.set()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": websocket_application,
+        "lifespan": lifespan,
+    }
+)

@@ -1,0 +1,36 @@
+from importlib import import_module, util
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from scm_portal.tenancy import demo
+
+
+class Command(BaseCommand):
+    help = "Creates the demo tenants, partners, users and records (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", default=demo.DEFAULT_PASSWORD, help="password for every demo user")
+        parser.add_argument("--totp-secret", default=demo.DEFAULT_TOTP_SECRET, help="base32 TOTP secret of the money approvers")
+
+    def handle(self, *args, password, totp_secret, **options):
+        if len(password) < 8:
+            raise CommandError("--password must be at least 8 characters.")
+        try:
+            import pyotp
+
+            pyotp.TOTP(totp_secret).now()
+        except Exception:
+            raise CommandError("--totp-secret must be a base32 string.") from None
+        with transaction.atomic():
+            ctx = demo.seed(password=password, totp_secret=totp_secret)
+            # Each domain app may contribute demo records in <app>/demo.py: seed(ctx).
+            for config in apps.get_app_configs():
+                module_name = f"{config.name}.demo"
+                if config.name == "scm_portal.tenancy" or util.find_spec(module_name) is None:
+                    continue
+                import_module(module_name).seed(ctx)
+        self.stdout.write(self.style.SUCCESS("Demo data is ready."))
+        self.stdout.write(f"  Demo users (password {password}): " + ", ".join(u for u, _d, _m in demo.USERS))
+        self.stdout.write(f"  TOTP secret of {', '.join(demo.TOTP_USERS)}: {totp_secret} (demo only)")

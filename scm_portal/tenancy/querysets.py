@@ -1,0 +1,95 @@
+"""The tenancy choke point for reads: every tenant-owned model uses TenantQuerySet.
+
+`for_tenant(t)` keeps one tenant's rows; `visible_to(user, action)` keeps the rows the user's
+active memberships allow, as one SQL condition (EXISTS sub-queries), never a Python loop.
+Each model states who may do what in its `access_policy`.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Who may do `action` on a row of a tenant-owned model.
+
+    core: action -> core-staff roles that may do it on every row of their tenant.
+    partner: action -> partner roles that may do it on rows whose `partner_field` is their organisation.
+    owner_field: a user FK; the user it names may view the row.
+    object_permissions: actions also granted per object through guardian direct-FK permissions
+      (`<action>_<model>`), for exceptions on top of the role rules.
+    """
+
+    core: dict = field(default_factory=dict)
+    partner: dict = field(default_factory=dict)
+    partner_field: str | None = None
+    owner_field: str | None = None
+    object_permissions: frozenset = frozenset()
+
+    def condition(self, model, user, action):
+        from scm_portal.tenancy.models import Membership
+
+        never = Q(pk__in=[])
+        cond = never
+        core_roles = self.core.get(action)
+        if core_roles:
+            cond |= Q(
+                Exists(
+                    Membership.objects.active().filter(user=user, tenant=OuterRef("tenant"), role__in=core_roles)
+                )
+            )
+        partner_roles = self.partner.get(action)
+        if partner_roles and self.partner_field:
+            cond |= Q(
+                Exists(
+                    Membership.objects.active().filter(
+                        user=user,
+                        tenant=OuterRef("tenant"),
+                        role__in=partner_roles,
+                        organization=OuterRef(self.partner_field),
+                    )
+                )
+            )
+        if self.owner_field and action == "view":
+            cond |= Q(**{self.owner_field: user}) & Q(
+                Exists(Membership.objects.active().filter(user=user, tenant=OuterRef("tenant")))
+            )
+        if action in self.object_permissions:
+            cond |= _object_permission_condition(model, user, f"{action}_{model._meta.model_name}")
+        return cond
+
+
+def _object_permission_condition(model, user, codename):
+    """Rows granted by guardian's direct-FK tables, to the user or one of their groups."""
+    from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
+
+    user_perms = get_user_obj_perms_model(model)
+    group_perms = get_group_obj_perms_model(model)
+    return Q(
+        Exists(
+            user_perms.objects.filter(
+                user=user, permission__codename=codename, content_object=OuterRef("pk")
+            )
+        )
+    ) | Q(
+        Exists(
+            group_perms.objects.filter(
+                group__user=user, permission__codename=codename, content_object=OuterRef("pk")
+            )
+        )
+    )
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_tenant(self, tenant):
+        return self.filter(tenant=tenant)
+
+    def visible_to(self, user, action="view"):
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        policy = getattr(self.model, "access_policy", None)
+        if policy is None:
+            raise TypeError(f"{self.model.__name__} has no access_policy; it cannot be read through the choke point.")
+        return self.filter(policy.condition(self.model, user, action))

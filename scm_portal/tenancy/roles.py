@@ -1,0 +1,60 @@
+"""Roles a membership can carry, and which organisation kind each belongs to."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class OrganizationKind(models.TextChoices):
+    CORE = "core", _("Core enterprise")
+    SUPPLIER = "supplier", _("Supplier")
+    FUNDER = "funder", _("Funder")
+    CARRIER = "carrier", _("Carrier")
+    DISTRIBUTOR = "distributor", _("Distributor")
+
+
+class Role(models.TextChoices):
+    # Core-enterprise staff
+    COORDINATOR = "coordinator", _("Coordinator")
+    BUYER = "buyer", _("Buyer")
+    PLANNER = "planner", _("Planner")
+    WAREHOUSE = "warehouse", _("Warehouse manager")
+    LOGISTICS = "logistics", _("Logistics")
+    CUSTOMER_SERVICE = "customer_service", _("Customer service")
+    FINANCE_APPROVER = "finance_approver", _("Finance approver")
+    TENANT_ADMIN = "tenant_admin", _("Tenant administrator")
+    AUDITOR = "auditor", _("Auditor")
+    # Partner organisations
+    SUPPLIER_REP = "supplier_rep", _("Supplier representative")
+    FUNDER_OFFICER = "funder_officer", _("Funder officer")
+    CARRIER_DISPATCHER = "carrier_dispatcher", _("Carrier dispatcher")
+
+
+CORE_ROLES = frozenset(
+    {
+        Role.COORDINATOR,
+        Role.BUYER,
+        Role.PLANNER,
+        Role.WAREHOUSE,
+        Role.LOGISTICS,
+        Role.CUSTOMER_SERVICE,
+        Role.FINANCE_APPROVER,
+        Role.TENANT_ADMIN,
+        Role.AUDITOR,
+    }
+)
+
+# A partner role is only valid for a member of an organisation partnered with the tenant as this kind.
+PARTNER_ROLE_KIND = {
+    Role.SUPPLIER_REP: OrganizationKind.SUPPLIER,
+    Role.FUNDER_OFFICER: OrganizationKind.FUNDER,
+    Role.CARRIER_DISPATCHER: OrganizationKind.CARRIER,
+}
+PARTNER_ROLES = frozenset(PARTNER_ROLE_KIND)
+ALL_ROLES = CORE_ROLES | PARTNER_ROLES
+
+PARTNER_KINDS = [k for k in OrganizationKind if k != OrganizationKind.CORE]
+
+
+def role_group_name(tenant_id, role):
+    """The django-guardian group that holds every active member of `tenant` with `role`."""
+    return f"tenant:{tenant_id}:{role}"

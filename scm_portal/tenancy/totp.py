@@ -1,0 +1,74 @@
+"""TOTP second factor for money actions: enrolment, verification, and the check views use."""
+
+import hashlib
+from datetime import timedelta
+
+import pyotp
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rest_framework.authtoken.models import Token
+
+from scm_portal.tenancy.models import TotpDevice, TotpVerification
+
+VERIFICATION_TTL = timedelta(hours=8)
+
+
+def totp_enroll(*, user, secret=None):
+    """Enrols (or re-enrols) the user with `secret` (base32), returning the device."""
+    secret = secret or pyotp.random_base32()
+    try:
+        pyotp.TOTP(secret).now()
+    except Exception:
+        raise ValidationError({"secret": _("Not a valid base32 TOTP secret.")}) from None
+    device, _created = TotpDevice.objects.update_or_create(user=user, defaults={"secret": secret, "confirmed": True})
+    return device
+
+
+def _credential(request):
+    """Identifies what is being verified: the API token in use, or the browser session."""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, Token):
+        return "token:" + hashlib.sha256(auth.key.encode()).hexdigest()
+    session = getattr(request, "session", None)
+    if session is not None:
+        if not session.session_key:
+            session.save()
+        return "session:" + hashlib.sha256(session.session_key.encode()).hexdigest()
+    raise ValidationError(_("No token or session to verify."))
+
+
+@transaction.atomic
+def totp_verify(*, request, user, code):
+    device = TotpDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+    if device is None:
+        raise ValidationError({"code": _("Two-factor authentication is not set up for this user.")})
+    totp = pyotp.TOTP(device.secret)
+    now = timezone.now()
+    step = None
+    for offset in (0, -1, 1):  # one 30-second step of clock drift either way
+        candidate = int(now.timestamp()) // 30 + offset
+        if totp.at(candidate * 30) == code:
+            step = candidate
+            break
+    if step is None or step <= device.last_used_step:
+        raise ValidationError({"code": _("The code is wrong or was already used.")})
+    device.last_used_step = step
+    device.save(update_fields=["last_used_step"])
+    verification, _created = TotpVerification.objects.update_or_create(
+        credential=_credential(request), defaults={"user": user, "expires_at": now + VERIFICATION_TTL}
+    )
+    return verification
+
+
+def totp_is_verified(request):
+    """True when the request's token or session passed TOTP and has not expired."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return False
+    try:
+        credential = _credential(request)
+    except ValidationError:
+        return False
+    return TotpVerification.objects.filter(credential=credential, user=user, expires_at__gt=timezone.now()).exists()

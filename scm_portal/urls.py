@@ -1,0 +1,15 @@
+from django.urls import include, path
+
+from scm_portal.tenancy import views as tenancy_views
+
+urlpatterns = [
+    path("api/v1/", include("scm_portal.api.urls")),
+    path("accounts/", include("scm_portal.tenancy.auth_urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", tenancy_views.home, name="home"),
+    path("t/", tenancy_views.tenant_picker, name="tenant-picker"),
+    path("t/<slug:tenant>/", include("scm_portal.tenancy.urls")),
+]
+
+handler404 = "scm_portal.tenancy.views.not_found"
+handler500 = "scm_portal.tenancy.views.server_error"
