@@ -17,14 +17,25 @@ def error_body(code, message, fields=None):
     return {"error": {"code": code, "message": str(message), "fields": fields or {}}}
 
 
-def _flatten_codes(codes):
-    """The first error code found in DRF's nested get_codes() structure."""
+def _all_codes(codes):
+    """Every error code in DRF's nested get_codes() structure."""
     if isinstance(codes, dict):
-        for value in codes.values():
-            return _flatten_codes(value)
-    if isinstance(codes, list) and codes:
-        return _flatten_codes(codes[0])
-    return codes if isinstance(codes, str) else "invalid"
+        return [c for value in codes.values() for c in _all_codes(value)]
+    if isinstance(codes, list):
+        return [c for value in codes for c in _all_codes(value)]
+    return [codes] if isinstance(codes, str) else []
+
+
+# Codes that name the whole 400 better than "validation_error" does.
+_TOP_LEVEL_VALIDATION_CODES = ("unknown_field", "conflict")
+
+
+def _validation_code(exc):
+    codes = _all_codes(exc.get_codes())
+    for code in _TOP_LEVEL_VALIDATION_CODES:
+        if code in codes:
+            return code
+    return "validation_error"
 
 
 def _jsonable(detail):
@@ -61,16 +72,13 @@ def exception_handler(exc, context):
             message = fields.get("non_field_errors", [_("The request is invalid.")])[0]
         else:
             fields, message = {}, str(detail)
-        code = getattr(exc, "error_code", None) or _flatten_codes(exc.get_codes())
-        if code == "invalid" and fields:
-            code = "validation_error"
-        response.data = error_body(code, message, fields)
+        response.data = error_body(_validation_code(exc), message, fields)
     else:
         detail = exc.detail if hasattr(exc, "detail") else str(exc)
         code = getattr(exc, "default_code", "error")
         if hasattr(exc, "get_codes"):
-            codes = exc.get_codes()
-            code = codes if isinstance(codes, str) else _flatten_codes(codes)
+            codes = _all_codes(exc.get_codes())
+            code = codes[0] if codes else code
         response.data = error_body(code, detail if isinstance(detail, str) else _jsonable(detail))
     return response
 

@@ -10,9 +10,7 @@ class StrictSerializer(serializers.Serializer):
             writable = {name for name, f in self.fields.items() if not f.read_only}
             unknown = {str(key): [_("Unknown field.")] for key in data if key not in writable}
             if unknown:
-                error = serializers.ValidationError(unknown)
-                error.error_code = "unknown_field"
-                raise error
+                raise serializers.ValidationError(unknown, code="unknown_field")
         return super().to_internal_value(data)
 
 

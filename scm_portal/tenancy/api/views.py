@@ -1,5 +1,6 @@
 from axes.exceptions import AxesBackendPermissionDenied
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -44,6 +45,8 @@ class TokenView(APIView):
             return json_error_response(
                 "invalid_credentials", _("Unable to log in with these credentials."), status.HTTP_400_BAD_REQUEST
             )
+        # Same signal as a page login: records last_login and resets the lockout counter.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
         token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 

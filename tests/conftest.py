@@ -1,0 +1,32 @@
+import pytest
+from rest_framework.test import APIClient
+
+from scm_portal.tenancy import demo as demo_data
+
+
+@pytest.fixture(autouse=True)
+def _english_messages(settings):
+    """Tests assert on English texts unless they switch language themselves."""
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
+def demo(db):
+    """The demo world of CONTRACT.md: acme and globex, their partners and users."""
+    return demo_data.seed()
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.as_user(user)` authenticates it with that user's token."""
+    client = APIClient()
+
+    def as_user(user):
+        from rest_framework.authtoken.models import Token
+
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        return client
+
+    client.as_user = as_user
+    return client

@@ -1,0 +1,86 @@
+"""Walks every path of the OpenAPI schema with another tenant's slug and ids.
+
+Whatever endpoints later work adds, none may answer 2xx to a user of acme for globex's
+tenant or objects, and no answer may carry globex data (checked with canary strings).
+"""
+
+import re
+
+import pytest
+from django.apps import apps
+from django.urls import resolve
+
+from scm_portal.tenancy import services
+from tests.api_contract import user
+from tests.factories import OrganizationFactory
+
+CANARY = "CANARY-GLOBEX-7f3a"
+
+
+@pytest.fixture
+def world(demo):
+    globex = demo["tenants"]["globex"]
+    canary_org = OrganizationFactory(slug="canary-org", name=CANARY)
+    services.partnership_create(tenant=globex, actor=None, organization=canary_org, kind="supplier")
+    return demo
+
+
+def tenant_models():
+    return [m for m in apps.get_models() if hasattr(m, "access_policy") and any(f.name == "tenant" for f in m._meta.fields)]
+
+
+def foreign_ids(model, tenant_slug):
+    return sorted(model.objects.filter(tenant__slug=tenant_slug).values_list("pk", flat=True))
+
+
+def model_of(url):
+    """The model behind a detail URL (ids are per model, so each path is probed with its own)."""
+    view = resolve(url).func
+    return getattr(getattr(view, "cls", None), "model", None)
+
+
+def schema_operations(client):
+    schema = client.get("/api/v1/schema/?format=json").json()
+    for path, item in schema["paths"].items():
+        for method in item:
+            if method in {"get", "post", "put", "patch", "delete"}:
+                yield path, method
+
+
+def fill(path, tenant, object_id):
+    path = path.replace("{tenant}", tenant)
+    return re.sub(r"\{[a-z_]+\}", str(object_id), path)
+
+
+@pytest.mark.parametrize("username", ["acme.admin", "acme.buyer", "supb.rep"])
+def test_no_path_gives_another_tenants_data(world, api, client, username):
+    operations = list(schema_operations(client))
+    tenant_paths = [(p, m) for p, m in operations if "{tenant}" in p]
+    assert len(tenant_paths) >= 5, "the crawler found too few tenant paths; is the schema served?"
+    assert all(foreign_ids(m, "globex") for m in tenant_models()), "globex has rows of every model to probe with"
+
+    api.as_user(user(username))
+    checked = 0
+    for path, method in tenant_paths:
+        has_id = re.search(r"\{(?!tenant\})[a-z_]+\}", path) is not None
+        probes = [fill(path, "globex", 1)]
+        if has_id:
+            model = model_of(fill(path, "acme", 1))
+            assert model is not None, f"{path} has an id but no model to probe it with"
+            probes += [fill(path, "acme", pk) for pk in foreign_ids(model, "globex")]
+        for url in probes:
+            response = getattr(api, method)(url, {}, format="json")
+            checked += 1
+            assert not 200 <= response.status_code < 300, f"{method.upper()} {url} answered {response.status_code}"
+            assert response.status_code < 500, f"{method.upper()} {url} answered {response.status_code}"
+            assert CANARY not in response.content.decode(), f"{method.upper()} {url} leaked globex data"
+    assert checked >= len(tenant_paths)
+
+
+def test_lists_under_own_tenant_never_carry_foreign_rows(world, api, client):
+    api.as_user(user("acme.admin"))
+    for path, method in schema_operations(client):
+        if method == "get" and "{tenant}" in path and not re.search(r"\{(?!tenant\})[a-z_]+\}", path):
+            response = api.get(fill(path, "acme", 0))
+            assert response.status_code == 200, path
+            assert CANARY not in response.content.decode(), path
