@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
             pyotp.TOTP(totp_secret).now()
         except Exception:
-            raise CommandError("--totp-secret must be a base32 string.") from None
+            raise CommandError("--totp-secret must be a base32 string of at least 112 bits (e.g. 32 characters).") from None
         with transaction.atomic():
             ctx = demo.seed(password=password, totp_secret=totp_secret)
             # Each domain app may contribute demo records in <app>/demo.py: seed(ctx).
