@@ -1,9 +1,8 @@
-"""WebSocket routes: origin-checked, authenticated, under /ws/t/<tenant>/."""
+"""WebSocket routes: origin-checked, authenticated (token or session), under /ws/t/<tenant>/."""
 
-from channels.auth import AuthMiddlewareStack
 from channels.routing import URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 
-websocket_urlpatterns = []
+from messaging.ws.auth import SocketAuthStack
+from messaging.ws.routing import websocket_urlpatterns
 
-websocket_application = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+websocket_application = SocketAuthStack(URLRouter(websocket_urlpatterns))

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
 from scm_portal.tenancy.models import Membership, Organization, Partnership, Tenant
+from scm_portal.tenancy.signals import partnership_saved, send_access_changed_on_commit, tenant_created
 from scm_portal.tenancy.roles import (
     CORE_ROLES,
     PARTNER_ROLE_KIND,
@@ -68,6 +69,7 @@ def tenant_create(*, slug, name, organization=None, default_language="zh-hans", 
     tenant.save()
     for role in Role:
         role_group(tenant=tenant, role=role)
+    tenant_created.send(sender=Tenant, tenant=tenant)
     return tenant
 
 
@@ -84,6 +86,8 @@ def partnership_create(*, tenant, actor, organization, kind):
         partnership.save(update_fields=["active"])
     for role in FOLLOWERS_BY_KIND[kind]:
         assign_perm("tenancy.follow_partnership", role_group(tenant=tenant, role=role), partnership)
+    partnership_saved.send(sender=Partnership, partnership=partnership, created=created)
+    send_access_changed_on_commit(tenant_id=tenant.id)
     return partnership
 
 
@@ -94,6 +98,8 @@ def partnership_set_active(*, tenant, actor, partnership, active):
         raise ValidationError({"partnership": _("Not a partnership of this tenant.")})
     partnership.active = active
     partnership.save(update_fields=["active"])
+    partnership_saved.send(sender=Partnership, partnership=partnership, created=False)
+    send_access_changed_on_commit(tenant_id=tenant.id)
     return partnership
 
 
@@ -103,6 +109,7 @@ def partnership_follow(*, tenant, actor, partnership, user, follow=True):
         assign_perm("tenancy.follow_partnership", user, partnership)
     else:
         remove_perm("tenancy.follow_partnership", user, partnership)
+    send_access_changed_on_commit(tenant_id=tenant.id, user_ids=[user.id])
 
 
 def _validate_membership(*, tenant, organization, role):
@@ -130,6 +137,7 @@ def membership_create(*, tenant, actor, user, organization, role):
         membership.active = True
         membership.save(update_fields=["active"])
     role_group(tenant=tenant, role=role).user_set.add(user)
+    send_access_changed_on_commit(tenant_id=tenant.id, user_ids=[user.id])
     return membership
 
 
@@ -148,6 +156,7 @@ def membership_set_active(*, tenant, actor, membership, active):
         tenant=tenant, user=membership.user, role=membership.role, active=True
     ).exists():
         group.user_set.remove(membership.user)
+    send_access_changed_on_commit(tenant_id=tenant.id, user_ids=[membership.user_id])
     return membership
 
 

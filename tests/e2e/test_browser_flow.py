@@ -153,14 +153,23 @@ def test_dashboard_fits_a_phone_screen(new_context, login, portal_server, langua
     assert page.evaluate("window.innerWidth") == PHONE["viewport"]["width"]
     assert_no_horizontal_overflow(page, "the dashboard")
 
-    # The tenant switcher opens within the screen
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_tenant_switcher_opens_within_a_phone_screen(new_context, login, portal_server, language):
+    page = new_context(**PHONE, locale="zh-CN" if language == "zh-hans" else "en-US").new_page()
+    login(page, "supa.rep")
+    page.goto("/t/acme/")
+    expect(page.locator("html")).to_have_attribute("lang", language)
+
     switcher = page.locator("details[data-testid=tenant-switcher]")
     switcher.locator("summary").click()
     for slug in ("acme", "globex"):
         link = switcher.locator(f"a[data-tenant={slug}]")
         expect(link).to_be_visible()
         box = link.bounding_box()
-        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["viewport"]["width"], f"{slug} link off screen: {box}"
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["viewport"]["width"], (
+            f"the tenant switcher's {slug} entry opens past the edge of a phone screen: {box}"
+        )
     assert_no_horizontal_overflow(page, "the dashboard with the tenant switcher open")
 
 

@@ -1,0 +1,69 @@
+"""Telling open sockets what changed. The database is the truth; these only notify.
+
+Group names are derived here from ids, never from client input:
+  room.<id>    every socket whose user may see the room
+  user.<id>    every socket of one user (access changes, logout)
+  tenant.<id>  every socket in a tenant (access changes that touch many users)
+Each publish runs after the writing transaction commits.
+"""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from messaging.frames import message_frame
+
+logger = logging.getLogger(__name__)
+
+
+def room_group(room_id):
+    return f"room.{int(room_id)}"
+
+
+def user_group(user_id):
+    return f"user.{int(user_id)}"
+
+
+def tenant_group(tenant_id):
+    return f"tenant.{int(tenant_id)}"
+
+
+def _group_send(group, event):
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, event)
+    except Exception:
+        # A lost notification is recovered by the client's next sync (seq gap); never fail the write.
+        logger.exception("Could not publish %s to %s", event.get("type"), group)
+
+
+def publish_message(message):
+    frame = message_frame(message)
+    transaction.on_commit(
+        lambda: _group_send(
+            room_group(message.room_id),
+            {"type": "room.message", "frame": frame, "internal": message.internal, "recipient": message.recipient_id},
+        )
+    )
+
+
+def publish_read(*, room_id, user, seq):
+    frame = {"type": "read", "room": room_id, "user": user.id, "username": user.username, "seq": seq}
+    transaction.on_commit(lambda: _group_send(room_group(room_id), {"type": "room.read", "frame": frame}))
+
+
+def publish_access_changed(*, tenant_id, user_ids=None):
+    if user_ids is None:
+        _group_send(tenant_group(tenant_id), {"type": "access.changed"})
+    else:
+        for user_id in user_ids:
+            _group_send(user_group(user_id), {"type": "access.changed"})
+
+
+def publish_credential_ended(*, user_id, credential):
+    """Closes the sockets authenticated by this session or token (logout, token revoked)."""
+    _group_send(user_group(user_id), {"type": "credential.ended", "credential": credential})

@@ -1,0 +1,73 @@
+"""Reads of rooms and messages, always through the tenancy choke point."""
+
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from messaging.models import Message, ReadState, Room
+from scm_portal.tenancy.selectors import is_core_staff, roles_in_tenant
+
+PAGE_MAX = 500
+
+
+def rooms_for_user(user, tenant):
+    """Rooms the user sees in the tenant, with `unread` (messages by others after their read mark)."""
+    core = is_core_staff(roles_in_tenant(user, tenant))
+    last_read = ReadState.objects.filter(room=OuterRef(OuterRef("pk")), user=user).values("last_read_seq")[:1]
+    unread_messages = (
+        Message.objects.filter(room=OuterRef("pk"), seq__gt=Coalesce(Subquery(last_read), Value(0)))
+        .exclude(sender=user)
+        .filter(Q(recipient__isnull=True) | Q(recipient=user))
+    )
+    if not core:
+        unread_messages = unread_messages.filter(internal=False)
+    unread = unread_messages.order_by().values("room").annotate(n=Count("pk")).values("n")[:1]
+    return (
+        Room.objects.for_tenant(tenant)
+        .visible_to(user, "view")
+        .select_related("partnership__organization")
+        .annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)))
+        .order_by("-last_message_at", "-pk")
+    )
+
+
+def messages_visible(user, room):
+    return (
+        Message.objects.filter(room=room)
+        .visible_to(user)
+        .select_related("sender")
+        .prefetch_related("attachments")
+    )
+
+
+def messages_after(user, room, after_seq=0, limit=100):
+    """Messages after `after_seq`, oldest first, at most `limit` (gaps are messages the user may not see)."""
+    limit = max(1, min(int(limit), PAGE_MAX))
+    return list(messages_visible(user, room).filter(seq__gt=after_seq).order_by("seq")[:limit])
+
+
+def messages_before(user, room, before_seq, limit=50):
+    """The `limit` messages before `before_seq`, returned oldest first (for scrolling up)."""
+    limit = max(1, min(int(limit), PAGE_MAX))
+    page = list(messages_visible(user, room).filter(seq__lt=before_seq).order_by("-seq")[:limit])
+    page.reverse()
+    return page
+
+
+def messages_about(user, tenant, subject_kind, subject_ref, limit=200):
+    """A record's conversation: every message linked to it that the user may see, oldest first."""
+    return list(
+        Message.objects.for_tenant(tenant)
+        .filter(subject_kind=subject_kind, subject_ref=str(subject_ref))
+        .visible_to(user)
+        .select_related("sender", "room")
+        .prefetch_related("attachments")
+        .order_by("created_at", "room_id", "seq")[:limit]
+    )
+
+
+def message_search(user, tenant, query, room=None, limit=50):
+    """Messages containing `query` (case-insensitive substring: works for Chinese without a tokenizer)."""
+    queryset = Message.objects.for_tenant(tenant).visible_to(user).filter(body__icontains=query)
+    if room is not None:
+        queryset = queryset.filter(room=room)
+    return list(queryset.select_related("sender", "room").prefetch_related("attachments").order_by("-created_at", "-pk")[:limit])

@@ -1,0 +1,325 @@
+"""Every write to rooms and messages. `check_*` validates, the rest writes and emits.
+
+Lock order, always: the room row, then anything else. A message insert locks only its room,
+so rooms never wait on each other and a tenant is never serialised.
+"""
+
+import hashlib
+import mimetypes
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from messaging import realtime, registry
+from messaging.chain import message_hash
+from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
+from scm_portal.tenancy.models import Membership
+from scm_portal.tenancy.roles import CORE_ROLES, Role
+
+BODY_MAX_CHARS = 10_000
+CLIENT_ID_MAX = 64
+ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+ATTACHMENT_TYPES = {
+    ".pdf": "application/pdf",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".txt": "text/plain",
+    ".csv": "text/csv",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".zip": "application/zip",
+}
+# Magic numbers of the binary types: a file must be what its name says.
+_MAGIC = {
+    ".pdf": (b"%PDF",),
+    ".png": (b"\x89PNG\r\n\x1a\n",),
+    ".jpg": (b"\xff\xd8\xff",),
+    ".jpeg": (b"\xff\xd8\xff",),
+    ".xlsx": (b"PK\x03\x04",),
+    ".docx": (b"PK\x03\x04",),
+    ".zip": (b"PK\x03\x04",),
+}
+RELATIONS = {"edit", "retract", "reply"}
+
+
+class Conflict(Exception):
+    """The request contradicts what is stored (e.g. a reused client_id with another body)."""
+
+
+def _roles(user, tenant):
+    return set(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", flat=True))
+
+
+def check_may_post(*, tenant, actor, internal=False):
+    roles = _roles(actor, tenant)
+    if not roles or roles == {Role.AUDITOR}:
+        raise PermissionDenied(_("Your role may read this room but not write in it."))
+    if internal and not roles & CORE_ROLES:
+        raise PermissionDenied(_("Only core staff may write internal notes."))
+
+
+def check_body(body, *, allow_empty=False):
+    if not isinstance(body, str):
+        raise ValidationError({"body": _("The message must be text.")})
+    if not body.strip() and not allow_empty:
+        raise ValidationError({"body": _("The message is empty.")})
+    if len(body) > BODY_MAX_CHARS:
+        raise ValidationError(
+            {"body": _("The message is too long (%(n)d characters; at most %(max)d).") % {"n": len(body), "max": BODY_MAX_CHARS}}
+        )
+    if "\x00" in body:
+        raise ValidationError({"body": _("The message contains a NUL character.")})
+
+
+def check_subject(*, tenant, actor, subject):
+    """Resolves {"kind", "id"} to a record the actor may see, or refuses it."""
+    if subject is None:
+        return "", ""
+    if not isinstance(subject, dict) or set(subject) - {"kind", "id"} or "kind" not in subject or "id" not in subject:
+        raise ValidationError({"subject": _('A subject is {"kind": ..., "id": ...}.')})
+    kind, ref = subject["kind"], subject["id"]
+    if not isinstance(ref, (str, int)) or isinstance(ref, bool):
+        raise ValidationError({"subject": _("The subject id must be a string or a number.")})
+    ref = str(ref)
+    entry = registry.SUBJECTS.get(kind) if isinstance(kind, str) else None
+    if entry is None:
+        raise ValidationError({"subject": _("Unknown subject kind: %(kind)s.") % {"kind": kind}})
+    if len(ref) > 64 or entry.resolve(tenant=tenant, user=actor, ref=ref) is None:
+        raise ValidationError({"subject": _("No such %(kind)s.") % {"kind": kind}})
+    return kind, ref
+
+
+def _lock_room(room):
+    return Room.objects.select_for_update().get(pk=room.pk)
+
+
+def _append(room, **fields):
+    """Appends one message to a locked room: next seq, chain link, room head, publish on commit."""
+    message = Message(
+        tenant_id=room.tenant_id,
+        room=room,
+        seq=room.last_seq + 1,
+        prev_hash=room.last_hash,
+        created_at=timezone.now(),
+        **fields,
+    )
+    message.hash = message_hash(message, room.last_hash)
+    message.save(force_insert=True)
+    Room.objects.filter(pk=room.pk).update(last_seq=message.seq, last_hash=message.hash, last_message_at=message.created_at)
+    room.last_seq, room.last_hash, room.last_message_at = message.seq, message.hash, message.created_at
+    return message
+
+
+def _publish(message):
+    realtime.publish_message(message)
+    return message
+
+
+def _check_reference(*, room, actor, refers_to, relation):
+    if refers_to is None and not relation:
+        return None
+    if relation not in RELATIONS or not isinstance(refers_to, int) or isinstance(refers_to, bool):
+        raise ValidationError({"refers_to": _("A reference needs a message seq and a relation: edit, retract or reply.")})
+    original = Message.objects.filter(room=room, seq=refers_to).visible_to(actor).first()
+    if original is None:
+        raise ValidationError({"refers_to": _("No such message in this room.")})
+    if relation in {"edit", "retract"} and (original.sender_id != actor.id or original.kind != MessageKind.CHAT):
+        raise ValidationError({"refers_to": _("Only the author may edit or retract their own chat message.")})
+    return original
+
+
+@transaction.atomic
+def message_post(
+    *, tenant, actor, room, body, client_id=None, subject=None, internal=False, refers_to=None, relation="", files=()
+):
+    """Posts a chat message; returns (message, created). Idempotent on (room, actor, client_id)."""
+    check_may_post(tenant=tenant, actor=actor, internal=internal)
+    check_body(body, allow_empty=bool(files) or relation == "retract")
+    if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX):
+        raise ValidationError({"client_id": _("client_id is a string of 1 to %(max)d characters.") % {"max": CLIENT_ID_MAX}})
+    subject_kind, subject_ref = check_subject(tenant=tenant, actor=actor, subject=subject)
+    checked_files = [check_attachment(f) for f in files]
+
+    room = _lock_room(room)
+    if client_id is not None:
+        existing = Message.objects.filter(room=room, sender=actor, client_id=client_id).first()
+        if existing is not None:
+            if existing.body != body or existing.subject_kind != subject_kind or existing.subject_ref != subject_ref:
+                raise Conflict(_("This client_id was already used for a different message."))
+            return existing, False
+    _check_reference(room=room, actor=actor, refers_to=refers_to, relation=relation)
+    payload = {}
+    if checked_files:
+        payload["attachments"] = [{"name": f["name"], "sha256": f["sha256"], "size": f["size"]} for f in checked_files]
+    try:
+        with transaction.atomic():
+            message = _append(
+                room,
+                kind=MessageKind.CHAT,
+                sender=actor,
+                body=body,
+                payload=payload,
+                subject_kind=subject_kind,
+                subject_ref=subject_ref,
+                internal=internal,
+                refers_to=refers_to,
+                relation=relation or "",
+                client_id=client_id,
+            )
+    except IntegrityError:
+        # Only reachable where the room lock is a no-op; the unique constraint settles it.
+        existing = Message.objects.filter(room=room, sender=actor, client_id=client_id).first()
+        if existing is None:
+            raise
+        return existing, False
+    for f in checked_files:
+        Attachment.objects.create(tenant_id=tenant.id, message=message, file=f["file"], name=f["name"],
+                                  content_type=f["content_type"], size=f["size"], sha256=f["sha256"])
+    _publish(message)
+
+    from messaging import bot  # the bot answers inside the same transaction
+
+    if bot.is_query(body) and not internal:
+        bot.answer(tenant=tenant, asker=actor, room=room, question=message)
+    return message, True
+
+
+def check_attachment(upload):
+    name = (getattr(upload, "name", "") or "").rsplit("/", 1)[-1][:255]
+    ext = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
+    if ext not in ATTACHMENT_TYPES:
+        raise ValidationError({"file": _("This file type is not accepted. Accepted: %(types)s.") % {"types": ", ".join(sorted(ATTACHMENT_TYPES))}})
+    size = upload.size
+    if size > ATTACHMENT_MAX_BYTES:
+        raise ValidationError({"file": _("The file is larger than 10 MB.")})
+    if size == 0:
+        raise ValidationError({"file": _("The file is empty.")})
+    digest = hashlib.sha256()
+    head = b""
+    for chunk in upload.chunks():
+        if not head:
+            head = chunk[:16]
+        digest.update(chunk)
+    upload.seek(0)
+    magic = _MAGIC.get(ext)
+    if magic and not head.startswith(magic):
+        raise ValidationError({"file": _("The file's content does not match its type.")})
+    return {"file": upload, "name": name, "content_type": ATTACHMENT_TYPES[ext] or mimetypes.guess_type(name)[0], "size": size, "sha256": digest.hexdigest()}
+
+
+def event_post(*, tenant, room, body, payload=None, actions=(), subject_kind="", subject_ref="", internal=False,
+               recipient=None, sender=None, kind=MessageKind.EVENT, refers_to=None, relation=""):
+    """Posts an event card (or a bot/system message) inside the caller's transaction.
+
+    Domain apps call this from their services; the socket publish and notifications happen
+    only when that transaction commits, and not at all if it rolls back.
+    """
+    if room.tenant_id != tenant.id:
+        raise ValueError("event_post: the room belongs to another tenant")
+    check_body(body)
+    action_list = []
+    for action in actions:
+        name = action if isinstance(action, str) else action["name"]
+        if name not in registry.ACTIONS:
+            raise ValueError(f"event_post: action {name!r} is not registered")
+        label = action.get("label") if isinstance(action, dict) else None
+        action_list.append({"name": name, "label": str(label or registry.ACTIONS[name].label)})
+    with transaction.atomic():
+        room = _lock_room(room)
+        message = _append(
+            room,
+            kind=kind,
+            sender=sender,
+            body=body,
+            payload=payload or {},
+            actions=action_list,
+            subject_kind=subject_kind,
+            subject_ref=str(subject_ref or ""),
+            internal=internal,
+            recipient=recipient,
+            refers_to=refers_to,
+            relation=relation,
+        )
+        return _publish(message)
+
+
+@transaction.atomic
+def room_read(*, tenant, user, room, seq):
+    """Marks the room read up to `seq` (never backwards); returns the read state."""
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ValidationError({"seq": _("seq must be a non-negative integer.")})
+    if seq > room.last_seq:
+        raise ValidationError({"seq": _("The room has no message %(seq)d yet.") % {"seq": seq}})
+    state, _created = ReadState.objects.select_for_update().get_or_create(
+        room=room, user=user, defaults={"tenant_id": tenant.id, "last_read_seq": 0}
+    )
+    if seq > state.last_read_seq:
+        state.last_read_seq = seq
+        state.save(update_fields=["last_read_seq", "updated_at"])
+        realtime.publish_read(room_id=room.id, user=user, seq=seq)
+    return state
+
+
+@transaction.atomic
+def action_press(*, tenant, actor, room, message, action):
+    """Presses an action button: permission checked now, handler run once, outcome posted.
+
+    Returns (press, created). A second press of the same button is answered with the first
+    press, never run again.
+    """
+    if action not in {a["name"] for a in message.actions}:
+        raise ValidationError({"action": _("This message has no such action.")})
+    entry = registry.ACTIONS.get(action)
+    if entry is None:
+        raise ValidationError({"action": _("This action is no longer available.")})
+    room = _lock_room(room)  # lock order: room first, like every message write
+    existing = ActionPress.objects.filter(message=message, action=action).select_related("actor").first()
+    if existing is not None:
+        return existing, False
+    result = entry.handler(tenant=tenant, actor=actor, message=message, room=room) or {}
+    text = result.get("message") or _("%(who)s pressed “%(label)s”.") % {
+        "who": actor.get_full_name() or actor.username,
+        "label": next((a["label"] for a in message.actions if a["name"] == action), action),
+    }
+    outcome = _append(room, kind=MessageKind.SYSTEM, sender=actor, body=text, payload={"action": action, "result": result.get("data", {})},
+                      subject_kind=message.subject_kind, subject_ref=message.subject_ref, internal=message.internal,
+                      refers_to=message.seq, relation="reply")
+    press = ActionPress.objects.create(
+        tenant_id=tenant.id, message=message, action=action, actor=actor, outcome_seq=outcome.seq, result=result.get("data", {})
+    )
+    _publish(outcome)
+    return press, True
+
+
+def _acknowledge(*, tenant, actor, message, room):
+    """The built-in "Acknowledge" button on any event: the receiver confirms they saw it."""
+    check_may_post(tenant=tenant, actor=actor, internal=message.internal)
+    return {"message": _("%(who)s acknowledged.") % {"who": actor.get_full_name() or actor.username}}
+
+
+registry.register_action("acknowledge", label=gettext_lazy("Acknowledge"), handler=_acknowledge)
+
+
+@transaction.atomic
+def room_create_for_partnership(*, partnership):
+    """The partner's room in the tenant, created with the partnership (idempotent)."""
+    room = Room.objects.filter(partnership=partnership).first()
+    if room is None:
+        room = Room.objects.create(
+            tenant_id=partnership.tenant_id, kind=RoomKind.PARTNER, partnership=partnership, name=partnership.organization.name
+        )
+    return room
+
+
+@transaction.atomic
+def room_create_internal(*, tenant, actor, name, team_role=""):
+    if team_role and team_role not in CORE_ROLES:
+        raise ValidationError({"team_role": _("A team room belongs to a core role.")})
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError({"name": _("A room needs a name of at most 200 characters.")})
+    return Room.objects.create(tenant=tenant, kind=RoomKind.INTERNAL, name=name, team_role=team_role)

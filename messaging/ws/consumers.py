@@ -1,0 +1,349 @@
+"""The tenant socket: /ws/t/<tenant>/ (protocol in docs/CONTRACT.md, "WebSocket").
+
+The socket only tells; the database is the truth. Per room it delivers messages in seq
+order with no gap and no duplicate: a frame that skips ahead is completed from the database
+first (an earlier commit's publish may still be on its way), and one already delivered is
+dropped. Access is re-checked all along: every forwarded frame against the rooms this user
+may see now, that set reloaded when access changes, and the credential and membership
+checked every few seconds, so a logout or a lost membership closes the socket in time.
+"""
+
+import asyncio
+import json
+import logging
+
+from channels.db import DatabaseSyncToAsync
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+
+from messaging import realtime
+from messaging.frames import message_frame
+from messaging.ws.access_state import access_versions, credential_is_valid, load_socket_access
+
+logger = logging.getLogger(__name__)
+
+FRAME_MAX_BYTES = 64 * 1024
+SYNC_MAX = 2000  # a client further behind than this is told to resync over HTTP
+SYNC_PAGE = 500
+SEND_QUEUE_MAX = getattr(settings, "WS_SEND_QUEUE_MAX", 1000)
+POLL_SECONDS = getattr(settings, "WS_ACCESS_POLL_SECONDS", 2.0)
+FULL_CHECK_SECONDS = getattr(settings, "WS_FULL_CHECK_SECONDS", 30.0)
+
+# Close codes (4000-4999 are the application's)
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_SLOW = 4408
+
+
+def db(func):
+    """Runs ORM work in a worker thread without serialising all sockets on one thread."""
+    return DatabaseSyncToAsync(func, thread_sensitive=False)
+
+
+class TenantSocketConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        scope = self.scope
+        self.user = scope.get("user")
+        self.access = None
+        self.last_seq = {}  # room id -> highest seq delivered (or known to be invisible)
+        self.groups_joined = set()
+        self.tasks = []
+        self.closing = False
+        if scope.get("origin_refused") or (scope.get("cookie_auth") and not self._has_origin()):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        slug = scope["url_route"]["kwargs"]["tenant"]
+        self.access = await db(load_socket_access)(self.user, tenant_slug=slug)
+        if self.access is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.versions = await db(access_versions)(tenant_id=self.access.tenant_id, user_id=self.user.id)
+        await self.accept()
+        self.queue = asyncio.Queue(maxsize=SEND_QUEUE_MAX)
+        await self._sync_groups()
+        self.tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._watch_access())]
+        await self._enqueue({"type": "hello", "user": self.user.id, "tenant": slug, "rooms": sorted(self.access.room_ids)})
+
+    def _has_origin(self):
+        return any(k == b"origin" for k, _v in self.scope.get("headers", []))
+
+    async def disconnect(self, code):
+        self.closing = True
+        for task in self.tasks:
+            task.cancel()
+        for group in list(self.groups_joined):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined.clear()
+
+    # --- outgoing: one bounded queue and one writer per socket ---------------------------------
+    async def _writer(self):
+        try:
+            while True:
+                frame = await self.queue.get()
+                await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the client went away mid-send
+            logger.debug("socket writer stopped", exc_info=True)
+
+    async def _enqueue(self, frame):
+        if self.closing:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            await self._cut_off()
+
+    async def _cut_off(self):
+        """A client that cannot keep up is told to resync and closed; others never wait for it."""
+        self.closing = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        try:
+            await asyncio.wait_for(
+                self.send(text_data=json.dumps({"type": "resync", "reason": "slow_consumer"})), timeout=1.0
+            )
+        except Exception:
+            pass
+        await self.close(code=CLOSE_SLOW)
+
+    async def _error(self, code, message, ref=None):
+        frame = {"type": "error", "code": code, "message": message}
+        if ref is not None:
+            frame["ref"] = ref
+        await self._enqueue(frame)
+
+    # --- access ----------------------------------------------------------------------------------
+    async def _sync_groups(self):
+        wanted = {realtime.user_group(self.user.id), realtime.tenant_group(self.access.tenant_id)}
+        wanted |= {realtime.room_group(r) for r in self.access.room_ids}
+        for group in wanted - self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        for group in self.groups_joined - wanted:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = wanted
+
+    async def _recheck(self, full=False):
+        if full:
+            valid = await db(credential_is_valid)(self.user, self.scope.get("auth_kind"), self.scope.get("auth_secret"))
+            if not valid:
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                self.closing = True
+                return
+        access = await db(load_socket_access)(self.user, tenant_id=self.access.tenant_id)
+        if access is None:
+            self.closing = True
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        added = access.room_ids - self.access.room_ids
+        removed = self.access.room_ids - access.room_ids
+        self.access = access
+        await self._sync_groups()
+        for room in removed:
+            self.last_seq.pop(room, None)
+        if added or removed:
+            await self._enqueue({"type": "rooms", "rooms": sorted(access.room_ids)})
+
+    async def _watch_access(self):
+        """Cheap change counters every POLL_SECONDS; the credential itself every FULL_CHECK_SECONDS."""
+        loop = asyncio.get_running_loop()
+        next_full = loop.time() + FULL_CHECK_SECONDS
+        try:
+            while not self.closing:
+                await asyncio.sleep(POLL_SECONDS)
+                versions = await db(access_versions)(tenant_id=self.access.tenant_id, user_id=self.user.id)
+                full = loop.time() >= next_full
+                if versions != self.versions or full:
+                    self.versions = versions
+                    await self._recheck(full=True)
+                    if full:
+                        next_full = loop.time() + FULL_CHECK_SECONDS
+        except asyncio.CancelledError:
+            pass
+
+    async def access_changed(self, event):
+        await self._recheck(full=True)
+
+    async def credential_ended(self, event):
+        if event.get("credential") == self.scope.get("credential"):
+            self.closing = True
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    # --- incoming frames ------------------------------------------------------------------------
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.closing:
+            return
+        if text_data is None or len(text_data.encode()) > FRAME_MAX_BYTES:
+            await self._error("bad_frame", "Frames are JSON text of at most 64 KiB.")
+            return
+        try:
+            frame = json.loads(text_data)
+        except ValueError:
+            await self._error("bad_json", "The frame is not valid JSON.")
+            return
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await self._error("bad_frame", 'A frame is a JSON object with a "type".')
+            return
+        handler = {"sync": self._on_sync, "send": self._on_send, "read": self._on_read, "action": self._on_action,
+                   "ping": self._on_ping}.get(frame["type"])
+        if handler is None:
+            await self._error("unknown_type", f"Unknown frame type: {frame['type'][:40]}")
+            return
+        room = frame.get("room")
+        if frame["type"] != "ping" and (not isinstance(room, int) or isinstance(room, bool) or room not in self.access.room_ids):
+            await self._error("unknown_room", "No such room.", ref=frame.get("client_id"))
+            return
+        try:
+            await handler(frame)
+        except Http404:
+            await self._error("not_found", "Not found.", ref=frame.get("client_id"))
+        except PermissionDenied as exc:
+            await self._error("permission_denied", str(exc) or "Not allowed.", ref=frame.get("client_id"))
+        except ValidationError as exc:
+            fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+            first = next(iter(fields.values()))[0]
+            await self._error("validation_error", first, ref=frame.get("client_id"))
+
+    async def _on_ping(self, frame):
+        await self._enqueue({"type": "pong"})
+
+    async def _on_sync(self, frame):
+        after = frame.get("after_seq", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            await self._error("validation_error", "after_seq must be a non-negative integer.")
+            return
+        room_id = frame["room"]
+        head, pages = await db(_load_sync)(self.user, self.access.tenant_id, room_id, after)
+        if head - after > SYNC_MAX:
+            self.last_seq[room_id] = head
+            await self._enqueue({"type": "resync", "room": room_id, "reason": "too_far_behind", "last_seq": head})
+            return
+        for page in pages:
+            for item in page:
+                await self._enqueue(item)
+        self.last_seq[room_id] = head
+        await self._enqueue({"type": "synced", "room": room_id, "last_seq": head})
+
+    async def _on_send(self, frame):
+        from messaging.services import Conflict
+
+        client_id = frame.get("client_id")
+        unknown = set(frame) - {"type", "room", "body", "client_id", "subject", "internal"}
+        if unknown:
+            await self._error("unknown_field", f"Unknown fields: {', '.join(sorted(unknown))[:100]}", ref=client_id)
+            return
+        try:
+            seq, created = await db(_post)(self.user, self.access.tenant_id, frame)
+        except Conflict as exc:
+            await self._error("conflict", str(exc), ref=client_id)
+            return
+        await self._enqueue({"type": "ack", "room": frame["room"], "client_id": client_id, "seq": seq, "created": created})
+
+    async def _on_read(self, frame):
+        await db(_read)(self.user, self.access.tenant_id, frame["room"], frame.get("seq"))
+
+    async def _on_action(self, frame):
+        press = await db(_press)(self.user, self.access.tenant_id, frame["room"], frame.get("seq"), frame.get("action"))
+        await self._enqueue({"type": "action_result", "room": frame["room"], **press})
+
+    # --- events from the channel layer --------------------------------------------------------------
+    async def room_message(self, event):
+        frame = event["frame"]
+        room_id = frame["room"]
+        if room_id not in self.access.room_ids:
+            return  # access lost since the group was joined: never forward
+        seq = frame["seq"]
+        last = self.last_seq.get(room_id)
+        if last is not None and seq <= last:
+            return  # already delivered (by sync or gap fill)
+        if last is not None and seq > last + 1:
+            # An earlier message's publish has not arrived (or was lost): the database has it.
+            missing = await db(_load_range)(self.user, self.access.tenant_id, room_id, last, seq)
+            for item in missing:
+                await self._enqueue(item)
+            self.last_seq[room_id] = seq
+            return
+        self.last_seq[room_id] = seq
+        if event.get("internal") and not self.access.is_core:
+            return
+        if event.get("recipient") not in (None, self.user.id):
+            return
+        await self._enqueue(frame)
+
+    async def room_read(self, event):
+        if event["frame"]["room"] in self.access.room_ids:
+            await self._enqueue(event["frame"])
+
+
+# --- database work, run in worker threads ------------------------------------------------------------
+
+def _room(user, tenant_id, room_id):
+    from messaging.access import access_room
+    from scm_portal.tenancy.access import access_tenant_by_id
+
+    tenant = access_tenant_by_id(user, tenant_id)
+    return tenant, access_room(user, tenant, room_id)
+
+
+def _load_sync(user, tenant_id, room_id, after):
+    from messaging.selectors import messages_after
+
+    _tenant, room = _room(user, tenant_id, room_id)
+    head = room.last_seq
+    if head - after > SYNC_MAX:
+        return head, []
+    pages, cursor = [], after
+    while cursor < head:
+        batch = [m for m in messages_after(user, room, cursor, SYNC_PAGE) if m.seq <= head]
+        if not batch:
+            break
+        pages.append([message_frame(m, list(m.attachments.all())) for m in batch])
+        cursor = batch[-1].seq
+    return head, pages
+
+
+def _load_range(user, tenant_id, room_id, after, upto):
+    from messaging.selectors import messages_after
+
+    _tenant, room = _room(user, tenant_id, room_id)
+    return [message_frame(m, list(m.attachments.all())) for m in messages_after(user, room, after, upto - after) if m.seq <= upto]
+
+
+def _post(user, tenant_id, frame):
+    from messaging.services import message_post
+
+    tenant, room = _room(user, tenant_id, frame["room"])
+    internal = frame.get("internal", False)
+    if not isinstance(internal, bool):
+        raise ValidationError({"internal": "internal must be true or false."})
+    message, created = message_post(
+        tenant=tenant, actor=user, room=room, body=frame.get("body"), client_id=frame.get("client_id"),
+        subject=frame.get("subject"), internal=internal,
+    )
+    return message.seq, created
+
+
+def _read(user, tenant_id, room_id, seq):
+    from messaging.services import room_read
+
+    tenant, room = _room(user, tenant_id, room_id)
+    room_read(tenant=tenant, user=user, room=room, seq=seq)
+
+
+def _press(user, tenant_id, room_id, seq, action):
+    from messaging.access import access_message
+    from messaging.services import action_press
+
+    tenant, room = _room(user, tenant_id, room_id)
+    if not isinstance(action, str):
+        raise ValidationError({"action": "action must be a string."})
+    message = access_message(user, room, seq)
+    press, created = action_press(tenant=tenant, actor=user, room=room, message=message, action=action)
+    return {"seq": message.seq, "action": action, "already_pressed": not created, "outcome_seq": press.outcome_seq,
+            "pressed_by": press.actor.username}

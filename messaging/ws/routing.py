@@ -1,0 +1,7 @@
+from django.urls import re_path
+
+from messaging.ws.consumers import TenantSocketConsumer
+
+websocket_urlpatterns = [
+    re_path(r"^ws/t/(?P<tenant>[a-z0-9-]{1,50})/$", TenantSocketConsumer.as_asgi()),
+]
