@@ -13,7 +13,8 @@ from django.utils.translation import gettext_lazy
 from messaging import registry
 from messaging.models import MessageKind
 
-MENTION = re.compile(r"@bot\b", re.IGNORECASE)
+# "@bot" as a word of its own: not inside an e-mail address or a longer handle ("a@bot.com", "@bots").
+MENTION = re.compile(r"(?<![A-Za-z0-9_.])@bot(?![A-Za-z0-9_.@-])", re.IGNORECASE)
 COMMAND = re.compile(r"^/(?P<command>[a-zA-Z_]+)\b\s*(?P<args>.*)$", re.DOTALL)
 
 

@@ -7,6 +7,7 @@ Group names are derived here from ids, never from client input:
 Each publish runs after the writing transaction commits.
 """
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
@@ -16,6 +17,13 @@ from django.db import transaction
 from messaging.frames import message_frame
 
 logger = logging.getLogger(__name__)
+
+
+def _on_loop(loop):
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def room_group(room_id):
@@ -30,12 +38,26 @@ def tenant_group(tenant_id):
     return f"tenant.{int(tenant_id)}"
 
 
+_server_loop = None
+
+
+def set_server_loop(loop):
+    """Called at server start-up: publishes from plain threads (the embedded scheduler) are
+    handed to this loop, where the in-memory channel layer's queues live."""
+    global _server_loop
+    _server_loop = loop
+
+
 def _group_send(group, event):
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, event)
+        loop = _server_loop
+        if loop is not None and loop.is_running() and not _on_loop(loop):
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, event), loop).result(timeout=5)
+        else:
+            async_to_sync(layer.group_send)(group, event)
     except Exception:
         # A lost notification is recovered by the client's next sync (seq gap); never fail the write.
         logger.exception("Could not publish %s to %s", event.get("type"), group)

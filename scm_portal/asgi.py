@@ -23,6 +23,11 @@ async def lifespan(scope, receive, send):
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            import asyncio
+
+            from messaging.realtime import set_server_loop
+
+            set_server_loop(asyncio.get_running_loop())
             stop = start_embedded_scheduler()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":

@@ -30,3 +30,9 @@ def api():
 
     client.as_user = as_user
     return client
+
+
+@pytest.fixture
+def demo_tx(transactional_db):
+    """The demo world, committed (for tests whose code runs in other threads or processes)."""
+    return demo_data.seed()

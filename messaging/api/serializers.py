@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from scm_portal.api.serializers import StrictSerializer
+from scm_portal.api.serializers import StrictBooleanField, StrictCharField, StrictSerializer
 from scm_portal.tenancy.roles import CORE_ROLES
 
 
@@ -23,7 +23,7 @@ class RoomSerializer(serializers.Serializer):
 
 
 class RoomCreateSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = StrictCharField(max_length=200)
     team_role = serializers.ChoiceField(choices=sorted(CORE_ROLES), required=False, allow_blank=True, default="")
 
 
@@ -33,10 +33,10 @@ class SubjectSerializer(StrictSerializer):
 
 
 class MessageCreateSerializer(StrictSerializer):
-    body = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=None)
-    client_id = serializers.CharField(max_length=64, required=False, allow_null=True)
+    body = StrictCharField(allow_blank=True, trim_whitespace=False, max_length=None)
+    client_id = StrictCharField(max_length=64, required=False, allow_null=True)
     subject = SubjectSerializer(required=False, allow_null=True)
-    internal = serializers.BooleanField(required=False, default=False)
+    internal = StrictBooleanField(required=False, default=False)
     refers_to = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     relation = serializers.ChoiceField(choices=["edit", "retract", "reply"], required=False, allow_blank=True, default="")
 

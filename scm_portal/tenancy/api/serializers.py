@@ -2,14 +2,20 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from scm_portal.api.serializers import StrictModelSerializer, StrictSerializer, TenantScopedSlugRelatedField
+from scm_portal.api.serializers import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictModelSerializer,
+    StrictSerializer,
+    TenantScopedSlugRelatedField,
+)
 from scm_portal.tenancy.models import Membership, Organization, Partnership, Tenant
 from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role
 
 
 class TokenRequestSerializer(StrictSerializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
 
 
 class TokenResponseSerializer(serializers.Serializer):
@@ -74,6 +80,8 @@ class PartnershipSerializer(StrictModelSerializer):
 
 
 class PartnershipUpdateSerializer(StrictModelSerializer):
+    active = StrictBooleanField()
+
     class Meta:
         model = Partnership
         fields = ["active"]
@@ -97,6 +105,8 @@ class MembershipSerializer(StrictModelSerializer):
 
 
 class MembershipUpdateSerializer(StrictModelSerializer):
+    active = StrictBooleanField()
+
     class Meta:
         model = Membership
         fields = ["active"]
