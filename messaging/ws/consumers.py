@@ -12,10 +12,11 @@ import asyncio
 import json
 import logging
 
-from channels.db import DatabaseSyncToAsync
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import close_old_connections
 from django.http import Http404
 
 from messaging import realtime
@@ -39,8 +40,18 @@ CLOSE_SLOW = 4408
 
 
 def db(func):
-    """Runs ORM work in a worker thread without serialising all sockets on one thread."""
-    return DatabaseSyncToAsync(func, thread_sensitive=False)
+    """Runs ORM work in a worker thread without serialising all sockets on one thread.
+
+    Connections are closed inside the call: Django keys them by context, so a cleanup
+    outside the call's context (as DatabaseSyncToAsync does) would miss them."""
+
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return sync_to_async(run, thread_sensitive=False)
 
 
 class TenantSocketConsumer(AsyncWebsocketConsumer):

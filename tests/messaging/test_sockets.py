@@ -1,0 +1,314 @@
+"""The tenant socket through the real ASGI stack (origin check, auth, routing, consumer)."""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+from channels.testing import WebsocketCommunicator
+from rest_framework.authtoken.models import Token
+
+from messaging.models import Message
+from scm_portal.asgi import application
+from tests.api_contract import user
+from tests.messaging.helpers import post, post_event, room_of
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+ORIGIN = (b"origin", b"http://testserver")
+
+
+def in_db_thread(func):
+    """sync_to_async that closes the thread's connection afterwards (so the test DB can be dropped)."""
+
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return sync_to_async(run)
+
+
+@in_db_thread
+def token_for(username):
+    return Token.objects.get_or_create(user=user(username))[0].key
+
+
+@in_db_thread
+def a_room(tenant, org):
+    return room_of(tenant, org)
+
+
+async def connect(username, tenant="acme", headers=None):
+    key = await token_for(username)
+    communicator = WebsocketCommunicator(application, f"/ws/t/{tenant}/?token={key}", headers=headers or [])
+    connected, code = await communicator.connect(timeout=5)
+    assert connected, f"{username} could not connect ({code})"
+    hello = await communicator.receive_json_from(timeout=5)
+    assert hello["type"] == "hello"
+    return communicator
+
+
+async def frames_until(communicator, predicate, timeout=5):
+    seen = []
+    while True:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        seen.append(frame)
+        if predicate(frame):
+            return seen
+
+
+async def nothing_arrives(communicator, wait=0.3):
+    return await communicator.receive_nothing(timeout=wait)
+
+
+async def test_a_message_reaches_every_permitted_socket_and_no_other(demo_tx):
+    room = await a_room("acme", "sup-a")
+    buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
+    supb, globex_rep = await connect("supb.rep"), await connect("supa.rep", tenant="globex")
+    globex_buyer = await connect("globex.buyer", tenant="globex")
+    await in_db_thread(post)("acme.warehouse", room, "CANARY-7731 到货延迟")
+    for communicator in (buyer, rep):
+        frame = await communicator.receive_json_from(timeout=5)
+        assert frame["type"] == "message" and "CANARY-7731" in frame["body"] and frame["room"] == room.pk
+    for communicator in (supb, globex_rep, globex_buyer):
+        assert await nothing_arrives(communicator)
+    for c in (buyer, rep, supb, globex_rep, globex_buyer):
+        await c.disconnect()
+
+
+async def test_internal_notes_and_bot_replies_reach_only_their_audience(demo_tx):
+    room = await a_room("acme", "sup-a")
+    buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
+    await in_db_thread(post)("acme.warehouse", room, "内部: 这家供应商上次延迟了", internal=True)
+    assert (await buyer.receive_json_from(timeout=5))["internal"] is True
+    assert await nothing_arrives(rep)
+    await in_db_thread(post)("supa.rep", room, "/help")
+    got = [await rep.receive_json_from(timeout=5) for _ in range(2)]
+    assert [f["kind"] for f in got] == ["chat", "bot"]
+    buyer_frames = [await buyer.receive_json_from(timeout=5)]
+    assert buyer_frames[0]["kind"] == "chat"
+    assert await nothing_arrives(buyer)  # the bot's answer was for the asker
+    await buyer.disconnect()
+    await rep.disconnect()
+
+
+async def test_reconnect_and_sync_gets_exactly_the_missed_messages_in_order(demo_tx):
+    room = await a_room("acme", "sup-a")
+    rep = await connect("supa.rep")
+    await in_db_thread(post)("acme.buyer", room, "before")
+    first = await rep.receive_json_from(timeout=5)
+    await rep.disconnect()  # the connection dies
+
+    @in_db_thread
+    def post_many():
+        for i in range(500):
+            post("acme.buyer", room, f"missed {i}")
+
+    await post_many()
+    rep = await connect("supa.rep")
+    await rep.send_json_to({"type": "sync", "room": room.pk, "after_seq": first["seq"]})
+    frames = await frames_until(rep, lambda f: f["type"] == "synced", timeout=10)
+    messages = [f for f in frames if f["type"] == "message"]
+    assert [m["seq"] for m in messages] == list(range(first["seq"] + 1, first["seq"] + 501))
+    assert [m["body"] for m in messages] == [f"missed {i}" for i in range(500)]
+    # live messages continue after the sync, with no duplicate
+    await in_db_thread(post)("acme.buyer", room, "live")
+    live = await rep.receive_json_from(timeout=5)
+    assert live["seq"] == first["seq"] + 501 and live["body"] == "live"
+    assert await nothing_arrives(rep)
+    await rep.disconnect()
+
+
+async def test_a_client_too_far_behind_is_told_to_resync(demo_tx, monkeypatch):
+    from messaging.ws import consumers
+
+    monkeypatch.setattr(consumers, "SYNC_MAX", 5)
+    room = await a_room("acme", "sup-a")
+
+    @in_db_thread
+    def post_many():
+        for i in range(8):
+            post("acme.buyer", room, f"m{i}")
+
+    await post_many()
+    rep = await connect("supa.rep")
+    await rep.send_json_to({"type": "sync", "room": room.pk, "after_seq": 0})
+    frame = await rep.receive_json_from(timeout=5)
+    assert frame == {"type": "resync", "room": room.pk, "reason": "too_far_behind", "last_seq": 8}
+    await rep.disconnect()
+
+
+async def test_send_over_the_socket_is_idempotent(demo_tx):
+    room = await a_room("acme", "sup-a")
+    rep = await connect("supa.rep")
+    for _ in range(3):
+        await rep.send_json_to({"type": "send", "room": room.pk, "body": "收到", "client_id": "ws-1"})
+    frames = []
+    while len([f for f in frames if f["type"] == "ack"]) < 3:
+        frames.append(await rep.receive_json_from(timeout=5))
+    acks = [f for f in frames if f["type"] == "ack"]
+    assert [a["created"] for a in acks] == [True, False, False] and len({a["seq"] for a in acks}) == 1
+    await in_db_thread(lambda: None)()
+    assert await in_db_thread(Message.objects.filter(room=room).count)() == 1
+    await rep.send_json_to({"type": "send", "room": room.pk, "body": "不同", "client_id": "ws-1"})
+    error = await frames_until(rep, lambda f: f["type"] == "error")
+    assert error[-1]["code"] == "conflict" and error[-1]["ref"] == "ws-1"
+    await rep.disconnect()
+
+
+async def test_bad_frames_get_error_frames_and_the_socket_stays_up(demo_tx):
+    room = await a_room("acme", "sup-a")
+    foreign = await a_room("globex", "sup-a")
+    rep = await connect("supa.rep")
+    cases = [
+        ("not json", "bad_json"),
+        (json.dumps([1, 2]), "bad_frame"),
+        (json.dumps({"no": "type"}), "bad_frame"),
+        (json.dumps({"type": "dance"}), "unknown_type"),
+        (json.dumps({"type": "sync", "room": 999999, "after_seq": 0}), "unknown_room"),
+        (json.dumps({"type": "sync", "room": foreign.pk, "after_seq": 0}), "unknown_room"),
+        (json.dumps({"type": "sync", "room": "1", "after_seq": 0}), "unknown_room"),
+        (json.dumps({"type": "sync", "room": room.pk, "after_seq": -5}), "validation_error"),
+        (json.dumps({"type": "send", "room": room.pk, "body": "x" * 10_001, "client_id": "big"}), "validation_error"),
+        (json.dumps({"type": "send", "room": room.pk, "body": 5}), "validation_error"),
+        (json.dumps({"type": "send", "room": room.pk, "body": "hi", "sender": 1}), "unknown_field"),
+        (json.dumps({"type": "read", "room": room.pk, "seq": 50}), "validation_error"),
+        (json.dumps({"type": "action", "room": room.pk, "seq": 1, "action": "acknowledge"}), "not_found"),
+        ("x" * 70_000, "bad_frame"),
+    ]
+    for text, code in cases:
+        await rep.send_to(text_data=text)
+        frame = await rep.receive_json_from(timeout=5)
+        assert frame["type"] == "error" and frame["code"] == code, (text[:60], frame)
+    await rep.send_json_to({"type": "ping"})
+    assert (await rep.receive_json_from(timeout=5))["type"] == "pong"
+    assert await in_db_thread(Message.objects.count)() == 0
+    await rep.disconnect()
+
+
+async def test_an_action_pressed_over_the_socket_updates_everyone(demo_tx):
+    room = await a_room("acme", "sup-a")
+    card = await in_db_thread(post_event)(room, "检验不合格: 批次 B-17")
+    buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
+    await rep.send_json_to({"type": "action", "room": room.pk, "seq": card.seq, "action": "acknowledge"})
+    rep_frames = await frames_until(rep, lambda f: f["type"] == "action_result")
+    assert rep_frames[-1]["already_pressed"] is False
+    outcome = await buyer.receive_json_from(timeout=5)
+    assert outcome["kind"] == "system" and outcome["refers_to"] == card.seq
+    await buyer.send_json_to({"type": "action", "room": room.pk, "seq": card.seq, "action": "acknowledge"})
+    result = await frames_until(buyer, lambda f: f["type"] == "action_result")
+    assert result[-1]["already_pressed"] is True and result[-1]["pressed_by"] == "supa.rep"
+    await buyer.disconnect()
+    await rep.disconnect()
+
+
+@pytest.mark.parametrize(
+    "origin, expect",
+    [(b"http://evil.example", False), (b"http://testserver", True), (b"null", False)],
+)
+async def test_origin_is_validated(demo_tx, origin, expect):
+    key = await token_for("supa.rep")
+    communicator = WebsocketCommunicator(application, f"/ws/t/acme/?token={key}", headers=[(b"origin", origin)])
+    connected, _code = await communicator.connect(timeout=5)
+    assert connected is expect
+    await communicator.disconnect()
+
+
+async def test_anonymous_and_bad_tokens_and_foreign_tenants_are_refused(demo_tx):
+    for path in ["/ws/t/acme/", "/ws/t/acme/?token=nope"]:
+        communicator = WebsocketCommunicator(application, path, headers=[ORIGIN])
+        connected, code = await communicator.connect(timeout=5)
+        assert not connected
+    key = await token_for("acme.buyer")
+    for tenant in ["globex", "nope"]:
+        communicator = WebsocketCommunicator(application, f"/ws/t/{tenant}/?token={key}")
+        connected, code = await communicator.connect(timeout=5)
+        assert not connected
+
+
+async def test_a_cookie_session_needs_an_origin(demo_tx):
+    from django.test import Client
+
+    @in_db_thread
+    def session_cookie():
+        client = Client()
+        client.force_login(user("supa.rep"))
+        return client.cookies["sessionid"].value
+
+    cookie = await session_cookie()
+    headers = [(b"cookie", f"sessionid={cookie}".encode())]
+    without = WebsocketCommunicator(application, "/ws/t/acme/", headers=headers)
+    assert (await without.connect(timeout=5))[0] is False
+    with_origin = WebsocketCommunicator(application, "/ws/t/acme/", headers=headers + [ORIGIN])
+    assert (await with_origin.connect(timeout=5))[0] is True
+    await with_origin.disconnect()
+
+
+async def test_losing_the_membership_closes_the_socket_within_five_seconds(demo_tx):
+    from scm_portal.tenancy import services
+    from scm_portal.tenancy.models import Membership
+
+    rep = await connect("supa.rep")
+
+    @in_db_thread
+    def revoke():
+        membership = Membership.objects.get(user__username="supa.rep", tenant__slug="acme")
+        services.membership_set_active(tenant=membership.tenant, actor=user("acme.admin"), membership=membership, active=False)
+
+    await revoke()
+    output = await rep.receive_output(timeout=5)
+    assert output["type"] == "websocket.close"
+
+
+async def test_logging_out_closes_the_sessions_sockets(demo_tx):
+    from django.test import Client
+
+    client = Client()
+
+    @in_db_thread
+    def login():
+        client.force_login(user("supa.rep"))
+        return client.cookies["sessionid"].value
+
+    cookie = await login()
+    communicator = WebsocketCommunicator(application, "/ws/t/acme/", headers=[(b"cookie", f"sessionid={cookie}".encode()), ORIGIN])
+    assert (await communicator.connect(timeout=5))[0]
+    await communicator.receive_json_from(timeout=5)  # hello
+    await in_db_thread(client.post)("/accounts/logout/")
+    output = await communicator.receive_output(timeout=5)
+    assert output["type"] == "websocket.close"
+
+
+async def test_a_slow_consumer_is_cut_off_with_a_resync_signal(demo_tx, monkeypatch):
+    from messaging.ws import consumers
+
+    monkeypatch.setattr(consumers, "SEND_QUEUE_MAX", 5)
+    stuck = asyncio.Event()  # never set: the rep's client stops reading
+    original_send = consumers.TenantSocketConsumer.send
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if self.user.username == "supa.rep" and text_data and '"type":"hello"' not in text_data:
+            await stuck.wait()
+        return await original_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
+
+    monkeypatch.setattr(consumers.TenantSocketConsumer, "send", send)
+    room = await a_room("acme", "sup-a")
+    rep = await connect("supa.rep")
+    fast = await connect("acme.buyer")
+
+    @in_db_thread
+    def burst():
+        for i in range(20):
+            post("acme.warehouse", room, f"burst {i}")
+
+    await burst()
+    # The fast client gets everything, in order, unaffected by the stuck one.
+    got = [(await fast.receive_json_from(timeout=5))["body"] for _ in range(20)]
+    assert got == [f"burst {i}" for i in range(20)]
+    # The stuck one is closed with the "slow consumer" code; on reconnect it syncs from its last seq.
+    output = await rep.receive_output(timeout=5)
+    assert output["type"] == "websocket.close" and output.get("code") == consumers.CLOSE_SLOW
+    await fast.disconnect()
