@@ -195,7 +195,9 @@ def check_attachment(upload):
         raise ValidationError({"file": _("This file type is not accepted. Accepted: %(types)s.") % {"types": ", ".join(sorted(ATTACHMENT_TYPES))}})
     size = upload.size
     if size > ATTACHMENT_MAX_BYTES:
-        raise ValidationError({"file": _("The file is larger than 10 MB.")})
+        raise ValidationError(
+            {"file": _("The file is larger than %(mb)d MB.") % {"mb": ATTACHMENT_MAX_BYTES // (1024 * 1024)}}
+        )
     if size == 0:
         raise ValidationError({"file": _("The file is empty.")})
     digest = hashlib.sha256()

@@ -1,6 +1,7 @@
 """Rooms and messages over HTTP (thin: validation here, writes in services, reads in selectors)."""
 
 from django.http import FileResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
@@ -25,9 +26,9 @@ def _int_param(request, name, default=None, minimum=0):
     try:
         value = int(raw)
     except ValueError:
-        raise exceptions.ValidationError({name: ["Must be an integer."]}) from None
+        raise exceptions.ValidationError({name: [_("Must be an integer.")]}) from None
     if value < minimum:
-        raise exceptions.ValidationError({name: [f"Must be at least {minimum}."]})
+        raise exceptions.ValidationError({name: [_("Must be at least %(min)d.") % {"min": minimum}]})
     return value
 
 
@@ -139,10 +140,10 @@ class AttachmentUploadView(TenantContextMixin, APIView):
         room = access_room(request.user, self.tenant, room_id)
         files = request.FILES.getlist("file")
         if len(files) != 1:
-            raise exceptions.ValidationError({"file": ["Send exactly one file."]})
+            raise exceptions.ValidationError({"file": [_("Send exactly one file.")]})
         unknown = set(request.data) - {"file", "body", "client_id"}
         if unknown:
-            raise exceptions.ValidationError({k: ["Unknown field."] for k in unknown}, code="unknown_field")
+            raise exceptions.ValidationError({k: [_("Unknown field.")] for k in unknown}, code="unknown_field")
         try:
             message, created = services.message_post(
                 tenant=self.tenant, actor=request.user, room=room, body=request.data.get("body", ""),
@@ -176,7 +177,7 @@ class MessageSearchView(TenantContextMixin, APIView):
     def get(self, request, tenant):
         query = (request.query_params.get("q") or "").strip()
         if not 1 <= len(query) <= 200:
-            raise exceptions.ValidationError({"q": ["Search for 1 to 200 characters."]})
+            raise exceptions.ValidationError({"q": [_("Search for 1 to 200 characters.")]})
         room_id = _int_param(request, "room", minimum=1)
         room = access_room(request.user, self.tenant, room_id) if room_id else None
         return Response({"results": _frames(selectors.message_search(request.user, self.tenant, query, room)), "next": None})
@@ -193,7 +194,7 @@ class ConversationView(TenantContextMixin, APIView):
         kind, ref = request.query_params.get("kind", ""), request.query_params.get("id", "")
         entry = registry.SUBJECTS.get(kind)
         if entry is None:
-            raise exceptions.ValidationError({"kind": ["Unknown subject kind."]})
+            raise exceptions.ValidationError({"kind": [_("Unknown subject kind.")]})
         if not ref or entry.resolve(tenant=self.tenant, user=request.user, ref=ref) is None:
             raise exceptions.NotFound()
         return Response({"results": _frames(selectors.messages_about(request.user, self.tenant, kind, ref)), "next": None})
