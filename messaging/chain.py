@@ -13,7 +13,7 @@ from messaging.models import GENESIS_HASH, Message
 
 HASHED_FIELDS = (
     "tenant_id", "room_id", "seq", "kind", "sender_id", "body", "payload", "actions",
-    "subject_kind", "subject_ref", "internal", "recipient_id", "refers_to", "relation", "client_id",
+    "subject_kind", "subject_ref", "internal", "core_audience", "recipient_id", "refers_to", "relation", "client_id",
 )
 
 

@@ -4,6 +4,16 @@ serializer machinery on the hot path)."""
 from messaging.sanitize import render_markdown
 
 
+def audience_roles(stored):
+    return [role for role in stored.split(",") if role]
+
+
+def audience_value(roles):
+    """The stored form of a core audience: ",a,b," (sorted), or "" for everyone."""
+    roles = sorted({str(r) for r in roles or ()})
+    return f",{','.join(roles)}," if roles else ""
+
+
 def sender_info(user):
     if user is None:
         return None
@@ -27,6 +37,7 @@ def message_frame(message, attachments=None):
         "actions": message.actions,
         "subject": subject,
         "internal": message.internal,
+        "core_audience": audience_roles(message.core_audience),
         "recipient": message.recipient_id,
         "refers_to": message.refers_to,
         "relation": message.relation,

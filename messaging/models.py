@@ -7,7 +7,8 @@ previous message's hash, so editing any stored message breaks the chain from the
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models.functions import Concat, StrIndex
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -111,15 +112,20 @@ class MessageKind(models.TextChoices):
 
 class MessageQuerySet(TenantQuerySet):
     def visible_to(self, user, action="view"):
-        """Messages of rooms the user sees; internal notes only for core staff; a bot reply
-        addressed to one user only for that user."""
+        """Messages of rooms the user sees; internal notes only for core staff; a message with
+        a core audience only for the core staff holding one of its roles (the partner side of
+        the room still sees it); a bot reply addressed to one user only for that user."""
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         rooms = Room.objects.visible_to(user, "view")
         core = Membership.objects.active().filter(user=user, tenant=OuterRef("tenant"), role__in=CORE_ROLES)
+        in_audience = core.annotate(
+            _at=StrIndex(OuterRef("core_audience"), Concat(Value(","), F("role"), Value(",")))
+        ).filter(_at__gt=0)
         return self.filter(
             Q(room__in=rooms),
             Q(internal=False) | Q(Exists(core)),
+            Q(core_audience="") | ~Q(Exists(core)) | Q(Exists(in_audience)),
             Q(recipient__isnull=True) | Q(recipient=user),
         )
 
@@ -136,6 +142,8 @@ class Message(models.Model):
     subject_kind = models.CharField(max_length=40, blank=True, default="")
     subject_ref = models.CharField(max_length=64, blank=True, default="")
     internal = models.BooleanField(default=False)  # visible to core staff only
+    # ",warehouse,planner,": of the core staff, only these roles see it ("" = all who see the room)
+    core_audience = models.CharField(max_length=300, blank=True, default="")
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     refers_to = models.BigIntegerField(null=True, blank=True)  # seq this one edits, retracts or answers
     relation = models.CharField(max_length=10, blank=True, default="")  # "edit" | "retract" | "reply" | ""

@@ -68,7 +68,8 @@ def publish_message(message):
     transaction.on_commit(
         lambda: _group_send(
             room_group(message.room_id),
-            {"type": "room.message", "frame": frame, "internal": message.internal, "recipient": message.recipient_id},
+            {"type": "room.message", "frame": frame, "internal": message.internal, "recipient": message.recipient_id,
+             "core_audience": frame["core_audience"]},
         )
     )
 

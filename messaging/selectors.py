@@ -1,25 +1,21 @@
 """Reads of rooms and messages, always through the tenancy choke point."""
 
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from messaging.models import Message, ReadState, Room
-from scm_portal.tenancy.selectors import is_core_staff, roles_in_tenant
 
 PAGE_MAX = 500
 
 
 def rooms_for_user(user, tenant):
     """Rooms the user sees in the tenant, with `unread` (messages by others after their read mark)."""
-    core = is_core_staff(roles_in_tenant(user, tenant))
     last_read = ReadState.objects.filter(room=OuterRef(OuterRef("pk")), user=user).values("last_read_seq")[:1]
     unread_messages = (
         Message.objects.filter(room=OuterRef("pk"), seq__gt=Coalesce(Subquery(last_read), Value(0)))
         .exclude(sender=user)
-        .filter(Q(recipient__isnull=True) | Q(recipient=user))
+        .visible_to(user)
     )
-    if not core:
-        unread_messages = unread_messages.filter(internal=False)
     unread = unread_messages.order_by().values("room").annotate(n=Count("pk")).values("n")[:1]
     return (
         Room.objects.for_tenant(tenant)

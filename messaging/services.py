@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from messaging import realtime, registry
 from messaging.chain import message_hash
+from messaging.frames import audience_value
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, Role
@@ -214,7 +215,7 @@ def check_attachment(upload):
 
 
 def event_post(*, tenant, room, body, payload=None, actions=(), subject_kind="", subject_ref="", internal=False,
-               recipient=None, sender=None, kind=MessageKind.EVENT, refers_to=None, relation=""):
+               recipient=None, sender=None, kind=MessageKind.EVENT, refers_to=None, relation="", core_audience=()):
     """Posts an event card (or a bot/system message) inside the caller's transaction.
 
     Domain apps call this from their services; the socket publish and notifications happen
@@ -222,6 +223,8 @@ def event_post(*, tenant, room, body, payload=None, actions=(), subject_kind="",
     """
     if room.tenant_id != tenant.id:
         raise ValueError("event_post: the room belongs to another tenant")
+    if set(core_audience) - CORE_ROLES:
+        raise ValueError(f"event_post: not core roles: {sorted(set(core_audience) - CORE_ROLES)}")
     check_body(body)
     action_list = []
     for action in actions:
@@ -245,6 +248,7 @@ def event_post(*, tenant, room, body, payload=None, actions=(), subject_kind="",
             recipient=recipient,
             refers_to=refers_to,
             relation=relation,
+            core_audience=audience_value(core_audience),
         )
         return _publish(message)
 
@@ -289,7 +293,7 @@ def action_press(*, tenant, actor, room, message, action):
     }
     outcome = _append(room, kind=MessageKind.SYSTEM, sender=actor, body=text, payload={"action": action, "result": result.get("data", {})},
                       subject_kind=message.subject_kind, subject_ref=message.subject_ref, internal=message.internal,
-                      refers_to=message.seq, relation="reply")
+                      core_audience=message.core_audience, refers_to=message.seq, relation="reply")
     press = ActionPress.objects.create(
         tenant_id=tenant.id, message=message, action=action, actor=actor, outcome_seq=outcome.seq, result=result.get("data", {})
     )

@@ -15,6 +15,7 @@ class SocketAccess:
     tenant_id: int
     room_ids: frozenset
     is_core: bool
+    roles: frozenset = frozenset()
 
 
 def load_socket_access(user, tenant_slug=None, tenant_id=None):
@@ -28,7 +29,7 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None):
     if not roles:
         return None
     rooms = frozenset(Room.objects.for_tenant(tenant).visible_to(user, "view").values_list("pk", flat=True))
-    return SocketAccess(tenant_id=tenant.id, room_ids=rooms, is_core=bool(roles & CORE_ROLES))
+    return SocketAccess(tenant_id=tenant.id, room_ids=rooms, is_core=bool(roles & CORE_ROLES), roles=frozenset(roles))
 
 
 def credential_is_valid(user, kind, secret):

@@ -283,6 +283,9 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         self.last_seq[room_id] = seq
         if event.get("internal") and not self.access.is_core:
             return
+        audience = event.get("core_audience")
+        if audience and self.access.is_core and not self.access.roles & set(audience):
+            return
         if event.get("recipient") not in (None, self.user.id):
             return
         await self._enqueue(frame)
