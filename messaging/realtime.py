@@ -90,3 +90,8 @@ def publish_access_changed(*, tenant_id, user_ids=None):
 def publish_credential_ended(*, user_id, credential):
     """Closes the sockets authenticated by this session or token (logout, token revoked)."""
     _group_send(user_group(user_id), {"type": "credential.ended", "credential": credential})
+
+
+def send_to_user(user_id, frame):
+    """A frame for every socket of one user (alerts, notifications). Call after commit."""
+    _group_send(user_group(user_id), {"type": "user.frame", "frame": frame})

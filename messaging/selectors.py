@@ -67,3 +67,21 @@ def message_search(user, tenant, query, room=None, limit=50):
     if room is not None:
         queryset = queryset.filter(room=room)
     return list(queryset.select_related("sender", "room").prefetch_related("attachments").order_by("-created_at", "-pk")[:limit])
+
+
+def alerts_for_user(user, tenant, mine=False):
+    """Alerts the user may see, newest first; `mine`: only those addressed to the user
+    (their organisation's, or their roles are in its audience)."""
+    from django.db.models import Q
+
+    from messaging.models import Alert
+    from scm_portal.tenancy.models import Membership
+
+    queryset = Alert.objects.for_tenant(tenant).visible_to(user).select_related("partner").order_by("-opened_at", "-pk")
+    if mine:
+        memberships = list(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", "organization_id"))
+        condition = Q(pk__in=[])
+        for role, organization_id in memberships:
+            condition |= Q(core_audience__contains=f",{role},") | Q(partner_id=organization_id)
+        queryset = queryset.filter(condition)
+    return queryset

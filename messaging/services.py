@@ -19,6 +19,7 @@ from messaging.frames import audience_value
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, Role
+from scm_portal.tenancy.selectors import tenant_language
 
 BODY_MAX_CHARS = 10_000
 CLIENT_ID_MAX = 64
@@ -286,11 +287,13 @@ def action_press(*, tenant, actor, room, message, action):
     existing = ActionPress.objects.filter(message=message, action=action).select_related("actor").first()
     if existing is not None:
         return existing, False
+    # Errors speak the presser's language; the outcome line, read by everyone, the tenant's.
     result = entry.handler(tenant=tenant, actor=actor, message=message, room=room) or {}
-    text = result.get("message") or _("%(who)s pressed “%(label)s”.") % {
-        "who": actor.get_full_name() or actor.username,
-        "label": next((a["label"] for a in message.actions if a["name"] == action), action),
-    }
+    with tenant_language(tenant):
+        text = result.get("message") or _("%(who)s pressed “%(label)s”.") % {
+            "who": actor.get_full_name() or actor.username,
+            "label": next((a["label"] for a in message.actions if a["name"] == action), action),
+        }
     outcome = _append(room, kind=MessageKind.SYSTEM, sender=actor, body=text, payload={"action": action, "result": result.get("data", {})},
                       subject_kind=message.subject_kind, subject_ref=message.subject_ref, internal=message.internal,
                       core_audience=message.core_audience, refers_to=message.seq, relation="reply")

@@ -33,6 +33,12 @@ def api():
 
 
 @pytest.fixture
+def full_demo(db):
+    """The demo world with every app's demo records (stock, alerts, conversations)."""
+    return demo_data.seed_all()
+
+
+@pytest.fixture
 def demo_tx(transactional_db):
     """The demo world, committed (for tests whose code runs in other threads or processes)."""
     return demo_data.seed()

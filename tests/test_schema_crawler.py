@@ -18,7 +18,8 @@ CANARY = "CANARY-GLOBEX-7f3a"
 
 
 @pytest.fixture
-def world(demo):
+def world(full_demo):
+    demo = full_demo
     globex = demo["tenants"]["globex"]
     canary_org = OrganizationFactory(slug="canary-org", name=CANARY)
     services.partnership_create(tenant=globex, actor=None, organization=canary_org, kind="supplier")
@@ -28,6 +29,15 @@ def world(demo):
 
     for room in Room.objects.filter(tenant=globex):
         message_post(tenant=globex, actor=demo["users"]["globex.buyer"], room=room, body=f"{CANARY} in {room.name}")
+    # An alert (with its cards and notifications) and a replenishment request in globex.
+    from inventory.models import SKU, Warehouse
+    from inventory.services import replenishment_request_create
+    from messaging.alerts import alert_raise
+
+    alert_raise(tenant=globex, kind="low_stock", severity=30, dedupe_key="canary", title=CANARY,
+                partner=demo["organizations"]["sup-a"], core_audience=["buyer"], subject_kind="sku", subject_ref="GX-5001")
+    replenishment_request_create(tenant=globex, actor=demo["users"]["globex.buyer"], sku=SKU.objects.get(tenant=globex),
+                                 warehouse=Warehouse.objects.get(tenant=globex), quantity=7)
     return demo
 
 

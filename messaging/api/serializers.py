@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from scm_portal.api.serializers import StrictBooleanField, StrictCharField, StrictSerializer
-from scm_portal.tenancy.roles import CORE_ROLES
+from scm_portal.tenancy.roles import CORE_ROLE_VALUES
 
 
 class RoomSerializer(serializers.Serializer):
@@ -24,7 +24,7 @@ class RoomSerializer(serializers.Serializer):
 
 class RoomCreateSerializer(StrictSerializer):
     name = StrictCharField(max_length=200)
-    team_role = serializers.ChoiceField(choices=sorted(CORE_ROLES), required=False, allow_blank=True, default="")
+    team_role = serializers.ChoiceField(choices=CORE_ROLE_VALUES, required=False, allow_blank=True, default="")
 
 
 class SubjectSerializer(StrictSerializer):

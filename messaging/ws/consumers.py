@@ -290,6 +290,14 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         await self._enqueue(frame)
 
+    async def user_frame(self, event):
+        frame = event["frame"]
+        if frame.get("type") == "alert":
+            # Re-check now: the alert may be of another tenant, or no longer visible to this user.
+            if not await db(_alert_visible)(self.user, self.access.tenant_id, frame.get("id")):
+                return
+        await self._enqueue(frame)
+
     async def room_read(self, event):
         if event["frame"]["room"] in self.access.room_ids:
             await self._enqueue(event["frame"])
@@ -341,6 +349,12 @@ def _post(user, tenant_id, frame):
         subject=frame.get("subject"), internal=internal,
     )
     return message.seq, created
+
+
+def _alert_visible(user, tenant_id, alert_id):
+    from messaging.models import Alert
+
+    return Alert.objects.filter(tenant_id=tenant_id, pk=alert_id).visible_to(user).exists()
 
 
 def _read(user, tenant_id, room_id, seq):

@@ -10,6 +10,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from scm_portal.errors import StructuredValidationError
+
 logger = logging.getLogger(__name__)
 
 
@@ -47,6 +49,8 @@ def _jsonable(detail):
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, StructuredValidationError):
+        return Response(error_body(exc.code or "validation_error", exc.message, exc.fields), status=400)
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(fields)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include(tenancy_urls)),
     path("", include("messaging.api.urls")),
+    path("", include("inventory.api.urls")),
 ]

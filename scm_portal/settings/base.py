@@ -128,6 +128,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "tenancy.housekeeping", "schedule": 3600.0},
+    "escalations": {"task": "messaging.escalation_sweep", "schedule": float(env_int("ESCALATION_SWEEP_SECONDS", 5))},
+    "stock-rules": {"task": "inventory.rules_sweep", "schedule": float(env_int("RULES_SWEEP_SECONDS", 60))},
 }
 # The embedded default runs CELERY_BEAT_SCHEDULE in a thread of the server process;
 # with a broker, exactly one `celery beat` does (see `make up`).
@@ -189,6 +191,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CoreRoleEnum": "scm_portal.tenancy.roles.CORE_ROLE_VALUES",
+        "SeverityEnum": "messaging.models.SEVERITY_NAME_VALUES",
+    },
 }
 
 # --- I18n --------------------------------------------------------------------------------

@@ -77,3 +77,18 @@ def seed(*, password=DEFAULT_PASSWORD, totp_secret=DEFAULT_TOTP_SECRET):
     for username in TOTP_USERS:
         totp.totp_enroll(user=users[username], secret=totp_secret)
     return {"tenants": tenants, "organizations": orgs, "users": users}
+
+
+def seed_all(*, password=DEFAULT_PASSWORD, totp_secret=DEFAULT_TOTP_SECRET):
+    """The tenancy demo, then each domain app's `<app>/demo.py` `seed(ctx)`, in app order."""
+    from importlib import import_module, util
+
+    from django.apps import apps
+
+    with transaction.atomic():
+        ctx = seed(password=password, totp_secret=totp_secret)
+        for config in apps.get_app_configs():
+            module_name = f"{config.name}.demo"
+            if config.name != "scm_portal.tenancy" and util.find_spec(module_name) is not None:
+                import_module(module_name).seed(ctx)
+    return ctx

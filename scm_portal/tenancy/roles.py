@@ -51,6 +51,7 @@ PARTNER_ROLE_KIND = {
 }
 PARTNER_ROLES = frozenset(PARTNER_ROLE_KIND)
 ALL_ROLES = CORE_ROLES | PARTNER_ROLES
+CORE_ROLE_VALUES = sorted(CORE_ROLES)  # one choice list for every API field that takes a core role
 
 PARTNER_KINDS = [k for k in OrganizationKind if k != OrganizationKind.CORE]
 

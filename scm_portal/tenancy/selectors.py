@@ -36,3 +36,10 @@ def partnerships_followed(user, tenant):
     followed = Q(pk__in=Partnership.objects.for_tenant(tenant).visible_to(user, "follow").values("pk"))
     own = Q(organization__in=Membership.objects.active().filter(user=user, tenant=tenant).values("organization"))
     return visible.filter(followed | own).select_related("organization").order_by("kind", "organization__name")
+
+
+def tenant_language(tenant):
+    """Texts stored for everyone (event cards, alert titles) are written in the tenant's language."""
+    from django.utils import translation
+
+    return translation.override(tenant.default_language)

@@ -1,8 +1,4 @@
-from importlib import import_module, util
-
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from scm_portal.tenancy import demo
 
@@ -23,14 +19,7 @@ class Command(BaseCommand):
             pyotp.TOTP(totp_secret).now()
         except Exception:
             raise CommandError("--totp-secret must be a base32 string of at least 112 bits (e.g. 32 characters).") from None
-        with transaction.atomic():
-            ctx = demo.seed(password=password, totp_secret=totp_secret)
-            # Each domain app may contribute demo records in <app>/demo.py: seed(ctx).
-            for config in apps.get_app_configs():
-                module_name = f"{config.name}.demo"
-                if config.name == "scm_portal.tenancy" or util.find_spec(module_name) is None:
-                    continue
-                import_module(module_name).seed(ctx)
+        demo.seed_all(password=password, totp_secret=totp_secret)
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         self.stdout.write(f"  Demo users (password {password}): " + ", ".join(u for u, _d, _m in demo.USERS))
         self.stdout.write(f"  TOTP secret of {', '.join(demo.TOTP_USERS)}: {totp_secret} (demo only)")

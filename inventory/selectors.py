@@ -1,0 +1,53 @@
+"""Reads of stock, always through the tenancy choke point."""
+
+from datetime import timedelta
+
+from django.db.models import OuterRef, Subquery, Sum
+from django.utils import timezone
+
+from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement
+
+
+def stock_levels(user, tenant, sku_code=None, warehouse_code=None):
+    """Stock levels the user may see, with their rule's lines (None when there is no rule)."""
+    rule = ReplenishmentRule.objects.filter(tenant_id=OuterRef("tenant_id"), sku_id=OuterRef("sku_id"), warehouse_id=OuterRef("warehouse_id"))
+    queryset = (
+        StockLevel.objects.for_tenant(tenant)
+        .visible_to(user)
+        .select_related("sku", "warehouse")
+        .annotate(
+            safety_stock=Subquery(rule.values("safety_stock")[:1]),
+            reorder_point=Subquery(rule.values("reorder_point")[:1]),
+            max_level=Subquery(rule.values("max_level")[:1]),
+            rule_id=Subquery(rule.values("pk")[:1]),
+        )
+    )
+    if sku_code:
+        queryset = queryset.filter(sku__code=sku_code)
+    if warehouse_code:
+        queryset = queryset.filter(warehouse__code=warehouse_code)
+    return queryset
+
+
+def sku_for_user(user, tenant, code):
+    return SKU.objects.for_tenant(tenant).visible_to(user).filter(code=code).first()
+
+
+def stock_history(tenant, sku, warehouse, days=30):
+    """Daily closing stock for the last `days` days, rebuilt backwards from today's level."""
+    level = StockLevel.objects.for_tenant(tenant).filter(sku=sku, warehouse=warehouse).values_list("on_hand", flat=True).first() or 0
+    today = timezone.localdate()
+    since = timezone.now() - timedelta(days=days)
+    daily = {
+        row["day"]: row["net"]
+        for row in StockMovement.objects.for_tenant(tenant)
+        .filter(sku=sku, warehouse=warehouse, occurred_at__gte=since)
+        .extra(select={"day": "date(occurred_at)"})
+        .values("day").annotate(net=Sum("delta"))
+    }
+    points, running = [], level
+    for offset in range(days):
+        day = today - timedelta(days=offset)
+        points.append((day, running))
+        running -= daily.get(str(day), daily.get(day, 0))
+    return list(reversed(points))

@@ -1,0 +1,350 @@
+"""The alert lifecycle: raise (one per condition), acknowledge, start, resolve, recover, escalate.
+
+Domain apps own the rules that raise alerts (inventory's stock rules, later orders' delays);
+everything an alert does after that lives here. An alert's event cards go to the partner's
+room and the tenant's internal room, addressed (core_audience) to the roles that own it;
+its live `alert` frame goes to exactly those people. Escalation is a due time on the alert
+row, swept by the scheduler with SELECT ... FOR UPDATE SKIP LOCKED: each level fires once.
+"""
+
+import re
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from messaging import realtime, registry
+from messaging.frames import audience_roles, audience_value
+from messaging.models import (
+    SEVERITY_NAMES,
+    Alert,
+    AlertEvent,
+    AlertState,
+    EscalationPolicy,
+    MessageKind,
+    Notification,
+    Room,
+    RoomKind,
+)
+from messaging.services import event_post
+from scm_portal.tenancy.models import Membership
+from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
+from scm_portal.tenancy.selectors import tenant_language
+
+LIFECYCLE_ACTIONS = ("alert_ack", "alert_start", "alert_resolve")
+
+
+# --- reading the pieces ----------------------------------------------------------------------
+
+def policy_for(*, tenant, kind, severity):
+    """The most specific active policy: same kind before any kind, then the highest min_severity."""
+    candidates = EscalationPolicy.objects.for_tenant(tenant).filter(active=True, min_severity__lte=severity).filter(
+        Q(kind=kind) | Q(kind="")
+    )
+    return max(candidates, key=lambda p: (p.kind == kind, p.min_severity, p.pk), default=None)
+
+
+def audience_user_ids(*, tenant, partner_id, roles, extra_usernames=()):
+    """Users told about an alert live: the partner's people, the core staff of `roles`, named users."""
+    condition = Q(role__in=[r for r in roles if r in CORE_ROLES])
+    if partner_id:
+        condition |= Q(organization_id=partner_id, role__in=PARTNER_ROLES)
+    if extra_usernames:
+        condition |= Q(user__username__in=list(extra_usernames))
+    return sorted(set(Membership.objects.active().filter(tenant=tenant).filter(condition).values_list("user_id", flat=True)))
+
+
+def alert_frame(alert):
+    return {
+        "type": "alert",
+        "id": alert.pk,
+        "kind": alert.kind,
+        "state": alert.state,
+        "severity": SEVERITY_NAMES.get(alert.severity, str(alert.severity)),
+        "level": alert.level,
+        "title": alert.title,
+        "subject": {"kind": alert.subject_kind, "id": alert.subject_ref} if alert.subject_kind else None,
+        "partner": alert.partner.slug if alert.partner_id else None,
+        "cards": alert.cards,
+        "opened_at": alert.opened_at.isoformat(),
+        "next_escalation_at": alert.next_escalation_at.isoformat() if alert.next_escalation_at else None,
+    }
+
+
+def _tell(alert, user_ids):
+    frame = alert_frame(alert)
+    transaction.on_commit(lambda: [realtime.send_to_user(user_id, frame) for user_id in user_ids])
+
+
+def _alert_rooms(alert):
+    rooms = []
+    if alert.partner_id:
+        rooms += list(Room.objects.filter(tenant=alert.tenant_id, partnership__organization_id=alert.partner_id,
+                                          partnership__active=True))
+    rooms += list(Room.objects.filter(tenant=alert.tenant_id, kind=RoomKind.INTERNAL, team_role="").order_by("pk")[:1])
+    return rooms
+
+
+def _level_config(alert, index):
+    levels = (alert.policy.levels if alert.policy_id and alert.policy else None) or []
+    return levels[index] if 0 <= index < len(levels) else None
+
+
+# --- raise -------------------------------------------------------------------------------------
+
+@transaction.atomic
+def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_kind="", subject_ref="", partner=None,
+                core_audience=(), payload=None, extra_actions=()):
+    """Raises an alert unless one for the same condition is still unresolved; returns (alert, created)."""
+    existing = Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key).exclude(state=AlertState.RESOLVED).first()
+    if existing is not None:
+        return existing, False
+    now = timezone.now()
+    policy = policy_for(tenant=tenant, kind=kind, severity=severity)
+    alert = Alert(
+        tenant=tenant, kind=kind, severity=severity, dedupe_key=dedupe_key, title=title[:300], body=body,
+        subject_kind=subject_kind, subject_ref=str(subject_ref), partner=partner, payload=payload or {},
+        core_audience=audience_value(core_audience), policy=policy, opened_at=now,
+    )
+    first = _level_config(alert, 0)
+    alert.next_escalation_at = now + timedelta(seconds=int(first["after_seconds"])) if first else None
+    try:
+        with transaction.atomic():
+            alert.save(force_insert=True)
+    except IntegrityError:  # raised concurrently by another batch: that one stands
+        return Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key).exclude(state=AlertState.RESOLVED).get(), False
+    actions = [*LIFECYCLE_ACTIONS, *extra_actions]
+    for room in _alert_rooms(alert):
+        card = event_post(
+            tenant=tenant, room=room, body=f"**{title}**" + (f"\n\n{body}" if body else ""),
+            payload={"alert": alert.pk, "kind": kind, "severity": SEVERITY_NAMES.get(severity), **(payload or {})},
+            actions=actions, subject_kind="alert", subject_ref=str(alert.pk), core_audience=core_audience,
+        )
+        alert.cards.append({"room": room.pk, "seq": card.seq})
+    alert.save(update_fields=["cards"])
+    AlertEvent.objects.create(tenant=tenant, alert=alert, action="raised", at=now)
+    recipients = audience_user_ids(tenant=tenant, partner_id=alert.partner_id, roles=core_audience)
+    Notification.objects.bulk_create(
+        [Notification(tenant=tenant, user_id=u, alert=alert, kind="alert", level=0, text=title[:500]) for u in recipients],
+        ignore_conflicts=True,
+    )
+    _tell(alert, recipients)
+    return alert, True
+
+
+# --- the lifecycle -----------------------------------------------------------------------------
+
+def _lock(alert):
+    return Alert.objects.select_for_update().select_related("policy", "partner").get(pk=alert.pk)
+
+
+def check_may_change(*, tenant, actor, alert):
+    if not Alert.objects.for_tenant(tenant).visible_to(actor, "change").filter(pk=alert.pk).exists():
+        raise PermissionDenied(_("Your role may not act on this alert."))
+
+
+def _announce(alert, actor, text, skip_room_id=None):
+    """A system line under each of the alert's cards (but the one whose button was pressed)."""
+    for ref in alert.cards:
+        if ref["room"] == skip_room_id:
+            continue
+        room = Room.objects.get(pk=ref["room"])
+        event_post(tenant=alert.tenant, room=room, body=text, kind=MessageKind.SYSTEM, sender=actor,
+                   payload={"alert": alert.pk, "state": alert.state}, subject_kind="alert", subject_ref=str(alert.pk),
+                   core_audience=audience_roles(alert.core_audience), refers_to=ref["seq"], relation="reply")
+
+
+def state_text(alert, actor):
+    who = actor.get_full_name() or actor.username
+    return {
+        AlertState.ACKNOWLEDGED: _("%(who)s acknowledged the alert."),
+        AlertState.IN_PROGRESS: _("%(who)s is handling the alert."),
+        AlertState.RESOLVED: _("%(who)s resolved the alert."),
+    }[alert.state] % {"who": who}
+
+
+def _transition(*, tenant, actor, alert, to_state, allowed_from, verb, skip_room_id=None):
+    alert = _lock(alert)
+    check_may_change(tenant=tenant, actor=actor, alert=alert)
+    if alert.state not in allowed_from:
+        raise ValidationError({"state": _("The alert is %(state)s; it cannot be %(verb)s now.") % {
+            "state": AlertState(alert.state).label, "verb": verb}})
+    now = timezone.now()
+    alert.state = to_state
+    alert.next_escalation_at = None  # acknowledged, started or resolved: escalation stops
+    fields = ["state", "next_escalation_at"]
+    if to_state == AlertState.ACKNOWLEDGED or (to_state in (AlertState.IN_PROGRESS, AlertState.RESOLVED) and not alert.acknowledged_at):
+        alert.acknowledged_at, alert.acknowledged_by = now, actor
+        fields += ["acknowledged_at", "acknowledged_by"]
+    if to_state == AlertState.IN_PROGRESS or (to_state == AlertState.RESOLVED and not alert.started_at):
+        alert.started_at, alert.started_by = now, actor
+        fields += ["started_at", "started_by"]
+    if to_state == AlertState.RESOLVED:
+        alert.resolved_at, alert.resolved_by = now, actor
+        fields += ["resolved_at", "resolved_by"]
+    alert.save(update_fields=fields)
+    AlertEvent.objects.create(tenant=tenant, alert=alert, action=to_state, actor=actor, level=alert.level, at=now)
+    with tenant_language(alert.tenant):
+        _announce(alert, actor, state_text(alert, actor), skip_room_id)
+    _tell(alert, audience_user_ids(tenant=tenant, partner_id=alert.partner_id, roles=audience_roles(alert.core_audience)))
+    return alert
+
+
+@transaction.atomic
+def alert_acknowledge(*, tenant, actor, alert, skip_room_id=None):
+    return _transition(tenant=tenant, actor=actor, alert=alert, to_state=AlertState.ACKNOWLEDGED,
+                       allowed_from={AlertState.OPEN}, verb=_("acknowledged"), skip_room_id=skip_room_id)
+
+
+@transaction.atomic
+def alert_start(*, tenant, actor, alert, skip_room_id=None):
+    return _transition(tenant=tenant, actor=actor, alert=alert, to_state=AlertState.IN_PROGRESS,
+                       allowed_from={AlertState.OPEN, AlertState.ACKNOWLEDGED}, verb=_("started"), skip_room_id=skip_room_id)
+
+
+@transaction.atomic
+def alert_resolve(*, tenant, actor, alert, skip_room_id=None):
+    return _transition(tenant=tenant, actor=actor, alert=alert, to_state=AlertState.RESOLVED,
+                       allowed_from={AlertState.OPEN, AlertState.ACKNOWLEDGED, AlertState.IN_PROGRESS},
+                       verb=_("resolved"), skip_room_id=skip_room_id)
+
+
+@transaction.atomic
+def alert_recover(*, tenant, dedupe_key, note):
+    """The condition cleared by itself (stock back above the line): resolve, marked recovered."""
+    alert = Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key).exclude(state=AlertState.RESOLVED).first()
+    if alert is None:
+        return None
+    alert = _lock(alert)
+    now = timezone.now()
+    alert.state, alert.recovered, alert.resolved_at, alert.next_escalation_at = AlertState.RESOLVED, True, now, None
+    alert.save(update_fields=["state", "recovered", "resolved_at", "next_escalation_at"])
+    AlertEvent.objects.create(tenant=tenant, alert=alert, action="recovered", level=alert.level, at=now)
+    _announce(alert, None, note)
+    _tell(alert, audience_user_ids(tenant=tenant, partner_id=alert.partner_id, roles=audience_roles(alert.core_audience)))
+    return alert
+
+
+# --- escalation --------------------------------------------------------------------------------
+
+def escalation_sweep(*, now=None, batch_size=500):
+    """Escalates every unacknowledged alert that is due, one level each; returns how many.
+
+    Each batch is one transaction holding row locks with SKIP LOCKED, so two sweepers never
+    take the same alert, and a sweeper killed mid-batch leaves it for the next one.
+    """
+    now = now or timezone.now()
+    total = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Alert.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(state=AlertState.OPEN, next_escalation_at__lte=now)
+                .select_related("policy", "tenant", "partner")
+                .order_by("next_escalation_at")[:batch_size]
+            )
+            for alert in due:
+                _escalate(alert, now)
+        total += len(due)
+        if len(due) < batch_size:
+            return total
+
+
+def _escalate(alert, now):
+    config = _level_config(alert, alert.level)
+    if config is None:  # the policy changed since: nothing more to fire
+        alert.next_escalation_at = None
+        alert.save(update_fields=["next_escalation_at"])
+        return
+    alert.level += 1
+    roles = [r for r in config.get("roles", []) if r in CORE_ROLES]
+    usernames = config.get("users", [])
+    audience = sorted(set(audience_roles(alert.core_audience)) | set(roles))
+    alert.core_audience = audience_value(audience)
+    following = _level_config(alert, alert.level)
+    alert.next_escalation_at = now + timedelta(seconds=int(following["after_seconds"])) if following else None
+    alert.save(update_fields=["level", "core_audience", "next_escalation_at"])
+    AlertEvent.objects.create(tenant=alert.tenant, alert=alert, action="escalated", level=alert.level, at=now)
+    with tenant_language(alert.tenant):
+        text = _("Escalated to level %(level)d: nobody has acknowledged “%(title)s” yet.") % {"level": alert.level, "title": alert.title}
+    for ref in alert.cards:
+        room = Room.objects.get(pk=ref["room"])
+        event_post(tenant=alert.tenant, room=room, body=text, kind=MessageKind.EVENT,
+                   payload={"alert": alert.pk, "level": alert.level, "escalation": True},
+                   actions=list(LIFECYCLE_ACTIONS), subject_kind="alert", subject_ref=str(alert.pk),
+                   core_audience=audience, refers_to=ref["seq"], relation="reply")
+    recipients = audience_user_ids(tenant=alert.tenant, partner_id=None, roles=roles, extra_usernames=usernames)
+    Notification.objects.bulk_create(
+        [Notification(tenant=alert.tenant, user_id=u, alert=alert, kind="escalation", level=alert.level,
+                      channels=config.get("channels", ["in_app"]), text=text[:500]) for u in recipients],
+        ignore_conflicts=True,
+    )
+    everyone = audience_user_ids(tenant=alert.tenant, partner_id=alert.partner_id, roles=audience, extra_usernames=usernames)
+    _tell(alert, everyone)
+
+
+# --- the buttons on alert cards ----------------------------------------------------------------
+
+def _alert_of(message, tenant):
+    alert_id = (message.payload or {}).get("alert")
+    alert = Alert.objects.for_tenant(tenant).filter(pk=alert_id).first() if alert_id else None
+    if alert is None:
+        raise ValidationError({"action": _("This card is not about an alert.")})
+    return alert
+
+
+def _button(service):
+    def handler(*, tenant, actor, message, room):
+        alert = service(tenant=tenant, actor=actor, alert=_alert_of(message, tenant), skip_room_id=room.pk)
+        with tenant_language(tenant):
+            text = state_text(alert, actor)
+        return {"message": text, "data": {"alert": alert.pk, "state": alert.state}}
+
+    return handler
+
+
+# Bilingual labels by design: a card is read by both sides of a partner room.
+registry.register_action("alert_ack", label="确认 / Acknowledge", handler=_button(alert_acknowledge))
+registry.register_action("alert_start", label="处理中 / Start", handler=_button(alert_start))
+registry.register_action("alert_resolve", label="已完成 / Resolve", handler=_button(alert_resolve))
+
+
+def _resolve_subject(*, tenant, user, ref):
+    try:
+        pk = int(ref)
+    except (TypeError, ValueError):
+        return None
+    return Alert.objects.for_tenant(tenant).visible_to(user).filter(pk=pk).first()
+
+
+registry.register_subject("alert", resolve=_resolve_subject, label=lambda a: a.title)
+
+
+
+# --- the bot: "open alerts for me" ---------------------------------------------------------------
+
+def _my_alerts(*, tenant, user, room, text, match):
+    from messaging.selectors import alerts_for_user
+
+    rows = list(alerts_for_user(user, tenant, mine=True).exclude(state=AlertState.RESOLVED)[:10])
+    if not rows:
+        return _("No open alerts for you. 👍")
+    lines = [_("Open alerts for you:"), ""]
+    for alert in rows:
+        lines.append(f"- #{alert.pk} [{AlertState(alert.state).label}] {alert.title}")
+    return "\n".join(lines)
+
+
+registry.register_intent(
+    "alerts",
+    command="/alerts",
+    patterns=[re.compile(r"(我的预警|我的告警|有哪些预警|open alerts|my alerts)", re.IGNORECASE)],
+    handler=_my_alerts,
+    usage="/alerts",
+    help_text=gettext_lazy("the open alerts addressed to you"),
+    examples=["@bot 我的预警"],
+)

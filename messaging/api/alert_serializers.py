@@ -1,0 +1,105 @@
+from django.utils.translation import gettext as _
+from rest_framework import serializers
+
+from messaging.models import SEVERITY_BY_NAME, SEVERITY_NAME_VALUES, SEVERITY_NAMES, Alert, EscalationPolicy, Notification
+from scm_portal.api.serializers import StrictBooleanField, StrictCharField, StrictModelSerializer
+from scm_portal.tenancy.models import Membership
+from scm_portal.tenancy.roles import CORE_ROLE_VALUES
+
+CHANNELS = {"in_app", "wecom", "dingtalk", "feishu", "email", "webhook"}
+MAX_LEVELS = 10
+
+
+class SeverityField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=SEVERITY_NAME_VALUES, **kwargs)
+
+    def to_representation(self, value):
+        return SEVERITY_NAMES.get(value, value)
+
+    def to_internal_value(self, data):
+        return SEVERITY_BY_NAME[super().to_internal_value(data)]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    severity = SeverityField()
+    sku = serializers.SerializerMethodField()
+    partner = serializers.CharField(source="partner.slug", allow_null=True, default=None)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", allow_null=True, default=None)
+    started_by = serializers.CharField(source="started_by.username", allow_null=True, default=None)
+    resolved_by = serializers.CharField(source="resolved_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = Alert
+        fields = ["id", "kind", "state", "severity", "level", "title", "body", "sku", "subject_kind", "subject_ref",
+                  "partner", "payload", "cards", "opened_at", "acknowledged_at", "acknowledged_by", "started_at",
+                  "started_by", "resolved_at", "resolved_by", "recovered", "next_escalation_at"]
+
+    def get_sku(self, alert) -> str | None:
+        return alert.subject_ref if alert.subject_kind == "sku" else None
+
+
+class LevelSerializer(serializers.Serializer):
+    after_seconds = serializers.IntegerField(min_value=1, max_value=7 * 24 * 3600)
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=CORE_ROLE_VALUES), required=False, default=list)
+    users = serializers.ListField(child=StrictCharField(max_length=150), required=False, default=list)
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=sorted(CHANNELS)), required=False, default=lambda: ["in_app"])
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - {"after_seconds", "roles", "users", "channels"}
+            if unknown:
+                raise serializers.ValidationError({k: [_("Unknown field.")] for k in unknown}, code="unknown_field")
+        value = super().to_internal_value(data)
+        if not value["roles"] and not value["users"]:
+            raise serializers.ValidationError(_("A level names at least one role or user to tell."))
+        return value
+
+
+class EscalationPolicySerializer(StrictModelSerializer):
+    name = StrictCharField(max_length=200)
+    kind = StrictCharField(max_length=40, required=False, allow_blank=True, default="")
+    min_severity = SeverityField(required=False, default="info")
+    levels = LevelSerializer(many=True)
+    active = StrictBooleanField(required=False, default=True)
+
+    class Meta:
+        model = EscalationPolicy
+        fields = ["id", "name", "kind", "min_severity", "levels", "active", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_levels(self, levels):
+        if not levels:
+            raise serializers.ValidationError(_("A policy has at least one level."))
+        if len(levels) > MAX_LEVELS:
+            raise serializers.ValidationError(_("At most %(n)d levels.") % {"n": MAX_LEVELS})
+        tenant = self.context["tenant"]
+        names = {u for level in levels for u in level["users"]}
+        members = set(
+            Membership.objects.active().filter(tenant=tenant, user__username__in=names).values_list("user__username", flat=True)
+        )
+        unknown = sorted(names - members)
+        if unknown:
+            raise serializers.ValidationError(_("Not members of this tenant: %(names)s.") % {"names": ", ".join(unknown)})
+        return levels
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "alert", "level", "text", "channels", "created_at", "read_at"]
+
+
+class KpiSerializer(serializers.Serializer):
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    total = serializers.IntegerField()
+    open = serializers.IntegerField()
+    time_to_acknowledge = serializers.DictField()
+    time_to_resolve = serializers.DictField()
+    by_kind = serializers.ListField(child=serializers.DictField())
+    by_supplier = serializers.ListField(child=serializers.DictField())
+    by_sku = serializers.ListField(child=serializers.DictField())
+    by_day = serializers.ListField(child=serializers.DictField())
+
+

@@ -1,0 +1,104 @@
+"""Alerts, escalation policies, notifications and alert KPIs over HTTP."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging import alerts, kpis, selectors
+from messaging.api import alert_serializers as s
+from messaging.models import Alert, AlertState, EscalationPolicy, Notification
+from scm_portal.api.viewsets import TenantContextMixin, TenantListCreateRetrieveUpdateViewSet, TenantScopedViewSet
+
+
+class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """Alerts the user may see; `?state=open&kind=low_stock&mine=1`."""
+
+    model = Alert
+    serializer_class = s.AlertSerializer
+    action_permissions = {"ack": "change", "start": "change", "resolve": "change"}
+
+    def safely_get_queryset(self, queryset):
+        params = self.request.query_params
+        queryset = selectors.alerts_for_user(self.request.user, self.tenant, mine=params.get("mine") in {"1", "true"})
+        queryset = queryset.select_related("acknowledged_by", "started_by", "resolved_by")
+        state = params.get("state")
+        if state:
+            if state not in AlertState.values:
+                raise exceptions.ValidationError({"state": [_("Unknown state.")]})
+            queryset = queryset.filter(state=state)
+        kind = params.get("kind")
+        return queryset.filter(kind=kind) if kind else queryset
+
+    def _transition(self, service):
+        alert = self.get_object()
+        alert = service(tenant=self.tenant, actor=self.request.user, alert=alert)
+        return Response(s.AlertSerializer(alert).data)
+
+    @extend_schema(request=None, responses={200: s.AlertSerializer})
+    @action(detail=True, methods=["post"])
+    def ack(self, request, tenant=None, pk=None):
+        return self._transition(alerts.alert_acknowledge)
+
+    @extend_schema(request=None, responses={200: s.AlertSerializer})
+    @action(detail=True, methods=["post"])
+    def start(self, request, tenant=None, pk=None):
+        return self._transition(alerts.alert_start)
+
+    @extend_schema(request=None, responses={200: s.AlertSerializer})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, tenant=None, pk=None):
+        return self._transition(alerts.alert_resolve)
+
+
+class EscalationPolicyViewSet(TenantListCreateRetrieveUpdateViewSet):
+    model = EscalationPolicy
+    serializer_class = s.EscalationPolicySerializer
+
+    def perform_create(self, serializer):
+        serializer.save(tenant=self.tenant)
+
+
+class NotificationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
+    """The user's own in-app notices, newest first; POST notifications/read/ marks them all read."""
+
+    model = Notification
+    serializer_class = s.NotificationSerializer
+    action_permissions = {"read": "view"}
+
+    def safely_get_queryset(self, queryset):
+        queryset = queryset.filter(user=self.request.user)
+        return queryset.filter(read_at__isnull=True) if self.request.query_params.get("unread") in {"1", "true"} else queryset
+
+    @extend_schema(request=None, responses={200: None})
+    @action(detail=False, methods=["post"])
+    def read(self, request, tenant=None):
+        count = self.get_queryset().filter(read_at__isnull=True).update(read_at=timezone.now())
+        return Response({"marked": count})
+
+
+class AlertKpiView(TenantContextMixin, APIView):
+    """`?since=&until=` (ISO 8601; default the last 30 days)."""
+
+    @extend_schema(parameters=[OpenApiParameter("since", str), OpenApiParameter("until", str)], responses={200: s.KpiSerializer})
+    def get(self, request, tenant):
+        until = self._when("until", timezone.now())
+        since = self._when("since", until - timedelta(days=30))
+        if since >= until or until - since > timedelta(days=366):
+            raise exceptions.ValidationError({"since": [_("Choose a period of at most a year, since before until.")]})
+        return Response(s.KpiSerializer(kpis.alert_kpis(request.user, self.tenant, since, until)).data)
+
+    def _when(self, name, default):
+        raw = self.request.query_params.get(name)
+        if not raw:
+            return default
+        value = parse_datetime(raw)
+        if value is None:
+            raise exceptions.ValidationError({name: [_("An ISO 8601 date and time.")]})
+        return value if timezone.is_aware(value) else timezone.make_aware(value)
