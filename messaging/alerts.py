@@ -139,7 +139,7 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
 # --- the lifecycle -----------------------------------------------------------------------------
 
 def _lock(alert):
-    return Alert.objects.select_for_update().select_related("policy", "partner").get(pk=alert.pk)
+    return Alert.objects.select_for_update(of=("self",)).select_related("policy", "partner").get(pk=alert.pk)
 
 
 def check_may_change(*, tenant, actor, alert):

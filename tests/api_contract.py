@@ -72,16 +72,17 @@ class TenantEndpointChecks:
         api.as_user(user(self.viewer))
         foreign = self.foreign_object_id(demo)
         assert_error(api.get(self.url(pk=foreign)), 404, "not_found")
-        assert_error(api.patch(self.url(pk=foreign), {}, format="json"), 404, "not_found")
+        patched = api.patch(self.url(pk=foreign), {}, format="json")
+        assert patched.status_code in (404, 405), patched.content  # 405: the endpoint has no PATCH
         listed = api.get(self.url()).json()["results"]
         assert foreign not in [row["id"] for row in listed]
 
     def test_viewer_lists_and_reads_own_tenant(self, demo, api):
+        own = self.own_object_id(demo)
         api.as_user(user(self.viewer))
         response = api.get(self.url())
         assert response.status_code == 200
         assert {"results", "next"} <= set(response.json())
-        own = self.own_object_id(demo)
         assert own in [row["id"] for row in response.json()["results"]]
         assert api.get(self.url(pk=own)).status_code == 200
 

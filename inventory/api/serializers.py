@@ -100,6 +100,11 @@ class RuleSerializer(StrictModelSerializer):
 
 
 class RuleUpdateSerializer(RuleSerializer):
+    """A rule's SKU and warehouse are fixed; PATCH changes its lines."""
+
+    sku = serializers.CharField(source="sku.code", read_only=True)
+    warehouse = serializers.CharField(source="warehouse.code", read_only=True)
+
     class Meta(RuleSerializer.Meta):
         read_only_fields = ["id", "sku", "warehouse", "updated_at"]
 

@@ -1,0 +1,184 @@
+"""Replenishment rules turn stock changes into alerts: crossings, steps, recovery, sweeps."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from inventory import services
+from inventory.models import ReplenishmentRequest, ReplenishmentRule
+from messaging.models import Alert, Message
+from tests.api_contract import assert_error, user
+from tests.inventory.helpers import ingest, movement, stock_world
+from tests.messaging.helpers import room_of
+
+pytestmark = pytest.mark.django_db
+
+
+def alerts(kind=None):
+    queryset = Alert.objects.order_by("pk")
+    return list(queryset.filter(kind=kind) if kind else queryset)
+
+
+def test_falling_below_safety_stock_raises_one_alert_not_a_storm(demo):
+    tenant, *_ = stock_world(demo, safety=500, reorder=0, opening=600)
+    for _ in range(5):
+        ingest(tenant, [movement(delta=-40)])  # 560, 520, 480 (crossing), 440, 400
+    low = alerts("low_stock")
+    assert len(low) == 1 and low[0].state == "open" and low[0].payload["on_hand"] == 480
+    assert low[0].partner.slug == "sup-a" and low[0].core_audience == ",warehouse,"
+
+
+def test_a_hundred_step_falling_by_350_raises_three_alerts(demo):
+    tenant, *_ = stock_world(demo, safety=0, reorder=0, step=100, opening=1000)
+    ingest(tenant, [movement(delta=-350)])
+    steps = alerts("step_drop")
+    assert len(steps) == 3
+    assert sorted(a.payload["boundary"] for a in steps) == [700, 800, 900]
+    ingest(tenant, [movement(delta=-40)])  # 610: no new boundary (next is 600)
+    assert len(alerts("step_drop")) == 3
+    ingest(tenant, [movement(delta=-20)])  # 590: crosses 600
+    assert len(alerts("step_drop")) == 4
+
+
+def test_steps_count_from_the_new_height_after_a_restock(demo):
+    tenant, sku, warehouse, rule = stock_world(demo, safety=0, reorder=0, step=100, opening=1000)
+    ingest(tenant, [movement(delta=-150)])  # 850: one alert (900)
+    ingest(tenant, [movement(delta=+500)])  # 1350: the reference moves up
+    ingest(tenant, [movement(delta=-120)])  # 1230: crosses 1250
+    assert sorted(a.payload["boundary"] for a in alerts("step_drop")) == [900, 1250]
+
+
+def test_one_batch_with_many_movements_is_one_crossing(demo):
+    tenant, *_ = stock_world(demo, safety=500, reorder=0, opening=1000)
+    ingest(tenant, [movement(delta=-100) for _ in range(8)])  # 1000 -> 200
+    assert len(alerts("low_stock")) == 1
+
+
+def test_stock_back_above_the_line_recovers_the_alert(demo):
+    tenant, *_ = stock_world(demo, safety=500, reorder=800, opening=1000)
+    ingest(tenant, [movement(delta=-700)])  # 300
+    assert {a.kind for a in alerts()} == {"low_stock"}  # below safety: reorder point is moot
+    ingest(tenant, [movement(delta=+400)])  # 700: above safety again
+    low = alerts("low_stock")[0]
+    assert low.state == "resolved" and low.recovered and low.next_escalation_at is None
+    ingest(tenant, [movement(delta=-300)])  # 400: a new crossing, a new alert
+    assert len(alerts("low_stock")) == 2
+
+
+def test_reorder_point_alert_suggests_a_quantity(demo):
+    tenant, *_ = stock_world(demo, safety=100, reorder=400, max_level=1000, opening=600)
+    ingest(tenant, [movement(delta=-250)])  # 350 <= 400
+    alert = alerts("reorder_point")[0]
+    assert alert.payload["suggested_quantity"] == 650  # up to the maximum level
+
+
+def test_alert_cards_reach_the_supplier_room_and_the_internal_room(demo):
+    tenant, *_ = stock_world(demo, safety=500, reorder=0, opening=600)
+    ingest(tenant, [movement(delta=-200)])
+    alert = alerts("low_stock")[0]
+    from messaging.models import Room
+
+    rooms = {ref["room"] for ref in alert.cards}
+    assert rooms == {room_of("acme", "sup-a").pk, Room.objects.get(tenant=tenant, kind="internal").pk}
+    card = Message.objects.get(room=room_of("acme", "sup-a"), seq=alert.cards[0]["seq"])
+    assert {a["name"] for a in card.actions} == {"alert_ack", "alert_start", "alert_resolve", "inventory_replenish"}
+
+
+def test_only_the_supplier_and_the_warehouse_see_the_card(demo):
+    from messaging.selectors import messages_visible
+
+    tenant, *_ = stock_world(demo, safety=500, reorder=0, opening=600)
+    ingest(tenant, [movement(delta=-200)])
+    room = room_of("acme", "sup-a")
+
+    def sees(username):
+        return any(m.kind == "event" for m in messages_visible(user(username), room))
+
+    assert sees("supa.rep") and sees("acme.warehouse")
+    assert not sees("acme.buyer") and not sees("acme.planner")
+
+
+def test_the_sweep_raises_what_inline_checks_could_not(demo):
+    tenant, sku, warehouse, rule = stock_world(demo, safety=100, reorder=0, opening=300)
+    ReplenishmentRule.objects.filter(pk=rule.pk).update(safety_stock=500)  # the line moved above the stock
+    assert services.rules_sweep(tenant=tenant)
+    assert len(alerts("low_stock")) == 1
+    assert services.rules_sweep(tenant=tenant) == []  # and only once
+
+
+def test_velocity_anomaly_against_its_own_baseline(demo):
+    tenant, sku, warehouse, rule = stock_world(demo, safety=0, reorder=0, opening=100_000)
+    ReplenishmentRule.objects.filter(pk=rule.pk).update(velocity_factor=3, velocity_window_hours=1)
+    now = timezone.now()
+    history = [movement(delta=-10, occurred_at=now - timedelta(hours=h)) for h in range(2, 7 * 24)]
+    ingest(tenant, history)  # ~10 an hour for a week
+    ingest(tenant, [movement(delta=-15, occurred_at=now - timedelta(minutes=10))])
+    services.rules_sweep(tenant=tenant)
+    assert not alerts("velocity")  # 15 in the last hour: normal
+    ingest(tenant, [movement(delta=-80, occurred_at=now - timedelta(minutes=5))])
+    services.rules_sweep(tenant=tenant)
+    assert len(alerts("velocity")) == 1  # 95 in the last hour against ~10
+
+
+def test_arrange_replenishment_button(demo, api):
+    tenant, *_ = stock_world(demo, safety=500, reorder=0, max_level=2000, opening=600)
+    ingest(tenant, [movement(delta=-200)])
+    alert = alerts("low_stock")[0]
+    ref = next(r for r in alert.cards if r["room"] == room_of("acme", "sup-a").pk)
+    url = f"/api/v1/t/acme/rooms/{ref['room']}/messages/{ref['seq']}/actions/inventory_replenish/"
+    api.as_user(user("supa.rep"))
+    assert_error(api.post(url), 403)  # a supplier cannot order for the customer
+    api.as_user(user("acme.warehouse"))
+    response = api.post(url)
+    assert response.status_code == 201, response.content
+    request = ReplenishmentRequest.objects.get()
+    assert request.quantity == 1600 and request.supplier.slug == "sup-a" and request.alert_id == alert.pk
+
+
+class TestRulesEndpoint:
+    def test_create_update_and_validation(self, demo, api):
+        stock_world(demo, opening=0)
+        from inventory.models import SKU, Warehouse
+
+        services.sku_create(tenant=demo["tenants"]["acme"], actor=None, code="SKU-R", name="r")
+        api.as_user(user("acme.planner"))
+        body = {"sku": "SKU-R", "warehouse": "WH-T", "safety_stock": 10, "reorder_point": 20, "step": 5}
+        response = api.post("/api/v1/t/acme/replenishment-rules/", body, format="json")
+        assert response.status_code == 201, response.content
+        pk = response.json()["id"]
+        assert api.patch(f"/api/v1/t/acme/replenishment-rules/{pk}/", {"safety_stock": 15}, format="json").json()["safety_stock"] == 15
+        for bad in [{"safety_stock": -1}, {"step": 0}, {"max_level": 5}, {"sku": "SKU-T1"}, {"safety_stock": "many"}]:
+            assert_error(api.patch(f"/api/v1/t/acme/replenishment-rules/{pk}/", bad, format="json"), 400)
+        assert ReplenishmentRule.objects.get(pk=pk).safety_stock == 15
+        assert SKU.objects.exists() and Warehouse.objects.exists()
+
+    def test_foreign_sku_is_400_and_roles_are_checked(self, demo, api):
+        stock_world(demo, opening=0)
+        services.sku_create(tenant=demo["tenants"]["globex"], actor=None, code="GX-R", name="r")
+        api.as_user(user("acme.planner"))
+        body = {"sku": "GX-R", "warehouse": "WH-T", "safety_stock": 1, "reorder_point": 2}
+        assert_error(api.post("/api/v1/t/acme/replenishment-rules/", body, format="json"), 400)
+        api.as_user(user("acme.buyer"))
+        assert_error(api.post("/api/v1/t/acme/replenishment-rules/", {**body, "sku": "SKU-T1"}, format="json"), 403)
+
+
+class TestStockBot:
+    @pytest.mark.parametrize("question", ["/stock SKU-T1", "@bot SKU-T1 还有多少库存", "@bot how much stock of SKU-T1 is left?"])
+    def test_answers_in_chinese_and_english(self, demo, question):
+        from tests.messaging.helpers import post
+
+        stock_world(demo, opening=600)
+        room = room_of("acme", "sup-a")
+        post("supa.rep", room, question)
+        answer = Message.objects.get(room=room, kind="bot")
+        assert answer.payload["intent"] == "stock" and "600" in answer.body
+
+    def test_answers_only_what_the_asker_may_see(self, demo):
+        from tests.messaging.helpers import post
+
+        stock_world(demo, opening=600)
+        room = room_of("acme", "sup-b")
+        post("supb.rep", room, "/stock SKU-T1")  # sup-a's SKU
+        answer = Message.objects.get(room=room, kind="bot")
+        assert "600" not in answer.body and answer.recipient.username == "supb.rep"

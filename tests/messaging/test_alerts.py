@@ -1,0 +1,261 @@
+"""The alert lifecycle, escalation (exactly once per level), policies, notifications and KPIs."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+
+from messaging import alerts
+from messaging.models import Alert, AlertEvent, EscalationPolicy, Message, Notification
+from tests.api_contract import TenantCreateChecks, TenantEndpointChecks, assert_error, user
+from tests.messaging.helpers import room_of
+
+pytestmark = pytest.mark.django_db
+
+
+def policy(tenant, levels=None, kind="", min_severity=10):
+    return EscalationPolicy.objects.create(
+        tenant=tenant, name="p", kind=kind, min_severity=min_severity,
+        levels=levels or [{"after_seconds": 60, "roles": ["planner"], "users": [], "channels": ["in_app"]},
+                          {"after_seconds": 120, "roles": ["coordinator"], "users": ["acme.admin"], "channels": ["in_app"]}],
+    )
+
+
+def raise_alert(demo, key="k1", severity=20, tenant="acme", partner="sup-a", audience=("warehouse",)):
+    alert, created = alerts.alert_raise(
+        tenant=demo["tenants"][tenant], kind="low_stock", severity=severity, dedupe_key=key, title="SKU-9 低于安全库存",
+        subject_kind="sku", subject_ref="SKU-9", partner=demo["organizations"][partner], core_audience=audience,
+    )
+    return alert
+
+
+class TestLifecycle:
+    def test_raise_is_idempotent_per_condition(self, demo):
+        first = raise_alert(demo)
+        again, created = alerts.alert_raise(tenant=demo["tenants"]["acme"], kind="low_stock", severity=20,
+                                            dedupe_key="k1", title="again")
+        assert again.pk == first.pk and not created
+        assert Alert.objects.count() == 1
+
+    def test_ack_start_resolve_over_the_api(self, demo, api):
+        alert = raise_alert(demo)
+        api.as_user(user("acme.warehouse"))
+        base = f"/api/v1/t/acme/alerts/{alert.pk}/"
+        assert api.post(base + "ack/").json()["state"] == "acknowledged"
+        assert_error(api.post(base + "ack/"), 400)  # not twice
+        assert api.post(base + "start/").json()["state"] == "in_progress"
+        body = api.post(base + "resolve/").json()
+        assert body["state"] == "resolved" and body["resolved_by"] == "acme.warehouse"
+        assert [e.action for e in AlertEvent.objects.filter(alert=alert)] == ["raised", "acknowledged", "in_progress", "resolved"]
+        assert_error(api.post(base + "start/"), 400)
+
+    def test_a_resolved_condition_can_alert_again(self, demo, api):
+        alert = raise_alert(demo)
+        alerts.alert_resolve(tenant=alert.tenant, actor=user("acme.warehouse"), alert=alert)
+        assert raise_alert(demo).pk != alert.pk
+
+    def test_who_may_act(self, demo, api):
+        alert = raise_alert(demo)
+        for username, status in [("acme.auditor", 403), ("supb.rep", 404), ("globex.buyer", 404)]:
+            api.as_user(user(username))
+            response = api.post(f"/api/v1/t/acme/alerts/{alert.pk}/ack/")
+            assert response.status_code == status, username
+        api.as_user(user("supa.rep"))  # the supplier concerned may acknowledge
+        assert api.post(f"/api/v1/t/acme/alerts/{alert.pk}/ack/").status_code == 200
+
+    def test_buttons_on_the_card_drive_the_same_lifecycle_and_update_every_room(self, demo, api):
+        alert = raise_alert(demo)
+        supplier_card = next(r for r in alert.cards if r["room"] == room_of("acme", "sup-a").pk)
+        api.as_user(user("acme.warehouse"))
+        url = f"/api/v1/t/acme/rooms/{supplier_card['room']}/messages/{supplier_card['seq']}/actions/alert_ack/"
+        assert api.post(url).status_code == 201
+        alert.refresh_from_db()
+        assert alert.state == "acknowledged" and alert.next_escalation_at is None
+        internal = next(r for r in alert.cards if r["room"] != supplier_card["room"])
+        line = Message.objects.get(room_id=internal["room"], refers_to=internal["seq"], kind="system")
+        assert line.payload["state"] == "acknowledged"
+
+    def test_list_filters_and_visibility(self, demo, api):
+        raise_alert(demo, key="a")
+        raise_alert(demo, key="b", partner="sup-b")
+        raise_alert(demo, key="c", tenant="globex")
+        api.as_user(user("supa.rep"))
+        assert len(api.get("/api/v1/t/acme/alerts/").json()["results"]) == 1
+        api.as_user(user("acme.buyer"))
+        assert len(api.get("/api/v1/t/acme/alerts/").json()["results"]) == 2
+        assert len(api.get("/api/v1/t/acme/alerts/?state=open&kind=low_stock").json()["results"]) == 2
+        assert api.get("/api/v1/t/acme/alerts/?mine=1").json()["results"] == []  # buyer is not the audience
+        api.as_user(user("acme.warehouse"))
+        assert len(api.get("/api/v1/t/acme/alerts/?mine=1").json()["results"]) == 2
+        assert_error(api.get("/api/v1/t/acme/alerts/?state=sleeping"), 400)
+
+    def test_notifications_for_the_audience(self, demo, api):
+        raise_alert(demo)
+        assert set(Notification.objects.values_list("user__username", flat=True)) == {"acme.warehouse", "supa.rep"}
+        api.as_user(user("acme.warehouse"))
+        assert len(api.get("/api/v1/t/acme/notifications/?unread=1").json()["results"]) == 1
+        assert api.post("/api/v1/t/acme/notifications/read/").json() == {"marked": 1}
+        assert api.get("/api/v1/t/acme/notifications/?unread=1").json()["results"] == []
+
+
+class TestEscalation:
+    def test_levels_fire_on_schedule_and_each_only_once(self, demo):
+        tenant = demo["tenants"]["acme"]
+        policy(tenant)
+        alert = raise_alert(demo)
+        opened = alert.opened_at
+        assert alert.next_escalation_at == opened + timedelta(seconds=60)
+        assert alerts.escalation_sweep(now=opened + timedelta(seconds=59)) == 0
+        assert alerts.escalation_sweep(now=opened + timedelta(seconds=61)) == 1
+        assert alerts.escalation_sweep(now=opened + timedelta(seconds=61)) == 0  # not twice
+        alert.refresh_from_db()
+        assert alert.level == 1 and set(alert.core_audience.strip(",").split(",")) == {"warehouse", "planner"}
+        assert Notification.objects.filter(kind="escalation", level=1).get().user.username == "acme.planner"
+        assert alerts.escalation_sweep(now=opened + timedelta(seconds=61 + 121)) == 1
+        alert.refresh_from_db()
+        assert alert.level == 2 and alert.next_escalation_at is None
+        assert set(Notification.objects.filter(level=2).values_list("user__username", flat=True)) == {"acme.admin"}
+        assert alerts.escalation_sweep(now=opened + timedelta(days=1)) == 0
+
+    def test_acknowledging_stops_the_escalation(self, demo):
+        tenant = demo["tenants"]["acme"]
+        policy(tenant)
+        alert = raise_alert(demo)
+        alerts.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=alert)
+        assert alerts.escalation_sweep(now=timezone.now() + timedelta(hours=1)) == 0
+        alert.refresh_from_db()
+        assert alert.level == 0
+
+    def test_the_most_specific_policy_applies(self, demo):
+        tenant = demo["tenants"]["acme"]
+        policy(tenant, levels=[{"after_seconds": 999, "roles": ["planner"]}])
+        specific = policy(tenant, kind="low_stock", levels=[{"after_seconds": 30, "roles": ["planner"]}])
+        policy(tenant, kind="low_stock", min_severity=30, levels=[{"after_seconds": 5, "roles": ["planner"]}])
+        alert = raise_alert(demo, severity=20)
+        assert alert.policy_id == specific.pk
+
+    def test_escalation_reaches_the_escalated_roles_cards(self, demo):
+        from messaging.selectors import messages_visible
+
+        tenant = demo["tenants"]["acme"]
+        policy(tenant)
+        alert = raise_alert(demo)
+        room = room_of("acme", "sup-a")
+        assert not any(m.kind == "event" for m in messages_visible(user("acme.planner"), room))
+        alerts.escalation_sweep(now=alert.next_escalation_at)
+        assert any(m.payload.get("escalation") for m in messages_visible(user("acme.planner"), room))
+
+    @pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED needs PostgreSQL (CI runs it)")
+    @pytest.mark.django_db(transaction=True)
+    def test_two_sweepers_at_once_escalate_each_alert_once(self, demo_tx):
+        tenant = demo_tx["tenants"]["acme"]
+        policy(tenant)
+        for i in range(40):
+            raise_alert(demo_tx, key=f"many-{i}")
+        due = timezone.now() + timedelta(seconds=61)
+        counts = []
+        barrier = threading.Barrier(2)
+
+        def sweep():
+            try:
+                barrier.wait()
+                counts.append(alerts.escalation_sweep(now=due, batch_size=7))
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=sweep) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(counts) == 40
+        assert set(Alert.objects.values_list("level", flat=True)) == {1}
+        assert Notification.objects.filter(kind="escalation").count() == 40
+
+
+class TestAlertsEndpoint(TenantEndpointChecks):
+    path = "alerts/"
+    viewer = "acme.warehouse"
+    model = Alert
+
+    def foreign_object_id(self, demo):
+        return raise_alert(demo, key="f", tenant="globex").pk
+
+    def own_object_id(self, demo):
+        return raise_alert(demo, key="o").pk
+
+
+class TestPoliciesEndpoint(TenantCreateChecks):
+    path = "escalation-policies/"
+    viewer = "acme.buyer"
+    no_role_user = "acme.warehouse"
+    model = EscalationPolicy
+    create_payload = {"name": "库存", "kind": "low_stock", "min_severity": "warning",
+                      "levels": [{"after_seconds": 300, "roles": ["planner"], "users": ["acme.planner"]}]}
+
+    def foreign_object_id(self, demo):
+        return policy(demo["tenants"]["globex"]).pk
+
+    def own_object_id(self, demo):
+        return policy(demo["tenants"]["acme"]).pk
+
+    def test_admin_creates_and_edits(self, demo, api):
+        api.as_user(user("acme.admin"))
+        response = api.post(self.url(), self.create_payload, format="json")
+        assert response.status_code == 201, response.content
+        assert response.json()["min_severity"] == "warning"
+        assert response.json()["levels"][0]["channels"] == ["in_app"]
+        pk = response.json()["id"]
+        assert api.patch(self.url(pk=pk), {"active": False}, format="json").json()["active"] is False
+
+    @pytest.mark.parametrize(
+        "levels",
+        [
+            [],
+            [{"after_seconds": 0, "roles": ["planner"]}],
+            [{"after_seconds": 10}],
+            [{"after_seconds": 10, "roles": ["supplier_rep"]}],
+            [{"after_seconds": 10, "users": ["globex.buyer"]}],
+            [{"after_seconds": 10, "roles": ["planner"], "channels": ["pigeon"]}],
+            [{"after_seconds": 10, "roles": ["planner"], "extra": 1}],
+            "soon",
+            [{"after_seconds": 10, "roles": ["planner"]}] * 11,
+        ],
+    )
+    def test_bad_levels_are_400(self, demo, api, levels):
+        api.as_user(user("acme.admin"))
+        response = api.post(self.url(), {**self.create_payload, "levels": levels}, format="json")
+        assert_error(response, 400)
+        assert not EscalationPolicy.objects.exists()
+
+
+def test_kpis(demo, api):
+    tenant = demo["tenants"]["acme"]
+    a = raise_alert(demo, key="k-a")
+    raise_alert(demo, key="k-b", partner="sup-b")
+    Alert.objects.filter(pk=a.pk).update(opened_at=timezone.now() - timedelta(minutes=10))
+    alerts.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=a)
+    alerts.alert_resolve(tenant=tenant, actor=user("acme.warehouse"), alert=a)
+    api.as_user(user("acme.admin"))
+    body = api.get("/api/v1/t/acme/kpis/alerts/").json()
+    assert body["total"] == 2 and body["open"] == 1
+    assert 590 <= body["time_to_acknowledge"]["average"] <= 700 and body["time_to_resolve"]["count"] == 1
+    assert {r["supplier"]: r["count"] for r in body["by_supplier"]} == {"sup-a": 1, "sup-b": 1}
+    assert body["by_sku"] == [{"sku": "SKU-9", "count": 2}]
+    for bad in ["?since=nope", "?since=2026-01-01T00:00:00Z&until=2025-01-01T00:00:00Z", "?since=2020-01-01T00:00:00Z"]:
+        assert_error(api.get("/api/v1/t/acme/kpis/alerts/" + bad), 400)
+    api.as_user(user("supa.rep"))
+    assert api.get("/api/v1/t/acme/kpis/alerts/").json()["total"] == 1  # only what they may see
+
+
+
+def test_the_bot_lists_my_open_alerts(demo):
+    from tests.messaging.helpers import post
+
+    raise_alert(demo)
+    room = room_of("acme", "sup-a")
+    post("acme.warehouse", room, "@bot 我的预警")
+    answer = Message.objects.get(room=room, kind="bot")
+    assert answer.payload["intent"] == "alerts" and "SKU-9" in answer.body
