@@ -7,7 +7,7 @@ stay exact), and one rule query for the batch. Never a loop of save().
 """
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -91,6 +91,18 @@ def rule_upsert(*, tenant, actor, sku, warehouse, **values):
 
 # --- movements ---------------------------------------------------------------------------------
 
+def _parse_when(raw):
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.fromisoformat(raw)  # C-fast for the common ISO 8601 forms
+    except ValueError:
+        try:
+            return parse_datetime(raw)
+        except ValueError:
+            return None
+
+
 def _row_errors(row, skus, warehouses, tz, now):
     if not isinstance(row, dict):
         return {"non_field_errors": [_("Each movement is an object.")]}, None
@@ -113,8 +125,7 @@ def _row_errors(row, skus, warehouses, tz, now):
     reason = row.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 50:
         errors["reason"] = [_("reason is a string of at most 50 characters.")]
-    occurred_raw = row.get("occurred_at")
-    occurred_at = parse_datetime(occurred_raw) if isinstance(occurred_raw, str) else None
+    occurred_at = _parse_when(row.get("occurred_at"))
     if occurred_at is None:
         errors["occurred_at"] = [_("occurred_at is an ISO 8601 date and time.")]
     else:
@@ -127,6 +138,21 @@ def _row_errors(row, skus, warehouses, tz, now):
     return None, (external_id, sku_id, warehouse_id, delta, reason, occurred_at)
 
 
+def _ids_by_code(model, tenant, codes, extra=""):
+    """{code: id} of one tenant's rows (an array parameter on PostgreSQL: a thousand codes, one placeholder)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT code, id FROM {model._meta.db_table} WHERE tenant_id = %s AND code = ANY(%s) {extra}",
+                [tenant.id, list(codes)],
+            )
+            return dict(cursor.fetchall())
+    queryset = model.objects.for_tenant(tenant).filter(code__in=codes)
+    if extra:
+        queryset = queryset.filter(active=True)
+    return dict(queryset.values_list("code", "id"))
+
+
 def check_movement_rows(*, tenant, rows):
     """Clean rows, or a ValidationError naming every bad row by its index."""
     if isinstance(rows, dict):
@@ -137,8 +163,8 @@ def check_movement_rows(*, tenant, rows):
         raise ValidationError({"rows": _("At most %(max)d movements per request.") % {"max": MOVEMENT_BATCH_MAX}})
     sku_codes = {r.get("sku") for r in rows if isinstance(r, dict) and isinstance(r.get("sku"), str)}
     wh_codes = {r.get("warehouse") for r in rows if isinstance(r, dict) and isinstance(r.get("warehouse"), str)}
-    skus = dict(SKU.objects.for_tenant(tenant).filter(code__in=sku_codes).values_list("code", "id"))
-    warehouses = dict(Warehouse.objects.for_tenant(tenant).filter(code__in=wh_codes, active=True).values_list("code", "id"))
+    skus = _ids_by_code(SKU, tenant, sku_codes)
+    warehouses = _ids_by_code(Warehouse, tenant, wh_codes, extra="AND active")
     import zoneinfo
 
     try:
@@ -164,21 +190,29 @@ def check_movement_rows(*, tenant, rows):
 def _insert_movements(tenant, rows, source):
     """Inserts new movements; returns (sku_id, warehouse_id, delta) of those actually inserted."""
     table = StockMovement._meta.db_table
-    adapt = connection.ops.adapt_datetimefield_value
-    now = adapt(timezone.now())
-    inserted = []
+    columns = "tenant_id, external_id, sku_id, warehouse_id, delta, reason, occurred_at, source, created_at"
+    conflict = "ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING sku_id, warehouse_id, delta"
+    now = timezone.now()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement with nine array parameters: no per-row placeholders to build or parse.
+            external_ids, sku_ids, warehouse_ids, deltas, reasons, occurred = (list(col) for col in zip(*rows))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT %s, e, s, w, d, r, o, %s, %s FROM "
+                f"unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::timestamptz[]) "
+                f"AS t(e, s, w, d, r, o) {conflict}",
+                [tenant.id, source, now, external_ids, sku_ids, warehouse_ids, deltas, reasons, occurred],
+            )
+            return cursor.fetchall()
+        adapt = connection.ops.adapt_datetimefield_value
+        inserted = []
         for start in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[start:start + INSERT_CHUNK]
             params = []
             for external_id, sku_id, warehouse_id, delta, reason, occurred_at in chunk:
-                params += [tenant.id, external_id, sku_id, warehouse_id, delta, reason, adapt(occurred_at), source, now]
+                params += [tenant.id, external_id, sku_id, warehouse_id, delta, reason, adapt(occurred_at), source, adapt(now)]
             values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
-            cursor.execute(
-                f"INSERT INTO {table} (tenant_id, external_id, sku_id, warehouse_id, delta, reason, occurred_at, source, created_at) "
-                f"VALUES {values} ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING sku_id, warehouse_id, delta",
-                params,
-            )
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} {conflict}", params)
             inserted += cursor.fetchall()
     return inserted
 
@@ -188,19 +222,26 @@ def _apply_to_levels(tenant, totals):
     if not totals:
         return []
     table = StockLevel._meta.db_table
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
     keys = sorted(totals)  # one fixed lock order for every batch
-    params = []
-    for sku_id, warehouse_id in keys:
-        params += [tenant.id, sku_id, warehouse_id, totals[(sku_id, warehouse_id)], now]
-    values = ",".join(["(%s,%s,%s,%s,%s)"] * len(keys))
+    upsert = (
+        f"ON CONFLICT (tenant_id, sku_id, warehouse_id) DO UPDATE SET on_hand = {table}.on_hand + excluded.on_hand, "
+        f"updated_at = excluded.updated_at RETURNING sku_id, warehouse_id, on_hand"
+    )
+    now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (tenant_id, sku_id, warehouse_id, on_hand, updated_at) VALUES {values} "
-            f"ON CONFLICT (tenant_id, sku_id, warehouse_id) DO UPDATE SET on_hand = {table}.on_hand + excluded.on_hand, "
-            f"updated_at = excluded.updated_at RETURNING sku_id, warehouse_id, on_hand",
-            params,
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {table} (tenant_id, sku_id, warehouse_id, on_hand, updated_at) "
+                f"SELECT %s, s, w, d, %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) WITH ORDINALITY AS t(s, w, d, n) "
+                f"ORDER BY n {upsert}",
+                [tenant.id, now, [k[0] for k in keys], [k[1] for k in keys], [totals[k] for k in keys]],
+            )
+        else:
+            params = []
+            for sku_id, warehouse_id in keys:
+                params += [tenant.id, sku_id, warehouse_id, totals[(sku_id, warehouse_id)], connection.ops.adapt_datetimefield_value(now)]
+            values = ",".join(["(%s,%s,%s,%s,%s)"] * len(keys))
+            cursor.execute(f"INSERT INTO {table} (tenant_id, sku_id, warehouse_id, on_hand, updated_at) VALUES {values} {upsert}", params)
         rows = cursor.fetchall()
     return [(sku_id, wh_id, on_hand - totals[(sku_id, wh_id)], on_hand) for sku_id, wh_id, on_hand in rows]
 
@@ -248,8 +289,7 @@ def rules_apply(*, tenant, changes):
         return []
     by_pair = {(s, w): (old, new) for s, w, old, new in changes}
     rules = list(
-        ReplenishmentRule.objects.for_tenant(tenant)
-        .filter(active=True, sku_id__in={s for s, _w in by_pair}, warehouse_id__in={w for _s, w in by_pair})
+        ReplenishmentRule.objects.filter(pk__in=_rule_ids_for(tenant, by_pair))
         .select_related("sku__default_supplier", "warehouse", "supplier")
     )
     raised, moved_references = [], []
@@ -263,6 +303,22 @@ def rules_apply(*, tenant, changes):
     if moved_references:
         ReplenishmentRule.objects.bulk_update(moved_references, ["step_reference"])
     return raised
+
+
+def _rule_ids_for(tenant, pairs):
+    """Ids of the active rules of these (sku, warehouse) pairs: one indexed lookup per batch."""
+    table = ReplenishmentRule._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT r.id FROM {table} r JOIN unnest(%s::bigint[], %s::bigint[]) AS p(s, w) "
+                f"ON r.sku_id = p.s AND r.warehouse_id = p.w WHERE r.tenant_id = %s AND r.active",
+                [[p[0] for p in pairs], [p[1] for p in pairs], tenant.id],
+            )
+            return [row[0] for row in cursor.fetchall()]
+    candidates = ReplenishmentRule.objects.for_tenant(tenant).filter(
+        active=True, sku_id__in={s for s, _w in pairs}).values_list("pk", "sku_id", "warehouse_id")
+    return [pk for pk, sku_id, warehouse_id in candidates if (sku_id, warehouse_id) in pairs]
 
 
 def _check_step(tenant, rule, old, new, moved):
