@@ -349,29 +349,36 @@ def _check_step(tenant, rule, old, new, moved):
 
 
 def _check_lines(tenant, rule, old, new):
+    """Safety stock and reorder point: alert on the downward crossing, recover on the upward one.
+
+    Demand statistics are read only when a line is crossed, never for every change."""
     raised = []
     sku, wh = rule.sku.code, rule.warehouse.code
-    stats = demand_stats(tenant=tenant, rules=[rule], levels={(rule.sku_id, rule.warehouse_id): new}).get(rule.pk, {})
-    payload = {"on_hand": new, "safety_stock": rule.safety_stock, "reorder_point": rule.reorder_point,
-               "suggested_quantity": stats.get("suggested_quantity"), "days_of_cover": stats.get("days_of_cover")}
-    if new < rule.safety_stock <= old:
+    crossed_safety = new < rule.safety_stock <= old
+    crossed_reorder = bool(rule.reorder_point) and new <= rule.reorder_point < old and new >= rule.safety_stock
+    if crossed_safety or crossed_reorder:
+        stats = demand_stats(tenant=tenant, rules=[rule], levels={(rule.sku_id, rule.warehouse_id): new})[rule.pk]
+        payload = {"on_hand": new, "safety_stock": rule.safety_stock, "reorder_point": rule.reorder_point,
+                   "suggested_quantity": stats["suggested_quantity"], "days_of_cover": stats["days_of_cover"]}
+        suggestion = _("Suggested reorder: %(qty)s.") % {"qty": stats["suggested_quantity"]}
+    if crossed_safety:
         severity = Severity.CRITICAL if new <= 0 else Severity.WARNING
         alert, created = _raise(
             tenant, rule, "low_stock", severity, f"low_stock:{rule.pk}",
             _("%(sku)s in %(wh)s is below safety stock: %(new)d < %(safety)d") % {
                 "sku": sku, "wh": wh, "new": new, "safety": rule.safety_stock},
-            _("Suggested reorder: %(qty)s.") % {"qty": payload["suggested_quantity"]}, payload, replenish=True,
+            suggestion, payload, replenish=True,
         )
         raised += [alert] if created else []
     elif new >= rule.safety_stock > old:
         alerts.alert_recover(tenant=tenant, dedupe_key=f"low_stock:{rule.pk}",
                              note=_("Stock is back above safety stock (%(new)d).") % {"new": new})
-    if rule.reorder_point and new <= rule.reorder_point < old and new >= rule.safety_stock:
+    if crossed_reorder:
         alert, created = _raise(
             tenant, rule, "reorder_point", Severity.INFO, f"reorder:{rule.pk}",
             _("%(sku)s in %(wh)s reached its reorder point: %(new)d ≤ %(point)d") % {
                 "sku": sku, "wh": wh, "new": new, "point": rule.reorder_point},
-            _("Suggested reorder: %(qty)s.") % {"qty": payload["suggested_quantity"]}, payload, replenish=True,
+            suggestion, payload, replenish=True,
         )
         raised += [alert] if created else []
     elif rule.reorder_point and new > rule.reorder_point >= old:

@@ -221,3 +221,17 @@ def test_stock_endpoint_filters_and_lines(demo, api):
     assert rows == [rows[0]] and rows[0]["on_hand"] == 1000 and rows[0]["safety_stock"] == 500
     assert rows[0]["below_safety_stock"] is False
     assert api.get("/api/v1/t/acme/stock/?sku=NOPE").json()["results"] == []
+
+
+def test_rule_checks_are_one_query_per_batch_not_per_sku(demo, django_assert_max_num_queries):
+    from inventory import services
+    from inventory.models import ReplenishmentRule
+
+    tenant, sku, warehouse, rule = stock_world(demo, opening=0, safety=0, reorder=0)
+    skus = SKU.objects.bulk_create([SKU(tenant=tenant, code=f"R-{i}", name="r") for i in range(300)])
+    ReplenishmentRule.objects.bulk_create(
+        [ReplenishmentRule(tenant=tenant, sku=s, warehouse=warehouse, safety_stock=5, reorder_point=10) for s in skus]
+    )
+    services.stock_movements_ingest(tenant=tenant, actor=None, rows=[movement(sku=s.code, delta=100) for s in skus])
+    with django_assert_max_num_queries(12):  # 300 rules touched, none crossed
+        ingest(tenant, [movement(sku=s.code, delta=-1) for s in skus])
