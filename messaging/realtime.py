@@ -8,10 +8,12 @@ Each publish runs after the writing transaction commits.
 """
 
 import asyncio
+import json
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from messaging.frames import message_frame
@@ -64,14 +66,23 @@ def _group_send(group, event):
 
 
 def publish_message(message):
+    """The frame is serialised once here; every socket forwards the same text (no per-socket
+    JSON work), checking only the small routing fields beside it."""
     frame = message_frame(message)
-    transaction.on_commit(
-        lambda: _group_send(
-            room_group(message.room_id),
-            {"type": "room.message", "frame": frame, "internal": message.internal, "recipient": message.recipient_id,
-             "core_audience": frame["core_audience"]},
-        )
-    )
+    event = {
+        "type": "room.message",
+        "room": message.room_id,
+        "seq": message.seq,
+        "internal": message.internal,
+        "recipient": message.recipient_id,
+        "core_audience": frame["core_audience"],
+        "text": frame_text(frame),
+    }
+    transaction.on_commit(lambda: _group_send(room_group(message.room_id), event))
+
+
+def frame_text(frame):
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), cls=DjangoJSONEncoder)
 
 
 def publish_read(*, room_id, user, seq):

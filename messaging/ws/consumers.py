@@ -20,6 +20,7 @@ from django.db import close_old_connections
 from django.http import Http404
 
 from messaging import realtime
+from messaging.realtime import frame_text
 from messaging.frames import message_frame
 from messaging.ws.access_state import access_versions, credential_is_valid, load_socket_access
 
@@ -96,8 +97,9 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
     async def _writer(self):
         try:
             while True:
-                frame = await self.queue.get()
-                await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+                item = await self.queue.get()
+                # Live messages arrive already serialised (realtime.publish_message); others are dicts.
+                await self.send(text_data=item if isinstance(item, str) else frame_text(item))
         except asyncio.CancelledError:
             pass
         except Exception:  # the client went away mid-send
@@ -265,11 +267,10 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     # --- events from the channel layer --------------------------------------------------------------
     async def room_message(self, event):
-        frame = event["frame"]
-        room_id = frame["room"]
+        room_id = event["room"]
         if room_id not in self.access.room_ids:
             return  # access lost since the group was joined: never forward
-        seq = frame["seq"]
+        seq = event["seq"]
         last = self.last_seq.get(room_id)
         if last is not None and seq <= last:
             return  # already delivered (by sync or gap fill)
@@ -288,7 +289,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         if event.get("recipient") not in (None, self.user.id):
             return
-        await self._enqueue(frame)
+        await self._enqueue(event["text"])
 
     async def user_frame(self, event):
         frame = event["frame"]
