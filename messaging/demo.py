@@ -1,23 +1,23 @@
 """Demo conversations (called by `manage.py seed_demo` after the tenancy demo).
 
-Idempotent: a room that already has messages is left as it is, so running seed_demo again
-never duplicates anything.
+Idempotent: every message carries a fixed client_id and the event card is posted only with the
+conversation's first message, so running seed_demo again never duplicates anything.
 """
 
 from django.db import transaction
 
 from messaging import services
-from messaging.models import Message, Room, RoomKind
+from messaging.models import Room, RoomKind
 
 SUPPLIER_CONVERSATION = [
-    ("acme.buyer", "陈经理您好，PO-20231026 的 M8 不锈钢螺栓这周能发货吗？我们产线下周一要用。"),
+    ("acme.buyer", "陈经理您好，PO-20231026 的 M6 不锈钢螺丝这周能发货吗？我们产线下周一要用。"),
     ("supa.rep", "王工您好，已经在包装了，预计周四下午发出，走德邦物流，发货后把运单号发您。"),
     ("acme.buyer", "好的。另外上批有 3 箱外包装破损，麻烦这次**加固一下**，质检报告随货附上。"),
     ("supa.rep", "收到，这批改用加厚纸箱，质检报告扫描件稍后上传到这里。"),
 ]
-STOCK_ALERT = (
-    "**库存预警**：SKU-1001 M8 不锈钢螺栓 在 上海一号仓 的库存为 120 件，低于安全库存 200 件。\n\n"
-    "请供应商确认补货安排。"
+QUALITY_EVENT = (
+    "**来料质检异常**：华东零部件上批到货 3 箱外包装破损，已登记为包装异常（内件抽检合格）。\n\n"
+    "请供应商确认已收到，并在下批发货时采取加固措施。"
 )
 INTERNAL_NOTE = "内部备注：华东零部件本季度交付准时率 92%，低于 95% 的目标，下次季度评审时重点沟通。"
 
@@ -35,21 +35,30 @@ def seed(ctx):
     tenant = ctx["tenants"]["acme"]
     users = ctx["users"]
 
+    # Keyed on the first message's client_id (sends are idempotent on it), so the story is told
+    # once whatever other demo data (stock alerts, orders) reached the room first.
     room = _room_of(tenant, ctx["organizations"]["sup-a"])
-    if room is not None and not Message.objects.filter(room=room).exists():
-        for number, (username, body) in enumerate(SUPPLIER_CONVERSATION, 1):
-            services.message_post(tenant=tenant, actor=users[username], room=room, body=body, client_id=f"demo-{number}")
-        services.event_post(
-            tenant=tenant,
-            room=room,
-            body=STOCK_ALERT,
-            payload={"kind": "stock_below_safety", "sku": "SKU-1001", "warehouse": "SH-01", "on_hand": "120",
-                     "safety_stock": "200"},
-            actions=["acknowledge"],
+    if room is not None:
+        (username, body), *rest = SUPPLIER_CONVERSATION
+        _first, created = services.message_post(
+            tenant=tenant, actor=users[username], room=room, body=body, client_id="demo-1"
         )
+        if created:
+            for number, (username, body) in enumerate(rest, 2):
+                services.message_post(
+                    tenant=tenant, actor=users[username], room=room, body=body, client_id=f"demo-{number}"
+                )
+            services.event_post(
+                tenant=tenant,
+                room=room,
+                body=QUALITY_EVENT,
+                payload={"kind": "quality_issue", "issue": "packaging_damaged", "cartons": 3},
+                actions=["acknowledge"],
+            )
 
     internal = _internal_room(tenant)
-    if internal is not None and not Message.objects.filter(room=internal).exists():
+    if internal is not None:
         services.message_post(
-            tenant=tenant, actor=users["acme.buyer"], room=internal, body=INTERNAL_NOTE, client_id="demo-note-1", internal=True
+            tenant=tenant, actor=users["acme.buyer"], room=internal, body=INTERNAL_NOTE, client_id="demo-note-1",
+            internal=True,
         )

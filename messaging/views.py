@@ -39,6 +39,8 @@ def room_detail(request, room_id):
         "partner_kind": room.partnership.get_kind_display() if partner else "",
         "may_post": may_post,
         # internal notes inside a partner room: core staff only (an internal room is internal already)
-        "may_post_internal": may_post and partner is not None and is_core_staff(request.roles) and _may_post(request, True),
+        "may_post_internal": (
+            may_post and partner is not None and is_core_staff(request.roles) and _may_post(request, internal=True)
+        ),
     }
     return render(request, "messaging/room.html", context)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from scm_portal.tenancy import views
 
@@ -6,4 +6,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("partners/", views.partners, name="partners"),
     path("members/", views.members, name="members"),
+    path("rooms/", include("messaging.urls")),
+    path("stock/", include("inventory.urls")),
+    path("alerts/", include("messaging.alert_urls")),
 ]
