@@ -11,7 +11,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from messaging import realtime, registry
 from messaging.chain import message_hash
@@ -310,7 +309,8 @@ def _acknowledge(*, tenant, actor, message, room):
     return {"message": _("%(who)s acknowledged.") % {"who": actor.get_full_name() or actor.username}}
 
 
-registry.register_action("acknowledge", label=gettext_lazy("Acknowledge"), handler=_acknowledge)
+# Bilingual by design: a card is stored once and read by both sides of a partner room.
+registry.register_action("acknowledge", label="确认收到 / Acknowledge", handler=_acknowledge)
 
 
 @transaction.atomic

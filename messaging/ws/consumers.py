@@ -210,18 +210,19 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         room = frame.get("room")
         if frame["type"] != "ping" and (not isinstance(room, int) or isinstance(room, bool) or room not in self.access.room_ids):
-            await self._error("unknown_room", "No such room.", ref=frame.get("client_id"))
+            await self._error("unknown_room", "No such room.", ref=_ref_of(frame))
             return
+        ref = _ref_of(frame)
         try:
             await handler(frame)
         except Http404:
-            await self._error("not_found", "Not found.", ref=frame.get("client_id"))
+            await self._error("not_found", "Not found.", ref=ref)
         except PermissionDenied as exc:
-            await self._error("permission_denied", str(exc) or "Not allowed.", ref=frame.get("client_id"))
+            await self._error("permission_denied", str(exc) or "Not allowed.", ref=ref)
         except ValidationError as exc:
             fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
             first = next(iter(fields.values()))[0]
-            await self._error("validation_error", first, ref=frame.get("client_id"))
+            await self._error("validation_error", first, ref=ref)
 
     async def _on_ping(self, frame):
         await self._enqueue({"type": "pong"})
@@ -247,7 +248,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         from messaging.services import Conflict
 
         client_id = frame.get("client_id")
-        unknown = set(frame) - {"type", "room", "body", "client_id", "subject", "internal"}
+        unknown = set(frame) - {"type", "room", "body", "client_id", "subject", "internal", "ref"}
         if unknown:
             await self._error("unknown_field", f"Unknown fields: {', '.join(sorted(unknown))[:100]}", ref=client_id)
             return
@@ -263,7 +264,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     async def _on_action(self, frame):
         press = await db(_press)(self.user, self.access.tenant_id, frame["room"], frame.get("seq"), frame.get("action"))
-        await self._enqueue({"type": "action_result", "room": frame["room"], **press})
+        await self._enqueue({"type": "action_result", "room": frame["room"], "ref": _ref_of(frame), **press})
 
     # --- events from the channel layer --------------------------------------------------------------
     async def room_message(self, event):
@@ -302,6 +303,12 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
     async def room_read(self, event):
         if event["frame"]["room"] in self.access.room_ids:
             await self._enqueue(event["frame"])
+
+
+def _ref_of(frame):
+    """What the client named this frame by, echoed in the answer: `ref`, or a send's client_id."""
+    ref = frame.get("ref", frame.get("client_id"))
+    return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= 64 else None
 
 
 # --- database work, run in worker threads ------------------------------------------------------------

@@ -183,6 +183,8 @@ async def test_bad_frames_get_error_frames_and_the_socket_stays_up(demo_tx):
         await rep.send_to(text_data=text)
         frame = await rep.receive_json_from(timeout=5)
         assert frame["type"] == "error" and frame["code"] == code, (text[:60], frame)
+    await rep.send_json_to({"type": "action", "room": room.pk, "seq": 9, "action": "acknowledge", "ref": "btn-9"})
+    assert (await rep.receive_json_from(timeout=5))["ref"] == "btn-9"  # errors name the frame they answer
     await rep.send_json_to({"type": "ping"})
     assert (await rep.receive_json_from(timeout=5))["type"] == "pong"
     assert await in_db_thread(Message.objects.count)() == 0
