@@ -1,0 +1,212 @@
+"""Stock pages: the stock list (filters, pagination) and one SKU (levels, chart, movements, alerts).
+
+Thin views: every read goes through inventory.selectors or `.for_tenant(t).visible_to(user)`;
+the chart is drawn on the server as inline SVG (no chart library).
+"""
+
+import math
+
+from django import forms
+from django.core.paginator import Paginator
+from django.db.models import F, Q
+from django.http import Http404
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+
+from inventory import selectors, services
+from inventory.models import ReplenishmentRule, StockMovement, Warehouse
+from messaging.models import SEVERITY_NAMES
+from messaging.selectors import alerts_for_user
+from scm_portal.tenancy.selectors import is_core_staff
+from scm_portal.tenancy.views import tenant_page
+
+PAGE_SIZE = 50
+HISTORY_DAYS = 30
+RECENT_MOVEMENTS = 20
+SKU_ALERTS = 20
+
+
+class StockFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=64, strip=True)
+    warehouse = forms.CharField(required=False, max_length=40, strip=True)
+    below = forms.BooleanField(required=False)
+
+
+def _filters(request):
+    """The filters of the query string; a value that does not parse is ignored, never a 500."""
+    form = StockFilterForm(request.GET)
+    form.is_valid()
+    return form, {name: form.cleaned_data.get(name) for name in form.fields}
+
+
+def level_status(level):
+    """below_safety, at_reorder (at or under the reorder point, not below safety), ok, or no_rule."""
+    if level.safety_stock is None:
+        return "no_rule"
+    if level.on_hand < level.safety_stock:
+        return "below_safety"
+    if level.reorder_point and level.on_hand <= level.reorder_point:
+        return "at_reorder"
+    return "ok"
+
+
+@tenant_page
+def stock_list(request):
+    form, params = _filters(request)
+    visible = selectors.stock_levels(request.user, request.tenant)
+    levels = visible
+    if params["q"]:
+        levels = levels.filter(Q(sku__code__icontains=params["q"]) | Q(sku__name__icontains=params["q"]))
+    if params["warehouse"]:
+        levels = levels.filter(warehouse__code=params["warehouse"])
+    if params["below"]:
+        levels = levels.filter(safety_stock__isnull=False, on_hand__lt=F("safety_stock"))
+    page = Paginator(levels.order_by("sku__code", "warehouse__code", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    for level in page.object_list:
+        level.status = level_status(level)
+    # The tenant's warehouses for core staff; a supplier (who may not list warehouses) gets
+    # those its own SKUs are stocked in.
+    tenant_warehouses = Warehouse.objects.for_tenant(request.tenant).visible_to(request.user)
+    warehouses = list(tenant_warehouses.order_by("code").values_list("code", "name")) or list(
+        visible.order_by("warehouse__code").values_list("warehouse__code", "warehouse__name").distinct()
+    )
+    context = {
+        "form": form,
+        "filters": params,
+        "filtered": any(params.values()),
+        "page": page,
+        "warehouses": warehouses,
+    }
+    return render(request, "inventory/stock_list.html", context)
+
+
+@tenant_page
+def sku_detail(request, code):
+    tenant, user = request.tenant, request.user
+    sku = selectors.sku_for_user(user, tenant, code)
+    if sku is None:
+        raise Http404
+    levels = list(selectors.stock_levels(user, tenant, sku_code=sku.code).order_by("warehouse__code"))
+    # The stock_levels selector shows a level's rule lines to whoever may see the level; the
+    # demand figures are computed from the same rules (those of the levels listed here).
+    rules = list(
+        ReplenishmentRule.objects.for_tenant(tenant)
+        .filter(pk__in=[level.rule_id for level in levels if level.rule_id], sku=sku)
+        .select_related("warehouse")
+    )
+    on_hand = {(sku.pk, level.warehouse_id): level.on_hand for level in levels}
+    stats = services.demand_stats(tenant=tenant, rules=rules, levels=on_hand)
+    rules_by_pk = {rule.pk: rule for rule in rules}
+    warehouses = []
+    for level in levels:
+        level.status = level_status(level)
+        rule = rules_by_pk.get(level.rule_id)
+        history = selectors.stock_history(tenant, sku, level.warehouse, days=HISTORY_DAYS)
+        warehouses.append({
+            "level": level,
+            "rule": rule,
+            "stats": stats.get(rule.pk) if rule else None,
+            "history": history,
+            "chart": line_chart(history, safety=level.safety_stock, reorder=level.reorder_point),
+        })
+    show_movements = is_core_staff(request.roles)
+    movements = []
+    if show_movements:
+        movements = list(
+            StockMovement.objects.for_tenant(tenant).visible_to(user).filter(sku=sku)
+            .select_related("warehouse").order_by("-occurred_at", "-pk")[:RECENT_MOVEMENTS]
+        )
+    alerts = list(alerts_for_user(user, tenant).filter(subject_kind="sku", subject_ref=sku.code)[:SKU_ALERTS])
+    for alert in alerts:
+        alert.severity_name = SEVERITY_NAMES.get(alert.severity, "")
+    context = {
+        "sku": sku,
+        "warehouses": warehouses,
+        "show_movements": show_movements,
+        "movements": movements,
+        "alerts": alerts,
+        "history_days": HISTORY_DAYS,
+    }
+    return render(request, "inventory/sku_detail.html", context)
+
+
+# --- the chart --------------------------------------------------------------------------------
+
+CHART = {"width": 640, "height": 240, "left": 56, "right": 16, "top": 14, "bottom": 30}
+LINE_LABELS = {"safety": _("Safety stock"), "reorder": _("Reorder point")}
+
+
+def _nice_ceiling(value):
+    """The smallest 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^n at or above `value` (an axis that reads well)."""
+    if value <= 0:
+        return 1
+    magnitude = 10 ** math.floor(math.log10(value))
+    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if value <= step * magnitude:
+            return int(math.ceil(step * magnitude))
+    return int(10 * magnitude)
+
+
+def _fmt(number):
+    """Coordinates as plain strings: never localised (a decimal comma would break the SVG)."""
+    return f"{number:.1f}".rstrip("0").rstrip(".")
+
+
+def line_chart(points, safety=None, reorder=None):
+    """Geometry of a daily stock line with horizontal lines for safety stock and reorder point."""
+    if not points:
+        return None
+    width, height = CHART["width"], CHART["height"]
+    left, right, top, bottom = CHART["left"], CHART["right"], CHART["top"], CHART["bottom"]
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [value for _day, value in points]
+    lines = [(kind, value) for kind, value in (("safety", safety), ("reorder", reorder)) if value]
+    high = _nice_ceiling(max(values + [value for _kind, value in lines] + [1]) * 1.05)
+    low = min(0, min(values))
+    if low < 0:
+        low = -_nice_ceiling(-low)
+    span = high - low
+
+    def x(index):
+        return left + (plot_w * index / (len(points) - 1) if len(points) > 1 else plot_w / 2)
+
+    def y(value):
+        return top + plot_h * (high - value) / span
+
+    coords = [(x(i), y(value)) for i, (_day, value) in enumerate(points)]
+    baseline = y(max(low, 0))
+    ticks = [low + span * i / 4 for i in range(5)]
+    last_index = len(points) - 1
+    x_ticks = sorted({0, last_index // 2, last_index})
+    return {
+        "width": width,
+        "height": height,
+        "plot_left": left,
+        "plot_right": _fmt(width - right),
+        "series": " ".join(f"{_fmt(cx)},{_fmt(cy)}" for cx, cy in coords),
+        "area": f"M{_fmt(coords[0][0])},{_fmt(baseline)} "
+                + " ".join(f"L{_fmt(cx)},{_fmt(cy)}" for cx, cy in coords)
+                + f" L{_fmt(coords[-1][0])},{_fmt(baseline)} Z",
+        "last": {"x": _fmt(coords[-1][0]), "y": _fmt(coords[-1][1]), "value": values[-1]},
+        "lines": [
+            # the reorder point's label above its line, the safety stock's below: both stay legible
+            {"kind": kind, "label": LINE_LABELS[kind], "value": value, "y": _fmt(y(value)),
+             "label_y": _fmt(y(value) - 5 if kind == "reorder" else y(value) + 14)}
+            for kind, value in lines
+        ],
+        "y_ticks": [
+            {"y": _fmt(y(value)), "text_y": _fmt(y(value) + 4), "label": f"{round(value):d}"} for value in ticks
+        ],
+        "x_ticks": [
+            {"x": _fmt(x(i)), "label": points[i][0].strftime("%m-%d"),
+             "anchor": "start" if i == 0 else "end" if i == last_index else "middle"}
+            for i in x_ticks
+        ],
+        "axis_y": _fmt(height - bottom),
+        "label_y": _fmt(height - bottom + 18),
+        "first_day": points[0][0],
+        "last_day": points[-1][0],
+        "min": min(values),
+        "max": max(values),
+    }
+
