@@ -109,10 +109,11 @@ class ReplenishmentRule(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TenantQuerySet.as_manager()
+    # The supplier of the rule, or else of the SKU, sees it (as it sees the stock lines it sets).
     access_policy = AccessPolicy(
         core={"view": CORE_ROLES, "add": RULE_WRITERS, "change": RULE_WRITERS},
         partner={"view": {Role.SUPPLIER_REP}},
-        partner_field="supplier",
+        partner_field=("supplier", "sku__default_supplier"),
     )
 
     class Meta:

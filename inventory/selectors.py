@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement
@@ -42,12 +43,12 @@ def stock_history(tenant, sku, warehouse, days=30):
         row["day"]: row["net"]
         for row in StockMovement.objects.for_tenant(tenant)
         .filter(sku=sku, warehouse=warehouse, occurred_at__gte=since)
-        .extra(select={"day": "date(occurred_at)"})
+        .annotate(day=TruncDate("occurred_at", tzinfo=timezone.get_current_timezone()))  # the tenant's days
         .values("day").annotate(net=Sum("delta"))
     }
     points, running = [], level
     for offset in range(days):
         day = today - timedelta(days=offset)
         points.append((day, running))
-        running -= daily.get(str(day), daily.get(day, 0))
+        running -= daily.get(day, 0)
     return list(reversed(points))

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from messaging import kpis, selectors
+from messaging import alerts, kpis, selectors
 from messaging.api.alert_serializers import CHANNELS, MAX_LEVELS, EscalationPolicySerializer
 from messaging.models import SEVERITY_NAMES, Alert, AlertState, EscalationPolicy, Severity
 from scm_portal.tenancy.models import Partnership
@@ -336,11 +336,8 @@ def policy_edit(request, pk=None):
         field_errors, general = _apply_errors(serializer.errors, rows)
         context = _form_context(request, policy, values, rows, field_errors, general)
         return render(request, "alerts/policy_form.html", context, status=400)
-    if policy is None:
-        serializer.save(tenant=request.tenant)  # as EscalationPolicyViewSet.perform_create does
-    else:
-        serializer.save()
-    messages.success(request, _("Escalation policy “%(name)s” saved.") % {"name": serializer.instance.name})
+    saved = alerts.escalation_policy_save(tenant=request.tenant, actor=request.user, policy=policy, **serializer.validated_data)
+    messages.success(request, _("Escalation policy “%(name)s” saved.") % {"name": saved.name})
     return redirect("alerts:policies", tenant=request.tenant.slug)
 
 

@@ -229,6 +229,28 @@ def alert_recover(*, tenant, dedupe_key, note):
     return alert
 
 
+# --- escalation policies ---------------------------------------------------------------------
+
+POLICY_FIELDS = ("name", "kind", "min_severity", "levels", "active")
+
+
+@transaction.atomic
+def escalation_policy_save(*, tenant, actor, policy=None, **data):
+    """Creates or updates a policy from validated data (EscalationPolicySerializer validates).
+
+    Alerts already open keep the policy they were raised with; its new levels apply from
+    their next escalation on."""
+    if policy is None:
+        policy = EscalationPolicy(tenant=tenant)
+    elif policy.tenant_id != tenant.id:
+        raise ValidationError({"policy": _("Not a policy of this tenant.")})
+    for field in POLICY_FIELDS:
+        if field in data:
+            setattr(policy, field, data[field])
+    policy.save()
+    return policy
+
+
 # --- escalation --------------------------------------------------------------------------------
 
 def escalation_sweep(*, now=None, batch_size=500):

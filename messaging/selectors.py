@@ -79,8 +79,13 @@ def alerts_for_user(user, tenant, mine=False):
 
     queryset = Alert.objects.for_tenant(tenant).visible_to(user).select_related("partner").order_by("-opened_at", "-pk")
     if mine:
+        from django.db.models import Exists, OuterRef
+
+        from messaging.models import Notification
+
         memberships = list(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", "organization_id"))
-        condition = Q(pk__in=[])
+        # Addressed to me: my roles or organisation, or I was told about it by name (an escalation).
+        condition = Q(Exists(Notification.objects.filter(alert=OuterRef("pk"), user=user)))
         for role, organization_id in memberships:
             condition |= Q(core_audience__contains=f",{role},") | Q(partner_id=organization_id)
         queryset = queryset.filter(condition)

@@ -62,7 +62,12 @@ class EscalationPolicyViewSet(TenantListCreateRetrieveUpdateViewSet):
     serializer_class = s.EscalationPolicySerializer
 
     def perform_create(self, serializer):
-        serializer.save(tenant=self.tenant)
+        serializer.instance = alerts.escalation_policy_save(
+            tenant=self.tenant, actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = alerts.escalation_policy_save(
+            tenant=self.tenant, actor=self.request.user, policy=serializer.instance, **serializer.validated_data)
 
 
 class NotificationViewSet(mixins.ListModelMixin, TenantScopedViewSet):

@@ -16,7 +16,8 @@ class AccessPolicy:
     """Who may do `action` on a row of a tenant-owned model.
 
     core: action -> core-staff roles that may do it on every row of their tenant.
-    partner: action -> partner roles that may do it on rows whose `partner_field` is their organisation.
+    partner: action -> partner roles that may do it on rows whose `partner_field` is their organisation
+      (a tuple of fields: any of them).
     owner_field: a user FK; the user it names may view the row.
     object_permissions: actions also granted per object through guardian direct-FK permissions
       (`<action>_<model>`), for exceptions on top of the role rules.
@@ -24,7 +25,7 @@ class AccessPolicy:
 
     core: dict = field(default_factory=dict)
     partner: dict = field(default_factory=dict)
-    partner_field: str | None = None
+    partner_field: str | tuple | None = None
     owner_field: str | None = None
     object_permissions: frozenset = frozenset()
 
@@ -42,16 +43,18 @@ class AccessPolicy:
             )
         partner_roles = self.partner.get(action)
         if partner_roles and self.partner_field:
-            cond |= Q(
-                Exists(
-                    Membership.objects.active().filter(
-                        user=user,
-                        tenant=OuterRef("tenant"),
-                        role__in=partner_roles,
-                        organization=OuterRef(self.partner_field),
+            fields = self.partner_field if isinstance(self.partner_field, tuple) else (self.partner_field,)
+            for field in fields:
+                cond |= Q(
+                    Exists(
+                        Membership.objects.active().filter(
+                            user=user,
+                            tenant=OuterRef("tenant"),
+                            role__in=partner_roles,
+                            organization=OuterRef(field),
+                        )
                     )
                 )
-            )
         if self.owner_field and action == "view":
             cond |= Q(**{self.owner_field: user}) & Q(
                 Exists(Membership.objects.active().filter(user=user, tenant=OuterRef("tenant")))

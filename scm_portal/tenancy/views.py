@@ -34,7 +34,10 @@ def tenant_page(view):
             timezone.activate(zoneinfo.ZoneInfo(request.tenant.time_zone))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        finally:
+            timezone.deactivate()  # a worker thread serves other tenants next
 
     return wrapper
 

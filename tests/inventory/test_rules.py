@@ -182,3 +182,29 @@ class TestStockBot:
         post("supb.rep", room, "/stock SKU-T1")  # sup-a's SKU
         answer = Message.objects.get(room=room, kind="bot")
         assert "600" not in answer.body and answer.recipient.username == "supb.rep"
+
+
+def test_the_skus_supplier_sees_its_rules(demo, api):
+    stock_world(demo, opening=0)  # the rule names no supplier; the SKU's default supplier is sup-a
+    api.as_user(user("supa.rep"))
+    assert [r["sku"] for r in api.get("/api/v1/t/acme/replenishment-rules/").json()["results"]] == ["SKU-T1"]
+    api.as_user(user("supb.rep"))
+    assert api.get("/api/v1/t/acme/replenishment-rules/").json()["results"] == []
+
+
+def test_stock_history_uses_the_tenants_days(demo, settings):
+    import zoneinfo
+    from datetime import datetime
+
+    from django.utils import timezone as tz
+
+    from inventory.selectors import stock_history
+
+    tenant, sku, warehouse, rule = stock_world(demo, opening=0, safety=0, reorder=0)
+    shanghai = zoneinfo.ZoneInfo("Asia/Shanghai")
+    today = tz.now().astimezone(shanghai).date()
+    early = datetime.combine(today, datetime.min.time(), shanghai).replace(hour=2)  # 02:00 local = 18:00 UTC the day before
+    ingest(tenant, [movement(delta=100, occurred_at=early - timedelta(days=1))])
+    with tz.override(shanghai):
+        points = dict(stock_history(tenant, sku, warehouse, days=3))
+    assert points[today - timedelta(days=1)] == 100 and points[today - timedelta(days=2)] == 0

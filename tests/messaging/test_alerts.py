@@ -259,3 +259,13 @@ def test_the_bot_lists_my_open_alerts(demo):
     post("acme.warehouse", room, "@bot 我的预警")
     answer = Message.objects.get(room=room, kind="bot")
     assert answer.payload["intent"] == "alerts" and "SKU-9" in answer.body
+
+
+def test_an_alert_escalated_to_me_by_name_is_mine(demo, api):
+    tenant = demo["tenants"]["acme"]
+    policy(tenant, levels=[{"after_seconds": 1, "roles": [], "users": ["acme.buyer"]}])
+    alert = raise_alert(demo)
+    api.as_user(user("acme.buyer"))
+    assert api.get("/api/v1/t/acme/alerts/?mine=1").json()["results"] == []
+    alerts.escalation_sweep(now=alert.next_escalation_at)
+    assert [a["id"] for a in api.get("/api/v1/t/acme/alerts/?mine=1").json()["results"]] == [alert.pk]
