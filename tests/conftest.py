@@ -1,7 +1,19 @@
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
 from scm_portal.tenancy import demo as demo_data
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database per run (test_<name>_<pid>): two runs against one server never collide."""
+    from django.conf import settings
+
+    default = settings.DATABASES["default"]
+    if default["ENGINE"] != "django.db.backends.sqlite3":
+        default.setdefault("TEST", {})["NAME"] = f"test_{default['NAME']}_{os.getpid()}"
 
 
 @pytest.fixture(autouse=True)
