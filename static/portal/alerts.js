@@ -10,12 +10,11 @@
  * - Every value reaches the DOM with textContent; texts come from the #alert-strings block the
  *   template renders in the page's language.
  *
- * Vanilla JS, no build step.
+ * Vanilla JS, no build step; the socket and the fetch/DOM helpers come from portal.js (window.Portal).
  */
 (function () {
   "use strict";
 
-  var PING_MS = 25000;
   var NEXT_ACTIONS = {
     open: ["ack", "start", "resolve"],
     acknowledged: ["start", "resolve"],
@@ -23,23 +22,11 @@
     resolved: []
   };
 
+  var Portal = window.Portal;
+  var el = Portal.el;
+
   function loadStrings() {
-    var dict = {};
-    var block = document.getElementById("alert-strings");
-    if (block) {
-      block.querySelectorAll("[data-key]").forEach(function (node) {
-        dict[node.getAttribute("data-key")] = node.textContent;
-      });
-    }
-    return function t(key, params, fallback) {
-      var text = Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : (fallback !== undefined ? fallback : key);
-      if (params) {
-        Object.keys(params).forEach(function (name) {
-          text = text.split("{" + name + "}").join(String(params[name]));
-        });
-      }
-      return text;
-    };
+    return Portal.loadStrings("alert-strings");
   }
 
   function readJson(id) {
@@ -48,64 +35,17 @@
     try { return JSON.parse(node.textContent) || {}; } catch (e) { return {}; }
   }
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
-
-  function csrfToken() {
-    try {
-      var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
-      if (headers["X-CSRFToken"]) return headers["X-CSRFToken"];
-    } catch (e) { /* fall back to the cookie */ }
-    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  /* fetch() with the portal's error shape: rejects with the API's {"error": {"message"}} text. */
+  /* The API call with the board's error text: the field messages too; `networkText` when unreachable. */
   function api(method, url, networkText) {
-    var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") options.headers["X-CSRFToken"] = csrfToken();
-    return fetch(url, options).then(function (response) {
-      return response.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        if (!response.ok) {
-          var error = data && data.error ? data.error : {};
-          var message = error.message || response.statusText || String(response.status);
-          var details = [];
-          Object.keys(error.fields || {}).forEach(function (name) {
-            var value = error.fields[name];
-            (Array.isArray(value) ? value : [value]).forEach(function (item) {
-              if (typeof item === "string" && item !== message) details.push(item);
-            });
-          });
-          var failure = new Error(details.length ? message + " " + details.join(" ") : message);
-          failure.status = response.status;
-          throw failure;
-        }
-        return data;
-      });
-    }, function () {
-      throw new Error(networkText);
-    });
+    return Portal.api(method, url, undefined, { details: true, networkText: networkText });
   }
 
   /* "YYYY-MM-DD HH:mm" (and "HH:mm") in the tenant's time zone, as the server renders them. */
   function timeFormatter(zone) {
-    var format;
-    try {
-      format = new Intl.DateTimeFormat("en-GB", {
-        timeZone: zone || undefined, year: "numeric", month: "2-digit", day: "2-digit",
-        hour: "2-digit", minute: "2-digit", hourCycle: "h23"
-      });
-    } catch (e) {
-      format = new Intl.DateTimeFormat("en-GB", {
-        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23"
-      });
-    }
+    var format = Portal.timeFormatter(zone, {
+      locale: "en-GB", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", hourCycle: "h23"
+    });
     function parts(iso) {
       var date = new Date(iso);
       if (isNaN(date.getTime())) return null;
@@ -125,79 +65,6 @@
     };
   }
 
-  // --- the socket ---------------------------------------------------------------------------
-
-  function TenantSocket(path, handlers) {
-    this.path = path;
-    this.handlers = handlers;
-    this.ws = null;
-    this.attempt = 0;
-    this.timer = null;
-    this.pinger = null;
-    this.stopped = false;
-    var self = this;
-    window.addEventListener("online", function () { self.reconnectNow(); });
-    document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "visible") self.reconnectNow();
-    });
-  }
-
-  TenantSocket.prototype.connect = function () {
-    var self = this;
-    if (this.stopped || this.ws) return;
-    clearTimeout(this.timer);
-    this.timer = null;
-    this.handlers.state(this.attempt ? "reconnecting" : "connecting");
-    var ws;
-    try {
-      ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + this.path);
-    } catch (e) {
-      this.schedule();
-      return;
-    }
-    this.ws = ws;
-    ws.onopen = function () {
-      self.attempt = 0;
-      self.pinger = setInterval(function () {
-        if (ws.readyState === 1) ws.send(JSON.stringify({ type: "ping" }));
-      }, PING_MS);
-    };
-    ws.onmessage = function (event) {
-      var frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (!frame || typeof frame.type !== "string") return;
-      if (frame.type === "hello") self.handlers.state("open");
-      self.handlers.frame(frame);
-    };
-    ws.onclose = function (event) {
-      clearInterval(self.pinger);
-      self.pinger = null;
-      if (self.ws === ws) self.ws = null;
-      if (event.code === 4401 || event.code === 4403 || event.code === 4404) {
-        self.stopped = true;
-        self.handlers.state("closed");
-        return;
-      }
-      self.schedule();
-    };
-  };
-
-  TenantSocket.prototype.schedule = function () {
-    if (this.stopped || this.timer) return;
-    var base = Math.min(30000, 1000 * Math.pow(2, this.attempt));
-    this.attempt += 1;
-    this.handlers.state("reconnecting");
-    var self = this;
-    this.timer = setTimeout(function () { self.timer = null; self.connect(); }, base / 2 + Math.random() * base / 2);
-  };
-
-  TenantSocket.prototype.reconnectNow = function () {
-    if (this.stopped || this.ws) return;
-    clearTimeout(this.timer);
-    this.timer = null;
-    this.connect();
-  };
-
   // --- the board -----------------------------------------------------------------------------
 
   function initBoard(root) {
@@ -208,7 +75,6 @@
     var table = root.querySelector("table");
     var empty = root.querySelector("[data-role=empty]");
     var errorBox = root.querySelector("[data-role=error]");
-    var status = root.querySelector("[data-role=status]");
     var apiBase = root.getAttribute("data-api");
     var skuUrl = root.getAttribute("data-sku-url");
     var mayAct = root.getAttribute("data-may-act") === "1";
@@ -385,13 +251,6 @@
       }).catch(function () { /* the socket keeps the board current; the next reconnect retries */ });
     }
 
-    function setState(state) {
-      root.setAttribute("data-socket", state);
-      if (status) {
-        status.textContent = t({ open: "live", connecting: "connecting", reconnecting: "reconnecting", closed: "closed" }[state] || state);
-      }
-    }
-
     rows.addEventListener("click", function (event) {
       var button = event.target.closest("button[data-action]");
       if (!button || !rows.contains(button)) return;
@@ -413,8 +272,9 @@
       });
     });
 
-    var socket = new TenantSocket(root.getAttribute("data-ws-path"), {
-      state: setState,
+    // "live" once the server's hello arrives; every hello (a new connection) re-reads the first page.
+    var socket = new Portal.TenantSocket(root.getAttribute("data-ws-path"), {
+      state: function (state) { Portal.showSocketState(root, t, state); },
       frame: function (frame) {
         if (frame.type === "hello") {
           refresh();
@@ -422,7 +282,7 @@
           upsert(frame, true);
         }
       }
-    });
+    }, { liveOn: "hello" });
     socket.connect();
     syncEmpty();
   }

@@ -10,76 +10,27 @@
  *   frame, POST answer), it is shown once.
  * - The database is the truth: after a reconnect the room re-syncs from the last seq it knows.
  *
- * Vanilla JS, no build step. Texts come from the #chat-strings block the template renders.
+ * Vanilla JS, no build step; the socket and the fetch/DOM helpers come from portal.js (window.Portal).
+ * Texts come from the #chat-strings block the template renders.
  */
 (function () {
   "use strict";
 
-  var SOCKET_OPEN = 1;
   var ACK_TIMEOUT_MS = 8000;
-  var PING_MS = 25000;
   var PAGE = 50;
   var MAX_UPLOAD = 10 * 1024 * 1024;
 
-  // --- shared helpers ------------------------------------------------------------------------
+  // --- helpers (the shared ones are in portal.js) ----------------------------------------------
+
+  var Portal = window.Portal;
+  var TenantSocket = Portal.TenantSocket;
+  var el = Portal.el;
+  var api = Portal.api;
+  var timeFormatter = Portal.timeFormatter;
+  var showState = Portal.showSocketState;
 
   function loadStrings() {
-    var dict = {};
-    var block = document.getElementById("chat-strings");
-    if (block) {
-      block.querySelectorAll("[data-key]").forEach(function (el) {
-        dict[el.getAttribute("data-key")] = el.textContent;
-      });
-    }
-    return function t(key, params) {
-      var text = Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : key;
-      if (params) {
-        Object.keys(params).forEach(function (name) {
-          text = text.split("{" + name + "}").join(String(params[name]));
-        });
-      }
-      return text;
-    };
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
-
-  function csrfToken() {
-    try {
-      var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
-      if (headers["X-CSRFToken"]) return headers["X-CSRFToken"];
-    } catch (e) { /* fall back to the cookie */ }
-    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  function api(method, url, body) {
-    var options = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") options.headers["X-CSRFToken"] = csrfToken();
-    if (body instanceof FormData) {
-      options.body = body;
-    } else if (body !== undefined) {
-      options.body = JSON.stringify(body);
-      options.headers["Content-Type"] = "application/json";
-    }
-    return fetch(url, options).then(function (response) {
-      return response.text().then(function (text) {
-        var data = null;
-        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        if (!response.ok) {
-          var message = (data && data.error && data.error.message) || response.statusText || String(response.status);
-          var error = new Error(message);
-          error.status = response.status;
-          throw error;
-        }
-        return data;
-      });
-    });
+    return Portal.loadStrings("chat-strings");
   }
 
   function newClientId() {
@@ -87,16 +38,6 @@
     var bytes = new Uint8Array(16);
     window.crypto.getRandomValues(bytes);
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
-  }
-
-  function timeFormatter(timeZone) {
-    var lang = document.documentElement.lang || undefined;
-    var options = { year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" };
-    try {
-      return new Intl.DateTimeFormat(lang, Object.assign({ timeZone: timeZone || undefined }, options));
-    } catch (e) {
-      return new Intl.DateTimeFormat(lang, options);
-    }
   }
 
   function formatSize(bytes) {
@@ -107,106 +48,6 @@
 
   function errorText(t, error) {
     return (error && error.message && error.message !== "Failed to fetch") ? error.message : t("network");
-  }
-
-  /*
-   * The tenant socket with reconnection: exponential backoff with jitter (1 s up to 30 s),
-   * reset after a successful open; an immediate retry when the browser comes back online or
-   * the tab becomes visible. Close codes 4401/4403/4404 (signed out, refused, no access) stop it.
-   */
-  function TenantSocket(path, handlers) {
-    this.path = path;
-    this.handlers = handlers;
-    this.ws = null;
-    this.attempt = 0;
-    this.timer = null;
-    this.pinger = null;
-    this.stopped = false;
-    var self = this;
-    window.addEventListener("online", function () { self.reconnectNow(); });
-    document.addEventListener("visibilitychange", function () {
-      if (document.visibilityState === "visible") self.reconnectNow();
-    });
-  }
-
-  TenantSocket.prototype.url = function () {
-    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + this.path;
-  };
-
-  TenantSocket.prototype.connect = function () {
-    var self = this;
-    if (this.stopped || this.ws) return;
-    clearTimeout(this.timer);
-    this.timer = null;
-    this.handlers.state(this.attempt ? "reconnecting" : "connecting");
-    var ws;
-    try {
-      ws = new WebSocket(this.url());
-    } catch (e) {
-      this.schedule();
-      return;
-    }
-    this.ws = ws;
-    ws.onopen = function () {
-      self.attempt = 0;
-      self.handlers.state("open");
-      self.pinger = setInterval(function () { self.send({ type: "ping" }); }, PING_MS);
-      self.handlers.open();
-    };
-    ws.onmessage = function (event) {
-      var frame;
-      try { frame = JSON.parse(event.data); } catch (e) { return; }
-      if (frame && typeof frame.type === "string") self.handlers.frame(frame);
-    };
-    ws.onclose = function (event) {
-      clearInterval(self.pinger);
-      self.pinger = null;
-      if (self.ws === ws) self.ws = null;
-      if (event.code === 4401 || event.code === 4403 || event.code === 4404) {
-        self.stopped = true;
-        self.handlers.state("closed");
-        return;
-      }
-      self.schedule();
-    };
-  };
-
-  TenantSocket.prototype.schedule = function () {
-    if (this.stopped || this.timer) return;
-    var base = Math.min(30000, 1000 * Math.pow(2, this.attempt));
-    this.attempt += 1;
-    this.handlers.state("reconnecting");
-    var self = this;
-    this.timer = setTimeout(function () { self.timer = null; self.connect(); }, base / 2 + Math.random() * base / 2);
-  };
-
-  TenantSocket.prototype.reconnectNow = function () {
-    if (this.stopped || this.ws) return;
-    clearTimeout(this.timer);
-    this.timer = null;
-    this.connect();
-  };
-
-  TenantSocket.prototype.isOpen = function () {
-    return !!this.ws && this.ws.readyState === SOCKET_OPEN;
-  };
-
-  TenantSocket.prototype.send = function (frame) {
-    if (!this.isOpen()) return false;
-    this.ws.send(JSON.stringify(frame));
-    return true;
-  };
-
-  TenantSocket.prototype.drop = function () {
-    // Closes the current connection as a network failure would (reconnects with backoff).
-    if (this.ws) this.ws.close();
-  };
-
-  function showState(root, t, state) {
-    root.setAttribute("data-socket", state);
-    var status = root.querySelector("[data-role=status]");
-    if (!status) return;
-    status.textContent = t({ open: "live", connecting: "connecting", reconnecting: "reconnecting", closed: "closed" }[state] || state);
   }
 
   // --- the room list ---------------------------------------------------------------------------
@@ -272,7 +113,6 @@
 
     var socket = new TenantSocket(root.getAttribute("data-ws-path"), {
       state: function (state) { showState(root, t, state); },
-      open: function () {},
       frame: function (frame) {
         if (frame.type === "hello") {
           hellos += 1;

@@ -1,0 +1,248 @@
+/*
+ * Helpers the portal's page scripts share (chat.js, alerts.js): the tenant socket with
+ * reconnection, the page's texts, DOM and fetch helpers, time formatting.
+ *
+ * Exposed as window.Portal. Load it before the page script; with `defer` on both, the order of
+ * the <script> tags is the order they run in. Vanilla JS, no build step.
+ */
+(function () {
+  "use strict";
+
+  var SOCKET_OPEN = 1;
+  var PING_MS = 25000;
+  var STOP_CODES = [4401, 4403, 4404]; // signed out, refused or access lost, no such tenant
+
+  /*
+   * The texts a template renders in a block of [data-key] elements (id `blockId`), as a function
+   * t(key, params, fallback): `{name}` in the text is replaced by params.name; an unknown key gives
+   * `fallback` when one is passed, else the key itself.
+   */
+  function loadStrings(blockId) {
+    var dict = {};
+    var block = document.getElementById(blockId);
+    if (block) {
+      block.querySelectorAll("[data-key]").forEach(function (node) {
+        dict[node.getAttribute("data-key")] = node.textContent;
+      });
+    }
+    return function t(key, params, fallback) {
+      var text = Object.prototype.hasOwnProperty.call(dict, key) ? dict[key] : (fallback !== undefined ? fallback : key);
+      if (params) {
+        Object.keys(params).forEach(function (name) {
+          text = text.split("{" + name + "}").join(String(params[name]));
+        });
+      }
+      return text;
+    };
+  }
+
+  /* A new element; text (if any) is set with textContent. */
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function csrfToken() {
+    try {
+      var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+      if (headers["X-CSRFToken"]) return headers["X-CSRFToken"];
+    } catch (e) { /* fall back to the cookie */ }
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  /* The API's error text: error.message, and with `details` the field messages that differ from it. */
+  function errorMessage(response, data, details) {
+    var error = data && data.error ? data.error : {};
+    var message = error.message || response.statusText || String(response.status);
+    if (!details) return message;
+    var extra = [];
+    Object.keys(error.fields || {}).forEach(function (name) {
+      var value = error.fields[name];
+      (Array.isArray(value) ? value : [value]).forEach(function (item) {
+        if (typeof item === "string" && item !== message) extra.push(item);
+      });
+    });
+    return extra.length ? message + " " + extra.join(" ") : message;
+  }
+
+  /*
+   * fetch() with the portal's JSON API conventions: same-origin credentials, the CSRF token on
+   * anything but GET, a FormData body as it is and any other body as JSON. Resolves with the
+   * parsed answer (null when empty); rejects with an Error carrying the API's
+   * {"error": {"message"}} text and `status`.
+   * options.details: append the API's field messages to the error text.
+   * options.networkText: when the request does not reach the server, reject with this text
+   *   (else with the browser's own error).
+   */
+  function api(method, url, body, options) {
+    options = options || {};
+    var init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (method !== "GET") init.headers["X-CSRFToken"] = csrfToken();
+    if (body instanceof FormData) {
+      init.body = body;
+    } else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+    return fetch(url, init).then(function (response) {
+      return response.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!response.ok) {
+          var failure = new Error(errorMessage(response, data, options.details));
+          failure.status = response.status;
+          throw failure;
+        }
+        return data;
+      });
+    }, function (error) {
+      throw options.networkText !== undefined ? new Error(options.networkText) : error;
+    });
+  }
+
+  /*
+   * An Intl.DateTimeFormat in the time zone `zone` (falling back to the browser's when the zone
+   * is unknown). options.locale: the locale (default: the page's lang); the other options are
+   * Intl's (default: numeric date, 2-digit hour and minute).
+   */
+  function timeFormatter(zone, options) {
+    var locale = document.documentElement.lang || undefined;
+    var fields = { year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" };
+    if (options) {
+      fields = {};
+      Object.keys(options).forEach(function (name) {
+        if (name === "locale") locale = options.locale;
+        else fields[name] = options[name];
+      });
+    }
+    try {
+      return new Intl.DateTimeFormat(locale, Object.assign({ timeZone: zone || undefined }, fields));
+    } catch (e) {
+      return new Intl.DateTimeFormat(locale, fields);
+    }
+  }
+
+  /* The socket's state on the page: root[data-socket] and the [data-role=status] text. */
+  function showSocketState(root, t, state) {
+    root.setAttribute("data-socket", state);
+    var status = root.querySelector("[data-role=status]");
+    if (!status) return;
+    status.textContent = t({ open: "live", connecting: "connecting", reconnecting: "reconnecting", closed: "closed" }[state] || state);
+  }
+
+  /*
+   * The tenant socket with reconnection: exponential backoff with jitter (1 s up to 30 s),
+   * reset after a successful open; an immediate retry when the browser comes back online or
+   * the tab becomes visible; a ping every 25 s while open. Close codes 4401/4403/4404 stop it.
+   *
+   * handlers.state(state): "connecting", "reconnecting", "open" or "closed".
+   * handlers.frame(frame): every JSON frame with a string `type`.
+   * handlers.open(): optional, after each successful open.
+   * options.liveOn: "open" (default) reports "open" when the connection opens; "hello" only when
+   *   the server's hello frame arrives (the server has accepted who we are).
+   */
+  function TenantSocket(path, handlers, options) {
+    this.path = path;
+    this.handlers = handlers;
+    this.liveOnHello = !!options && options.liveOn === "hello";
+    this.ws = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.pinger = null;
+    this.stopped = false;
+    var self = this;
+    window.addEventListener("online", function () { self.reconnectNow(); });
+    document.addEventListener("visibilitychange", function () {
+      if (document.visibilityState === "visible") self.reconnectNow();
+    });
+  }
+
+  TenantSocket.prototype.url = function () {
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + this.path;
+  };
+
+  TenantSocket.prototype.connect = function () {
+    var self = this;
+    if (this.stopped || this.ws) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.handlers.state(this.attempt ? "reconnecting" : "connecting");
+    var ws;
+    try {
+      ws = new WebSocket(this.url());
+    } catch (e) {
+      this.schedule();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = function () {
+      self.attempt = 0;
+      if (!self.liveOnHello) self.handlers.state("open");
+      self.pinger = setInterval(function () { self.send({ type: "ping" }); }, PING_MS);
+      if (self.handlers.open) self.handlers.open();
+    };
+    ws.onmessage = function (event) {
+      var frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (!frame || typeof frame.type !== "string") return;
+      if (self.liveOnHello && frame.type === "hello") self.handlers.state("open");
+      self.handlers.frame(frame);
+    };
+    ws.onclose = function (event) {
+      clearInterval(self.pinger);
+      self.pinger = null;
+      if (self.ws === ws) self.ws = null;
+      if (STOP_CODES.indexOf(event.code) !== -1) {
+        self.stopped = true;
+        self.handlers.state("closed");
+        return;
+      }
+      self.schedule();
+    };
+  };
+
+  TenantSocket.prototype.schedule = function () {
+    if (this.stopped || this.timer) return;
+    var base = Math.min(30000, 1000 * Math.pow(2, this.attempt));
+    this.attempt += 1;
+    this.handlers.state("reconnecting");
+    var self = this;
+    this.timer = setTimeout(function () { self.timer = null; self.connect(); }, base / 2 + Math.random() * base / 2);
+  };
+
+  TenantSocket.prototype.reconnectNow = function () {
+    if (this.stopped || this.ws) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.connect();
+  };
+
+  TenantSocket.prototype.isOpen = function () {
+    return !!this.ws && this.ws.readyState === SOCKET_OPEN;
+  };
+
+  /* Sends one frame; false when the socket is not open (nothing is queued). */
+  TenantSocket.prototype.send = function (frame) {
+    if (!this.isOpen()) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  };
+
+  TenantSocket.prototype.drop = function () {
+    // Closes the current connection as a network failure would (reconnects with backoff).
+    if (this.ws) this.ws.close();
+  };
+
+  window.Portal = {
+    TenantSocket: TenantSocket,
+    loadStrings: loadStrings,
+    el: el,
+    csrfToken: csrfToken,
+    api: api,
+    timeFormatter: timeFormatter,
+    showSocketState: showSocketState,
+  };
+})();
