@@ -167,12 +167,21 @@ def state_text(alert, actor):
     }[alert.state] % {"who": who}
 
 
-def _transition(*, tenant, actor, alert, to_state, allowed_from, verb, skip_room_id=None):
+def _refusal(to_state, current):
+    """One whole sentence per transition, so every language can word it its own way."""
+    label = AlertState(current).label
+    return {
+        AlertState.ACKNOWLEDGED: _("This alert cannot be acknowledged: it is %(state)s.") % {"state": label},
+        AlertState.IN_PROGRESS: _("Work on this alert cannot start: it is %(state)s.") % {"state": label},
+        AlertState.RESOLVED: _("This alert cannot be resolved: it is %(state)s.") % {"state": label},
+    }[to_state]
+
+
+def _transition(*, tenant, actor, alert, to_state, allowed_from, skip_room_id=None):
     alert = _lock(alert)
     check_may_change(tenant=tenant, actor=actor, alert=alert)
     if alert.state not in allowed_from:
-        raise ValidationError({"state": _("The alert is %(state)s; it cannot be %(verb)s now.") % {
-            "state": AlertState(alert.state).label, "verb": verb}})
+        raise ValidationError({"state": _refusal(to_state, alert.state)})
     now = timezone.now()
     alert.state = to_state
     alert.next_escalation_at = None  # acknowledged, started or resolved: escalation stops
@@ -197,20 +206,20 @@ def _transition(*, tenant, actor, alert, to_state, allowed_from, verb, skip_room
 @transaction.atomic
 def alert_acknowledge(*, tenant, actor, alert, skip_room_id=None):
     return _transition(tenant=tenant, actor=actor, alert=alert, to_state=AlertState.ACKNOWLEDGED,
-                       allowed_from={AlertState.OPEN}, verb=_("acknowledged"), skip_room_id=skip_room_id)
+                       allowed_from={AlertState.OPEN}, skip_room_id=skip_room_id)
 
 
 @transaction.atomic
 def alert_start(*, tenant, actor, alert, skip_room_id=None):
     return _transition(tenant=tenant, actor=actor, alert=alert, to_state=AlertState.IN_PROGRESS,
-                       allowed_from={AlertState.OPEN, AlertState.ACKNOWLEDGED}, verb=_("started"), skip_room_id=skip_room_id)
+                       allowed_from={AlertState.OPEN, AlertState.ACKNOWLEDGED}, skip_room_id=skip_room_id)
 
 
 @transaction.atomic
 def alert_resolve(*, tenant, actor, alert, skip_room_id=None):
     return _transition(tenant=tenant, actor=actor, alert=alert, to_state=AlertState.RESOLVED,
                        allowed_from={AlertState.OPEN, AlertState.ACKNOWLEDGED, AlertState.IN_PROGRESS},
-                       verb=_("resolved"), skip_room_id=skip_room_id)
+                       skip_room_id=skip_room_id)
 
 
 @transaction.atomic

@@ -22,10 +22,15 @@ def _may_post(request, internal=False):
     return True
 
 
+def _limits():
+    """The upload limit, as the service enforces it (the page checks it first, to spare the upload)."""
+    return {"attachment_max_bytes": services.ATTACHMENT_MAX_BYTES, "attachment_max_mb": services.ATTACHMENT_MAX_BYTES // (1024 * 1024)}
+
+
 @tenant_page
 def room_list(request):
     rooms = list(selectors.rooms_for_user(request.user, request.tenant))
-    return render(request, "messaging/room_list.html", {"rooms": rooms})
+    return render(request, "messaging/room_list.html", {"rooms": rooms, **_limits()})
 
 
 @tenant_page
@@ -43,4 +48,4 @@ def room_detail(request, room_id):
             may_post and partner is not None and is_core_staff(request.roles) and _may_post(request, internal=True)
         ),
     }
-    return render(request, "messaging/room.html", context)
+    return render(request, "messaging/room.html", {**context, **_limits()})

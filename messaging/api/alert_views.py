@@ -96,7 +96,7 @@ class AlertKpiView(TenantContextMixin, APIView):
         until = self._when("until", timezone.now())
         since = self._when("since", until - timedelta(days=30))
         if since >= until or until - since > timedelta(days=366):
-            raise exceptions.ValidationError({"since": [_("Choose a period of at most a year, since before until.")]})
+            raise exceptions.ValidationError({"since": [_("Choose a period of at most a year; since must be before until.")]})
         return Response(s.KpiSerializer(kpis.alert_kpis(request.user, self.tenant, since, until)).data)
 
     def _when(self, name, default):

@@ -18,7 +18,7 @@
 
   var ACK_TIMEOUT_MS = 8000;
   var PAGE = 50;
-  var MAX_UPLOAD = 10 * 1024 * 1024;
+  var MAX_UPLOAD = 10 * 1024 * 1024;  // fallback; the page states the server's limit in data-max-upload
 
   // --- helpers (the shared ones are in portal.js) ----------------------------------------------
 
@@ -690,7 +690,7 @@
         var file = fileInput.files && fileInput.files[0];
         if (!file) return;
         fileInput.value = "";
-        if (file.size > MAX_UPLOAD) {
+        if (file.size > (Number(root.getAttribute("data-max-upload")) || MAX_UPLOAD)) {
           composeError.textContent = t("file_too_large");
           composeError.hidden = false;
           return;
