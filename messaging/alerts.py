@@ -77,7 +77,10 @@ def alert_frame(alert):
 
 def _tell(alert, user_ids):
     frame = alert_frame(alert)
-    transaction.on_commit(lambda: [realtime.send_to_user(user_id, frame) for user_id in user_ids])
+    partners = [alert.partner_id] if alert.partner_id else []
+    transaction.on_commit(
+        lambda: [realtime.send_to_user(u, frame, tenant_id=alert.tenant_id, partner_ids=partners) for u in user_ids]
+    )
 
 
 def _alert_rooms(alert):
@@ -152,7 +155,7 @@ def _announce(alert, actor, text, skip_room_id=None):
     for ref in alert.cards:
         if ref["room"] == skip_room_id:
             continue
-        room = Room.objects.get(pk=ref["room"])
+        room = Room(pk=ref["room"], tenant_id=alert.tenant_id)  # event_post locks and reads the row itself
         event_post(tenant=alert.tenant, room=room, body=text, kind=MessageKind.SYSTEM, sender=actor,
                    payload={"alert": alert.pk, "state": alert.state}, subject_kind="alert", subject_ref=str(alert.pk),
                    core_audience=audience_roles(alert.core_audience), refers_to=ref["seq"], relation="reply")
@@ -303,7 +306,7 @@ def _escalate(alert, now):
     with tenant_language(alert.tenant):
         text = _("Escalated to level %(level)d: nobody has acknowledged “%(title)s” yet.") % {"level": alert.level, "title": alert.title}
     for ref in alert.cards:
-        room = Room.objects.get(pk=ref["room"])
+        room = Room(pk=ref["room"], tenant_id=alert.tenant_id)  # event_post locks and reads the row itself
         event_post(tenant=alert.tenant, room=room, body=text, kind=MessageKind.EVENT,
                    payload={"alert": alert.pk, "level": alert.level, "escalation": True},
                    actions=list(LIFECYCLE_ACTIONS), subject_kind="alert", subject_ref=str(alert.pk),

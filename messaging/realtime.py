@@ -65,10 +65,11 @@ def _group_send(group, event):
         logger.exception("Could not publish %s to %s", event.get("type"), group)
 
 
-def publish_message(message):
+def publish_message(message, attachments=None):
     """The frame is serialised once here; every socket forwards the same text (no per-socket
-    JSON work), checking only the small routing fields beside it."""
-    frame = message_frame(message)
+    JSON work), checking only the small routing fields beside it. `attachments`: [] when the
+    caller knows there are none (events), to spare the query."""
+    frame = message_frame(message, attachments)
     event = {
         "type": "room.message",
         "room": message.room_id,
@@ -103,6 +104,12 @@ def publish_credential_ended(*, user_id, credential):
     _group_send(user_group(user_id), {"type": "credential.ended", "credential": credential})
 
 
-def send_to_user(user_id, frame):
-    """A frame for every socket of one user (alerts, notifications). Call after commit."""
-    _group_send(user_group(user_id), {"type": "user.frame", "frame": frame})
+def send_to_user(user_id, frame, *, tenant_id, partner_ids=()):
+    """A frame for every socket of one user (alerts, notifications). Call after commit.
+
+    Sockets forward it only within `tenant_id`, and, for a partner's people, only when their
+    organisation is among `partner_ids` (access as it stands when the frame arrives)."""
+    _group_send(
+        user_group(user_id),
+        {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)},
+    )

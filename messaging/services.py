@@ -115,8 +115,8 @@ def _append(room, **fields):
     return message
 
 
-def _publish(message):
-    realtime.publish_message(message)
+def _publish(message, attachments=None):
+    realtime.publish_message(message, attachments)
     return message
 
 
@@ -250,7 +250,7 @@ def event_post(*, tenant, room, body, payload=None, actions=(), subject_kind="",
             relation=relation,
             core_audience=audience_value(core_audience),
         )
-        return _publish(message)
+        return _publish(message, attachments=[])
 
 
 @transaction.atomic
@@ -299,7 +299,7 @@ def action_press(*, tenant, actor, room, message, action):
     press = ActionPress.objects.create(
         tenant_id=tenant.id, message=message, action=action, actor=actor, outcome_seq=outcome.seq, result=result.get("data", {})
     )
-    _publish(outcome)
+    _publish(outcome, attachments=[])
     return press, True
 
 

@@ -16,6 +16,7 @@ class SocketAccess:
     room_ids: frozenset
     is_core: bool
     roles: frozenset = frozenset()
+    partner_ids: frozenset = frozenset()  # the partner organisations the user acts for here
 
 
 def load_socket_access(user, tenant_slug=None, tenant_id=None):
@@ -25,11 +26,14 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None):
     tenant = Tenant.objects.filter(slug=tenant_slug).first() if tenant_slug else Tenant.objects.filter(pk=tenant_id).first()
     if tenant is None:
         return None
-    roles = set(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", flat=True))
-    if not roles:
+    memberships = list(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", "organization_id"))
+    if not memberships:
         return None
+    roles = {role for role, _org in memberships}
+    partner_ids = frozenset(org for role, org in memberships if role not in CORE_ROLES)
     rooms = frozenset(Room.objects.for_tenant(tenant).visible_to(user, "view").values_list("pk", flat=True))
-    return SocketAccess(tenant_id=tenant.id, room_ids=rooms, is_core=bool(roles & CORE_ROLES), roles=frozenset(roles))
+    return SocketAccess(tenant_id=tenant.id, room_ids=rooms, is_core=bool(roles & CORE_ROLES), roles=frozenset(roles),
+                        partner_ids=partner_ids)
 
 
 def credential_is_valid(user, kind, secret):
