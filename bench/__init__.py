@@ -1,0 +1,1 @@
+"""Benchmarks with their baselines (not tests). `make bench` runs them all; see bench/README.md."""

@@ -1,0 +1,45 @@
+"""The bare baseline: a `websockets` server that relays every frame it receives to all connected
+listeners, nothing else (no auth, no channel layer, no database, no per-socket queue).
+
+    python bench/ws_bare_broadcaster.py PORT
+
+Listeners connect to `/`; senders connect to `/send` and only send (a sender is not a listener,
+as the portal's HTTP sender is not a socket of the room).
+
+Same event loop as the portal's uvicorn (uvloop when installed) and the websockets library's
+defaults, including permessage-deflate, which the harness's clients offer as browsers do.
+"""
+
+import asyncio
+import sys
+
+from websockets.asyncio.server import broadcast, serve
+
+CLIENTS = set()
+
+
+async def handler(ws):
+    if ws.request.path.startswith("/send"):
+        async for message in ws:
+            broadcast(CLIENTS, message)
+        return
+    CLIENTS.add(ws)
+    try:
+        await ws.wait_closed()
+    finally:
+        CLIENTS.discard(ws)
+
+
+async def main(port):
+    async with serve(handler, "127.0.0.1", port, max_size=2**22, backlog=2048) as server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[1])
+    try:
+        import uvloop
+
+        uvloop.run(main(port))
+    except ImportError:
+        asyncio.run(main(port))
