@@ -21,7 +21,8 @@
    to one long-lived event loop, and with publishes skipped.
 3 and 4 run in a child process (bench/stock_sweeps.py) and are timed in it, warm.
 
-    .venv/bin/python bench/stock.py                       # everything (about 4 minutes)
+    .venv/bin/python bench/stock.py                       # everything (3-4 minutes)
+    .venv/bin/python bench/run.py stock                   # the same, through the runner
     .venv/bin/python bench/stock.py --stock-parts latency,ingest
     .venv/bin/python bench/stock.py --help
 
@@ -108,7 +109,7 @@ def add_arguments(parser):
     g.add_argument("--stock-alerts-big", type=int, default=1000, help="alerts due in the last, larger round (0: skip)")
     g.add_argument("--stock-server-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for the portal server and the sweeps (repeatable), e.g. LOG_LEVEL=INFO")
-    g.add_argument("--stock-wait-quiet", type=float, default=20,
+    g.add_argument("--stock-wait-quiet", type=float, default=15,
                    help="before each part, wait up to this many seconds for other jobs on the machine to go quiet")
 
 
@@ -145,11 +146,18 @@ def portal_env(db_url, redis_url, extra=()):
     return env
 
 
+_DATABASE = {"name": None}  # the run's throwaway database: PostgreSQL work for any other counts as "other"
+
+
+def meter_for(groups):
+    return CpuMeter(groups, database=_DATABASE["name"])
+
+
 def wait_quiet(limit_s):
     """Samples what else runs on the machine; waits (up to limit_s) while something else is busy."""
     deadline = time.monotonic() + limit_s
     while True:
-        sample = CpuMeter({}).start()
+        sample = meter_for({}).start()
         time.sleep(2)
         sample = sample.stop()
         if sample["other"] <= QUIET_CPUS or time.monotonic() >= deadline:
@@ -310,7 +318,7 @@ def run_latency(opts, label, server_proc, ws_url, http_client, path, keys, wareh
         tag = secrets.token_hex(3)
         warm, timed = keys[:opts.stock_latency_warmup], keys[opts.stock_latency_warmup:opts.stock_latency_warmup + opts.stock_latency_messages]
         warmup = latency_phase(client, http_client, path, warm, opts.stock_latency_rate, warehouse, delta, tag)
-        meter = CpuMeter({"server": [server_proc.pid], "client": [client.proc.pid]}).start()
+        meter = meter_for({"server": [server_proc.pid], "client": [client.proc.pid]}).start()
         out = latency_phase(client, http_client, path, timed, opts.stock_latency_rate, warehouse, delta, tag)
         out["cpu"] = meter.stop()
         out["warmup_missing"] = warmup["missing"]
@@ -419,7 +427,7 @@ def ingest_config(plan, port, token, server_pid, workers, connections, opts, cro
     post_batches(port, token, path, [b for b, _r in warm], connections)
     batches = plan.make(opts.stock_ingest_batches, tag, crossing)
     bodies = [b for b, _r in batches]
-    meter = CpuMeter({"server": [server_pid]}).start()
+    meter = meter_for({"server": [server_pid]}).start()
     records = post_batches(port, token, path, bodies, connections)
     cpu = meter.stop()
     wall = max(r[1] for r in records) - min(r[0] for r in records)
@@ -538,7 +546,7 @@ def run_portal(opts, world, db_url, redis_url, data):
     data["ingest"]["plan"] = plan  # taken out before the results are written
     if copy_rows:
         log(f"COPY baseline: {len(copy_rows):,} rows")
-        meter = CpuMeter({}).start()
+        meter = meter_for({}).start()
         data["ingest"]["baseline"] = copy_baselines(db_url, copy_rows)
         data["ingest"]["baseline"]["cpu"] = meter.stop()
         with pg_connect(db_url) as conn:
@@ -571,7 +579,7 @@ def run_sweep(mode, cfg, db_url, redis_url, opts):
     env = portal_env(db_url, redis_url, opts.stock_server_env)
     proc = spawn([PYTHON, str(BENCH / "stock_sweeps.py"), mode, json.dumps(cfg)], env=env,
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    meter = CpuMeter({"sweeps": [proc.pid]}).start()
+    meter = meter_for({"sweeps": [proc.pid]}).start()
     try:
         err_reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()))
         errors = []
@@ -610,10 +618,11 @@ def run(opts):
                     "copy_factor": COPY_FACTOR, "rules_sweep_s": RULES_SWEEP_S, "escalation_sweep_s": ESCALATION_SWEEP_S},
         "reference": REFERENCE,
     }
-    data["background_cpu"] = CpuMeter({}).start()
+    data["background_cpu"] = meter_for({}).start()
     time.sleep(2)
     data["background_cpu"] = data["background_cpu"].stop()
     with ThrowawayDatabase() as db:
+        _DATABASE["name"] = db.name
         log(f"database {db.name}: migrate, seed_demo, {opts.stock_ingest_skus:,} ingest SKUs with rules")
         world = prepare_database(db.url, redis_url, opts)
         if "latency" in opts.parts:
@@ -833,15 +842,25 @@ def report(data):
             lines.append("diag rows (not targets): the same sweep with this process's publishes handed to one long-lived "
                          "event loop (messaging.realtime.set_server_loop, as the server does), and with publishes skipped.")
 
-    others = [data["background_cpu"]["other"]]
-    others += [lat[k]["cpu"]["other"] for k in ("portal", "bare") if k in lat]
-    others += [c["cpu"]["other"] for c in data.get("ingest", {}).get("configs", [])]
-    others += [data[k]["cpu"]["other"] for k in ("rules", "escalation") if k in data]
+    noise = {}
+    for k in ("portal", "bare"):
+        if k in lat:
+            noise[f"latency/{k}"] = lat[k]["cpu"]["other"]
+    for c in data.get("ingest", {}).get("configs", []):
+        noise[f"ingest w{c['workers']} c{c['connections']}"] = c["cpu"]["other"]
+    for k in ("no_crossing", "beside_bulk"):
+        if data.get("ingest", {}).get(k):
+            noise[f"ingest diag {k}"] = data["ingest"][k]["cpu"]["other"]
+    for k in ("rules", "escalation"):
+        if k in data:
+            noise[k] = data[k]["cpu"]["other"]
     lines.append("")
-    lines.append(f"Other jobs on the machine used up to {max(others):.2f} CPUs while measuring "
+    lines.append(f"Other jobs on the machine used up to {max(noise.values(), default=0):.2f} CPUs while measuring "
                  f"(before the run: {data['background_cpu']['other']:.2f}).")
-    if max(others) > QUIET_CPUS:
-        lines.append(f"WARNING: more than {QUIET_CPUS} CPUs of other work; these figures are noisy — re-run when the machine is quiet.")
+    noisy = {k: v for k, v in noise.items() if v > QUIET_CPUS}
+    if noisy:
+        lines.append(f"WARNING: more than {QUIET_CPUS} CPUs of other work during: "
+                     + ", ".join(f"{k} ({v:.2f})" for k, v in noisy.items()) + "; re-run those when the machine is quiet.")
     failed = [c for c in data["checks"] if not c["ok"]]
     lines.append(f"{len(data['checks']) - len(failed)} of {len(data['checks'])} checks pass.")
     for c in failed:

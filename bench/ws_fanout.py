@@ -73,7 +73,7 @@ LAYERS = {  # name -> backend (chosen in bench/settings.py by BENCH_CHANNEL_LAYE
 # Per room size: steady rate (messages/s, meant to stay under saturation so the figure is
 # latency, not queueing), timed messages at that rate, and the burst's size.
 DEFAULT_RATES = {10: 25, 100: 25, 1000: 5}
-DEFAULT_MESSAGES = {10: 200, 100: 200, 1000: 100}
+DEFAULT_MESSAGES = {10: 200, 100: 200, 1000: 75}
 DEFAULT_BURSTS = {10: 200, 100: 100, 1000: 40}
 
 PAD = " 请确认 PO-20240611-0042 第3行的交期, qty 1,200 @ ¥18.50; ETA 2024-06-20 (warehouse WH-SZ-02)."
@@ -90,7 +90,7 @@ def add_arguments(parser):
     g.add_argument("--rates", default="", help="steady rates (messages/s), e.g. 25 or 10:25,100:25,1000:5")
     g.add_argument("--bursts", default="", help="burst sizes, e.g. 10:200,100:100,1000:40")
     g.add_argument("--burst-connections", type=int, default=4, help="HTTP connections posting the burst")
-    g.add_argument("--phase-max-s", type=float, default=20,
+    g.add_argument("--phase-max-s", type=float, default=15,
                    help="stop sending a phase after this long (a server that cannot keep up is reported, not waited for)")
     g.add_argument("--no-bare", action="store_true", help="skip the bare broadcaster baseline")
     g.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
@@ -327,13 +327,13 @@ def run_size(n, urls, make_sender, opts, hello, server_pid, database=None):
             clients.wait("w", len(warmup), 20)
             meter = CpuMeter(groups, database).start()
             steady, steady_s = send_steady(sender, "s", count, rate, opts.phase_max_s)
-            clients.wait("s", len(steady), 15)
+            clients.wait("s", len(steady), 10)
             steady_cpu = meter.stop()
         finally:
             sender.close()
         meter = CpuMeter(groups, database).start()
         bursted, burst_s = send_burst(make_sender, "b", burst, opts.burst_connections, opts.phase_max_s)
-        clients.wait("b", len(bursted), 20)
+        clients.wait("b", len(bursted), 15)
         burst_cpu = meter.stop()
         dumps = clients.dump()
         out["warmup"] = measure_phase(dumps, warmup, "w", n)
