@@ -306,14 +306,27 @@ def rules_apply(*, tenant, changes):
 
 
 def _rule_ids_for(tenant, pairs):
-    """Ids of the active rules of these (sku, warehouse) pairs: one indexed lookup per batch."""
+    """Ids of the active rules of these pairs ({(sku, warehouse): (old, new)}) that have work to do.
+
+    On PostgreSQL the crossing tests run in the query itself, so a batch that crosses no line
+    loads no rule at all (they mirror _check_lines and _check_step below)."""
     table = ReplenishmentRule._meta.db_table
     if connection.vendor == "postgresql":
+        keys = list(pairs)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT r.id FROM {table} r JOIN unnest(%s::bigint[], %s::bigint[]) AS p(s, w) "
-                f"ON r.sku_id = p.s AND r.warehouse_id = p.w WHERE r.tenant_id = %s AND r.active",
-                [[p[0] for p in pairs], [p[1] for p in pairs], tenant.id],
+                f"""SELECT r.id FROM {table} r
+                    JOIN unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) AS p(s, w, old, new)
+                      ON r.sku_id = p.s AND r.warehouse_id = p.w
+                    WHERE r.tenant_id = %s AND r.active AND (
+                         (p.new < r.safety_stock AND r.safety_stock <= p.old)
+                      OR (p.new >= r.safety_stock AND r.safety_stock > p.old)
+                      OR (r.reorder_point > 0 AND p.new <= r.reorder_point AND r.reorder_point < p.old)
+                      OR (r.reorder_point > 0 AND p.new > r.reorder_point AND r.reorder_point >= p.old)
+                      OR (r.step IS NOT NULL AND (r.step_reference IS NULL OR p.new > r.step_reference
+                                                  OR r.step_reference - p.new >= r.step)))""",
+                [[k[0] for k in keys], [k[1] for k in keys], [pairs[k][0] for k in keys], [pairs[k][1] for k in keys],
+                 tenant.id],
             )
             return [row[0] for row in cursor.fetchall()]
     candidates = ReplenishmentRule.objects.for_tenant(tenant).filter(
