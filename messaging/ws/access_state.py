@@ -75,3 +75,10 @@ def bump_access_version(*, tenant_id=None, user_ids=None):
 def access_versions(*, tenant_id, user_id):
     values = cache.get_many([_key_tenant(tenant_id), _key_user(user_id)])
     return (values.get(_key_tenant(tenant_id), 0), values.get(_key_user(user_id), 0))
+
+
+def access_versions_many(pairs):
+    """access_versions for many (tenant_id, user_id) pairs with one cache round trip."""
+    keys = {k for t, u in pairs for k in (_key_tenant(t), _key_user(u))}
+    values = cache.get_many(list(keys))
+    return [(values.get(_key_tenant(t), 0), values.get(_key_user(u), 0)) for t, u in pairs]

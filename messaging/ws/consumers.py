@@ -11,8 +11,10 @@ checked every few seconds, so a logout or a lost membership closes the socket in
 import asyncio
 import json
 import logging
+import random
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -32,6 +34,7 @@ SYNC_PAGE = 500
 SEND_QUEUE_MAX = getattr(settings, "WS_SEND_QUEUE_MAX", 1000)
 POLL_SECONDS = getattr(settings, "WS_ACCESS_POLL_SECONDS", 2.0)
 FULL_CHECK_SECONDS = getattr(settings, "WS_FULL_CHECK_SECONDS", 30.0)
+ROOMS_CHECK_SECONDS = getattr(settings, "WS_ROOMS_CHECK_SECONDS", 300.0)
 
 # Close codes (4000-4999 are the application's)
 CLOSE_UNAUTHENTICATED = 4401
@@ -56,6 +59,16 @@ def db(func):
 
 
 class TenantSocketConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message):
+        """As Channels' dispatch, without its `aclose_old_connections()` before every handler: that
+        is a hop to the one thread-sensitive worker thread (the one Django's sync views run on)
+        for every frame of every socket. Every database call here goes through db(), which
+        closes its connection itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         scope = self.scope
         self.user = scope.get("user")
@@ -80,6 +93,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         self.queue = asyncio.Queue(maxsize=SEND_QUEUE_MAX)
         await self._sync_groups()
         self.tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._watch_access())]
+        _AccessPoller.of_loop().add(self)
         await self._enqueue({"type": "hello", "user": self.user.id, "tenant": slug, "rooms": sorted(self.access.room_ids)})
 
     def _has_origin(self):
@@ -87,6 +101,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         self.closing = True
+        _AccessPoller.of_loop().discard(self)
         for task in self.tasks:
             task.cancel()
         for group in list(self.groups_joined):
@@ -164,21 +179,33 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self._enqueue({"type": "rooms", "rooms": sorted(access.room_ids)})
 
     async def _watch_access(self):
-        """Cheap change counters every POLL_SECONDS; the credential itself every FULL_CHECK_SECONDS."""
+        """The credential every FULL_CHECK_SECONDS (one indexed query); the rooms only when the
+        change counters moved (polled for the whole process at once by _AccessPoller), and as a
+        safety net every ROOMS_CHECK_SECONDS. Every timer starts at a random offset so sockets
+        that connected together do not all check at once."""
         loop = asyncio.get_running_loop()
-        next_full = loop.time() + FULL_CHECK_SECONDS
+        next_rooms = loop.time() + random.uniform(0.5, 1.0) * ROOMS_CHECK_SECONDS
         try:
+            await asyncio.sleep(random.uniform(0.5, 1.0) * FULL_CHECK_SECONDS)
             while not self.closing:
-                await asyncio.sleep(POLL_SECONDS)
-                versions = await db(access_versions)(tenant_id=self.access.tenant_id, user_id=self.user.id)
-                full = loop.time() >= next_full
-                if versions != self.versions or full:
-                    self.versions = versions
+                if loop.time() >= next_rooms:
+                    next_rooms = loop.time() + ROOMS_CHECK_SECONDS
                     await self._recheck(full=True)
-                    if full:
-                        next_full = loop.time() + FULL_CHECK_SECONDS
+                else:
+                    valid = await db(credential_is_valid)(self.user, self.scope.get("auth_kind"), self.scope.get("auth_secret"))
+                    if not valid:
+                        self.closing = True
+                        await self.close(code=CLOSE_UNAUTHENTICATED)
+                        return
+                await asyncio.sleep(FULL_CHECK_SECONDS)
         except asyncio.CancelledError:
             pass
+
+    async def versions_changed(self, versions):
+        """Called by the process's poller when this socket's counters moved."""
+        if not self.closing:
+            self.versions = versions
+            await self._recheck(full=True)
 
     async def access_changed(self, event):
         await self._recheck(full=True)
@@ -310,6 +337,50 @@ def _ref_of(frame):
     """What the client named this frame by, echoed in the answer: `ref`, or a send's client_id."""
     ref = frame.get("ref", frame.get("client_id"))
     return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= 64 else None
+
+
+class _AccessPoller:
+    """One task per event loop reads the change counters of every socket in the process with one
+    MGET every POLL_SECONDS, instead of one worker-thread hop per socket."""
+
+    _by_loop = {}
+
+    @classmethod
+    def of_loop(cls):
+        loop = asyncio.get_running_loop()
+        poller = cls._by_loop.get(loop)
+        if poller is None:
+            poller = cls._by_loop[loop] = cls()
+        return poller
+
+    def __init__(self):
+        self.sockets = set()
+        self.task = None
+
+    def add(self, consumer):
+        self.sockets.add(consumer)
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self.run())
+
+    def discard(self, consumer):
+        self.sockets.discard(consumer)
+
+    async def run(self):
+        from messaging.ws.access_state import access_versions_many
+
+        while self.sockets:
+            await asyncio.sleep(POLL_SECONDS)
+            sockets = [s for s in self.sockets if not s.closing and s.access is not None]
+            if not sockets:
+                continue
+            try:
+                current = await db(access_versions_many)([(s.access.tenant_id, s.user.id) for s in sockets])
+            except Exception:
+                logger.exception("access counters unavailable")
+                continue
+            for s, versions in zip(sockets, current):
+                if versions != s.versions:
+                    asyncio.create_task(s.versions_changed(versions))
 
 
 # --- database work, run in worker threads ------------------------------------------------------------
