@@ -65,12 +65,12 @@ def _group_send(group, event):
         logger.exception("Could not publish %s to %s", event.get("type"), group)
 
 
-def publish_message(message, attachments=None):
-    """The frame is serialised once here; every socket forwards the same text (no per-socket
-    JSON work), checking only the small routing fields beside it. `attachments`: [] when the
-    caller knows there are none (events), to spare the query."""
+def room_message_event(message, attachments=None):
+    """The channel-layer event of one stored message: the frame serialised once (every socket
+    forwards the same text, no per-socket JSON work) beside the small routing fields each socket
+    checks. `attachments`: [] when the caller knows there are none, to spare the query."""
     frame = message_frame(message, attachments)
-    event = {
+    return {
         "type": "room.message",
         "room": message.room_id,
         "seq": message.seq,
@@ -79,6 +79,10 @@ def publish_message(message, attachments=None):
         "core_audience": frame["core_audience"],
         "text": frame_text(frame),
     }
+
+
+def publish_message(message, attachments=None):
+    event = room_message_event(message, attachments)
     transaction.on_commit(lambda: _group_send(room_group(message.room_id), event))
 
 

@@ -90,3 +90,16 @@ def alerts_for_user(user, tenant, mine=False):
             condition |= Q(core_audience__contains=f",{role},") | Q(partner_id=organization_id)
         queryset = queryset.filter(condition)
     return queryset
+
+
+def room_messages_between(room_id, after_seq, before_seq):
+    """Every message of a room with after_seq < seq < before_seq, for the socket hub's gap fill.
+
+    Not filtered by user: like a live publish, each socket checks every message against its own
+    access before forwarding it (messaging.ws.consumers.TenantSocketConsumer.hub_message)."""
+    return list(
+        Message.objects.filter(room_id=room_id, seq__gt=after_seq, seq__lt=before_seq)
+        .select_related("sender")
+        .prefetch_related("attachments")
+        .order_by("seq")
+    )

@@ -25,6 +25,7 @@ from messaging import realtime
 from messaging.realtime import frame_text
 from messaging.frames import message_frame
 from messaging.ws.access_state import access_versions, credential_is_valid, load_socket_access
+from messaging.ws.hub import RoomHub
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         self.access = None
         self.last_seq = {}  # room id -> highest seq delivered (or known to be invisible)
         self.groups_joined = set()
+        self.rooms_joined = set()  # rooms whose events the process's RoomHub hands to this socket
+        self.gap_filling = {}  # room id -> events held while this socket fills a gap of its own
         self.tasks = []
         self.closing = False
         if scope.get("origin_refused") or (scope.get("cookie_auth") and not self._has_origin()):
@@ -107,6 +110,10 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         for group in list(self.groups_joined):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined.clear()
+        hub = RoomHub.of_loop()
+        for room in list(self.rooms_joined):
+            await hub.leave(room, self)
+        self.rooms_joined.clear()
 
     # --- outgoing: one bounded queue and one writer per socket ---------------------------------
     async def _writer(self):
@@ -149,13 +156,20 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     # --- access ----------------------------------------------------------------------------------
     async def _sync_groups(self):
+        """The user's and tenant's groups on this socket's channel; rooms through the process's hub."""
         wanted = {realtime.user_group(self.user.id), realtime.tenant_group(self.access.tenant_id)}
-        wanted |= {realtime.room_group(r) for r in self.access.room_ids}
         for group in wanted - self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         for group in self.groups_joined - wanted:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = wanted
+        hub = RoomHub.of_loop()
+        rooms = set(self.access.room_ids)
+        for room in rooms - self.rooms_joined:
+            await hub.join(room, self)
+        for room in self.rooms_joined - rooms:
+            await hub.leave(room, self)
+        self.rooms_joined = rooms
 
     async def _recheck(self, full=False):
         if full:
@@ -268,7 +282,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         for page in pages:
             for item in page:
                 await self._enqueue(item)
-        self.last_seq[room_id] = head
+        # Live frames forwarded while the sync read the database may already be past `head`.
+        self.last_seq[room_id] = max(head, self.last_seq.get(room_id) or 0)
         await self._enqueue({"type": "synced", "room": room_id, "last_seq": head})
 
     async def _on_send(self, frame):
@@ -293,21 +308,26 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         press = await db(_press)(self.user, self.access.tenant_id, frame["room"], frame.get("seq"), frame.get("action"))
         await self._enqueue({"type": "action_result", "room": frame["room"], "ref": _ref_of(frame), **press})
 
-    # --- events from the channel layer --------------------------------------------------------------
-    async def room_message(self, event):
+    # --- room events, handed over by the process's RoomHub (plain calls: no task per socket) ------
+    def hub_message(self, event):
+        if self.closing:
+            return
         room_id = event["room"]
+        held = self.gap_filling.get(room_id)
+        if held is not None:
+            held.append(event)
+            return
         if room_id not in self.access.room_ids:
-            return  # access lost since the group was joined: never forward
+            return  # access lost since the room was joined: never forward
         seq = event["seq"]
         last = self.last_seq.get(room_id)
         if last is not None and seq <= last:
             return  # already delivered (by sync or gap fill)
         if last is not None and seq > last + 1:
-            # An earlier message's publish has not arrived (or was lost): the database has it.
-            missing = await db(_load_range)(self.user, self.access.tenant_id, room_id, last, seq)
-            for item in missing:
-                await self._enqueue(item)
-            self.last_seq[room_id] = seq
+            # The hub hands out every seq in order, so this socket's own mark is off (rare):
+            # complete it from the database, holding later events meanwhile.
+            self.gap_filling[room_id] = [event]
+            self.tasks.append(asyncio.create_task(self._fill_own_gap(room_id, last, seq)))
             return
         self.last_seq[room_id] = seq
         if event.get("internal") and not self.access.is_core:
@@ -317,8 +337,36 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         if event.get("recipient") not in (None, self.user.id):
             return
-        await self._enqueue(event["text"])
+        try:
+            self.queue.put_nowait(event["text"])
+        except asyncio.QueueFull:
+            self.closing = True
+            self.tasks.append(asyncio.create_task(self._cut_off()))
 
+    async def _fill_own_gap(self, room_id, last, seq):
+        try:
+            missing = await db(_load_range)(self.user, self.access.tenant_id, room_id, last, seq - 1)
+            for item in missing:
+                await self._enqueue(item)
+            self.last_seq[room_id] = seq - 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("socket gap fill failed")
+        finally:
+            held = self.gap_filling.pop(room_id, [])
+        for event in held:
+            self.hub_message(event)
+
+    def hub_read(self, event):
+        if not self.closing and event["frame"]["room"] in self.access.room_ids:
+            try:
+                self.queue.put_nowait(event["frame"])
+            except asyncio.QueueFull:
+                self.closing = True
+                self.tasks.append(asyncio.create_task(self._cut_off()))
+
+    # --- events from the channel layer --------------------------------------------------------------
     async def user_frame(self, event):
         # Checked against this socket's access as it stands now (no database round trip):
         # the frame's tenant, and for a partner's people, their organisation.
@@ -327,10 +375,6 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if not self.access.is_core and not self.access.partner_ids & set(event.get("partners") or ()):
             return
         await self._enqueue(event["frame"])
-
-    async def room_read(self, event):
-        if event["frame"]["room"] in self.access.room_ids:
-            await self._enqueue(event["frame"])
 
 
 def _ref_of(frame):

@@ -1,0 +1,107 @@
+"""The process's room hub: one channel-layer subscription per room, frames handed to the local
+sockets in seq order, gaps read from the database once per process and filtered per socket."""
+
+import pytest
+from channels.layers import get_channel_layer
+
+from messaging import realtime
+from messaging.ws import hub as hub_module
+from messaging.ws.hub import RoomHub
+from tests.messaging.helpers import post
+from tests.messaging.test_sockets import a_room, connect, in_db_thread, nothing_arrives
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def held_publishes(monkeypatch):
+    """Room publishes are kept here instead of sent, so a test can deliver them as it likes."""
+    held = []
+    original = realtime._group_send
+
+    def group_send(group, event):
+        if group.startswith("room."):
+            held.append((group, event))
+        else:
+            original(group, event)
+
+    monkeypatch.setattr(realtime, "_group_send", group_send)
+    return held
+
+
+@pytest.fixture
+def gap_reads(monkeypatch):
+    calls = []
+    original = hub_module._load_events
+
+    async def load_events(room_id, after, upto):
+        calls.append((room_id, after, upto))
+        return await original(room_id, after, upto)
+
+    monkeypatch.setattr(hub_module, "_load_events", load_events)
+    return calls
+
+
+async def test_the_process_joins_a_room_once_and_leaves_with_its_last_socket(demo_tx):
+    room = await a_room("acme", "sup-a")
+    buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
+    hub = RoomHub.of_loop()
+    assert hub.rooms[room.pk].sockets and len(hub.rooms[room.pk].sockets) == 2
+    await buyer.disconnect()
+    assert len(hub.rooms[room.pk].sockets) == 1
+    await rep.disconnect()
+    assert room.pk not in hub.rooms
+
+
+async def test_out_of_order_publishes_are_handed_out_in_seq_order_without_a_database_read(
+    demo_tx, held_publishes, gap_reads
+):
+    room = await a_room("acme", "sup-a")
+    buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
+    await in_db_thread(post)("acme.buyer", room, "warm-up")
+    layer = get_channel_layer()
+    (group, warm), = held_publishes
+    await layer.group_send(group, warm)
+    for c in (buyer, rep):
+        assert (await c.receive_json_from(timeout=5))["body"] == "warm-up"
+    held_publishes.clear()
+
+    await in_db_thread(post)("acme.buyer", room, "first")
+    await in_db_thread(post)("acme.buyer", room, "second")
+    (_g1, first), (_g2, second) = held_publishes
+    await layer.group_send(group, second)  # the later commit's publish overtakes the earlier one
+    await layer.group_send(group, first)
+    for c in (buyer, rep):
+        got = [await c.receive_json_from(timeout=5) for _ in range(2)]
+        assert [f["body"] for f in got] == ["first", "second"]
+        assert got[1]["seq"] == got[0]["seq"] + 1
+        assert await nothing_arrives(c)
+    assert gap_reads == []
+    await buyer.disconnect()
+    await rep.disconnect()
+
+
+async def test_a_lost_publish_is_read_once_for_the_process_and_filtered_per_socket(demo_tx, held_publishes, gap_reads):
+    room = await a_room("acme", "sup-a")
+    buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
+    await in_db_thread(post)("acme.buyer", room, "warm-up")
+    layer = get_channel_layer()
+    (group, warm), = held_publishes
+    await layer.group_send(group, warm)
+    for c in (buyer, rep):
+        await c.receive_json_from(timeout=5)
+    held_publishes.clear()
+
+    await in_db_thread(post)("acme.buyer", room, "lost chat")
+    await in_db_thread(post)("acme.buyer", room, "lost internal note CANARY-5512", internal=True)
+    await in_db_thread(post)("acme.buyer", room, "arrives")
+    await layer.group_send(group, held_publishes[-1][1])  # only the last publish ever arrives
+
+    buyer_got = [await buyer.receive_json_from(timeout=5) for _ in range(3)]
+    assert [f["body"] for f in buyer_got] == ["lost chat", "lost internal note CANARY-5512", "arrives"]
+    rep_got = [await rep.receive_json_from(timeout=5) for _ in range(2)]
+    assert [f["body"] for f in rep_got] == ["lost chat", "arrives"]  # never the internal note
+    assert await nothing_arrives(rep) and await nothing_arrives(buyer)
+    assert len(gap_reads) == 1  # one read for both sockets
+    await buyer.disconnect()
+    await rep.disconnect()
