@@ -2,8 +2,13 @@
 sockets poll between full checks."""
 
 from dataclasses import dataclass
+from importlib import import_module
 
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from messaging.models import Room
 from scm_portal.tenancy.models import Membership, Tenant
@@ -38,18 +43,35 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None):
 
 def credential_is_valid(user, kind, secret):
     """The socket's token still exists, or its session still exists for this user and has not expired."""
-    if kind == "token":
-        from rest_framework.authtoken.models import Token
+    return credentials_valid_many([(user.pk, kind, secret)])[0]
 
-        return Token.objects.filter(key=secret, user=user).exists()
-    if kind == "session":
-        from importlib import import_module
 
-        from django.conf import settings
+def credentials_valid_many(items):
+    """credential_is_valid for many sockets at once: [(user_id, kind, secret)] -> [bool].
 
-        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=secret)
-        return str(store.load().get("_auth_user_id")) == str(user.pk)
-    return False
+    One query for all tokens and, with database sessions, one for all sessions, so a process
+    with thousands of sockets checks them all in two round trips."""
+    token_keys = {secret for _u, kind, secret in items if kind == "token" and secret}
+    token_owner = dict(Token.objects.filter(key__in=token_keys).values_list("key", "user_id")) if token_keys else {}
+    session_keys = {secret for _u, kind, secret in items if kind == "session" and secret}
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    session_owner = {}
+    if session_keys and settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+        rows = Session.objects.filter(session_key__in=session_keys, expire_date__gt=timezone.now())
+        decoder = store_class()
+        session_owner = {key: decoder.decode(data).get("_auth_user_id") for key, data in rows.values_list("session_key", "session_data")}
+    elif session_keys:
+        session_owner = {key: store_class(session_key=key).load().get("_auth_user_id") for key in session_keys}
+    result = []
+    for user_id, kind, secret in items:
+        if kind == "token":
+            result.append(token_owner.get(secret) == user_id)
+        elif kind == "session":
+            owner = session_owner.get(secret)
+            result.append(owner is not None and str(owner) == str(user_id))
+        else:
+            result.append(False)
+    return result
 
 
 # --- change counters: bumped on every access change, polled by sockets every few seconds ---

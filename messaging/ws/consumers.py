@@ -24,7 +24,7 @@ from django.http import Http404
 from messaging import realtime
 from messaging.realtime import frame_text
 from messaging.frames import message_frame
-from messaging.ws.access_state import access_versions, credential_is_valid, load_socket_access
+from messaging.ws.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
 from messaging.ws.hub import RoomHub
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.queue = asyncio.Queue(maxsize=SEND_QUEUE_MAX)
         await self._sync_groups()
-        self.tasks = [asyncio.create_task(self._writer()), asyncio.create_task(self._watch_access())]
+        self.tasks = [asyncio.create_task(self._writer())]
         _AccessPoller.of_loop().add(self)
         await self._enqueue({"type": "hello", "user": self.user.id, "tenant": slug, "rooms": sorted(self.access.room_ids)})
 
@@ -192,28 +192,11 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if added or removed:
             await self._enqueue({"type": "rooms", "rooms": sorted(access.room_ids)})
 
-    async def _watch_access(self):
-        """The credential every FULL_CHECK_SECONDS (one indexed query); the rooms only when the
-        change counters moved (polled for the whole process at once by _AccessPoller), and as a
-        safety net every ROOMS_CHECK_SECONDS. Every timer starts at a random offset so sockets
-        that connected together do not all check at once."""
-        loop = asyncio.get_running_loop()
-        next_rooms = loop.time() + random.uniform(0.5, 1.0) * ROOMS_CHECK_SECONDS
-        try:
-            await asyncio.sleep(random.uniform(0.5, 1.0) * FULL_CHECK_SECONDS)
-            while not self.closing:
-                if loop.time() >= next_rooms:
-                    next_rooms = loop.time() + ROOMS_CHECK_SECONDS
-                    await self._recheck(full=True)
-                else:
-                    valid = await db(credential_is_valid)(self.user, self.scope.get("auth_kind"), self.scope.get("auth_secret"))
-                    if not valid:
-                        self.closing = True
-                        await self.close(code=CLOSE_UNAUTHENTICATED)
-                        return
-                await asyncio.sleep(FULL_CHECK_SECONDS)
-        except asyncio.CancelledError:
-            pass
+    async def credential_lost(self):
+        """Called by the process's poller when this socket's token or session is gone."""
+        if not self.closing:
+            self.closing = True
+            await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def versions_changed(self, versions):
         """Called by the process's poller when this socket's counters moved."""
@@ -384,8 +367,13 @@ def _ref_of(frame):
 
 
 class _AccessPoller:
-    """One task per event loop reads the change counters of every socket in the process with one
-    MGET every POLL_SECONDS, instead of one worker-thread hop per socket."""
+    """One task per event loop watches the access of every socket in the process:
+
+    - every POLL_SECONDS, the change counters of all sockets with one MGET (a socket whose
+      counters moved reloads its rooms and checks its credential);
+    - every FULL_CHECK_SECONDS, every socket's token or session with one or two queries in all;
+    - as a safety net, each socket's rooms every ROOMS_CHECK_SECONDS, spread out at random.
+    """
 
     _by_loop = {}
 
@@ -394,37 +382,62 @@ class _AccessPoller:
         loop = asyncio.get_running_loop()
         poller = cls._by_loop.get(loop)
         if poller is None:
+            for old in [k for k in cls._by_loop if k.is_closed()]:
+                del cls._by_loop[old]
             poller = cls._by_loop[loop] = cls()
         return poller
 
     def __init__(self):
-        self.sockets = set()
+        self.sockets = {}  # socket -> when its rooms are next reloaded (safety net)
         self.task = None
 
     def add(self, consumer):
-        self.sockets.add(consumer)
+        loop = asyncio.get_running_loop()
+        self.sockets[consumer] = loop.time() + random.uniform(0.5, 1.0) * ROOMS_CHECK_SECONDS
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self.run())
 
     def discard(self, consumer):
-        self.sockets.discard(consumer)
+        self.sockets.pop(consumer, None)
 
     async def run(self):
-        from messaging.ws.access_state import access_versions_many
-
+        loop = asyncio.get_running_loop()
+        next_credentials = loop.time() + FULL_CHECK_SECONDS
         while self.sockets:
             await asyncio.sleep(POLL_SECONDS)
             sockets = [s for s in self.sockets if not s.closing and s.access is not None]
             if not sockets:
                 continue
             try:
-                current = await db(access_versions_many)([(s.access.tenant_id, s.user.id) for s in sockets])
+                await self._poll(loop, sockets, check_credentials=loop.time() >= next_credentials)
             except Exception:
-                logger.exception("access counters unavailable")
-                continue
-            for s, versions in zip(sockets, current):
-                if versions != s.versions:
-                    asyncio.create_task(s.versions_changed(versions))
+                logger.exception("socket access poll failed")
+            if loop.time() >= next_credentials:
+                next_credentials = loop.time() + FULL_CHECK_SECONDS
+
+    async def _poll(self, loop, sockets, check_credentials):
+        from messaging.ws.access_state import access_versions_many
+
+        current = await db(access_versions_many)([(s.access.tenant_id, s.user.id) for s in sockets])
+        moved = set()
+        for s, versions in zip(sockets, current):
+            if versions != s.versions:
+                moved.add(s)
+                asyncio.create_task(s.versions_changed(versions))
+        if check_credentials:
+            valid = await db(credentials_valid_many)(
+                [(s.user.id, s.scope.get("auth_kind"), s.scope.get("auth_secret")) for s in sockets]
+            )
+            for s, ok in zip(sockets, valid):
+                if not ok:
+                    asyncio.create_task(s.credential_lost())
+        now = loop.time()
+        for s in sockets:
+            due = self.sockets.get(s)
+            if due is not None and now >= due:
+                self.sockets[s] = now + ROOMS_CHECK_SECONDS
+                if s not in moved:
+                    asyncio.create_task(s._recheck(full=False))
 
 
 # --- database work, run in worker threads ------------------------------------------------------------

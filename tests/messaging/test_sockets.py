@@ -314,3 +314,69 @@ async def test_a_slow_consumer_is_cut_off_with_a_resync_signal(demo_tx, monkeypa
     output = await rep.receive_output(timeout=5)
     assert output["type"] == "websocket.close" and output.get("code") == consumers.CLOSE_SLOW
     await fast.disconnect()
+
+
+async def test_a_revoked_token_or_expired_session_closes_its_sockets_at_the_next_credential_check(demo_tx, monkeypatch):
+    """No event is published for these: the process's periodic check (one query per kind for every
+    socket) finds them, and only their sockets close."""
+    import datetime
+
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+
+    from messaging.ws import consumers
+
+    monkeypatch.setattr(consumers, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr(consumers, "FULL_CHECK_SECONDS", 0.3)
+    client = Client()
+
+    @in_db_thread
+    def login():
+        client.force_login(user("supa.rep"))
+        return client.cookies["sessionid"].value
+
+    cookie = await login()
+    browser = WebsocketCommunicator(application, "/ws/t/acme/", headers=[(b"cookie", f"sessionid={cookie}".encode()), ORIGIN])
+    assert (await browser.connect(timeout=5))[0]
+    await browser.receive_json_from(timeout=5)  # hello
+    doomed, kept = await connect("acme.warehouse"), await connect("acme.buyer")
+
+    @in_db_thread
+    def revoke_and_expire():
+        Token.objects.filter(user__username="acme.warehouse").delete()
+        Session.objects.filter(session_key=cookie).update(expire_date=datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC))
+
+    await revoke_and_expire()
+    for communicator in (doomed, browser):
+        output = await communicator.receive_output(timeout=5)
+        assert output["type"] == "websocket.close" and output.get("code") == consumers.CLOSE_UNAUTHENTICATED
+    assert await nothing_arrives(kept, wait=0.8)  # still open and quiet
+    await kept.send_json_to({"type": "ping"})
+    assert (await kept.receive_json_from(timeout=5))["type"] == "pong"
+    await kept.disconnect()
+
+
+async def test_credentials_are_checked_for_many_sockets_in_two_queries(demo_tx):
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.ws.access_state import credentials_valid_many
+
+    @in_db_thread
+    def check():
+        client = Client()
+        client.force_login(user("supa.rep"))
+        session = client.cookies["sessionid"].value
+        tokens = {name: Token.objects.get_or_create(user=user(name))[0].key for name in ("acme.buyer", "acme.warehouse", "supb.rep")}
+        buyer = user("acme.buyer").id
+        items = [(user(name).id, "token", key) for name, key in tokens.items()]
+        items += [(user("supa.rep").id, "session", session), (buyer, "session", session)]  # not the buyer's session
+        items += [(buyer, "token", tokens["supb.rep"]), (buyer, "token", "nope"), (buyer, None, None)]
+        with CaptureQueriesContext(connection) as queries:
+            valid = credentials_valid_many(items)
+        return valid, len(queries.captured_queries)
+
+    valid, queries = await check()
+    assert valid == [True, True, True, True, False, False, False, False]
+    assert queries == 2
