@@ -6,8 +6,9 @@ listeners, nothing else (no auth, no channel layer, no database, no per-socket q
 Listeners connect to `/`; senders connect to `/send` and only send (a sender is not a listener,
 as the portal's HTTP sender is not a socket of the room).
 
-Same event loop as the portal's uvicorn (uvloop when installed) and the websockets library's
-defaults, including permessage-deflate, which the harness's clients offer as browsers do.
+Same event loop as the portal's uvicorn (uvloop when installed), the websockets library's
+defaults otherwise, and like the portal (bench/_common.py PORTAL_SERVER_ARGS) no permessage-deflate,
+so both do the same work per frame.
 """
 
 import asyncio
@@ -31,7 +32,7 @@ async def handler(ws):
 
 
 async def main(port):
-    async with serve(handler, "127.0.0.1", port, max_size=2**22, backlog=2048) as server:
+    async with serve(handler, "127.0.0.1", port, max_size=2**22, backlog=2048, compression=None) as server:
         await server.serve_forever()
 
 

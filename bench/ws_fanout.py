@@ -44,6 +44,7 @@ from _common import (
     RESULTS,
     VENV_BIN,
     CpuMeter,
+    PORTAL_SERVER_ARGS,
     LineProcess,
     ThrowawayDatabase,
     fmt,
@@ -371,7 +372,7 @@ def server_env(db_url, redis_url, layer, root):
 
 def start_portal(env, port, workers, logfile, root, extra_args=()):
     args = [str(VENV_BIN / "uvicorn"), "scm_portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--lifespan", "on", "--log-level", "warning", "--no-access-log", *extra_args]
+            "--workers", str(workers), *PORTAL_SERVER_ARGS, "--log-level", "warning", "--no-access-log", *extra_args]
     proc = spawn(args, env=env, stdout=logfile, stderr=subprocess.STDOUT, cwd=root)
     wait_for_port(port, 60, proc)
     return proc
