@@ -34,7 +34,7 @@ run: $(VENV)/.installed-run
 	$(VPY) manage.py seed_demo && \
 	echo "" && echo "  Portal: http://$(HOST):$(PORT)/   (API docs: http://$(HOST):$(PORT)/api/v1/docs/)" && \
 	echo "  Log in as acme.buyer, acme.admin, supa.rep (acme + globex), globex.buyer, ... with the password above." && echo "" && \
-	exec $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets --ws-per-message-deflate false
+	exec $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --ws-per-message-deflate false
 
 # The whole suite. Uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set.
 test: $(VENV)/.installed-dev
@@ -50,7 +50,7 @@ up: $(VENV)/.installed-run
 	$(VPY) manage.py check --deploy && \
 	{ $(VENV)/bin/celery -A scm_portal worker --loglevel=INFO --concurrency=$${CELERY_CONCURRENCY:-2} & \
 	  $(VENV)/bin/celery -A scm_portal beat --loglevel=INFO --schedule=$${CELERY_BEAT_SCHEDULE_FILE:-/tmp/scm-portal-beat} & \
-	  $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_CONCURRENCY:-2} --lifespan on --ws-per-message-deflate false --proxy-headers --forwarded-allow-ips=$${FORWARDED_ALLOW_IPS:-127.0.0.1} & \
+	  $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_CONCURRENCY:-2} --lifespan on --ws websockets-sansio --ws-per-message-deflate false --proxy-headers --forwarded-allow-ips=$${FORWARDED_ALLOW_IPS:-127.0.0.1} & \
 	  trap 'kill 0' INT TERM; wait; }
 
 bench: $(VENV)/.installed-dev

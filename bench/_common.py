@@ -20,7 +20,7 @@ VENV_BIN = Path(PYTHON).parent
 # uvicorn options the portal is served with in production (`make up`), beside the benchmark's own.
 # permessage-deflate is off there: frames are small JSON, and compressing each one per socket costs
 # CPU and a zlib context per connection for little saving.
-PORTAL_SERVER_ARGS = ["--lifespan", "on", "--ws-per-message-deflate", "false"]
+PORTAL_SERVER_ARGS = ["--lifespan", "on", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -37,10 +37,28 @@ async def lifespan(scope, receive, send):
             return
 
 
+def with_write_buffer_probe(app):
+    """Lets a socket see how many bytes wait in its connection's write buffer.
+
+    uvicorn's sansio socket writes every frame straight into the transport, so a client that
+    stops reading never makes a send wait: without this, its frames would pile up in server
+    memory. ASGI has no such call, so the probe is taken from the server's protocol object when
+    it has a transport (uvicorn), and is absent elsewhere (the consumer then relies on its queue)."""
+
+    async def wrapped(scope, receive, send):
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        probe = getattr(transport, "get_write_buffer_size", None)
+        if probe is not None:
+            scope = dict(scope, portal_write_buffer_size=probe)
+        return await app(scope, receive, send)
+
+    return wrapped
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": websocket_application,
+        "websocket": with_write_buffer_probe(websocket_application),
         "lifespan": lifespan,
     }
 )

@@ -33,6 +33,7 @@ FRAME_MAX_BYTES = 64 * 1024
 SYNC_MAX = 2000  # a client further behind than this is told to resync over HTTP
 SYNC_PAGE = 500
 SEND_QUEUE_MAX = getattr(settings, "WS_SEND_QUEUE_MAX", 1000)
+SEND_BUFFER_MAX = getattr(settings, "WS_SEND_BUFFER_MAX", 1024 * 1024)  # bytes the client has not read
 POLL_SECONDS = getattr(settings, "WS_ACCESS_POLL_SECONDS", 2.0)
 FULL_CHECK_SECONDS = getattr(settings, "WS_FULL_CHECK_SECONDS", 30.0)
 ROOMS_CHECK_SECONDS = getattr(settings, "WS_ROOMS_CHECK_SECONDS", 300.0)
@@ -117,11 +118,15 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     # --- outgoing: one bounded queue and one writer per socket ---------------------------------
     async def _writer(self):
+        buffered = self.scope.get("portal_write_buffer_size")  # see scm_portal.asgi.with_write_buffer_probe
         try:
             while True:
                 item = await self.queue.get()
                 # Live messages arrive already serialised (realtime.publish_message); others are dicts.
                 await self.send(text_data=item if isinstance(item, str) else frame_text(item))
+                if buffered is not None and buffered() > SEND_BUFFER_MAX:
+                    await self._cut_off()
+                    return
         except asyncio.CancelledError:
             pass
         except Exception:  # the client went away mid-send

@@ -182,7 +182,7 @@ def portal_server():
             command = [str(uvicorn)] if uvicorn.exists() else [sys.executable, "-m", "uvicorn"]
             process = subprocess.Popen(
                 [*command, "scm_portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-                 "--lifespan", "on", "--ws", "websockets", "--no-access-log"],
+                 "--lifespan", "on", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--no-access-log"],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
             base_url = f"http://127.0.0.1:{port}"

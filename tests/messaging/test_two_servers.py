@@ -56,7 +56,7 @@ def two_servers():
                 port = _free_port()
                 process = subprocess.Popen(
                     [sys.executable, "-m", "uvicorn", "scm_portal.asgi:application", "--host", "127.0.0.1",
-                     "--port", str(port), "--lifespan", "on", "--ws", "websockets", "--no-access-log"],
+                     "--port", str(port), "--lifespan", "on", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--no-access-log"],
                     cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                 )
                 processes.append(process)
