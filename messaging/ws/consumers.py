@@ -26,6 +26,7 @@ from messaging.realtime import frame_text
 from messaging.frames import message_frame
 from messaging.ws.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
 from messaging.ws.hub import RoomHub
+from messaging.ws.per_loop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -371,7 +372,7 @@ def _ref_of(frame):
     return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= 64 else None
 
 
-class _AccessPoller:
+class _AccessPoller(PerLoop):
     """One task per event loop watches the access of every socket in the process:
 
     - every POLL_SECONDS, the change counters of all sockets with one MGET (a socket whose
@@ -379,18 +380,6 @@ class _AccessPoller:
     - every FULL_CHECK_SECONDS, every socket's token or session with one or two queries in all;
     - as a safety net, each socket's rooms every ROOMS_CHECK_SECONDS, spread out at random.
     """
-
-    _by_loop = {}
-
-    @classmethod
-    def of_loop(cls):
-        loop = asyncio.get_running_loop()
-        poller = cls._by_loop.get(loop)
-        if poller is None:
-            for old in [k for k in cls._by_loop if k.is_closed()]:
-                del cls._by_loop[old]
-            poller = cls._by_loop[loop] = cls()
-        return poller
 
     def __init__(self):
         self.sockets = {}  # socket -> when its rooms are next reloaded (safety net)

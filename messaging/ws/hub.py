@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from messaging import realtime
+from messaging.ws.per_loop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -37,21 +38,8 @@ class _RoomState:
         self.filling = None  # the task waiting for / reading the gap
 
 
-class RoomHub:
+class RoomHub(PerLoop):
     """The process's room subscriptions (one hub per event loop)."""
-
-    _by_loop = {}
-
-    @classmethod
-    def of_loop(cls):
-        loop = asyncio.get_running_loop()
-        hub = cls._by_loop.get(loop)
-        if hub is None:
-            # Drop hubs of loops that have ended (test runs start many loops).
-            for old in [k for k in cls._by_loop if k.is_closed()]:
-                del cls._by_loop[old]
-            hub = cls._by_loop[loop] = cls()
-        return hub
 
     def __init__(self):
         self.layer = get_channel_layer()

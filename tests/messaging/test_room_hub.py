@@ -42,6 +42,20 @@ def gap_reads(monkeypatch):
     return calls
 
 
+async def _sockets_past_a_first_message(held_publishes):
+    """A buyer's and the supplier rep's sockets in sup-a's room, both past one delivered message
+    (so the hub knows the room's head)."""
+    room = await a_room("acme", "sup-a")
+    buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
+    await in_db_thread(post)("acme.buyer", room, "warm-up")
+    (group, warm), = held_publishes
+    await get_channel_layer().group_send(group, warm)
+    for c in (buyer, rep):
+        assert (await c.receive_json_from(timeout=5))["body"] == "warm-up"
+    held_publishes.clear()
+    return room, group, buyer, rep
+
+
 async def test_the_process_joins_a_room_once_and_leaves_with_its_last_socket(demo_tx):
     room = await a_room("acme", "sup-a")
     buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
@@ -56,15 +70,8 @@ async def test_the_process_joins_a_room_once_and_leaves_with_its_last_socket(dem
 async def test_out_of_order_publishes_are_handed_out_in_seq_order_without_a_database_read(
     demo_tx, held_publishes, gap_reads
 ):
-    room = await a_room("acme", "sup-a")
-    buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
-    await in_db_thread(post)("acme.buyer", room, "warm-up")
+    room, group, buyer, rep = await _sockets_past_a_first_message(held_publishes)
     layer = get_channel_layer()
-    (group, warm), = held_publishes
-    await layer.group_send(group, warm)
-    for c in (buyer, rep):
-        assert (await c.receive_json_from(timeout=5))["body"] == "warm-up"
-    held_publishes.clear()
 
     await in_db_thread(post)("acme.buyer", room, "first")
     await in_db_thread(post)("acme.buyer", room, "second")
@@ -82,15 +89,8 @@ async def test_out_of_order_publishes_are_handed_out_in_seq_order_without_a_data
 
 
 async def test_a_lost_publish_is_read_once_for_the_process_and_filtered_per_socket(demo_tx, held_publishes, gap_reads):
-    room = await a_room("acme", "sup-a")
-    buyer, rep = await connect("acme.buyer"), await connect("supa.rep")
-    await in_db_thread(post)("acme.buyer", room, "warm-up")
+    room, group, buyer, rep = await _sockets_past_a_first_message(held_publishes)
     layer = get_channel_layer()
-    (group, warm), = held_publishes
-    await layer.group_send(group, warm)
-    for c in (buyer, rep):
-        await c.receive_json_from(timeout=5)
-    held_publishes.clear()
 
     await in_db_thread(post)("acme.buyer", room, "lost chat")
     await in_db_thread(post)("acme.buyer", room, "lost internal note CANARY-5512", internal=True)

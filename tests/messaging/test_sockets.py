@@ -265,20 +265,26 @@ async def test_losing_the_membership_closes_the_socket_within_five_seconds(demo_
     assert output["type"] == "websocket.close"
 
 
-async def test_logging_out_closes_the_sessions_sockets(demo_tx):
+async def connect_with_session(username):
+    """A browser-like socket: logged in through the session cookie. Returns (client, cookie, socket)."""
     from django.test import Client
 
     client = Client()
 
     @in_db_thread
     def login():
-        client.force_login(user("supa.rep"))
+        client.force_login(user(username))
         return client.cookies["sessionid"].value
 
     cookie = await login()
     communicator = WebsocketCommunicator(application, "/ws/t/acme/", headers=[(b"cookie", f"sessionid={cookie}".encode()), ORIGIN])
     assert (await communicator.connect(timeout=5))[0]
-    await communicator.receive_json_from(timeout=5)  # hello
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
+    return client, cookie, communicator
+
+
+async def test_logging_out_closes_the_sessions_sockets(demo_tx):
+    client, _cookie, communicator = await connect_with_session("supa.rep")
     await in_db_thread(client.post)("/accounts/logout/")
     output = await communicator.receive_output(timeout=5)
     assert output["type"] == "websocket.close"
@@ -322,23 +328,12 @@ async def test_a_revoked_token_or_expired_session_closes_its_sockets_at_the_next
     import datetime
 
     from django.contrib.sessions.models import Session
-    from django.test import Client
 
     from messaging.ws import consumers
 
     monkeypatch.setattr(consumers, "POLL_SECONDS", 0.1)
     monkeypatch.setattr(consumers, "FULL_CHECK_SECONDS", 0.3)
-    client = Client()
-
-    @in_db_thread
-    def login():
-        client.force_login(user("supa.rep"))
-        return client.cookies["sessionid"].value
-
-    cookie = await login()
-    browser = WebsocketCommunicator(application, "/ws/t/acme/", headers=[(b"cookie", f"sessionid={cookie}".encode()), ORIGIN])
-    assert (await browser.connect(timeout=5))[0]
-    await browser.receive_json_from(timeout=5)  # hello
+    _client, cookie, browser = await connect_with_session("supa.rep")
     doomed, kept = await connect("acme.warehouse"), await connect("acme.buyer")
 
     @in_db_thread
