@@ -19,6 +19,9 @@ escalation: tenant acme with `open` open alerts. The ones to fall due are raised
 inserted with set-based SQL, due an hour or more from now, with the same cards and policy. Times
 `messaging.alerts.escalation_sweep()` with nothing due, then per round with that many made due
 (fresh alerts each round), then with `big` due. Baseline: `SELECT count(*)` of the open alerts.
+The timed rounds run in this plain process, with no publishing loop: each batch's frames go out
+through one async_to_sync call. Diagnostics: the same with a long-lived publishing loop (what
+Celery worker processes and the server have), and with publishes skipped.
 
 Every timed call also reports its SQL statements and the time spent in them (an execute
 wrapper), so a figure says how much is the database and how much is Python.
@@ -307,8 +310,9 @@ def build_alert_world(open_total, due_total, raise_max=100):
 
 class PublisherLoop:
     """Diagnostic: an event loop in a background thread handed to messaging.realtime.set_server_loop,
-    as the server does at start-up, so publishes from this process reuse one loop and one Redis
-    connection instead of a fresh loop (and connection) per publish."""
+    as the server does at start-up and Celery worker processes do (scm_portal.celery.start_publisher_loop),
+    so publishes from this process reuse one loop and one Redis connection instead of a fresh loop
+    (and connection) per batch. Not that function itself: this one is stopped afterwards."""
 
     def __enter__(self):
         import asyncio
@@ -337,13 +341,14 @@ class NoPublish:
     def __enter__(self):
         from messaging import realtime
 
-        self.saved, realtime._group_send = realtime._group_send, lambda group, event: None
+        self.saved = realtime._group_send, realtime._group_send_many
+        realtime._group_send = realtime._group_send_many = lambda *args: None
         return self
 
     def __exit__(self, *exc):
         from messaging import realtime
 
-        realtime._group_send = self.saved
+        realtime._group_send, realtime._group_send_many = self.saved
 
 
 def bench_escalation(cfg):

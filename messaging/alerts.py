@@ -30,7 +30,7 @@ from messaging.models import (
     Room,
     RoomKind,
 )
-from messaging.services import event_post
+from messaging.services import event_post, event_post_many
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
 from scm_portal.tenancy.selectors import tenant_language
@@ -269,7 +269,9 @@ def escalation_sweep(*, now=None, batch_size=500):
     """Escalates every unacknowledged alert that is due, one level each; returns how many.
 
     Each batch is one transaction holding row locks with SKIP LOCKED, so two sweepers never
-    take the same alert, and a sweeper killed mid-batch leaves it for the next one.
+    take the same alert, and a sweeper killed mid-batch leaves it for the next one. A batch is
+    written set-wise (_escalate_batch): its statements grow with the rooms, audiences and
+    outcomes it touches, not with the number of alerts; its frames go out after commit at once.
     """
     now = now or timezone.now()
     total = 0
@@ -281,44 +283,78 @@ def escalation_sweep(*, now=None, batch_size=500):
                 .select_related("policy", "tenant", "partner")
                 .order_by("next_escalation_at")[:batch_size]
             )
-            for alert in due:
-                _escalate(alert, now)
+            _escalate_batch(due, now)
         total += len(due)
         if len(due) < batch_size:
             return total
 
 
-def _escalate(alert, now):
-    config = _level_config(alert, alert.level)
-    if config is None:  # the policy changed since: nothing more to fire
-        alert.next_escalation_at = None
-        alert.save(update_fields=["next_escalation_at"])
+class _Audiences:
+    """audience_user_ids asked once per (tenant, partner, roles, users) within a batch."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, *, tenant, partner_id, roles, extra_usernames):
+        key = (tenant.pk, partner_id, tuple(sorted(roles)), tuple(sorted(extra_usernames)))
+        if key not in self.known:
+            self.known[key] = audience_user_ids(tenant=tenant, partner_id=partner_id, roles=roles,
+                                                extra_usernames=extra_usernames)
+        return self.known[key]
+
+
+def _escalate_batch(due, now):
+    """One level up for each of `due` (locked): the alert rows, their events, a card under each
+    of their cards, notifications for the level's people and live frames for the whole audience."""
+    steps = []
+    for alert in due:
+        config = _level_config(alert, alert.level)
+        if config is None:  # the policy changed since: nothing more to fire
+            alert.next_escalation_at = None
+            continue
+        alert.level += 1
+        roles = [r for r in config.get("roles", []) if r in CORE_ROLES]
+        usernames = list(config.get("users", []))
+        audience = sorted(set(audience_roles(alert.core_audience)) | set(roles))
+        alert.core_audience = audience_value(audience)
+        following = _level_config(alert, alert.level)
+        alert.next_escalation_at = now + timedelta(seconds=int(following["after_seconds"])) if following else None
+        with tenant_language(alert.tenant):
+            text = _("Escalated to level %(level)d: nobody has acknowledged “%(title)s” yet.") % {"level": alert.level, "title": alert.title}
+        steps.append((alert, config, roles, usernames, audience, text))
+    # Alerts of one policy escalated together mostly end alike: one UPDATE per distinct outcome
+    # (bulk_update's per-row CASE costs more to build than to run).
+    outcomes = {}
+    for alert in due:
+        outcomes.setdefault((alert.level, alert.core_audience, alert.next_escalation_at), []).append(alert.pk)
+    for (level, core_audience, next_at), ids in outcomes.items():
+        Alert.objects.filter(pk__in=ids).update(level=level, core_audience=core_audience, next_escalation_at=next_at)
+    if not steps:
         return
-    alert.level += 1
-    roles = [r for r in config.get("roles", []) if r in CORE_ROLES]
-    usernames = config.get("users", [])
-    audience = sorted(set(audience_roles(alert.core_audience)) | set(roles))
-    alert.core_audience = audience_value(audience)
-    following = _level_config(alert, alert.level)
-    alert.next_escalation_at = now + timedelta(seconds=int(following["after_seconds"])) if following else None
-    alert.save(update_fields=["level", "core_audience", "next_escalation_at"])
-    AlertEvent.objects.create(tenant=alert.tenant, alert=alert, action="escalated", level=alert.level, at=now)
-    with tenant_language(alert.tenant):
-        text = _("Escalated to level %(level)d: nobody has acknowledged “%(title)s” yet.") % {"level": alert.level, "title": alert.title}
-    for ref in alert.cards:
-        room = Room(pk=ref["room"], tenant_id=alert.tenant_id)  # event_post locks and reads the row itself
-        event_post(tenant=alert.tenant, room=room, body=text, kind=MessageKind.EVENT,
-                   payload={"alert": alert.pk, "level": alert.level, "escalation": True},
-                   actions=list(LIFECYCLE_ACTIONS), subject_kind="alert", subject_ref=str(alert.pk),
-                   core_audience=audience, refers_to=ref["seq"], relation="reply")
-    recipients = audience_user_ids(tenant=alert.tenant, partner_id=None, roles=roles, extra_usernames=usernames)
-    Notification.objects.bulk_create(
-        [Notification(tenant=alert.tenant, user_id=u, alert=alert, kind="escalation", level=alert.level,
-                      channels=config.get("channels", ["in_app"]), text=text[:500]) for u in recipients],
-        ignore_conflicts=True,
+    AlertEvent.objects.bulk_create(
+        [AlertEvent(tenant=alert.tenant, alert=alert, action="escalated", level=alert.level, at=now) for alert, *_rest in steps]
     )
-    everyone = audience_user_ids(tenant=alert.tenant, partner_id=alert.partner_id, roles=audience, extra_usernames=usernames)
-    _tell(alert, everyone)
+    event_post_many([
+        {"tenant": alert.tenant, "room": ref["room"], "body": text, "kind": MessageKind.EVENT,
+         "payload": {"alert": alert.pk, "level": alert.level, "escalation": True}, "actions": list(LIFECYCLE_ACTIONS),
+         "subject_kind": "alert", "subject_ref": str(alert.pk), "core_audience": audience,
+         "refers_to": ref["seq"], "relation": "reply"}
+        for alert, _config, _roles, _usernames, audience, text in steps for ref in alert.cards
+    ])
+    audiences = _Audiences()
+    notifications, frames = [], []
+    for alert, config, roles, usernames, audience, text in steps:
+        recipients = audiences(tenant=alert.tenant, partner_id=None, roles=roles, extra_usernames=usernames)
+        notifications += [
+            Notification(tenant=alert.tenant, user_id=u, alert=alert, kind="escalation", level=alert.level,
+                         channels=config.get("channels", ["in_app"]), text=text[:500]) for u in recipients
+        ]
+        everyone = audiences(tenant=alert.tenant, partner_id=alert.partner_id, roles=audience, extra_usernames=usernames)
+        event = realtime.user_frame_event(alert_frame(alert), tenant_id=alert.tenant_id,
+                                          partner_ids=[alert.partner_id] if alert.partner_id else [])
+        frames += [(realtime.user_group(u), event) for u in everyone]
+    Notification.objects.bulk_create(notifications, ignore_conflicts=True)
+    realtime.publish_many(frames)
 
 
 # --- the buttons on alert cards ----------------------------------------------------------------

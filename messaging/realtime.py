@@ -113,7 +113,48 @@ def send_to_user(user_id, frame, *, tenant_id, partner_ids=()):
 
     Sockets forward it only within `tenant_id`, and, for a partner's people, only when their
     organisation is among `partner_ids` (access as it stands when the frame arrives)."""
-    _group_send(
-        user_group(user_id),
-        {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)},
-    )
+    _group_send(user_group(user_id), user_frame_event(frame, tenant_id=tenant_id, partner_ids=partner_ids))
+
+
+def user_frame_event(frame, *, tenant_id, partner_ids=()):
+    """The channel-layer event send_to_user publishes (for publish_many)."""
+    return {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)}
+
+
+def publish_many(events):
+    """Publishes (group, event) pairs after the transaction commits, all in one go: one hop to
+    the publishing loop for the lot (a sweep's hundreds of frames), not a blocking hop each.
+    Each group gets its events in the order given; groups are sent concurrently."""
+    events = list(events)
+    if events:
+        transaction.on_commit(lambda: _group_send_many(events))
+
+
+async def _send_all(layer, events):
+    by_group = {}
+    for group, event in events:
+        by_group.setdefault(group, []).append(event)
+
+    async def send_group(group, items):
+        for event in items:
+            try:
+                await layer.group_send(group, event)
+            except Exception:
+                logger.exception("Could not publish %s to %s", event.get("type"), group)
+
+    await asyncio.gather(*(send_group(group, items) for group, items in by_group.items()))
+
+
+def _group_send_many(events):
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        loop = _server_loop
+        if loop is not None and loop.is_running() and not _on_loop(loop):
+            asyncio.run_coroutine_threadsafe(_send_all(layer, events), loop).result(timeout=5 + 0.01 * len(events))
+        else:
+            async_to_sync(_send_all)(layer, events)
+    except Exception:
+        # As _group_send: clients recover lost frames on their next sync; never fail the write.
+        logger.exception("Could not publish %d events", len(events))

@@ -45,9 +45,10 @@ def run_due(entries, now, last_run, *, app):
 
 
 def _loop(stop, tick):
-    from scm_portal.celery import app
+    from scm_portal.celery import app, start_publisher_loop
 
     app.loader.import_default_modules()
+    start_publisher_loop()  # a no-op under the ASGI server, whose own loop publishes
     last_run = {}
     while not stop.is_set():
         run_due(settings.CELERY_BEAT_SCHEDULE, time.monotonic(), last_run, app=app)

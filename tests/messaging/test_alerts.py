@@ -5,10 +5,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from messaging import alerts
-from messaging.models import Alert, AlertEvent, EscalationPolicy, Message, Notification
+from messaging import alerts, realtime
+from messaging.chain import chain_verify
+from messaging.models import Alert, AlertEvent, EscalationPolicy, Message, Notification, Room
 from tests.api_contract import TenantCreateChecks, TenantEndpointChecks, assert_error, user
 from tests.messaging.helpers import room_of
 
@@ -153,7 +155,7 @@ class TestEscalation:
         tenant = demo_tx["tenants"]["acme"]
         policy(tenant)
         for i in range(40):
-            raise_alert(demo_tx, key=f"many-{i}")
+            raise_alert(demo_tx, key=f"many-{i}", partner="sup-a" if i % 2 else "sup-b")
         due = timezone.now() + timedelta(seconds=61)
         counts = []
         barrier = threading.Barrier(2)
@@ -173,6 +175,119 @@ class TestEscalation:
         assert sum(counts) == 40
         assert set(Alert.objects.values_list("level", flat=True)) == {1}
         assert Notification.objects.filter(kind="escalation").count() == 40
+        # One escalation card under each card of each alert, once; both sweepers' appends chained.
+        assert AlertEvent.objects.filter(action="escalated").count() == 40
+        cards = Message.objects.filter(payload__escalation=True)
+        assert sorted(cards.values_list("payload__alert", "room_id")) == sorted(
+            (a.pk, ref["room"]) for a in Alert.objects.all() for ref in a.cards
+        )
+        for room in Room.objects.filter(tenant=tenant):
+            assert chain_verify(room).ok, room
+
+
+class TestEscalationBatch:
+    """A sweep batch is written set-wise: rooms locked once, rows in bulk, frames after commit."""
+
+    def raise_many(self, demo, n, prefix="b"):
+        # Alternating partners: cards in sup-a's room, sup-b's room and the internal room.
+        return [raise_alert(demo, key=f"{prefix}-{i}", partner="sup-a" if i % 2 else "sup-b") for i in range(n)]
+
+    def test_a_batch_keeps_each_rooms_chain_gapless_and_valid(self, demo):
+        tenant = demo["tenants"]["acme"]
+        policy(tenant)
+        raised = self.raise_many(demo, 12)
+        from tests.messaging.helpers import post
+
+        post("supa.rep", room_of("acme", "sup-a"), "在路上")  # the rooms hold other messages too
+        heads = {r.pk: r.last_seq for r in Room.objects.filter(tenant=tenant)}
+        assert alerts.escalation_sweep(now=raised[-1].next_escalation_at, batch_size=5) == 12
+        rooms = Room.objects.filter(tenant=tenant, pk__in={ref["room"] for a in raised for ref in a.cards})
+        assert rooms.count() == 3
+        for room in rooms:
+            assert chain_verify(room).ok, room
+            escalations = list(Message.objects.filter(room=room, payload__escalation=True).order_by("seq"))
+            # Gapless after the head the sweep found, in due order, one per alert with a card here.
+            assert [m.seq for m in escalations] == list(range(heads[room.pk] + 1, room.last_seq + 1))
+            here = [a for a in raised if any(ref["room"] == room.pk for ref in a.cards)]
+            assert [m.payload["alert"] for m in escalations] == [a.pk for a in here]
+            for message, alert in zip(escalations, here):
+                card = next(ref for ref in alert.cards if ref["room"] == room.pk)
+                assert (message.refers_to, message.relation, message.payload["level"]) == (card["seq"], "reply", 1)
+                assert message.core_audience == ",planner,warehouse," and message.kind == "event"
+                assert [a["name"] for a in message.actions] == list(alerts.LIFECYCLE_ACTIONS)
+        assert AlertEvent.objects.filter(action="escalated", level=1).count() == 12
+        assert Notification.objects.filter(kind="escalation", level=1, user__username="acme.planner").count() == 12
+
+    def test_a_sweeps_statements_do_not_grow_with_the_alerts_due(self, demo):
+        tenant = demo["tenants"]["acme"]
+        policy(tenant)
+        raised = self.raise_many(demo, 55)
+        due = raised[-1].next_escalation_at
+        later = due + timedelta(days=1)
+        Alert.objects.filter(pk__in=[a.pk for a in raised[5:]]).update(next_escalation_at=later)
+        with CaptureQueriesContext(connection) as five:
+            assert alerts.escalation_sweep(now=due) == 5
+        Alert.objects.filter(pk__in=[a.pk for a in raised[5:]]).update(next_escalation_at=due)
+        with CaptureQueriesContext(connection) as fifty:
+            assert alerts.escalation_sweep(now=due) == 50
+        assert len(fifty) == len(five), [q["sql"][:80] for q in fifty.captured_queries]
+        assert len(fifty) <= 16, [q["sql"][:80] for q in fifty.captured_queries]
+
+    def test_frames_go_out_after_commit_in_one_go(self, demo, monkeypatch, django_capture_on_commit_callbacks):
+        tenant = demo["tenants"]["acme"]
+        policy(tenant)
+        raised = self.raise_many(demo, 6)
+        single, many = [], []
+        monkeypatch.setattr(realtime, "_group_send", lambda group, event: single.append((group, event)))
+        monkeypatch.setattr(realtime, "_group_send_many", lambda events: many.append(events))
+        with django_capture_on_commit_callbacks() as callbacks:
+            assert alerts.escalation_sweep(now=raised[-1].next_escalation_at) == 6
+            assert not single and not many  # nothing before commit
+        for callback in callbacks:
+            callback()
+        assert not single  # no publish one at a time
+        assert len(many) == 2  # the batch's room messages, then its alert frames
+        messages, frames = many
+        posted = Message.objects.filter(payload__escalation=True)
+        assert sorted((g, e["seq"]) for g, e in messages) == sorted((f"room.{m.room_id}", m.seq) for m in posted)
+        assert all(e["type"] == "room.message" for _g, e in messages)
+        users = {n: user(n).pk for n in ("supa.rep", "supb.rep", "acme.warehouse", "acme.planner")}
+        for alert in raised:
+            told = {g for g, e in frames if e["frame"]["id"] == alert.pk}
+            # The whole audience now: the partner's rep, the warehouse and the planner it escalated to.
+            rep = "supa.rep" if alert.partner.slug == "sup-a" else "supb.rep"
+            assert told == {f"user.{users[n]}" for n in (rep, "acme.warehouse", "acme.planner")}, alert.pk
+            event = next(e for _g, e in frames if e["frame"]["id"] == alert.pk)
+            assert event["frame"]["level"] == 1 and event["tenant"] == tenant.pk and event["partners"] == [alert.partner_id]
+
+    def test_a_failing_batch_leaves_everything_as_it_was(self, demo, monkeypatch, django_capture_on_commit_callbacks):
+        tenant = demo["tenants"]["acme"]
+        policy(tenant)
+        raised = self.raise_many(demo, 4)
+        heads = {r.pk: (r.last_seq, r.last_hash) for r in Room.objects.filter(tenant=tenant)}
+
+        def boom(*args, **kwargs):
+            raise RuntimeError("killed mid-batch")
+
+        monkeypatch.setattr(Notification.objects, "bulk_create", boom)
+        with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
+            alerts.escalation_sweep(now=raised[-1].next_escalation_at)
+        assert callbacks == []
+        assert set(Alert.objects.values_list("level", flat=True)) == {0}
+        assert not AlertEvent.objects.filter(action="escalated").exists()
+        assert not Message.objects.filter(payload__escalation=True).exists()
+        assert {r.pk: (r.last_seq, r.last_hash) for r in Room.objects.filter(tenant=tenant)} == heads
+        monkeypatch.undo()
+        assert alerts.escalation_sweep(now=raised[-1].next_escalation_at) == 4  # the next sweep takes them
+
+    def test_a_policy_shortened_since_stops_without_a_card(self, demo):
+        tenant = demo["tenants"]["acme"]
+        p = policy(tenant)
+        first, second = self.raise_many(demo, 2)
+        EscalationPolicy.objects.filter(pk=p.pk).update(levels=[])
+        assert alerts.escalation_sweep(now=second.next_escalation_at) == 2
+        assert set(Alert.objects.values_list("level", "next_escalation_at")) == {(0, None)}
+        assert not Message.objects.filter(payload__escalation=True).exists()
 
 
 class TestAlertsEndpoint(TenantEndpointChecks):

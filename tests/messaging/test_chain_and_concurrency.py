@@ -11,9 +11,9 @@ from django.db import connection, connections, transaction
 
 from messaging.chain import chain_verify
 from messaging.models import Message, Room
-from messaging.services import message_post
+from messaging.services import event_post_many, message_post
 from tests.api_contract import user
-from tests.messaging.helpers import post, post_event, room_of
+from tests.messaging.helpers import internal_room, post, post_event, room_of
 
 on_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks across threads need PostgreSQL (CI runs it)"
@@ -76,6 +76,56 @@ class TestChain:
         call_command("verify_trail", "--tenant", "globex")
 
 
+def _events(rooms, n, tag):
+    """n event posts spread over `rooms` in the order given (the room as a Room or an id)."""
+    return [{"tenant": rooms[i % len(rooms)].tenant, "room": rooms[i % len(rooms)] if i % 2 else rooms[i % len(rooms)].pk,
+             "body": f"{tag} {i}", "payload": {"i": i}, "actions": ["acknowledge"], "subject_kind": "alert",
+             "subject_ref": f"A{i}", "core_audience": ["warehouse"]} for i in range(n)]
+
+
+@pytest.mark.django_db
+class TestManyEvents:
+    def test_appends_in_the_order_given_and_every_chain_verifies(self, demo):
+        a, b, internal = room_of("acme", "sup-a"), room_of("acme", "sup-b"), internal_room("acme")
+        post("supa.rep", a, "之前")
+        post_event(b)
+        before = {r.pk: Room.objects.get(pk=r.pk).last_seq for r in (a, b, internal)}
+        with transaction.atomic():
+            messages = event_post_many(_events([a, internal, b, a], 10, "批量"))
+        assert [m.body for m in messages] == [f"批量 {i}" for i in range(10)]
+        for room in (a, b, internal):
+            mine = [m for m in messages if m.room_id == room.pk]
+            assert [m.seq for m in mine] == list(range(before[room.pk] + 1, before[room.pk] + 1 + len(mine)))
+            report = chain_verify(Room.objects.get(pk=room.pk))
+            assert report.ok and report.checked == before[room.pk] + len(mine), report
+        stored = Message.objects.get(pk=messages[0].pk)
+        assert (stored.kind, stored.subject_ref, stored.core_audience, stored.payload) == ("event", "A0", ",warehouse,", {"i": 0})
+        assert stored.actions == [{"name": "acknowledge", "label": "确认收到 / Acknowledge"}]
+        post("supa.rep", a, "之后")  # a one-by-one append continues the same chain
+        assert chain_verify(Room.objects.get(pk=a.pk)).ok
+
+    @pytest.mark.parametrize(
+        "change, error",
+        [
+            ({"room": "globex"}, ValueError),  # another tenant's room
+            ({"actions": ["no_such_action"]}, ValueError),
+            ({"core_audience": ["supplier_rep"]}, ValueError),
+            ({"body": "  "}, Exception),
+            ({"room": 999_999_999}, Room.DoesNotExist),
+        ],
+    )
+    def test_refuses_what_event_post_refuses_and_writes_nothing(self, demo, change, error):
+        a = room_of("acme", "sup-a")
+        posts = _events([a], 3, "x")
+        if change.get("room") == "globex":
+            change = {"room": internal_room("globex")}
+        posts[2].update(change)
+        with pytest.raises(error), transaction.atomic():
+            event_post_many(posts)
+        assert not Message.objects.filter(room=a).exists()
+        assert Room.objects.get(pk=a.pk).last_seq == 0
+
+
 def _in_thread(func, *args):
     try:
         return func(*args)
@@ -111,6 +161,24 @@ class TestConcurrency:
         ids += [send(0) for _ in range(3)]  # and three later retries
         assert len(set(ids)) == 1
         assert Message.objects.filter(room=room).count() == 1
+
+    def test_two_batch_writers_in_opposite_room_orders_never_deadlock(self, demo_tx):
+        rooms = [room_of("acme", "sup-a"), room_of("acme", "sup-b"), internal_room("acme")]
+        barrier = threading.Barrier(2)
+
+        def writer(order, tag):
+            barrier.wait()
+            for i in range(15):
+                with transaction.atomic():
+                    event_post_many(_events(order, 6, f"{tag}{i}"))
+
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(_in_thread, writer, rooms, "上"), pool.submit(_in_thread, writer, rooms[::-1], "下")]
+            for future in futures:
+                future.result()  # a deadlock would raise here
+        for room in rooms:
+            report = chain_verify(Room.objects.get(pk=room.pk))
+            assert report.ok and report.checked == 2 * 15 * 2, report
 
     def test_a_busy_room_does_not_hold_up_another(self, demo_tx):
         busy, other = room_of("acme", "sup-a"), room_of("acme", "sup-b")

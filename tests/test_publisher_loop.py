@@ -1,0 +1,97 @@
+"""Processes that publish outside the server (Celery workers, the scheduler thread) keep one
+long-lived event loop for it, and hand a batch of frames to it in one go."""
+
+import asyncio
+import os
+import threading
+
+import pytest
+from celery import signals
+from django.db import transaction
+
+from messaging import realtime
+from scm_portal import celery as celery_module
+
+
+class FakeLayer:
+    """A layer that is not the in-memory one: records where and in which order it was used."""
+
+    def __init__(self):
+        self.sent = []
+
+    async def group_send(self, group, event):
+        await asyncio.sleep(0)  # let the other groups' sends interleave
+        self.sent.append((group, event["n"], threading.current_thread().name))
+
+
+@pytest.fixture
+def fake_layer(monkeypatch):
+    import channels.layers
+
+    layer = FakeLayer()
+    monkeypatch.setattr(channels.layers, "get_channel_layer", lambda *a: layer)
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda *a: layer)
+    return layer
+
+
+@pytest.fixture(autouse=True)
+def _restore():
+    saved_loop, saved_state = realtime._server_loop, dict(celery_module._publisher)
+    yield
+    started = celery_module._publisher["loop"]
+    if started is not None and started is not saved_state["loop"]:
+        started.call_soon_threadsafe(started.stop)
+    realtime.set_server_loop(saved_loop)
+    celery_module._publisher.update(saved_state)
+
+
+def test_with_the_in_memory_layer_nothing_starts():
+    # Its queues live in the loop that made them (the server's, the tests'); a loop of our own would strand them.
+    assert celery_module.start_publisher_loop() is None
+    assert realtime._server_loop is None
+
+
+@pytest.mark.django_db
+def test_one_loop_per_process_and_a_batch_goes_out_on_it(fake_layer, django_capture_on_commit_callbacks):
+    loop = celery_module.start_publisher_loop()
+    assert loop is not None and loop.is_running() and realtime._server_loop is loop
+    assert celery_module.start_publisher_loop() is loop  # not a second one
+    events = [(f"g{i % 3}", {"type": "t", "n": i}) for i in range(12)]
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            realtime.publish_many(events)
+            assert fake_layer.sent == []  # after commit only
+    assert {thread for _g, _n, thread in fake_layer.sent} == {"publisher-loop"}
+    for group in ("g0", "g1", "g2"):  # each group in the order given
+        assert [n for g, n, _t in fake_layer.sent if g == group] == [e["n"] for g, e in events if g == group]
+
+
+def test_the_servers_own_loop_is_left_alone(fake_layer):
+    server = asyncio.new_event_loop()
+    thread = threading.Thread(target=server.run_forever, daemon=True)
+    thread.start()
+    try:
+        realtime.set_server_loop(server)
+        assert celery_module.start_publisher_loop() is None
+        assert realtime._server_loop is server
+    finally:
+        server.call_soon_threadsafe(server.stop)
+        thread.join(5)
+
+
+def test_a_forked_worker_process_starts_its_own(fake_layer):
+    inherited = celery_module.start_publisher_loop()
+    celery_module._publisher["pid"] = os.getpid() + 1  # as a forked child sees its parent's state
+    signals.worker_process_init.send(sender="worker@test")
+    fresh = realtime._server_loop
+    assert fresh is not inherited and fresh.is_running() and celery_module._publisher["pid"] == os.getpid()
+    inherited.call_soon_threadsafe(inherited.stop)
+
+
+def test_the_scheduler_thread_starts_one_when_no_server_loop_is_set(fake_layer):
+    from scm_portal.scheduler import _loop
+
+    stop = threading.Event()
+    stop.set()
+    _loop(stop, 0.01)
+    assert realtime._server_loop is celery_module._publisher["loop"] and realtime._server_loop.is_running()
