@@ -8,6 +8,7 @@ Each publish runs after the writing transaction commits.
 """
 
 import asyncio
+import collections
 import json
 import logging
 
@@ -51,18 +52,79 @@ def set_server_loop(loop):
 
 
 def _group_send(group, event):
+    _group_send_many([(group, event)])
+
+
+def _group_send_many(events):
+    """Publishes (group, event) pairs. From a request or task thread they are handed to the server
+    loop's publisher and not waited for: the thread goes on while the loop sends them, in the
+    order handed over. A lost publish is recovered by the client's next sync; a write never fails
+    for it."""
     layer = get_channel_layer()
     if layer is None:
         return
     try:
         loop = _server_loop
-        if loop is not None and loop.is_running() and not _on_loop(loop):
-            asyncio.run_coroutine_threadsafe(layer.group_send(group, event), loop).result(timeout=5)
+        if loop is not None and loop.is_running():
+            if _on_loop(loop):
+                _publisher_of(loop).put(layer, events)
+            else:
+                loop.call_soon_threadsafe(_publisher_of(loop).put, layer, events)
         else:
-            async_to_sync(layer.group_send)(group, event)
+            async_to_sync(_send_all)(layer, events)
     except Exception:
-        # A lost notification is recovered by the client's next sync (seq gap); never fail the write.
-        logger.exception("Could not publish %s to %s", event.get("type"), group)
+        logger.exception("Could not publish %d events", len(events))
+
+
+class _LoopPublisher:
+    """One per server loop: sends the batches handed to it one after another (so publishes keep
+    the order they were made in), each batch's groups concurrently."""
+
+    def __init__(self):
+        self.pending = collections.deque()
+        self.task = None
+        self.idle = None
+
+    def put(self, layer, events):  # on the loop
+        if self.idle is None:
+            self.idle = asyncio.Event()
+        self.pending.append((layer, events))
+        self.idle.clear()
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self):
+        while self.pending:
+            layer, events = self.pending.popleft()
+            try:
+                await _send_all(layer, events)
+            except Exception:
+                logger.exception("Could not publish %d events", len(events))
+        self.idle.set()
+
+    async def wait_idle(self):
+        if self.idle is not None:
+            await self.idle.wait()
+
+
+_publishers = {}
+
+
+def _publisher_of(loop):
+    publisher = _publishers.get(loop)
+    if publisher is None:
+        for ended in [k for k in _publishers if k.is_closed()]:
+            del _publishers[ended]
+        publisher = _publishers[loop] = _LoopPublisher()
+    return publisher
+
+
+def flush_publishes(timeout=5.0):
+    """Waits until everything handed to the server loop so far has been sent (shutdown, tests)."""
+    loop = _server_loop
+    if loop is None or not loop.is_running() or _on_loop(loop):
+        return
+    asyncio.run_coroutine_threadsafe(_publisher_of(loop).wait_idle(), loop).result(timeout)
 
 
 def room_message_event(message, attachments=None):
@@ -122,9 +184,9 @@ def user_frame_event(frame, *, tenant_id, partner_ids=()):
 
 
 def publish_many(events):
-    """Publishes (group, event) pairs after the transaction commits, all in one go: one hop to
-    the publishing loop for the lot (a sweep's hundreds of frames), not a blocking hop each.
-    Each group gets its events in the order given; groups are sent concurrently."""
+    """Publishes (group, event) pairs after the transaction commits, all in one go: one hand-over
+    to the publishing loop for the lot (a sweep's hundreds of frames). Each group gets its events
+    in the order given; groups are sent concurrently."""
     events = list(events)
     if events:
         transaction.on_commit(lambda: _group_send_many(events))
@@ -142,19 +204,7 @@ async def _send_all(layer, events):
             except Exception:
                 logger.exception("Could not publish %s to %s", event.get("type"), group)
 
-    await asyncio.gather(*(send_group(group, items) for group, items in by_group.items()))
-
-
-def _group_send_many(events):
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        loop = _server_loop
-        if loop is not None and loop.is_running() and not _on_loop(loop):
-            asyncio.run_coroutine_threadsafe(_send_all(layer, events), loop).result(timeout=5 + 0.01 * len(events))
-        else:
-            async_to_sync(_send_all)(layer, events)
-    except Exception:
-        # As _group_send: clients recover lost frames on their next sync; never fail the write.
-        logger.exception("Could not publish %d events", len(events))
+    if len(by_group) == 1:
+        await send_group(*next(iter(by_group.items())))
+    else:
+        await asyncio.gather(*(send_group(group, items) for group, items in by_group.items()))

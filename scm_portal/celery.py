@@ -50,3 +50,14 @@ def _publisher_for_worker_process(**_kwargs):
     # In each pool process (prefork children, the solo pool), after any fork: a loop's thread
     # does not survive fork, so the parent's would be dead here.
     start_publisher_loop()
+
+
+@signals.worker_process_shutdown.connect
+def _flush_publishes_at_shutdown(**_kwargs):
+    # Publishes are handed to the loop without waiting; let the last ones go out before exit.
+    from messaging import realtime
+
+    try:
+        realtime.flush_publishes(timeout=5.0)
+    except Exception:
+        pass  # clients recover anything lost with their next sync

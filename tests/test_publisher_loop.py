@@ -61,6 +61,7 @@ def test_one_loop_per_process_and_a_batch_goes_out_on_it(fake_layer, django_capt
         with transaction.atomic():
             realtime.publish_many(events)
             assert fake_layer.sent == []  # after commit only
+    realtime.flush_publishes()  # handed over without waiting; this waits until they are out
     assert {thread for _g, _n, thread in fake_layer.sent} == {"publisher-loop"}
     for group in ("g0", "g1", "g2"):  # each group in the order given
         assert [n for g, n, _t in fake_layer.sent if g == group] == [e["n"] for g, e in events if g == group]
@@ -95,3 +96,24 @@ def test_the_scheduler_thread_starts_one_when_no_server_loop_is_set(fake_layer):
     stop.set()
     _loop(stop, 0.01)
     assert realtime._server_loop is celery_module._publisher["loop"] and realtime._server_loop.is_running()
+
+
+def test_a_thread_hands_publishes_over_without_waiting_and_they_go_out_in_order(fake_layer):
+    """The request thread does not wait for the loop (busy writing to sockets, say); what it hands
+    over goes out in the order it was handed over, one group after another or together."""
+    server = asyncio.new_event_loop()
+    thread = threading.Thread(target=server.run_forever, daemon=True)
+    thread.start()
+    try:
+        realtime.set_server_loop(server)
+        blocker = threading.Event()
+        server.call_soon_threadsafe(blocker.wait, 5)  # the loop is busy until released
+        for n in range(20):
+            realtime._group_send("room.1", {"type": "t", "n": n})
+        assert fake_layer.sent == []  # nothing waited for the busy loop
+        blocker.set()
+        realtime.flush_publishes()
+        assert [n for _g, n, _t in fake_layer.sent] == list(range(20))
+    finally:
+        server.call_soon_threadsafe(server.stop)
+        thread.join(5)
