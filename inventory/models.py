@@ -72,7 +72,9 @@ class StockLevel(models.Model):
 
 
 class StockMovement(models.Model):
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (tenant, external_id) one leads with tenant_id, and each
+    # index more is paid by every movement inserted.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     external_id = models.CharField(max_length=100)
     sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="movements")
     warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="movements")

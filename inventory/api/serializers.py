@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, Warehouse
+from inventory.services import DELTA_LIMIT
 from scm_portal.api.serializers import (
     StrictBooleanField,
     StrictCharField,
@@ -67,14 +68,15 @@ class MovementResultSerializer(serializers.Serializer):
 
 
 class MovementSerializer(serializers.Serializer):
-    """One movement (documentation of the body; the batch is validated set-based in the service)."""
+    """One movement: documentation of the body only. The batch is checked in one pass by
+    inventory.services.check_movement_rows (a serializer per row would cost more than the write)."""
 
     external_id = serializers.CharField(max_length=100)
-    sku = serializers.CharField()
-    warehouse = serializers.CharField()
-    delta = serializers.IntegerField()
-    reason = serializers.CharField(required=False, max_length=50)
-    occurred_at = serializers.DateTimeField()
+    sku = serializers.CharField(max_length=64)
+    warehouse = serializers.CharField(max_length=40)
+    delta = serializers.IntegerField(min_value=-DELTA_LIMIT, max_value=DELTA_LIMIT, help_text="Not zero.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=50)
+    occurred_at = serializers.DateTimeField(help_text="ISO 8601; without an offset, in the tenant's time zone.")
 
 
 class RuleSerializer(StrictModelSerializer):
