@@ -80,3 +80,45 @@ def test_database_and_layers_follow_the_environment(settings):
     url = os.environ.get("DATABASE_URL", "")
     engine = live.DATABASES["default"]["ENGINE"]
     assert ("postgresql" in engine) == url.startswith("postgres")
+
+
+def test_the_live_database_settings_pool_postgresql_only():
+    from django.conf import settings as live
+
+    default = live.DATABASES["default"]
+    pool = default.get("OPTIONS", {}).get("pool")
+    pool_off = os.environ.get("DB_POOL", "1").strip().lower() in {"0", "false", "no", "off"}
+    if "postgresql" in default["ENGINE"] and not pool_off:
+        assert pool and pool["max_size"] >= pool["min_size"] >= 0
+        assert default["CONN_MAX_AGE"] == 0
+    else:
+        assert pool is None
+
+
+POOL_PROBE = (
+    "from django.conf import settings; d = settings.DATABASES['default']; "
+    "print(d['CONN_MAX_AGE'], d.get('OPTIONS', {}).get('pool'))"
+)
+
+
+@pytest.mark.slow
+def test_the_connection_pool_follows_the_environment():
+    postgres = {**PRODUCTION, "DATABASE_URL": "postgres://portal@db.invalid:5432/portal"}
+
+    def probe(**extra):
+        result = manage("shell", "--no-imports", "-c", POOL_PROBE, env={**postgres, **extra})
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert probe() == "0 {'min_size': 2, 'max_size': 10, 'timeout': 10}"
+    assert probe(DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="4", DB_POOL_TIMEOUT="3") == (
+        "0 {'min_size': 1, 'max_size': 4, 'timeout': 3}"
+    )
+    assert probe(DB_POOL="0", DB_CONN_MAX_AGE="60") == "60 None"
+    sqlite = manage("shell", "--no-imports", "-c", POOL_PROBE, env={**PRODUCTION, "DB_POOL": "1"})
+    assert sqlite.stdout.strip() == "0 None", sqlite.stderr
+
+    clash = manage("check", env={**postgres, "DB_CONN_MAX_AGE": "60"})
+    assert clash.returncode != 0 and "DB_CONN_MAX_AGE needs DB_POOL=0" in clash.stderr
+    inverted = manage("check", env={**postgres, "DB_POOL_MIN_SIZE": "5", "DB_POOL_MAX_SIZE": "2"})
+    assert inverted.returncode != 0 and "DB_POOL_MIN_SIZE" in inverted.stderr

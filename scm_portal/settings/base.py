@@ -91,6 +91,20 @@ TEMPLATES = [
 # --- Database --------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", True):
+    # Django's psycopg pool: a request borrows an open connection instead of forking a server
+    # process; under ASGI it is the recommended alternative to persistent connections.
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured("DB_CONN_MAX_AGE needs DB_POOL=0: a pool's connections are not kept per thread.")
+    DB_POOL_MIN_SIZE = env_int("DB_POOL_MIN_SIZE", 2)
+    DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 10)
+    if not 0 <= DB_POOL_MIN_SIZE <= DB_POOL_MAX_SIZE or DB_POOL_MAX_SIZE < 1:
+        raise ImproperlyConfigured("DB_POOL_MIN_SIZE and DB_POOL_MAX_SIZE: 0 <= min <= max, max >= 1.")
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": DB_POOL_MIN_SIZE,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env_int("DB_POOL_TIMEOUT", 10),  # seconds to wait for a free connection
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves HTTP, sockets and the scheduler from several threads:
     # WAL lets readers run beside the writer, IMMEDIATE takes the write lock up front
