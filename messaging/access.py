@@ -3,13 +3,19 @@
 from django.http import Http404
 
 from messaging.models import Attachment, Message, Room
+from scm_portal.tenancy.access import access_in_context
 
 
-def access_room(user, tenant, room_id):
+def access_room(user, tenant, room_id, context=None):
+    """`context`: the request's TenantContext for `tenant`, when the caller has one (API views)."""
     try:
         room_id = int(room_id)
     except (TypeError, ValueError):
         raise Http404 from None
+    if context is not None:
+        if context.tenant_id != tenant.pk:
+            raise ValueError("access_room: the tenant context is for another tenant")
+        return access_in_context(Room, user, context, room_id)
     room = Room.objects.for_tenant(tenant).visible_to(user, "view").filter(pk=room_id).first()
     if room is None:
         raise Http404

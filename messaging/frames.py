@@ -1,7 +1,13 @@
 """The JSON shape of a message, shared by the API and the socket (one plain function, no
 serializer machinery on the hot path)."""
 
+from functools import lru_cache
+
 from messaging.sanitize import render_markdown
+
+# A posted message is framed twice (the socket publish and the HTTP answer), and pages and
+# syncs frame the same recent messages again: the HTML is a pure function of the body.
+_body_html = lru_cache(maxsize=512)(render_markdown)
 
 
 def audience_roles(stored):
@@ -32,7 +38,7 @@ def message_frame(message, attachments=None):
         "kind": message.kind,
         "sender": sender_info(message.sender) if message.sender_id else None,
         "body": message.body,
-        "body_html": render_markdown(message.body),
+        "body_html": _body_html(message.body),
         "payload": message.payload,
         "actions": message.actions,
         "subject": subject,

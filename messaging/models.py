@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Concat, StrIndex
+from django.db.models.lookups import GreaterThan
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -39,27 +40,54 @@ class RoomAccessPolicy(AccessPolicy):
         partner_side = Q(kind=RoomKind.PARTNER) & Q(
             Exists(active.filter(role__in=PARTNER_ROLES, organization=OuterRef("partnership__organization")))
         )
-        follows = Q(
-            Exists(
-                PartnershipGroupObjectPermission.objects.filter(
-                    group__user=user, permission__codename="follow_partnership", content_object=OuterRef("partnership")
-                )
-            )
-        ) | Q(
-            Exists(
-                PartnershipUserObjectPermission.objects.filter(
-                    user=user, permission__codename="follow_partnership", content_object=OuterRef("partnership")
-                )
-            )
-        )
         core_side = Q(Exists(core)) & (
-            (Q(kind=RoomKind.PARTNER) & Q(partnership__active=True) & follows)
+            (Q(kind=RoomKind.PARTNER) & Q(partnership__active=True) & _follows(user))
             | (Q(kind=RoomKind.INTERNAL) & (Q(team_role="") | Q(Exists(core.filter(role=OuterRef("team_role"))))))
         )
-        granted = Q(
-            Exists(RoomUserObjectPermission.objects.filter(user=user, permission__codename="view_room", content_object=OuterRef("pk")))
-        ) & Q(Exists(active))
+        granted = _granted(user) & Q(Exists(active))
         return partner_side | core_side | granted
+
+    def condition_in_context(self, model, user, action, context):
+        """The same rule with the user's active memberships in the tenant known (see context.py)."""
+        never = Q(pk__in=[])
+        if not context.memberships:
+            return never
+        cond = never
+        partner_organizations = sorted(context.organizations(PARTNER_ROLES))
+        if partner_organizations:
+            cond |= Q(kind=RoomKind.PARTNER, partnership__organization__in=partner_organizations)
+        core_roles = sorted(context.roles & CORE_ROLES)
+        if core_roles:
+            cond |= Q(kind=RoomKind.PARTNER, partnership__active=True) & _follows(user)
+            cond |= Q(kind=RoomKind.INTERNAL) & (Q(team_role="") | Q(team_role__in=core_roles))
+        return cond | _granted(user)
+
+
+def _follows(user):
+    """Rooms of partners the user follows: through one of their groups or a direct grant."""
+    return Q(
+        Exists(
+            PartnershipGroupObjectPermission.objects.filter(
+                group__user=user, permission__codename="follow_partnership", content_object=OuterRef("partnership")
+            )
+        )
+    ) | Q(
+        Exists(
+            PartnershipUserObjectPermission.objects.filter(
+                user=user, permission__codename="follow_partnership", content_object=OuterRef("partnership")
+            )
+        )
+    )
+
+
+def _granted(user):
+    return Q(
+        Exists(
+            RoomUserObjectPermission.objects.filter(
+                user=user, permission__codename="view_room", content_object=OuterRef("pk")
+            )
+        )
+    )
 
 
 class Room(models.Model):
@@ -111,12 +139,14 @@ class MessageKind(models.TextChoices):
 
 
 class MessageQuerySet(TenantQuerySet):
-    def visible_to(self, user, action="view"):
+    def visible_to(self, user, action="view", context=None):
         """Messages of rooms the user sees; internal notes only for core staff; a message with
         a core audience only for the core staff holding one of its roles (the partner side of
         the room still sees it); a bot reply addressed to one user only for that user."""
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
+        if context is not None:
+            return self._visible_in_context(user, context)
         rooms = Room.objects.visible_to(user, "view")
         core = Membership.objects.active().filter(user=user, tenant=OuterRef("tenant"), role__in=CORE_ROLES)
         in_audience = core.annotate(
@@ -128,6 +158,19 @@ class MessageQuerySet(TenantQuerySet):
             Q(core_audience="") | ~Q(Exists(core)) | Q(Exists(in_audience)),
             Q(recipient__isnull=True) | Q(recipient=user),
         )
+
+    def _visible_in_context(self, user, context):
+        rooms = Room.objects.visible_to(user, "view", context=context)
+        core_roles = sorted(context.roles & CORE_ROLES)
+        conditions = [Q(room__in=rooms), Q(recipient__isnull=True) | Q(recipient=user)]
+        if core_roles:
+            in_audience = Q(core_audience="")
+            for role in core_roles:
+                in_audience |= Q(GreaterThan(StrIndex("core_audience", Value(f",{role},")), 0))
+            conditions.append(in_audience)
+        else:
+            conditions.append(Q(internal=False))
+        return self._scoped_to_context(user, context).filter(*conditions)
 
 
 class Message(models.Model):

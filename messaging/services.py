@@ -8,7 +8,7 @@ import hashlib
 import mimetypes
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,6 +16,7 @@ from messaging import realtime, registry
 from messaging.chain import message_hash
 from messaging.frames import audience_value
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
+from scm_portal.tenancy.compiled import QueryTemplate
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, Role
 from scm_portal.tenancy.selectors import tenant_language
@@ -55,8 +56,9 @@ def _roles(user, tenant):
     return set(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", flat=True))
 
 
-def check_may_post(*, tenant, actor, internal=False):
-    roles = _roles(actor, tenant)
+def check_may_post(*, tenant, actor, internal=False, roles=None):
+    """`roles`: the actor's active roles in the tenant when the caller already read them."""
+    roles = set(roles) if roles is not None else _roles(actor, tenant)
     if not roles or roles == {Role.AUDITOR}:
         raise PermissionDenied(_("Your role may read this room but not write in it."))
     if internal and not roles & CORE_ROLES:
@@ -94,8 +96,19 @@ def check_subject(*, tenant, actor, subject):
     return kind, ref
 
 
+_ROOM_FIELDS = [f.attname for f in Room._meta.concrete_fields]
+# Every post takes this lock: its SQL is compiled once, not per message.
+_LOCKED_ROOM = QueryTemplate(
+    lambda shape, *, pk: Room.objects.select_for_update().filter(pk=pk).values_list(*_ROOM_FIELDS)
+)
+
+
 def _lock_room(room):
-    return Room.objects.select_for_update().get(pk=room.pk)
+    using = router.db_for_write(Room)
+    rows = _LOCKED_ROOM.rows(using=using, pk=room.pk)
+    if not rows:
+        raise Room.DoesNotExist("Room matching query does not exist.")
+    return Room.from_db(using, _ROOM_FIELDS, rows[0])
 
 
 def _append(room, **fields):
@@ -135,10 +148,13 @@ def _check_reference(*, room, actor, refers_to, relation):
 
 @transaction.atomic
 def message_post(
-    *, tenant, actor, room, body, client_id=None, subject=None, internal=False, refers_to=None, relation="", files=()
+    *, tenant, actor, room, body, client_id=None, subject=None, internal=False, refers_to=None, relation="", files=(),
+    roles=None,
 ):
-    """Posts a chat message; returns (message, created). Idempotent on (room, actor, client_id)."""
-    check_may_post(tenant=tenant, actor=actor, internal=internal)
+    """Posts a chat message; returns (message, created). Idempotent on (room, actor, client_id).
+
+    `roles`: the actor's active roles in the tenant, when the caller read them this request."""
+    check_may_post(tenant=tenant, actor=actor, internal=internal, roles=roles)
     check_body(body, allow_empty=bool(files) or relation == "retract")
     if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX):
         raise ValidationError({"client_id": _("client_id is a string of 1 to %(max)d characters.") % {"max": CLIENT_ID_MAX}})
@@ -156,31 +172,37 @@ def message_post(
     payload = {}
     if checked_files:
         payload["attachments"] = [{"name": f["name"], "sha256": f["sha256"], "size": f["size"]} for f in checked_files]
-    try:
-        with transaction.atomic():
-            message = _append(
-                room,
-                kind=MessageKind.CHAT,
-                sender=actor,
-                body=body,
-                payload=payload,
-                subject_kind=subject_kind,
-                subject_ref=subject_ref,
-                internal=internal,
-                refers_to=refers_to,
-                relation=relation or "",
-                client_id=client_id,
-            )
-    except IntegrityError:
-        # Only reachable where the room lock is a no-op; the unique constraint settles it.
-        existing = Message.objects.filter(room=room, sender=actor, client_id=client_id).first()
-        if existing is None:
-            raise
-        return existing, False
-    for f in checked_files:
+    fields = dict(
+        kind=MessageKind.CHAT,
+        sender=actor,
+        body=body,
+        payload=payload,
+        subject_kind=subject_kind,
+        subject_ref=subject_ref,
+        internal=internal,
+        refers_to=refers_to,
+        relation=relation or "",
+        client_id=client_id,
+    )
+    if client_id is None:
+        # Only a reused client_id can collide, and not under the room lock: no savepoint needed.
+        message = _append(room, **fields)
+    else:
+        try:
+            with transaction.atomic():
+                message = _append(room, **fields)
+        except IntegrityError:
+            # Only reachable where the room lock is a no-op; the unique constraint settles it.
+            existing = Message.objects.filter(room=room, sender=actor, client_id=client_id).first()
+            if existing is None:
+                raise
+            return existing, False
+    attachments = [
         Attachment.objects.create(tenant_id=tenant.id, message=message, file=f["file"], name=f["name"],
                                   content_type=f["content_type"], size=f["size"], sha256=f["sha256"])
-    _publish(message)
+        for f in checked_files
+    ]
+    _publish(message, attachments)
 
     from messaging import bot  # the bot answers inside the same transaction
 

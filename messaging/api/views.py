@@ -87,7 +87,7 @@ class RoomMessagesView(TenantContextMixin, APIView):
         responses={200: s.MessagePageSerializer},
     )
     def get(self, request, tenant, room_id):
-        room = access_room(request.user, self.tenant, room_id)
+        room = access_room(request.user, self.tenant, room_id, self.tenant_context)
         limit = min(_int_param(request, "limit", 100, minimum=1), selectors.PAGE_MAX)
         before = _int_param(request, "before_seq", minimum=1)
         if before is not None:
@@ -104,14 +104,18 @@ class RoomMessagesView(TenantContextMixin, APIView):
 
     @extend_schema(request=s.MessageCreateSerializer, responses={201: s.MessageFrameSerializer, 200: s.MessageFrameSerializer})
     def post(self, request, tenant, room_id):
-        room = access_room(request.user, self.tenant, room_id)
+        room = access_room(request.user, self.tenant, room_id, self.tenant_context)
         data = s.MessageCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            message, created = services.message_post(tenant=self.tenant, actor=request.user, room=room, **data.validated_data)
+            message, created = services.message_post(
+                tenant=self.tenant, actor=request.user, room=room, roles=self.roles, **data.validated_data
+            )
         except services.Conflict as exc:
             raise Conflict(str(exc)) from None
-        return Response(message_frame(message), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        # A message created here carries no files; a replayed one may (an upload's client_id).
+        frame = message_frame(message, [] if created else None)
+        return Response(frame, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class MessageActionView(TenantContextMixin, APIView):
@@ -121,7 +125,7 @@ class MessageActionView(TenantContextMixin, APIView):
 
     @extend_schema(request=None, responses={200: s.ActionResultSerializer, 201: s.ActionResultSerializer})
     def post(self, request, tenant, room_id, seq, action_name):
-        room = access_room(request.user, self.tenant, room_id)
+        room = access_room(request.user, self.tenant, room_id, self.tenant_context)
         message = access_message(request.user, room, seq)
         press, created = services.action_press(tenant=self.tenant, actor=request.user, room=room, message=message, action=action_name)
         body = {"seq": message.seq, "action": action_name, "already_pressed": not created,
@@ -137,7 +141,7 @@ class AttachmentUploadView(TenantContextMixin, APIView):
 
     @extend_schema(request={"multipart/form-data": s.AttachmentUploadSerializer}, responses={201: s.MessageFrameSerializer})
     def post(self, request, tenant, room_id):
-        room = access_room(request.user, self.tenant, room_id)
+        room = access_room(request.user, self.tenant, room_id, self.tenant_context)
         files = request.FILES.getlist("file")
         if len(files) != 1:
             raise exceptions.ValidationError({"file": [_("Send exactly one file.")]})
@@ -147,7 +151,7 @@ class AttachmentUploadView(TenantContextMixin, APIView):
         try:
             message, created = services.message_post(
                 tenant=self.tenant, actor=request.user, room=room, body=request.data.get("body", ""),
-                client_id=request.data.get("client_id") or None, files=files,
+                client_id=request.data.get("client_id") or None, files=files, roles=self.roles,
             )
         except services.Conflict as exc:
             raise Conflict(str(exc)) from None
@@ -159,7 +163,7 @@ class AttachmentDownloadView(TenantContextMixin, APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, tenant, room_id, attachment_id):
-        room = access_room(request.user, self.tenant, room_id)
+        room = access_room(request.user, self.tenant, room_id, self.tenant_context)
         attachment = access_attachment(request.user, room, attachment_id)
         response = FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.name,
                                 content_type="application/octet-stream")
@@ -179,7 +183,7 @@ class MessageSearchView(TenantContextMixin, APIView):
         if not 1 <= len(query) <= 200:
             raise exceptions.ValidationError({"q": [_("Search for 1 to 200 characters.")]})
         room_id = _int_param(request, "room", minimum=1)
-        room = access_room(request.user, self.tenant, room_id) if room_id else None
+        room = access_room(request.user, self.tenant, room_id, self.tenant_context) if room_id else None
         return Response({"results": _frames(selectors.message_search(request.user, self.tenant, query, room)), "next": None})
 
 

@@ -12,8 +12,7 @@ starts with `dangerously_`.
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
-from scm_portal.tenancy.access import access_tenant
-from scm_portal.tenancy.selectors import roles_in_tenant
+from scm_portal.tenancy.access import access_tenant_context
 
 ACTION_TO_PERMISSION = {
     "list": "view",
@@ -26,14 +25,18 @@ ACTION_TO_PERMISSION = {
 
 
 class TenantContextMixin:
-    """Resolves the tenant from the URL for any API view: 401, then 404 for non-members."""
+    """Resolves the tenant from the URL for any API view: 401, then 404 for non-members.
+
+    `tenant_context` (the tenant and the user's active memberships there, one query) is what
+    reads pass to `visible_to(..., context=)`; `tenant` and `roles` are read from it."""
 
     permission_classes = [IsAuthenticated]
 
     def check_permissions(self, request):
         super().check_permissions(request)  # anonymous -> 401
-        self.tenant = access_tenant(request.user, self.kwargs.get("tenant"))
-        self.roles = roles_in_tenant(request.user, self.tenant)
+        self.tenant_context = access_tenant_context(request.user, self.kwargs.get("tenant"))
+        self.tenant = self.tenant_context.tenant
+        self.roles = self.tenant_context.roles
 
 
 class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
@@ -69,7 +72,9 @@ class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no tenant
             return self.model.objects.none()
-        queryset = self.model.objects.for_tenant(self.tenant).visible_to(self.request.user, "view")
+        queryset = self.model.objects.for_tenant(self.tenant).visible_to(
+            self.request.user, "view", context=self.tenant_context
+        )
         return self.safely_get_queryset(queryset)
 
     def safely_get_queryset(self, queryset):
@@ -79,7 +84,9 @@ class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
         obj = super().get_object()  # 404 unless visible
         permission = self.required_permission
         if permission != "view":
-            allowed = self.model.objects.for_tenant(self.tenant).visible_to(self.request.user, permission)
+            allowed = self.model.objects.for_tenant(self.tenant).visible_to(
+                self.request.user, permission, context=self.tenant_context
+            )
             if not allowed.filter(pk=obj.pk).exists():
                 raise exceptions.PermissionDenied()
         return obj

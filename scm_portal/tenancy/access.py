@@ -4,8 +4,12 @@ Each answers the same Http404 for "missing" and "not yours", so a caller can nev
 another tenant's record from one that does not exist.
 """
 
+from django.contrib.auth import get_user_model
+from django.db import connections, router
 from django.http import Http404
 
+from scm_portal.tenancy.compiled import QueryTemplate
+from scm_portal.tenancy.context import TenantContext
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 
 
@@ -17,6 +21,93 @@ def access_tenant(user, slug):
     if tenant is None or not Membership.objects.active().filter(user=user, tenant=tenant).exists():
         raise Http404
     return tenant
+
+
+def _attnames(model):
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+# One statement per request for the tenant and the user's active memberships there.
+_TENANT_CONTEXT = QueryTemplate(
+    lambda shape, *, user_id, slug: Membership.objects.active()
+    .filter(user_id=user_id, tenant__slug=slug)
+    .values_list("role", "organization_id", *(f"tenant__{name}" for name in _attnames(Tenant)))
+)
+
+
+def access_tenant_context(user, slug):
+    """`access_tenant` and the user's active memberships there, in one query: a TenantContext."""
+    if not user.is_authenticated or not isinstance(slug, str):
+        raise Http404
+    using = router.db_for_read(Membership)
+    rows = _TENANT_CONTEXT.rows(using=using, user_id=user.pk, slug=slug)
+    if not rows:
+        raise Http404
+    tenant = Tenant.from_db(using, _attnames(Tenant), rows[0][2:])
+    return TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset((row[0], row[1]) for row in rows))
+
+
+def tenant_context(user, tenant):
+    """The TenantContext of a tenant already resolved (None when the user has no active membership)."""
+    if not user.is_authenticated:
+        return None
+    rows = set(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", "organization_id"))
+    return TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(rows)) if rows else None
+
+
+_VISIBLE_ONE = {}  # (model label, action) -> QueryTemplate
+
+
+def _visible_one(model, action):
+    key = (model._meta.label, action)
+    template = _VISIBLE_ONE.get(key)
+    if template is None:
+
+        def build(roles, *, tenant_id, user_id, organizations, pk):
+            tenant = Tenant(pk=tenant_id)
+            user = get_user_model()(pk=user_id, is_active=True)
+            context = TenantContext(tenant=tenant, user_id=user_id, memberships=frozenset(zip(roles, organizations)))
+            return (
+                model._default_manager.for_tenant(tenant)
+                .visible_to(user, action, context=context)
+                .filter(pk=pk)
+                .order_by("pk")
+                .values_list(*_attnames(model))[:1]
+            )
+
+        template = _VISIBLE_ONE.setdefault(key, QueryTemplate(build))
+    return template
+
+
+def access_in_context(model, user, context, pk, action="view"):
+    """The row `pk` of `model` if `visible_to(user, action, context=context)` keeps it; 404 otherwise.
+
+    The same read as `_access`, its SQL compiled once per shape (the roles the user holds)."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise Http404 from None
+    using = router.db_for_read(model)
+    # The ORM answers "no row" for an id outside the column's range; the database would refuse it.
+    low, high = connections[using].ops.integer_field_range(model._meta.pk.get_internal_type())
+    if (low is not None and pk < low) or (high is not None and pk > high):
+        raise Http404
+    if not user.is_authenticated or not user.is_active:
+        raise Http404
+    if context.user_id != user.pk:
+        raise ValueError("access_in_context: the tenant context belongs to another user")
+    memberships = sorted(context.memberships)
+    rows = _visible_one(model, action).rows(
+        shape=tuple(role for role, _org in memberships),
+        using=using,
+        tenant_id=context.tenant_id,
+        user_id=user.pk,
+        organizations=[org for _role, org in memberships],
+        pk=pk,
+    )
+    if not rows:
+        raise Http404
+    return model.from_db(using, _attnames(model), rows[0])
 
 
 def access_tenant_by_id(user, tenant_id):

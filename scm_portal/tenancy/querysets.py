@@ -3,6 +3,10 @@
 `for_tenant(t)` keeps one tenant's rows; `visible_to(user, action)` keeps the rows the user's
 active memberships allow, as one SQL condition (EXISTS sub-queries), never a Python loop.
 Each model states who may do what in its `access_policy`.
+
+`visible_to(user, action, context=ctx)` answers the same with the user's memberships in one
+tenant already read (a TenantContext, see context.py): membership EXISTS become constants and
+the rows are limited to the context's tenant. Request paths that resolved the tenant use it.
 """
 
 from dataclasses import dataclass, field
@@ -28,6 +32,12 @@ class AccessPolicy:
     partner_field: str | tuple | None = None
     owner_field: str | None = None
     object_permissions: frozenset = frozenset()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # The two forms of a rule must change together, or a context read would answer differently.
+        if ("condition" in cls.__dict__) != ("condition_in_context" in cls.__dict__):
+            raise TypeError(f"{cls.__name__} must override condition() and condition_in_context() together.")
 
     def condition(self, model, user, action):
         from scm_portal.tenancy.models import Membership
@@ -63,6 +73,28 @@ class AccessPolicy:
             cond |= _object_permission_condition(model, user, f"{action}_{model._meta.model_name}")
         return cond
 
+    def condition_in_context(self, model, user, action, context):
+        """`condition()` for rows of `context.tenant`, whose active memberships are known."""
+        never = Q(pk__in=[])
+        if not context.memberships:
+            return never
+        core_roles = self.core.get(action)
+        if core_roles and context.roles & set(core_roles):
+            return Q()  # every row of the tenant
+        cond = never
+        partner_roles = self.partner.get(action)
+        if partner_roles and self.partner_field:
+            organizations = sorted(context.organizations(partner_roles))
+            if organizations:
+                fields = self.partner_field if isinstance(self.partner_field, tuple) else (self.partner_field,)
+                for field in fields:
+                    cond |= Q(**{f"{field}__in": organizations})
+        if self.owner_field and action == "view":
+            cond |= Q(**{self.owner_field: user})
+        if action in self.object_permissions:
+            cond |= _object_permission_condition(model, user, f"{action}_{model._meta.model_name}")
+        return cond
+
 
 def _object_permission_condition(model, user, codename):
     """Rows granted by guardian's direct-FK tables, to the user or one of their groups."""
@@ -86,13 +118,36 @@ def _object_permission_condition(model, user, codename):
 
 
 class TenantQuerySet(models.QuerySet):
-    def for_tenant(self, tenant):
-        return self.filter(tenant=tenant)
+    _scoped_tenant_id = None  # set by for_tenant(), to refuse a context of another tenant
 
-    def visible_to(self, user, action="view"):
+    def _clone(self):
+        clone = super()._clone()
+        clone._scoped_tenant_id = self._scoped_tenant_id
+        return clone
+
+    def for_tenant(self, tenant):
+        queryset = self.filter(tenant=tenant)
+        queryset._scoped_tenant_id = getattr(tenant, "pk", tenant)
+        return queryset
+
+    def visible_to(self, user, action="view", context=None):
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         policy = getattr(self.model, "access_policy", None)
         if policy is None:
             raise TypeError(f"{self.model.__name__} has no access_policy; it cannot be read through the choke point.")
-        return self.filter(policy.condition(self.model, user, action))
+        if context is None:
+            return self.filter(policy.condition(self.model, user, action))
+        return self._scoped_to_context(user, context).filter(
+            policy.condition_in_context(self.model, user, action, context)
+        )
+
+    def _scoped_to_context(self, user, context):
+        """The rows of the context's tenant; refuses a context read for another user or tenant.
+
+        The tenant filter is always added: the constants of a context hold in its tenant only."""
+        if context.user_id != user.pk:
+            raise ValueError("visible_to: the tenant context belongs to another user")
+        if self._scoped_tenant_id is not None and self._scoped_tenant_id != context.tenant_id:
+            raise ValueError("visible_to: the tenant context is for another tenant than the queryset")
+        return self.filter(tenant_id=context.tenant_id)

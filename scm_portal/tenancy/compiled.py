@@ -1,0 +1,141 @@
+"""Querysets compiled to SQL once per shape, for the few reads every request makes.
+
+Building and compiling a queryset with nested EXISTS costs milliseconds of Python per request;
+the SQL only changes with the query's shape. `QueryTemplate(build)` calls `build(shape, **params)`
+once per (database, shape, lengths of list parameters) with unique sentinel values, compiles it,
+and records where each sentinel landed among the SQL parameters; later calls only put the
+real values in those places. The queryset `build` returns stays the single statement of the
+rule (it goes through the choke point like any other read).
+
+Parameters are ints and strings, or lists of them (their lengths are part of the shape);
+anything that changes the SQL text must be in `shape`. Ints must lie within their columns'
+range (ids read from the database do; callers check ids that come from a request).
+Compilation fails loudly when a sentinel appears in the SQL text itself or altered among the
+parameters; a shape the ORM answers "no rows" for while compiling is run through the ORM.
+"""
+
+import threading
+
+from django.core.exceptions import EmptyResultSet
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models.query import ValuesListIterable
+
+_INT_SENTINEL_BASE = -2_100_000_000  # inside every integer column's range (int32 included)
+_STR_SENTINEL = "\x1esentinel:{}\x1e"
+_INT64 = (-(2**63), 2**63 - 1)
+_MAX_SHAPES = 256
+_THROUGH_ORM = "through the ORM"
+
+
+class QueryTemplate:
+    def __init__(self, build):
+        self._build = build
+        self._cache = {}
+        self._lock = threading.Lock()
+
+    def rows(self, shape=None, using=DEFAULT_DB_ALIAS, **params):
+        """The rows of `build(shape, **params)` (a values_list queryset), as the ORM would convert them."""
+        compiled = self._sql(shape, using, params)
+        if compiled is None:
+            return [tuple(row) for row in self._build(shape, **params).using(using)]
+        sql, values, query, fields = compiled
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, values)
+            rows = cursor.fetchall()
+        compiler = query.get_compiler(using=using)
+        converters = compiler.get_converters(fields)
+        if converters:
+            rows = list(compiler.apply_converters(rows, converters))
+        return [tuple(row) for row in rows]
+
+    def _sql(self, shape, using, params):
+        kinds = tuple(
+            sorted(
+                (name, tuple(type(x).__name__ for x in v) if isinstance(v, (list, tuple)) else type(v).__name__)
+                for name, v in params.items()
+            )
+        )
+        key = (using, connections[using].vendor, shape, kinds)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(key, shape, using, params)
+        if entry is _THROUGH_ORM:
+            return None
+        sql, slots, query, fields = entry
+        values = []
+        for name, index, literal in slots:
+            if name is None:
+                values.append(literal)
+            else:
+                value = params[name] if index is None else params[name][index]
+                _check_value(name, value)
+                values.append(value)
+        return sql, values, query, fields
+
+    def _compile(self, key, shape, using, params):
+        sentinels, by_sentinel = {}, {}
+        counter = 0
+        for name, value in params.items():
+            items = list(value) if isinstance(value, (list, tuple)) else [value]
+            made = []
+            for index, item in enumerate(items):
+                sentinel = _sentinel(name, item, counter)
+                counter += 1
+                made.append(sentinel)
+                by_sentinel[sentinel] = (name, index if isinstance(value, (list, tuple)) else None)
+            sentinels[name] = made if isinstance(value, (list, tuple)) else made[0]
+        queryset = self._build(shape, **sentinels)
+        if not issubclass(queryset._iterable_class, ValuesListIterable):
+            raise TypeError("QueryTemplate: build() must return a values_list() queryset")
+        compiler = queryset.query.get_compiler(using=using)
+        try:
+            sql, compiled_params = compiler.as_sql()
+        except EmptyResultSet:
+            # The ORM decided "no rows" while compiling (an empty IN list, a value out of a
+            # column's range): that may hang on the values, so this shape runs through the ORM.
+            entry = _THROUGH_ORM
+            self._store(key, entry)
+            return entry
+        fields = [column[0] for column in compiler.select[: compiler.col_count]]
+        slots = []
+        for param in compiled_params:
+            if isinstance(param, (int, str)) and not isinstance(param, bool) and param in by_sentinel:
+                name, index = by_sentinel[param]
+                slots.append((name, index, None))
+            else:
+                if _holds_sentinel(param, by_sentinel):
+                    raise ValueError(f"QueryTemplate: a parameter was altered during compilation: {param!r}")
+                slots.append((None, None, param))
+        for sentinel in by_sentinel:
+            if str(sentinel) in sql:
+                raise ValueError(f"QueryTemplate: parameter {by_sentinel[sentinel][0]!r} was written into the SQL text")
+        entry = (sql, tuple(slots), queryset.query, fields)
+        self._store(key, entry)
+        return entry
+
+    def _store(self, key, entry):
+        with self._lock:
+            if len(self._cache) >= _MAX_SHAPES:
+                self._cache.clear()
+            self._cache[key] = entry
+
+
+def _holds_sentinel(param, by_sentinel):
+    if isinstance(param, (list, tuple, set, frozenset)):
+        return any(_holds_sentinel(item, by_sentinel) for item in param)
+    if isinstance(param, str):
+        return "\x1esentinel:" in param
+    return isinstance(param, int) and not isinstance(param, bool) and param in by_sentinel
+
+
+def _sentinel(name, value, counter):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"QueryTemplate: parameter {name!r} must be an int or a str (or a list of them)")
+    return _INT_SENTINEL_BASE - counter if isinstance(value, int) else _STR_SENTINEL.format(counter)
+
+
+def _check_value(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"QueryTemplate: parameter {name!r} must be an int or a str (or a list of them)")
+    if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
+        raise ValueError(f"QueryTemplate: parameter {name!r} is out of range")

@@ -1,0 +1,194 @@
+"""The chat POST path: its statement budget, and room access through the request's tenant context
+answering exactly like the generic choke point (every demo user x every room, after the access
+changes that matter: partnership deactivated, follow grants revoked, direct grants, team rooms)."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.http import Http404
+from django.test.utils import CaptureQueriesContext
+from guardian.shortcuts import assign_perm, remove_perm
+
+from messaging import services
+from messaging.access import access_room
+from messaging.models import Message, Room
+from scm_portal.tenancy import services as tenancy_services
+from scm_portal.tenancy.access import access_tenant_context, tenant_context
+from scm_portal.tenancy.models import Partnership, Tenant
+from scm_portal.tenancy.roles import Role
+from tests.api_contract import assert_error, user
+from tests.messaging.helpers import internal_room, post, room_of
+
+pytestmark = pytest.mark.django_db
+
+
+def url(room):
+    return f"/api/v1/t/{room.tenant.slug}/rooms/{room.pk}/messages/"
+
+
+def visible_rooms():
+    """{(username, tenant slug): room ids} through the generic choke point, after checking that
+    the context forms (queryset and the compiled access helper) answer the same for every room."""
+    rooms = list(Room.objects.all())
+    answers = {}
+    for tenant in Tenant.objects.all():
+        for someone in get_user_model().objects.all():
+            generic = set(
+                Room.objects.for_tenant(tenant).visible_to(someone, "view").values_list("pk", flat=True)
+            )
+            context = tenant_context(someone, tenant)
+            if context is None:
+                assert generic == set(), (someone.username, tenant.slug)
+                continue
+            in_context = set(
+                Room.objects.for_tenant(tenant).visible_to(someone, "view", context=context).values_list("pk", flat=True)
+            )
+            assert in_context == generic, (someone.username, tenant.slug)
+            for room in rooms:
+                try:
+                    found = access_room(someone, tenant, room.pk, context)
+                except Http404:
+                    found = None
+                assert (found is not None) == (room.pk in generic), (someone.username, tenant.slug, room.name)
+                if found is not None:
+                    assert (found.pk, found.tenant_id, found.kind, found.partnership_id, found.last_seq) == (
+                        room.pk, room.tenant_id, room.kind, room.partnership_id, room.last_seq
+                    )
+            answers[(someone.username, tenant.slug)] = generic
+    return answers
+
+
+def test_room_access_in_context_matches_the_generic_rule(demo):
+    answers = visible_rooms()
+    assert answers[("supa.rep", "acme")] == {room_of("acme", "sup-a").pk}
+    assert room_of("acme", "sup-b").pk in answers[("acme.buyer", "acme")]
+
+
+def test_a_deactivated_partnership_closes_its_room_to_its_people_in_both_forms(demo):
+    acme = demo["tenants"]["acme"]
+    room = room_of("acme", "sup-a")
+    partnership = Partnership.objects.get(tenant=acme, organization__slug="sup-a")
+    tenancy_services.partnership_set_active(tenant=acme, actor=None, partnership=partnership, active=False)
+    answers = visible_rooms()
+    assert ("supa.rep", "acme") not in answers  # no active membership left in acme
+    assert room.pk not in answers[("acme.buyer", "acme")]  # core staff stop following an inactive partner
+    assert answers[("supa.rep", "globex")] == {room_of("globex", "sup-a").pk}
+
+
+def test_revoked_follow_grants_close_the_room_in_both_forms(demo):
+    acme = demo["tenants"]["acme"]
+    room = room_of("acme", "sup-b")
+    partnership = room.partnership
+    before = visible_rooms()
+    assert room.pk in before[("acme.buyer", "acme")]
+    group = tenancy_services.role_group(tenant=acme, role=Role.BUYER)
+    remove_perm("tenancy.follow_partnership", group, partnership)
+    after = visible_rooms()
+    assert room.pk not in after[("acme.buyer", "acme")]
+    # A personal follow opens it again for that one user; revoking it closes it again.
+    tenancy_services.partnership_follow(tenant=acme, actor=None, partnership=partnership, user=user("acme.buyer"))
+    assert room.pk in visible_rooms()[("acme.buyer", "acme")]
+    tenancy_services.partnership_follow(
+        tenant=acme, actor=None, partnership=partnership, user=user("acme.buyer"), follow=False
+    )
+    assert room.pk not in visible_rooms()[("acme.buyer", "acme")]
+
+
+def test_direct_grants_and_team_rooms_answer_the_same(demo):
+    acme = demo["tenants"]["acme"]
+    internal = internal_room("acme")
+    team = services.room_create_internal(tenant=acme, actor=user("acme.admin"), name="仓库组", team_role=Role.WAREHOUSE)
+    assign_perm("messaging.view_room", user("supb.rep"), internal)
+    assign_perm("messaging.view_room", user("globex.buyer"), internal)  # no membership in acme: no access
+    answers = visible_rooms()
+    assert team.pk in answers[("acme.warehouse", "acme")]
+    assert team.pk not in answers[("acme.buyer", "acme")]
+    assert internal.pk in answers[("supb.rep", "acme")]
+    assert internal.pk not in answers[("supa.rep", "acme")]
+    assert ("globex.buyer", "acme") not in answers
+
+
+def test_message_visibility_in_context_matches_the_generic_rule(full_demo):
+    acme = full_demo["tenants"]["acme"]
+    room = room_of("acme", "sup-a")
+    post("acme.buyer", room, "内部备注", internal=True)
+    with transaction.atomic():
+        services.event_post(tenant=acme, room=room, body="仓库与计划可见", core_audience=[Role.WAREHOUSE, Role.PLANNER])
+        services.event_post(tenant=acme, room=room, body="只给采购", recipient=user("acme.buyer"))
+    for tenant in Tenant.objects.all():
+        for someone in get_user_model().objects.all():
+            context = tenant_context(someone, tenant)
+            generic = set(Message.objects.for_tenant(tenant).visible_to(someone).values_list("pk", flat=True))
+            if context is None:
+                assert generic == set()
+                continue
+            in_context = set(
+                Message.objects.for_tenant(tenant).visible_to(someone, context=context).values_list("pk", flat=True)
+            )
+            assert in_context == generic, (someone.username, tenant.slug)
+
+
+def test_access_room_refuses_a_context_of_another_tenant(demo):
+    supa = user("supa.rep")
+    with pytest.raises(ValueError):
+        access_room(supa, demo["tenants"]["globex"], room_of("globex", "sup-a").pk, access_tenant_context(supa, "acme"))
+
+
+def test_a_huge_room_id_is_a_404_not_a_server_error(demo, api):
+    api.as_user(user("supa.rep"))
+    response = api.post(f"/api/v1/t/acme/rooms/{10**30}/messages/", {"body": "x"}, format="json")
+    assert_error(response, 404, "not_found")
+
+
+def test_checks_keep_their_order_401_404_403(demo, api):
+    room = room_of("acme", "sup-a")
+    assert_error(api.post(url(room), {"body": "x"}, format="json"), 401)
+    api.as_user(user("globex.buyer"))  # not a member of acme
+    assert_error(api.post(url(room), {"body": "x"}, format="json"), 404)
+    api.as_user(user("supb.rep"))  # a member, another partner's room
+    assert_error(api.post(url(room), {"body": "x"}, format="json"), 404)
+    api.as_user(user("acme.auditor"))  # sees the room, may not write
+    assert_error(api.post(url(room), {"body": "x"}, format="json"), 403)
+    api.as_user(user("supa.rep"))
+    assert_error(api.post(url(room), {"body": "x", "internal": True}, format="json"), 403)
+    assert not Message.objects.filter(room=room).exists()
+
+
+def test_a_chat_post_costs_at_most_eight_statements(demo, api, django_assert_max_num_queries):
+    room = room_of("acme", "sup-a")
+    api.as_user(user("supa.rep"))
+    assert api.post(url(room), {"body": "先热身"}, format="json").status_code == 201
+    # token, tenant context, room, savepoint, room lock, insert, room head, release
+    with django_assert_max_num_queries(8):
+        response = api.post(url(room), {"body": "周四发货"}, format="json")
+    assert response.status_code == 201
+    frame = response.json()
+    assert frame["seq"] == 2 and frame["attachments"] == [] and frame["body"] == "周四发货"
+
+
+def test_known_roles_spare_the_membership_query(demo):
+    room = room_of("acme", "sup-a")
+    supa = user("supa.rep")
+    with CaptureQueriesContext(connection) as queries:
+        services.message_post(tenant=room.tenant, actor=supa, room=room, body="hi", roles={Role.SUPPLIER_REP})
+    assert not any("tenancy_membership" in q["sql"] for q in queries.captured_queries)
+    with CaptureQueriesContext(connection) as queries:
+        services.message_post(tenant=room.tenant, actor=supa, room=room, body="hi again")
+    assert any("tenancy_membership" in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_replayed_client_id_frame_still_lists_its_attachment(demo, api):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    room = room_of("acme", "sup-a")
+    api.as_user(user("supa.rep"))
+    upload = api.post(
+        f"/api/v1/t/acme/rooms/{room.pk}/attachments/",
+        {"file": SimpleUploadedFile("a.txt", b"hello"), "body": "见附件", "client_id": "up-1"},
+        format="multipart",
+    )
+    assert upload.status_code == 201, upload.content
+    assert [a["name"] for a in upload.json()["attachments"]] == ["a.txt"]
+    replay = api.post(url(room), {"body": "见附件", "client_id": "up-1"}, format="json")
+    assert replay.status_code == 200
+    assert [a["name"] for a in replay.json()["attachments"]] == ["a.txt"]

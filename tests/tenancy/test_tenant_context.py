@@ -1,0 +1,218 @@
+"""The choke point with a precomputed TenantContext answers exactly like the generic one.
+
+Every model with an access policy, every demo user, both tenants, every action the policy
+names; plus the guards (a context only holds in its own tenant, for its own user) and the
+compiled-query cache behind the access helpers.
+"""
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.http import Http404
+
+from scm_portal.tenancy.access import access_in_context, access_tenant, access_tenant_context, tenant_context
+from scm_portal.tenancy.compiled import QueryTemplate
+from scm_portal.tenancy.models import Membership, Partnership, Tenant
+from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
+from scm_portal.tenancy.roles import Role
+from tests.api_contract import user
+
+pytestmark = pytest.mark.django_db
+
+
+def policy_models():
+    models = []
+    for model in apps.get_models():
+        if getattr(model, "access_policy", None) is None:
+            continue
+        if isinstance(model._default_manager.get_queryset(), TenantQuerySet):
+            models.append(model)
+    return models
+
+
+def policy_actions(model):
+    policy = model.access_policy
+    return {"view"} | set(policy.core) | set(policy.partner) | set(policy.object_permissions)
+
+
+def assert_same_answers(models=None):
+    """For each user, tenant, model and action: the same rows with and without a context."""
+    checked = 0
+    for tenant in Tenant.objects.all():
+        for someone in get_user_model().objects.all():
+            context = tenant_context(someone, tenant)
+            for model in models or policy_models():
+                for action in sorted(policy_actions(model)):
+                    generic = set(
+                        model.objects.for_tenant(tenant).visible_to(someone, action).values_list("pk", flat=True)
+                    )
+                    if context is None:
+                        assert generic == set(), (someone.username, tenant.slug, model.__name__, action)
+                        continue
+                    in_context = set(
+                        model.objects.for_tenant(tenant)
+                        .visible_to(someone, action, context=context)
+                        .values_list("pk", flat=True)
+                    )
+                    assert in_context == generic, (someone.username, tenant.slug, model.__name__, action)
+                    checked += 1
+    assert checked
+    return checked
+
+
+def test_the_check_covers_the_policy_models():
+    names = {model.__name__ for model in policy_models()}
+    assert {"Partnership", "Membership", "Room", "Message"} <= names
+
+
+def test_every_policy_answers_the_same_with_a_context(full_demo):
+    assert_same_answers()
+
+
+def test_a_deactivated_partnership_answers_the_same(full_demo):
+    acme = full_demo["tenants"]["acme"]
+    partnership = Partnership.objects.get(tenant=acme, organization__slug="sup-a")
+    from scm_portal.tenancy import services
+
+    services.partnership_set_active(tenant=acme, actor=None, partnership=partnership, active=False)
+    assert tenant_context(user("supa.rep"), acme) is None  # its people lose the tenant at once
+    assert tenant_context(user("supa.rep"), full_demo["tenants"]["globex"]) is not None
+    assert_same_answers()
+
+
+def test_a_deactivated_membership_and_an_inactive_user_answer_the_same(full_demo):
+    acme = full_demo["tenants"]["acme"]
+    from scm_portal.tenancy import services
+
+    membership = Membership.objects.get(user__username="acme.planner", tenant=acme)
+    services.membership_set_active(tenant=acme, actor=None, membership=membership, active=False)
+    get_user_model().objects.filter(username="acme.warehouse").update(is_active=False)
+    assert tenant_context(user("acme.planner"), acme) is None
+    assert_same_answers()
+
+
+def test_context_memberships_are_the_active_ones(demo):
+    acme = demo["tenants"]["acme"]
+    supa = user("supa.rep")
+    context = access_tenant_context(supa, "acme")
+    assert context.tenant == acme and context.user_id == supa.pk
+    assert context.roles == {Role.SUPPLIER_REP}
+    assert context.organizations({Role.SUPPLIER_REP}) == {demo["organizations"]["sup-a"].pk}
+    assert context.organizations({Role.BUYER}) == frozenset()
+    assert context == tenant_context(supa, acme)
+
+
+def test_access_tenant_context_answers_like_access_tenant(demo, django_assert_num_queries):
+    buyer = user("acme.buyer")
+    with django_assert_num_queries(1):
+        context = access_tenant_context(buyer, "acme")
+    assert context.tenant == access_tenant(buyer, "acme")
+    loaded = context.tenant
+    stored = Tenant.objects.get(slug="acme")
+    assert [getattr(loaded, f.attname) for f in Tenant._meta.concrete_fields] == [
+        getattr(stored, f.attname) for f in Tenant._meta.concrete_fields
+    ]
+    assert not loaded._state.adding
+    for slug in ["globex", "missing", None, 5]:
+        with pytest.raises(Http404):
+            access_tenant_context(buyer, slug)
+    from django.contrib.auth.models import AnonymousUser
+
+    with pytest.raises(Http404):
+        access_tenant_context(AnonymousUser(), "acme")
+
+
+def test_a_context_only_holds_in_its_own_tenant_and_for_its_own_user(demo):
+    supa = user("supa.rep")
+    acme_context = access_tenant_context(supa, "acme")
+    globex = demo["tenants"]["globex"]
+    with pytest.raises(ValueError, match="another tenant"):
+        Partnership.objects.for_tenant(globex).visible_to(supa, "view", context=acme_context)
+    with pytest.raises(ValueError, match="another user"):
+        Partnership.objects.visible_to(user("supb.rep"), "view", context=acme_context)
+    # Unscoped, or combined with another tenant's rows: the context still keeps its tenant only.
+    generic = {p.tenant.slug for p in Partnership.objects.visible_to(supa)}
+    assert generic == {"acme", "globex"}
+    scoped = Partnership.objects.visible_to(supa, "view", context=acme_context)
+    assert {p.tenant.slug for p in scoped} == {"acme"}
+    both = Partnership.objects.for_tenant(demo["tenants"]["acme"]) | Partnership.objects.for_tenant(globex)
+    assert {p.tenant.slug for p in both.visible_to(supa, "view", context=acme_context)} == {"acme"}
+
+
+def test_access_in_context_is_a_404_like_the_other_helpers(demo):
+    buyer = user("acme.buyer")
+    context = access_tenant_context(buyer, "acme")
+    own = Partnership.objects.get(tenant__slug="acme", organization__slug="sup-a")
+    found = access_in_context(Partnership, buyer, context, own.pk)
+    assert (found.pk, found.tenant_id, found.organization_id, found.kind) == (
+        own.pk, own.tenant_id, own.organization_id, own.kind
+    )
+    foreign = Partnership.objects.get(tenant__slug="globex").pk
+    for pk in [foreign, 999999, "abc", None, 10**30, -(10**30)]:
+        with pytest.raises(Http404):
+            access_in_context(Partnership, buyer, context, pk)
+    with pytest.raises(Http404):  # a role that may not change partners
+        access_in_context(Partnership, buyer, context, own.pk, "change")
+    with pytest.raises(ValueError):
+        access_in_context(Partnership, user("acme.admin"), context, own.pk)
+
+
+def test_a_policy_must_override_both_forms_of_its_rule():
+    with pytest.raises(TypeError, match="together"):
+
+        class Partial(AccessPolicy):
+            def condition(self, model, user, action):
+                return super().condition(model, user, action)
+
+
+class TestQueryTemplate:
+    def test_compiles_once_per_shape_and_swaps_the_values(self, demo):
+        calls = []
+
+        def build(shape, *, slug, ids):
+            calls.append(shape)
+            return Tenant.objects.filter(slug=slug, pk__in=ids).values_list("slug", flat=False)
+
+        template = QueryTemplate(build)
+        acme, globex = demo["tenants"]["acme"], demo["tenants"]["globex"]
+        assert template.rows(slug="acme", ids=[acme.pk]) == [("acme",)]
+        assert template.rows(slug="globex", ids=[globex.pk]) == [("globex",)]
+        assert template.rows(slug="acme", ids=[globex.pk]) == []
+        assert len(calls) == 1
+        assert template.rows(slug="acme", ids=[globex.pk, acme.pk]) == [("acme",)]
+        assert len(calls) == 2  # another list length is another shape
+
+    def test_values_go_through_the_database_converters(self, demo):
+        template = QueryTemplate(lambda shape, *, slug: Tenant.objects.filter(slug=slug).values_list("created_at"))
+        (created,) = template.rows(slug="acme")[0]
+        assert created == Tenant.objects.get(slug="acme").created_at
+
+    def test_refuses_what_it_cannot_swap_safely(self, demo):
+        with pytest.raises(TypeError):
+            QueryTemplate(lambda shape, *, slug: Tenant.objects.filter(slug=slug)).rows(slug="acme")
+        with pytest.raises(TypeError):
+            QueryTemplate(lambda shape, *, flag: Tenant.objects.filter(pk=1).values_list("pk")).rows(flag=True)
+        inlined = QueryTemplate(
+            lambda shape, *, pk: Tenant.objects.extra(where=[f"tenancy_tenant.id = {pk}"]).values_list("pk")
+        )
+        with pytest.raises(ValueError, match="SQL text"):
+            inlined.rows(pk=1)
+        big = QueryTemplate(lambda shape, *, pk: Tenant.objects.filter(pk=pk).values_list("pk"))
+        with pytest.raises(ValueError, match="out of range"):
+            big.rows(pk=2**70)
+
+    def test_what_the_orm_answers_while_compiling_goes_through_the_orm(self, demo, django_assert_num_queries):
+        template = QueryTemplate(lambda shape, *, ids: Tenant.objects.filter(pk__in=ids).values_list("pk"))
+        with django_assert_num_queries(0):
+            assert template.rows(ids=[]) == []
+        # A sentinel outside a small column's range makes the ORM answer "no rows" at compile
+        # time: that shape is run through the ORM with the real values, never cached as empty.
+        from messaging.models import EscalationPolicy, Severity
+
+        acme = demo["tenants"]["acme"]
+        EscalationPolicy.objects.create(tenant=acme, name="p", min_severity=Severity.WARNING)
+        by_severity = QueryTemplate(
+            lambda shape, *, severity: EscalationPolicy.objects.filter(min_severity=severity).values_list("name")
+        )
+        assert by_severity.rows(severity=int(Severity.WARNING)) == [("p",)]
+        assert by_severity.rows(severity=int(Severity.INFO)) == []
