@@ -5,6 +5,10 @@ everything an alert does after that lives here. An alert's event cards go to the
 room and the tenant's internal room, addressed (core_audience) to the roles that own it;
 its live `alert` frame goes to exactly those people. Escalation is a due time on the alert
 row, swept by the scheduler with SELECT ... FOR UPDATE SKIP LOCKED: each level fires once.
+
+Lock order, as in messaging.services: the rooms holding the alert's cards (in id order), then
+the alert. Every alert write keeps it: the buttons (action_press locks the card rooms), the
+lifecycle services, recovery, raising and the sweep.
 """
 
 import re
@@ -30,7 +34,7 @@ from messaging.models import (
     Room,
     RoomKind,
 )
-from messaging.services import event_post, event_post_many
+from messaging.services import event_post, event_post_many, rooms_lock
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
 from scm_portal.tenancy.selectors import tenant_language
@@ -115,13 +119,15 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
     )
     first = _level_config(alert, 0)
     alert.next_escalation_at = now + timedelta(seconds=int(first["after_seconds"])) if first else None
+    rooms = _alert_rooms(alert)
+    rooms_lock(room.pk for room in rooms)  # rooms first, then the new alert row (its unique key waits)
     try:
         with transaction.atomic():
             alert.save(force_insert=True)
     except IntegrityError:  # raised concurrently by another batch: that one stands
         return Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key).exclude(state=AlertState.RESOLVED).get(), False
     actions = [*LIFECYCLE_ACTIONS, *extra_actions]
-    for room in _alert_rooms(alert):
+    for room in rooms:
         card = event_post(
             tenant=tenant, room=room, body=f"**{title}**" + (f"\n\n{body}" if body else ""),
             payload={"alert": alert.pk, "kind": kind, "severity": SEVERITY_NAMES.get(severity), **(payload or {})},
@@ -141,7 +147,13 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
 
 # --- the lifecycle -----------------------------------------------------------------------------
 
+def _card_room_ids(alert):
+    return [ref["room"] for ref in alert.cards]  # fixed when the alert is raised
+
+
 def _lock(alert):
+    """Locks the alert's rooms, then the alert; returns the alert as it now is."""
+    rooms_lock(_card_room_ids(alert))
     return Alert.objects.select_for_update(of=("self",)).select_related("policy", "partner").get(pk=alert.pk)
 
 
@@ -232,6 +244,8 @@ def alert_recover(*, tenant, dedupe_key, note):
     if alert is None:
         return None
     alert = _lock(alert)
+    if alert.state == AlertState.RESOLVED:  # resolved by someone while we waited for the locks
+        return None
     now = timezone.now()
     alert.state, alert.recovered, alert.resolved_at, alert.next_escalation_at = AlertState.RESOLVED, True, now, None
     alert.save(update_fields=["state", "recovered", "resolved_at", "next_escalation_at"])
@@ -268,24 +282,30 @@ def escalation_policy_save(*, tenant, actor, policy=None, **data):
 def escalation_sweep(*, now=None, batch_size=500):
     """Escalates every unacknowledged alert that is due, one level each; returns how many.
 
-    Each batch is one transaction holding row locks with SKIP LOCKED, so two sweepers never
-    take the same alert, and a sweeper killed mid-batch leaves it for the next one. A batch is
-    written set-wise (_escalate_batch): its statements grow with the rooms, audiences and
-    outcomes it touches, not with the number of alerts; its frames go out after commit at once.
+    Each batch is one transaction. It reads its candidates without locks, locks their rooms (id
+    order), then the candidates still due with SKIP LOCKED: the lock order of every alert write,
+    so a button pressed meanwhile waits for the batch or the batch for it, never both. Two
+    sweepers never take the same alert (the second finds it escalated or skips it), and a sweeper
+    killed mid-batch leaves it for the next one. A batch is written set-wise (_escalate_batch):
+    its statements grow with the rooms, audiences and outcomes it touches, not with the number
+    of alerts; its frames go out after commit at once.
     """
     now = now or timezone.now()
-    total = 0
+    total, passed = 0, set()
+    due = Alert.objects.filter(state=AlertState.OPEN, next_escalation_at__lte=now).order_by("next_escalation_at", "pk")
     while True:
         with transaction.atomic():
-            due = list(
-                Alert.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(state=AlertState.OPEN, next_escalation_at__lte=now)
+            # Passed over: held by another writer, or no longer due; not asked for again this sweep.
+            candidates = dict(due.exclude(pk__in=passed).values_list("pk", "cards")[:batch_size])
+            rooms = rooms_lock(ref["room"] for cards in candidates.values() for ref in cards)
+            taken = list(
+                due.select_for_update(skip_locked=True, of=("self",)).filter(pk__in=list(candidates))
                 .select_related("policy", "tenant", "partner")
-                .order_by("next_escalation_at")[:batch_size]
             )
-            _escalate_batch(due, now)
-        total += len(due)
-        if len(due) < batch_size:
+            _escalate_batch(taken, now, rooms)
+        passed.update(set(candidates) - {alert.pk for alert in taken})
+        total += len(taken)
+        if len(candidates) < batch_size:
             return total
 
 
@@ -303,9 +323,10 @@ class _Audiences:
         return self.known[key]
 
 
-def _escalate_batch(due, now):
-    """One level up for each of `due` (locked): the alert rows, their events, a card under each
-    of their cards, notifications for the level's people and live frames for the whole audience."""
+def _escalate_batch(due, now, rooms):
+    """One level up for each of `due` (locked after `rooms`, rooms_lock's answer for their cards):
+    the alert rows, their events, a card under each of their cards, notifications for the
+    level's people and live frames for the whole audience."""
     steps = []
     for alert in due:
         config = _level_config(alert, alert.level)
@@ -340,7 +361,7 @@ def _escalate_batch(due, now):
          "subject_kind": "alert", "subject_ref": str(alert.pk), "core_audience": audience,
          "refers_to": ref["seq"], "relation": "reply"}
         for alert, _config, _roles, _usernames, audience, text in steps for ref in alert.cards
-    ])
+    ], locked=rooms)
     audiences = _Audiences()
     notifications, frames = [], []
     for alert, config, roles, usernames, audience, text in steps:
@@ -367,6 +388,13 @@ def _alert_of(message, tenant):
     return alert
 
 
+def _card_rooms(*, tenant, message):
+    """The rooms a button on an alert card writes to: action_press locks them with its own first."""
+    alert_id = (message.payload or {}).get("alert")
+    cards = Alert.objects.for_tenant(tenant).filter(pk=alert_id).values_list("cards", flat=True).first() if alert_id else None
+    return [ref["room"] for ref in cards or ()]
+
+
 def _button(service):
     def handler(*, tenant, actor, message, room):
         alert = service(tenant=tenant, actor=actor, alert=_alert_of(message, tenant), skip_room_id=room.pk)
@@ -374,6 +402,7 @@ def _button(service):
             text = state_text(alert, actor)
         return {"message": text, "data": {"alert": alert.pk, "state": alert.state}}
 
+    handler.rooms = _card_rooms
     return handler
 
 

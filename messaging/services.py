@@ -1,7 +1,8 @@
 """Every write to rooms and messages. `check_*` validates, the rest writes and emits.
 
 Lock order, always: the room row, then anything else. A message insert locks only its room,
-so rooms never wait on each other and a tenant is never serialised.
+so rooms never wait on each other and a tenant is never serialised. A write that touches
+several rooms locks them all at once, in id order (rooms_lock), before anything else.
 """
 
 import hashlib
@@ -275,11 +276,23 @@ def event_post(*, tenant, room, body, payload=None, actions=(), subject_kind="",
         return _publish(message, attachments=[])
 
 
+def rooms_lock(room_ids):
+    """Locks these rooms in id order, the one order of every write that takes several; returns
+    {id: Room} as they are now. Inside the caller's transaction, before any other row lock."""
+    ids = sorted(set(room_ids))
+    if not ids:
+        return {}
+    rooms = {room.pk: room for room in Room.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    if len(rooms) != len(ids):
+        raise Room.DoesNotExist(f"rooms_lock: no room {sorted(set(ids) - set(rooms))}")
+    return rooms
+
+
 EVENT_FIELDS = {"body", "payload", "actions", "subject_kind", "subject_ref", "internal", "recipient", "sender", "kind",
                 "refers_to", "relation", "core_audience"}
 
 
-def event_post_many(posts):
+def event_post_many(posts, *, locked=None):
     """Posts many event cards inside the caller's transaction, as event_post would one by one.
 
     `posts`: dicts of event_post's keyword arguments, `room` a Room or a room id. Every room is
@@ -287,6 +300,9 @@ def event_post_many(posts):
     the next seqs and chain links in the order given, all rows go in with one INSERT and each
     room head moves once; everything is published after commit in one go. Returns the messages
     in the order given.
+
+    `locked`: rooms_lock's answer when the caller locked the rooms first (because it locks other
+    rows after them); every post's room must be among them.
     """
     if not posts:
         return []
@@ -324,11 +340,12 @@ def event_post_many(posts):
             "relation": post.get("relation", ""),
             "core_audience": audience_value(core_audience),
         }))
-    room_ids = sorted({room_id for _tenant, room_id, _fields in checked})
+    room_ids = {room_id for _tenant, room_id, _fields in checked}
+    if locked is not None and room_ids - set(locked):
+        # Locking them now would take a room after the caller's other rows: refuse instead.
+        raise ValueError(f"event_post_many: rooms not locked by the caller: {sorted(room_ids - set(locked))}")
     with transaction.atomic():
-        rooms = {room.pk: room for room in Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk")}
-        if len(rooms) != len(room_ids):
-            raise Room.DoesNotExist(f"event_post_many: no room {sorted(set(room_ids) - set(rooms))}")
+        rooms = {pk: locked[pk] for pk in sorted(room_ids)} if locked is not None else rooms_lock(room_ids)
         now = timezone.now()
         messages = []
         for tenant, room_id, fields in checked:
@@ -371,13 +388,20 @@ def action_press(*, tenant, actor, room, message, action):
 
     Returns (press, created). A second press of the same button is answered with the first
     press, never run again.
+
+    A handler that also writes to other rooms names them by a `rooms(*, tenant, message)`
+    attribute (room ids); they are locked with the pressed room, in id order, before the handler
+    locks anything else (the alert buttons: every room holding a card of the alert).
     """
     if action not in {a["name"] for a in message.actions}:
         raise ValidationError({"action": _("This message has no such action.")})
     entry = registry.ACTIONS.get(action)
     if entry is None:
         raise ValidationError({"action": _("This action is no longer available.")})
-    room = _lock_room(room)  # lock order: room first, like every message write
+    other_rooms = getattr(entry.handler, "rooms", None)
+    others = set(other_rooms(tenant=tenant, message=message)) - {room.pk} if other_rooms else set()
+    # Lock order: rooms first, like every message write.
+    room = rooms_lock({room.pk, *others})[room.pk] if others else _lock_room(room)
     existing = ActionPress.objects.filter(message=message, action=action).select_related("actor").first()
     if existing is not None:
         return existing, False
