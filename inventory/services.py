@@ -448,7 +448,8 @@ def _rules_check(tenant, moves):
     """Checks the rules {rule id: (old level, new level)} and raises their alerts."""
     if not moves:
         return []
-    rules = ReplenishmentRule.objects.filter(pk__in=moves).select_related("sku__default_supplier", "warehouse", "supplier")
+    rules = ReplenishmentRule.objects.filter(pk__in=moves).select_related(
+        "sku__default_supplier", "warehouse", "supplier")
     raised, moved_references = [], []
     for rule in rules:
         old, new = moves[rule.pk]
@@ -460,25 +461,12 @@ def _rules_check(tenant, moves):
 
 
 def _rule_moves_for(tenant, pairs):
-    """{rule id: (old, new)} of the active rules of these pairs ({(sku, warehouse): (old, new)}) that
-    have work to do. On PostgreSQL the crossing tests run in the query itself, so a batch that
-    crosses no line loads no rule at all."""
-    table = ReplenishmentRule._meta.db_table
-    if connection.vendor == "postgresql":
-        keys = list(pairs)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT r.id, p.old, p.new FROM {table} r
-                    JOIN unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[]) AS p(s, w, old, new)
-                      ON r.sku_id = p.s AND r.warehouse_id = p.w
-                    WHERE r.tenant_id = %s AND r.active AND {_RULE_CROSSED_SQL}""",
-                [_pg_array([k[0] for k in keys]), _pg_array([k[1] for k in keys]),
-                 _pg_array([pairs[k][0] for k in keys]), _pg_array([pairs[k][1] for k in keys]), tenant.id],
-            )
-            return {rule_id: (old, new) for rule_id, old, new in cursor.fetchall()}
+    """{rule id: (old, new)} of the active rules of these pairs ({(sku, warehouse): (old, new)}).
+
+    The ingestion on PostgreSQL does not come here: its write statement answers the crossed rules."""
     candidates = ReplenishmentRule.objects.for_tenant(tenant).filter(
         active=True, sku_id__in={s for s, _w in pairs}).values_list("pk", "sku_id", "warehouse_id")
-    return {pk: pairs[(sku_id, warehouse_id)] for pk, sku_id, warehouse_id in candidates if (sku_id, warehouse_id) in pairs}
+    return {pk: pairs[(s, w)] for pk, s, w in candidates if (s, w) in pairs}
 
 
 def _check_step(tenant, rule, old, new, moved):
