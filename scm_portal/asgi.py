@@ -5,11 +5,18 @@ alone runs periodic work (escalations, sweeps) on time.
 """
 
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scm_portal.settings.base")
 django_asgi_app = get_asgi_application()
+
+# The event loop (socket fan-out) and the thread running sync views share the GIL. With
+# Python's default 5 ms switch interval, each database round trip of a request waits up to
+# 5 ms for the GIL while the loop writes to many sockets; a shorter interval keeps requests
+# moving under fan-out load (bench/README.md, ws_fanout).
+sys.setswitchinterval(int(os.environ.get("GIL_SWITCH_INTERVAL_US", "1000")) / 1_000_000)
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
