@@ -93,13 +93,17 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if self.access is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.versions = await db(access_versions)(tenant_id=self.access.tenant_id, user_id=self.user.id)
+        self.user_id = self.user.id  # read per frame: the user is a lazy object, each access a proxy call
+        self.versions = await db(access_versions)(tenant_id=self.access.tenant_id, user_id=self.user_id)
         await self.accept()
         self.queue = asyncio.Queue(maxsize=SEND_QUEUE_MAX)
+        self.in_flight = None  # a send started by hub_message that had to wait; the writer waits for it
+        self.writer_busy = False
+        self.write_buffer_size = scope.get("portal_write_buffer_size")  # see scm_portal.asgi
         await self._sync_groups()
         self.tasks = [asyncio.create_task(self._writer())]
         _AccessPoller.of_loop().add(self)
-        await self._enqueue({"type": "hello", "user": self.user.id, "tenant": slug, "rooms": sorted(self.access.room_ids)})
+        await self._enqueue({"type": "hello", "user": self.user_id, "tenant": slug, "rooms": sorted(self.access.room_ids)})
 
     def _has_origin(self):
         return any(k == b"origin" for k, _v in self.scope.get("headers", []))
@@ -109,6 +113,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         _AccessPoller.of_loop().discard(self)
         for task in self.tasks:
             task.cancel()
+        if getattr(self, "in_flight", None) is not None:
+            self.in_flight.cancel()
         for group in list(self.groups_joined):
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined.clear()
@@ -119,19 +125,40 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     # --- outgoing: one bounded queue and one writer per socket ---------------------------------
     async def _writer(self):
-        buffered = self.scope.get("portal_write_buffer_size")  # see scm_portal.asgi.with_write_buffer_probe
         try:
             while True:
+                self.writer_busy = False
                 item = await self.queue.get()
+                self.writer_busy = True
+                if self.in_flight is not None:
+                    await self.in_flight  # keep the order: a direct send that had to wait goes first
+                    self.in_flight = None
                 # Live messages arrive already serialised (realtime.publish_message); others are dicts.
-                await self.send(text_data=item if isinstance(item, str) else frame_text(item))
-                if buffered is not None and buffered() > SEND_BUFFER_MAX:
+                await self._send_text(item if isinstance(item, str) else frame_text(item))
+                if self._buffer_full():
                     await self._cut_off()
                     return
         except asyncio.CancelledError:
             pass
         except Exception:  # the client went away mid-send
             logger.debug("socket writer stopped", exc_info=True)
+
+    async def _send_now(self, text):
+        try:
+            await self._send_text(text)
+        except Exception:  # the client went away mid-send; the writer's next send ends it
+            logger.debug("direct socket send failed", exc_info=True)
+            return
+        if self._buffer_full() and not self.closing:
+            self.closing = True
+            self.tasks.append(asyncio.create_task(self._cut_off()))
+
+    async def _send_text(self, text):
+        # Straight to the server (as AsyncWebsocketConsumer.send does, minus two layers of calls).
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    def _buffer_full(self):
+        return self.write_buffer_size is not None and self.write_buffer_size() > SEND_BUFFER_MAX
 
     async def _enqueue(self, frame):
         if self.closing:
@@ -148,7 +175,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             self.queue.get_nowait()
         try:
             await asyncio.wait_for(
-                self.send(text_data=json.dumps({"type": "resync", "reason": "slow_consumer"})), timeout=1.0
+                self._send_text(json.dumps({"type": "resync", "reason": "slow_consumer"})), timeout=1.0
             )
         except Exception:
             pass
@@ -163,7 +190,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
     # --- access ----------------------------------------------------------------------------------
     async def _sync_groups(self):
         """The user's and tenant's groups on this socket's channel; rooms through the process's hub."""
-        wanted = {realtime.user_group(self.user.id), realtime.tenant_group(self.access.tenant_id)}
+        wanted = {realtime.user_group(self.user_id), realtime.tenant_group(self.access.tenant_id)}
         for group in wanted - self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         for group in self.groups_joined - wanted:
@@ -324,7 +351,13 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         audience = event.get("core_audience")
         if audience and self.access.is_core and not self.access.roles & set(audience):
             return
-        if event.get("recipient") not in (None, self.user.id):
+        if event.get("recipient") not in (None, self.user_id):
+            return
+        if not self.writer_busy and self.queue.empty() and (self.in_flight is None or self.in_flight.done()):
+            # Nothing waiting for this socket: write now, without waking its writer task. uvicorn's
+            # socket send does not wait, so the eager task usually finishes right here.
+            task = asyncio.Task(self._send_now(event["text"]), loop=asyncio.get_running_loop(), eager_start=True)
+            self.in_flight = None if task.done() else task
             return
         try:
             self.queue.put_nowait(event["text"])

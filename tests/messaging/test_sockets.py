@@ -295,14 +295,14 @@ async def test_a_slow_consumer_is_cut_off_with_a_resync_signal(demo_tx, monkeypa
 
     monkeypatch.setattr(consumers, "SEND_QUEUE_MAX", 5)
     stuck = asyncio.Event()  # never set: the rep's client stops reading
-    original_send = consumers.TenantSocketConsumer.send
+    original_send = consumers.TenantSocketConsumer._send_text
 
-    async def send(self, text_data=None, bytes_data=None, close=False):
-        if self.user.username == "supa.rep" and text_data and '"type":"hello"' not in text_data:
+    async def send_text(self, text):
+        if self.user.username == "supa.rep" and '"type":"hello"' not in text:
             await stuck.wait()
-        return await original_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
+        return await original_send(self, text)
 
-    monkeypatch.setattr(consumers.TenantSocketConsumer, "send", send)
+    monkeypatch.setattr(consumers.TenantSocketConsumer, "_send_text", send_text)
     room = await a_room("acme", "sup-a")
     rep = await connect("supa.rep")
     fast = await connect("acme.buyer")
