@@ -50,7 +50,9 @@ class RoomHub(PerLoop):
 
     async def _ensure_channel(self):
         if self.channel is None:
-            self.channel = await self.layer.new_channel("hub.")
+            # The layer's default prefix: the core Redis layer reads all of a process's own
+            # channels from one queue named by that prefix, so another prefix is never read.
+            self.channel = await self.layer.new_channel()
         if self.reader is None or self.reader.done():
             self.reader = asyncio.create_task(self._read())
 

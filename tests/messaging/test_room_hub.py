@@ -1,6 +1,9 @@
 """The process's room hub: one channel-layer subscription per room, frames handed to the local
 sockets in seq order, gaps read from the database once per process and filtered per socket."""
 
+import asyncio
+import os
+
 import pytest
 from channels.layers import get_channel_layer
 
@@ -105,3 +108,50 @@ async def test_a_lost_publish_is_read_once_for_the_process_and_filtered_per_sock
     assert len(gap_reads) == 1  # one read for both sockets
     await buyer.disconnect()
     await rep.disconnect()
+
+
+class _Socket:
+    """Stands in for a consumer: records what the hub hands it."""
+
+    def __init__(self):
+        self.got = []
+
+    def hub_message(self, event):
+        self.got.append(event["seq"])
+
+    def hub_read(self, event):
+        pass
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: the layers under test are Redis's")
+@pytest.mark.parametrize("backend", ["channels_redis.core.RedisChannelLayer", "channels_redis.pubsub.RedisPubSubChannelLayer"])
+async def test_the_hub_receives_on_both_redis_layers(backend, settings):
+    """The core layer reads a process's own channels from one queue named by the layer's default
+    prefix; a hub channel with another prefix would never be read there."""
+    import uuid
+
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {
+        "hosts": [os.environ["REDIS_URL"]], "prefix": f"hubtest{uuid.uuid4().hex[:8]}"}}}
+    channel_layers.backends.clear()
+    try:
+        hub, socket = RoomHub(), _Socket()
+        layer = hub.layer
+        # A socket's own channel receiving first, as in a server process.
+        consumer_channel = await layer.new_channel()
+        consumer = asyncio.create_task(layer.receive(consumer_channel))
+        await asyncio.sleep(0.05)
+        await hub.join(4242, socket)
+        for seq in (1, 2, 3):
+            await layer.group_send(realtime.room_group(4242), {"type": "room.message", "room": 4242, "seq": seq})
+        for _ in range(20):  # within a second (a channel read in turn with the others waits ~5 s)
+            if len(socket.got) == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert socket.got == [1, 2, 3]
+        await hub.leave(4242, socket)
+        hub.reader.cancel()
+        consumer.cancel()
+    finally:
+        channel_layers.backends.clear()
