@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from messaging.models import Room
+from scm_portal.tenancy.context import TenantContext
 from scm_portal.tenancy.models import Membership, Tenant
 from scm_portal.tenancy.roles import CORE_ROLES
 
@@ -36,7 +37,9 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None):
         return None
     roles = {role for role, _org in memberships}
     partner_ids = frozenset(org for role, org in memberships if role not in CORE_ROLES)
-    rooms = frozenset(Room.objects.for_tenant(tenant).visible_to(user, "view").values_list("pk", flat=True))
+    # The memberships just read make the room rule's membership sub-queries constants.
+    context = TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(memberships))
+    rooms = frozenset(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context).values_list("pk", flat=True))
     return SocketAccess(tenant_id=tenant.id, room_ids=rooms, is_core=bool(roles & CORE_ROLES), roles=frozenset(roles),
                         partner_ids=partner_ids)
 

@@ -192,3 +192,23 @@ def test_a_replayed_client_id_frame_still_lists_its_attachment(demo, api):
     replay = api.post(url(room), {"body": "见附件", "client_id": "up-1"}, format="json")
     assert replay.status_code == 200
     assert [a["name"] for a in replay.json()["attachments"]] == ["a.txt"]
+
+
+@pytest.mark.django_db
+def test_a_sockets_rooms_are_the_rooms_the_user_may_see(full_demo):
+    """load_socket_access builds its room set with the memberships it has just read (the context
+    form); it must answer as the generic rule does, for every user in every tenant."""
+    from messaging.ws.access_state import load_socket_access
+    from scm_portal.tenancy.models import Tenant
+
+    checked = 0
+    for tenant in Tenant.objects.all():
+        for user in get_user_model().objects.all():
+            access = load_socket_access(user, tenant_id=tenant.id)
+            expected = set(Room.objects.for_tenant(tenant).visible_to(user, "view").values_list("pk", flat=True))
+            if access is None:
+                assert not expected, (user.username, tenant.slug)
+            else:
+                assert access.room_ids == expected, (user.username, tenant.slug)
+                checked += 1
+    assert checked >= 10
