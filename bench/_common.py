@@ -22,6 +22,41 @@ VENV_BIN = Path(PYTHON).parent
 # CPU and a zlib context per connection for little saving.
 PORTAL_SERVER_ARGS = ["--lifespan", "on", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
 
+
+def bench_redis_url():
+    """BENCH_REDIS_URL, else REDIS_URL's server with database 15: the portal's cache keys (socket
+    access counters per tenant id) must not collide with other servers or tests on the same Redis."""
+    if os.environ.get("BENCH_REDIS_URL"):
+        return os.environ["BENCH_REDIS_URL"]
+    parts = urlsplit(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
+    return urlunsplit((parts.scheme, parts.netloc, "/15", parts.query, parts.fragment))
+
+
+def portal_env(db_url, redis_url, *, layer="pubsub", root=None, extra=()):
+    """The production-like environment of a portal server. bench.settings is the portal's settings
+    with the channel layer `layer` and a per-run channel prefix, so nothing published here reaches
+    another server sharing the Redis. `root`: the portal checkout to serve (bench.settings stays ours);
+    `extra`: KEY=VALUE strings."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "PORTAL_ENV"}}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "BENCH_CHANNEL_LAYER": layer,
+        "BENCH_CHANNEL_PREFIX": f"bench{secrets.token_hex(4)}",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "bench-only-" + secrets.token_urlsafe(32),
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "EMBEDDED_SCHEDULER": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    })
+    if root is not None:
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([str(root), str(REPO)]))  # the portal, then bench.settings
+    env.update(dict(kv.split("=", 1) for kv in extra))
+    return env
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -269,3 +304,26 @@ class CpuMeter:
         out["machine"] = round(machine / _HZ / elapsed, 2)
         out["seconds"] = round(elapsed, 2)
         return out
+
+
+QUIET_CPUS = 0.25  # other jobs using more than this share of the machine make the figures noisy
+
+
+def wait_quiet(limit_s, database=None):
+    """Samples what else runs on the machine; waits (up to limit_s) while something else is busy.
+    With `database` named, PostgreSQL work for any other database counts as someone else's; without
+    one (nothing of ours runs yet), all of PostgreSQL's does."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        meter = CpuMeter({}, database=database).start()
+        time.sleep(2)
+        sample = meter.stop()
+        if database is None:
+            sample["other"] = round(sample["other"] + sample["postgres"], 2)
+        busy = sample["other"]
+        if busy <= QUIET_CPUS or time.monotonic() >= deadline:
+            if busy > QUIET_CPUS:
+                log(f"the machine is busy with other work ({busy} CPUs); figures will be noisy")
+            return sample
+        log(f"other work is using {busy} CPUs; waiting for the machine to go quiet")
+        time.sleep(3)

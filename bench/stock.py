@@ -42,18 +42,20 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
     BENCH,
-    DEFAULT_REDIS_URL,
+    PORTAL_SERVER_ARGS,
     PYTHON,
     REPO,
     RESULTS,
     VENV_BIN,
+    QUIET_CPUS,
     CpuMeter,
+    bench_redis_url,
+    portal_env,
     LineProcess,
     ThrowawayDatabase,
     fmt,
@@ -64,6 +66,7 @@ from _common import (  # noqa: E402
     stop,
     summary_ms,
     wait_for_port,
+    wait_quiet,
 )
 
 NAME = "stock"
@@ -79,7 +82,6 @@ REFERENCE = {"copy_rows_per_s": 250_000, "executemany_rows_per_s": 69_000, "inse
              "count_levels_s": 0.06}
 
 PARTS = ("latency", "ingest", "rules", "escalation")
-QUIET_CPUS = 0.25  # other jobs using more than this share of the machine make the figures noisy
 TENANT = "acme"
 PASSWORD = "demo12345"
 COPY_TABLES = ("bench_copy_movement", "bench_copy_movement_fk")
@@ -115,57 +117,11 @@ def add_arguments(parser):
 
 # --- environment ------------------------------------------------------------------------------------
 
-def bench_redis_url():
-    """BENCH_REDIS_URL, else REDIS_URL's server with database 15 (the portal's cache keys must not
-    collide with other servers or tests on the same Redis)."""
-    if os.environ.get("BENCH_REDIS_URL"):
-        return os.environ["BENCH_REDIS_URL"]
-    parts = urlsplit(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
-    return urlunsplit((parts.scheme, parts.netloc, "/15", parts.query, parts.fragment))
-
-
-def portal_env(db_url, redis_url, extra=()):
-    """The production-like environment. bench.settings is the portal's settings with a per-run
-    channel prefix, so nothing published here reaches another server sharing the Redis."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "PORTAL_ENV"}}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "BENCH_CHANNEL_LAYER": "pubsub",
-        "BENCH_CHANNEL_PREFIX": f"bench{secrets.token_hex(4)}",
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": "bench-only-" + secrets.token_urlsafe(32),
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "EMBEDDED_SCHEDULER": "0",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update(dict(kv.split("=", 1) for kv in extra))
-    return env
-
-
 _DATABASE = {"name": None}  # the run's throwaway database: PostgreSQL work for any other counts as "other"
 
 
 def meter_for(groups):
     return CpuMeter(groups, database=_DATABASE["name"])
-
-
-def wait_quiet(limit_s):
-    """Samples what else runs on the machine; waits (up to limit_s) while something else is busy."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        sample = meter_for({}).start()
-        time.sleep(2)
-        sample = sample.stop()
-        if sample["other"] <= QUIET_CPUS or time.monotonic() >= deadline:
-            if sample["other"] > QUIET_CPUS:
-                log(f"the machine is busy with other work ({sample['other']} CPUs); figures will be noisy")
-            return sample
-        log(f"other work is using {sample['other']} CPUs; waiting for the machine to go quiet")
-        time.sleep(3)
 
 
 def code_version():
@@ -185,7 +141,7 @@ def pg_connect(url, **kwargs):
 
 
 def prepare_database(db_url, redis_url, opts):
-    env = portal_env(db_url, redis_url, opts.stock_server_env)
+    env = portal_env(db_url, redis_url, extra=opts.stock_server_env)
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=env, check=True)
     subprocess.run([PYTHON, "manage.py", "seed_demo", "--password", PASSWORD], cwd=REPO, env=env, check=True,
                    capture_output=True)
@@ -267,7 +223,7 @@ def start_server(app, env, port, workers, logname):
     logpath.parent.mkdir(parents=True, exist_ok=True)
     with open(logpath, "w") as logfile:
         proc = spawn([str(VENV_BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                      "--lifespan", "on", "--log-level", "warning", "--no-access-log"],
+                      *PORTAL_SERVER_ARGS, "--log-level", "warning", "--no-access-log"],
                      env=env, stdout=logfile, stderr=subprocess.STDOUT)
     wait_for_port(port, 60, proc)
     return proc
@@ -510,13 +466,13 @@ def run_portal(opts, world, db_url, redis_url, data):
     worker_counts = opts.workers if "ingest" in opts.parts else [1]
     for workers in worker_counts:
         port = free_port()
-        env = portal_env(db_url, redis_url, opts.stock_server_env)
+        env = portal_env(db_url, redis_url, extra=opts.stock_server_env)
         log(f"portal: uvicorn, {workers} worker(s)")
         proc = start_server("scm_portal.asgi:application", env, port, workers, f"uvicorn-stock-w{workers}.log")
         try:
             token = get_token(port, "acme.warehouse")
             if "latency" in opts.parts and workers == 1:
-                data.setdefault("quiet", {})["latency_portal"] = wait_quiet(opts.stock_wait_quiet)
+                data.setdefault("quiet", {})["latency_portal"] = wait_quiet(opts.stock_wait_quiet, database=_DATABASE["name"])
                 rep_token = get_token(port, "supa.rep")
                 http_client = Http(port, token)
                 try:
@@ -527,7 +483,7 @@ def run_portal(opts, world, db_url, redis_url, data):
                 finally:
                     http_client.close()
             if "ingest" in opts.parts:
-                data.setdefault("quiet", {})[f"ingest_w{workers}"] = wait_quiet(opts.stock_wait_quiet)
+                data.setdefault("quiet", {})[f"ingest_w{workers}"] = wait_quiet(opts.stock_wait_quiet, database=_DATABASE["name"])
                 for connections in opts.connections:
                     log(f"ingest: {workers} worker(s), {connections} connection(s), {opts.stock_ingest_batches} × "
                         f"{opts.stock_ingest_batch} movements")
@@ -561,7 +517,7 @@ def run_ingest_beside_bulk(opts, world, db_url, redis_url, data):
     best = best_ingest(data)
     plan = data["ingest"]["plan"]
     port = free_port()
-    env = portal_env(db_url, redis_url, opts.stock_server_env)
+    env = portal_env(db_url, redis_url, extra=opts.stock_server_env)
     log(f"ingest (diagnostic): w{best['workers']} c{best['connections']} beside the {opts.stock_sweep_levels:,}-SKU tenant")
     proc = start_server("scm_portal.asgi:application", env, port, best["workers"], f"uvicorn-stock-w{best['workers']}-bulk.log")
     try:
@@ -576,7 +532,7 @@ def run_ingest_beside_bulk(opts, world, db_url, redis_url, data):
 # --- 3 + 4 in a child process ------------------------------------------------------------------------------
 
 def run_sweep(mode, cfg, db_url, redis_url, opts):
-    env = portal_env(db_url, redis_url, opts.stock_server_env)
+    env = portal_env(db_url, redis_url, extra=opts.stock_server_env)
     proc = spawn([PYTHON, str(BENCH / "stock_sweeps.py"), mode, json.dumps(cfg)], env=env,
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     meter = meter_for({"sweeps": [proc.pid]}).start()
@@ -626,12 +582,12 @@ def run(opts):
         log(f"database {db.name}: migrate, seed_demo, {opts.stock_ingest_skus:,} ingest SKUs with rules")
         world = prepare_database(db.url, redis_url, opts)
         if "latency" in opts.parts:
-            data.setdefault("quiet", {})["latency_bare"] = wait_quiet(opts.stock_wait_quiet)
+            data.setdefault("quiet", {})["latency_bare"] = wait_quiet(opts.stock_wait_quiet, database=_DATABASE["name"])
             data["latency"] = {"bare": bare_latency(opts, db.url, redis_url, world["latency"]["skus"])}
         if "latency" in opts.parts or "ingest" in opts.parts:
             run_portal(opts, world, db.url, redis_url, data)
         if "rules" in opts.parts:
-            data.setdefault("quiet", {})["rules"] = wait_quiet(opts.stock_wait_quiet)
+            data.setdefault("quiet", {})["rules"] = wait_quiet(opts.stock_wait_quiet, database=_DATABASE["name"])
             log(f"rules_sweep: building {opts.stock_sweep_levels:,} rules + stock levels, then timing")
             data["rules"] = run_sweep("rules", {
                 "levels": opts.stock_sweep_levels, "below": opts.stock_sweep_below, "unalerted": opts.stock_sweep_unalerted,
@@ -640,7 +596,7 @@ def run(opts):
             data["ingest"]["beside_bulk"] = run_ingest_beside_bulk(opts, world, db.url, redis_url, data)
         data.get("ingest", {}).pop("plan", None)
         if "escalation" in opts.parts:
-            data.setdefault("quiet", {})["escalation"] = wait_quiet(opts.stock_wait_quiet)
+            data.setdefault("quiet", {})["escalation"] = wait_quiet(opts.stock_wait_quiet, database=_DATABASE["name"])
             log(f"escalation_sweep: {opts.stock_alerts_open:,} open alerts, "
                 f"{opts.stock_alerts_rounds} × {opts.stock_alerts_due} due, then {opts.stock_alerts_big} due")
             data["escalation"] = run_sweep("escalation", {

@@ -16,9 +16,9 @@ frame, before parsing it (same machine and clock as the sender's POST start).
 
 import asyncio
 import json
-import sys
 import time
 
+from _client import emit, run, serve_commands, stdin_lines
 from websockets.asyncio.client import connect
 
 ALERT_MARK = '"type":"alert"'
@@ -55,15 +55,8 @@ class Listener:
         return {"event": "collected", "arrivals": found, "frames": dict(self.frames), "closed": self.close_code}
 
 
-def emit(obj):
-    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
-
-
 async def main():
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**24)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    reader = await stdin_lines(2**24)
     config = json.loads(await reader.readline())
     started = time.monotonic()
     ws = await connect(config["url"], proxy=None, open_timeout=30, max_size=2**22)
@@ -74,23 +67,10 @@ async def main():
     listener = Listener()
     task = asyncio.create_task(listener.run(ws))
     emit({"event": "ready", "connect_s": round(time.monotonic() - started, 3)})
-    while True:
-        line = await reader.readline()
-        if not line:
-            break
-        command = json.loads(line)
-        if command["cmd"] == "collect":
-            emit(await listener.collect(command["keys"], command["timeout"]))
-        elif command["cmd"] == "quit":
-            break
+    await serve_commands(reader, {"collect": lambda c: listener.collect(c["keys"], c["timeout"])})
     await ws.close()
     task.cancel()
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
+    run(main)

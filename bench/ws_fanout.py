@@ -34,16 +34,18 @@ import shlex
 import subprocess
 import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from _common import (
     BENCH,
-    DEFAULT_REDIS_URL,
     PYTHON,
     REPO,
     RESULTS,
     VENV_BIN,
+    QUIET_CPUS,
     CpuMeter,
+    bench_redis_url,
+    portal_env,
     PORTAL_SERVER_ARGS,
     LineProcess,
     ThrowawayDatabase,
@@ -56,6 +58,7 @@ from _common import (
     stop,
     summary_ms,
     wait_for_port,
+    wait_quiet,
 )
 
 NAME = "ws_fanout"
@@ -350,26 +353,6 @@ def run_size(n, urls, make_sender, opts, hello, server_pid, database=None):
 
 # --- servers --------------------------------------------------------------------------------------
 
-def server_env(db_url, redis_url, layer, root):
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "PORTAL_ENV"}}
-    env.update({
-        "PYTHONPATH": os.pathsep.join(dict.fromkeys([root, str(REPO)])),  # the portal, then bench.settings
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "BENCH_CHANNEL_LAYER": layer,
-        "BENCH_CHANNEL_PREFIX": f"bench{secrets.token_hex(4)}",
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": "bench-only-" + secrets.token_urlsafe(32),
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "EMBEDDED_SCHEDULER": "0",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
-
-
 def start_portal(env, port, workers, logfile, root, extra_args=()):
     args = [str(VENV_BIN / "uvicorn"), "scm_portal.asgi:application", "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers), *PORTAL_SERVER_ARGS, "--log-level", "warning", "--no-access-log", *extra_args]
@@ -403,7 +386,7 @@ def run_portal(opts, world, db_url, redis_url, layer, workers):
     logpath.parent.mkdir(parents=True, exist_ok=True)
     results = {}
     with open(logpath, "w") as logfile:
-        env = server_env(db_url, redis_url, layer, opts.server_root)
+        env = portal_env(db_url, redis_url, layer=layer, root=opts.server_root)
         env.update(dict(kv.split("=", 1) for kv in opts.server_env))
         proc = start_portal(env, port, workers, logfile, opts.server_root, shlex.split(opts.uvicorn_args))
         try:
@@ -507,36 +490,6 @@ def source_version(root):
         return {"commit": commit, "uncommitted_changes": dirty}
     except (OSError, subprocess.CalledProcessError):
         return None
-
-
-def bench_redis_url():
-    """BENCH_REDIS_URL, else REDIS_URL's server with database 15: the portal's cache keys (socket
-    access counters per tenant id) must not collide with other servers or tests on the same Redis."""
-    if os.environ.get("BENCH_REDIS_URL"):
-        return os.environ["BENCH_REDIS_URL"]
-    parts = urlsplit(os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL)
-    return urlunsplit((parts.scheme, parts.netloc, "/15", parts.query, parts.fragment))
-
-
-QUIET_CPUS = 0.25  # other jobs using more than this share of the machine make the figures noisy
-
-
-def wait_quiet(limit_s):
-    """Samples what else runs on the machine; waits (up to limit_s) while something else is busy.
-    Nothing of ours runs yet, so PostgreSQL's share counts as someone else's too."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        meter = CpuMeter({}).start()
-        time.sleep(2)
-        sample = meter.stop()
-        busy = round(sample["other"] + sample["postgres"], 2)
-        sample["other"] = busy
-        if busy <= QUIET_CPUS or time.monotonic() >= deadline:
-            if busy > QUIET_CPUS:
-                log(f"the machine is busy with other work ({busy} CPUs); figures will be noisy")
-            return sample
-        log(f"other work is using {busy} CPUs; waiting for the machine to go quiet")
-        time.sleep(3)
 
 
 def setup_world(db_url, sizes, root):

@@ -23,9 +23,9 @@ connected once the server's hello frame arrived, i.e. after it joined its room g
 
 import asyncio
 import json
-import sys
 import time
 
+from _client import emit, run, serve_commands, stdin_lines
 from websockets.asyncio.client import connect
 
 MARK = '"body":"b|'
@@ -128,15 +128,8 @@ class Harness:
         return {"event": "dump", "phases": phases, "closed": self.closed[:20], "n_closed": len(self.closed)}
 
 
-def emit(obj):
-    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
-
-
 async def main():
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**26)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    reader = await stdin_lines(2**26)
     config = json.loads(await reader.readline())
     harness = Harness(config)
     started = time.monotonic()
@@ -144,17 +137,10 @@ async def main():
     await harness.all_ready.wait()
     emit({"event": "ready", "connected": harness.connected, "failed": len(harness.failed),
           "errors": harness.failed[:5], "connect_s": round(time.monotonic() - started, 3)})
-    while True:
-        line = await reader.readline()
-        if not line:
-            break
-        command = json.loads(line)
-        if command["cmd"] == "wait":
-            emit(await harness.wait(command["phase"], command["expect"], command["timeout"]))
-        elif command["cmd"] == "dump":
-            emit(await harness.dump(command["settle"], command["timeout"]))
-        elif command["cmd"] == "quit":
-            break
+    await serve_commands(reader, {
+        "wait": lambda c: harness.wait(c["phase"], c["expect"], c["timeout"]),
+        "dump": lambda c: harness.dump(c["settle"], c["timeout"]),
+    })
     closing = [asyncio.create_task(ws.close()) for ws in harness.sockets]
     if closing:
         await asyncio.wait(closing, timeout=5)
@@ -163,9 +149,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
+    run(main)
