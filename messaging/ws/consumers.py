@@ -150,8 +150,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             logger.debug("direct socket send failed", exc_info=True)
             return
         if self._buffer_full() and not self.closing:
-            self.closing = True
-            self.tasks.append(asyncio.create_task(self._cut_off()))
+            self._cut_off_soon()
 
     async def _send_text(self, text):
         # Straight to the server (as AsyncWebsocketConsumer.send does, minus two layers of calls).
@@ -167,6 +166,11 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
             await self._cut_off()
+
+    def _cut_off_soon(self):
+        """_cut_off from plain (non-async) code: nothing more is queued meanwhile."""
+        self.closing = True
+        self.tasks.append(asyncio.create_task(self._cut_off()))
 
     async def _cut_off(self):
         """A client that cannot keep up is told to resync and closed; others never wait for it."""
@@ -362,8 +366,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         try:
             self.queue.put_nowait(event["text"])
         except asyncio.QueueFull:
-            self.closing = True
-            self.tasks.append(asyncio.create_task(self._cut_off()))
+            self._cut_off_soon()
 
     async def _fill_own_gap(self, room_id, last, seq):
         try:
@@ -385,8 +388,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             try:
                 self.queue.put_nowait(event["frame"])
             except asyncio.QueueFull:
-                self.closing = True
-                self.tasks.append(asyncio.create_task(self._cut_off()))
+                self._cut_off_soon()
 
     # --- events from the channel layer --------------------------------------------------------------
     async def user_frame(self, event):
