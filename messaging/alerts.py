@@ -15,7 +15,7 @@ import re
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,6 +35,7 @@ from messaging.models import (
     RoomKind,
 )
 from messaging.services import event_post, event_post_many, rooms_lock
+from scm_portal.tenancy.compiled import QueryTemplate
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
 from scm_portal.tenancy.selectors import tenant_language
@@ -46,20 +47,42 @@ LIFECYCLE_ACTIONS = ("alert_ack", "alert_start", "alert_resolve")
 
 def policy_for(*, tenant, kind, severity):
     """The most specific active policy: same kind before any kind, then the highest min_severity."""
-    candidates = EscalationPolicy.objects.for_tenant(tenant).filter(active=True, min_severity__lte=severity).filter(
-        Q(kind=kind) | Q(kind="")
-    )
+    candidates = [
+        EscalationPolicy.from_db("default", _POLICY_FIELDS, row)
+        for row in _POLICIES.rows(shape=int(severity), tenant_id=tenant.pk, kind=kind)
+    ]
     return max(candidates, key=lambda p: (p.kind == kind, p.min_severity, p.pk), default=None)
+
+
+_POLICY_FIELDS = [f.attname for f in EscalationPolicy._meta.concrete_fields]
+# Read on every alert raised: compiled once per severity (a small integer column: the template's
+# integer placeholders lie outside its range, so the severity is part of the shape).
+_POLICIES = QueryTemplate(
+    lambda severity, *, tenant_id, kind: EscalationPolicy.objects.for_tenant(tenant_id)
+    .filter(active=True, min_severity__lte=severity).filter(Q(kind=kind) | Q(kind="")).values_list(*_POLICY_FIELDS)
+)
+
+
+def _audience_query(shape, *, tenant_id, roles=(), partner_id=None, usernames=()):
+    condition = Q(role__in=list(roles))
+    if partner_id is not None:
+        condition |= Q(organization_id=partner_id, role__in=sorted(PARTNER_ROLES))
+    if usernames:
+        condition |= Q(user__username__in=list(usernames))
+    return Membership.objects.active().filter(tenant_id=tenant_id).filter(condition).values_list("user_id")
+
+
+_AUDIENCE = QueryTemplate(_audience_query)
 
 
 def audience_user_ids(*, tenant, partner_id, roles, extra_usernames=()):
     """Users told about an alert live: the partner's people, the core staff of `roles`, named users."""
-    condition = Q(role__in=[r for r in roles if r in CORE_ROLES])
+    params = {"tenant_id": tenant.pk, "roles": sorted(r for r in roles if r in CORE_ROLES) or [""]}
     if partner_id:
-        condition |= Q(organization_id=partner_id, role__in=PARTNER_ROLES)
+        params["partner_id"] = partner_id
     if extra_usernames:
-        condition |= Q(user__username__in=list(extra_usernames))
-    return sorted(set(Membership.objects.active().filter(tenant=tenant).filter(condition).values_list("user_id", flat=True)))
+        params["usernames"] = sorted(set(extra_usernames))
+    return sorted({user_id for (user_id,) in _AUDIENCE.rows(shape=tuple(sorted(params)), **params)})
 
 
 def alert_frame(alert):
@@ -80,20 +103,36 @@ def alert_frame(alert):
 
 
 def _tell(alert, user_ids):
-    frame = alert_frame(alert)
-    partners = [alert.partner_id] if alert.partner_id else []
-    transaction.on_commit(
-        lambda: [realtime.send_to_user(u, frame, tenant_id=alert.tenant_id, partner_ids=partners) for u in user_ids]
-    )
+    """The live `alert` frame for each of these users, after commit, in one hand-over."""
+    event = realtime.user_frame_event(alert_frame(alert), tenant_id=alert.tenant_id,
+                                      partner_ids=[alert.partner_id] if alert.partner_id else [])
+    realtime.publish_many((realtime.user_group(u), event) for u in user_ids)
 
 
-def _alert_rooms(alert):
-    rooms = []
+_ROOM_FIELDS = [f.attname for f in Room._meta.concrete_fields]
+
+
+def _alert_rooms_query(shape, *, tenant_id, partner_id=None):
+    internal = Room.objects.filter(tenant_id=tenant_id, kind=RoomKind.INTERNAL, team_role="").order_by("pk").values("pk")[:1]
+    wanted = Q(pk__in=internal)
+    if partner_id is not None:
+        wanted |= Q(pk__in=Room.objects.filter(tenant_id=tenant_id, partnership__organization_id=partner_id,
+                                               partnership__active=True).values("pk"))
+    return Room.objects.select_for_update().filter(wanted).order_by("pk").values_list(*_ROOM_FIELDS)
+
+
+_ALERT_ROOMS = QueryTemplate(_alert_rooms_query)
+
+
+def _alert_rooms_lock(alert):
+    """The rooms an alert's cards go to, locked (in id order, as rooms_lock does) by one read:
+    the partner's room first, then the tenant's internal room."""
+    params = {"tenant_id": alert.tenant_id}
     if alert.partner_id:
-        rooms += list(Room.objects.filter(tenant=alert.tenant_id, partnership__organization_id=alert.partner_id,
-                                          partnership__active=True))
-    rooms += list(Room.objects.filter(tenant=alert.tenant_id, kind=RoomKind.INTERNAL, team_role="").order_by("pk")[:1])
-    return rooms
+        params["partner_id"] = alert.partner_id
+    using = router.db_for_write(Room)
+    rooms = [Room.from_db(using, _ROOM_FIELDS, row) for row in _ALERT_ROOMS.rows(shape=bool(alert.partner_id), using=using, **params)]
+    return sorted(rooms, key=lambda room: (room.kind == RoomKind.INTERNAL, room.pk))
 
 
 def _level_config(alert, index):
@@ -103,11 +142,16 @@ def _level_config(alert, index):
 
 # --- raise -------------------------------------------------------------------------------------
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_kind="", subject_ref="", partner=None,
                 core_audience=(), payload=None, extra_actions=()):
-    """Raises an alert unless one for the same condition is still unresolved; returns (alert, created)."""
-    existing = Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key).exclude(state=AlertState.RESOLVED).first()
+    """Raises an alert unless one for the same condition is still unresolved; returns (alert, created).
+
+    Every alert raised in a movement batch waits for this, so its writes are few: one locking
+    read for the rooms, the alert row (its cards' seqs are known once the rooms are locked),
+    one INSERT for the cards, one each for the event and the notifications. The live `alert`
+    frame is handed over before the cards' frames: it is what people are waiting for."""
+    existing = _open_alert(tenant, dedupe_key)
     if existing is not None:
         return existing, False
     now = timezone.now()
@@ -119,30 +163,41 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
     )
     first = _level_config(alert, 0)
     alert.next_escalation_at = now + timedelta(seconds=int(first["after_seconds"])) if first else None
-    rooms = _alert_rooms(alert)
-    rooms_lock(room.pk for room in rooms)  # rooms first, then the new alert row (its unique key waits)
+    rooms = _alert_rooms_lock(alert)  # rooms first, then the new alert row (its unique key waits)
+    alert.cards = [{"room": room.pk, "seq": room.last_seq + 1} for room in rooms]
     try:
         with transaction.atomic():
             alert.save(force_insert=True)
     except IntegrityError:  # raised concurrently by another batch: that one stands
         return Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key).exclude(state=AlertState.RESOLVED).get(), False
-    actions = [*LIFECYCLE_ACTIONS, *extra_actions]
-    for room in rooms:
-        card = event_post(
-            tenant=tenant, room=room, body=f"**{title}**" + (f"\n\n{body}" if body else ""),
-            payload={"alert": alert.pk, "kind": kind, "severity": SEVERITY_NAMES.get(severity), **(payload or {})},
-            actions=actions, subject_kind="alert", subject_ref=str(alert.pk), core_audience=core_audience,
-        )
-        alert.cards.append({"room": room.pk, "seq": card.seq})
-    alert.save(update_fields=["cards"])
-    AlertEvent.objects.create(tenant=tenant, alert=alert, action="raised", at=now)
     recipients = audience_user_ids(tenant=tenant, partner_id=alert.partner_id, roles=core_audience)
+    _tell(alert, recipients)
+    card_payload = {"alert": alert.pk, "kind": kind, "severity": SEVERITY_NAMES.get(severity), **(payload or {})}
+    cards = event_post_many([
+        {"tenant": tenant, "room": room, "body": f"**{title}**" + (f"\n\n{body}" if body else ""), "payload": card_payload,
+         "actions": [*LIFECYCLE_ACTIONS, *extra_actions], "subject_kind": "alert", "subject_ref": str(alert.pk),
+         "core_audience": core_audience}
+        for room in rooms
+    ], locked={room.pk: room for room in rooms})
+    assert [{"room": m.room_id, "seq": m.seq} for m in cards] == alert.cards, "card seqs moved under the room locks"
+    AlertEvent.objects.create(tenant=tenant, alert=alert, action="raised", at=now)
     Notification.objects.bulk_create(
         [Notification(tenant=tenant, user_id=u, alert=alert, kind="alert", level=0, text=title[:500]) for u in recipients],
         ignore_conflicts=True,
     )
-    _tell(alert, recipients)
     return alert, True
+
+
+_OPEN_ALERT = QueryTemplate(
+    lambda shape, *, tenant_id, key: Alert.objects.for_tenant(tenant_id).filter(dedupe_key=key)
+    .exclude(state=AlertState.RESOLVED).values_list("pk")[:1]
+)
+
+
+def _open_alert(tenant, dedupe_key):
+    """The unresolved alert of this condition, if any (asked for every line crossed)."""
+    rows = _OPEN_ALERT.rows(tenant_id=tenant.pk, key=dedupe_key)
+    return Alert.objects.select_related("partner").get(pk=rows[0][0]) if rows else None
 
 
 # --- the lifecycle -----------------------------------------------------------------------------

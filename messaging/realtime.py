@@ -183,6 +183,17 @@ def user_frame_event(frame, *, tenant_id, partner_ids=()):
     return {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)}
 
 
+def publish_messages(messages):
+    """Publishes stored messages after commit; their frames are built then, so the transaction
+    and any frame handed over before (an alert's) do not wait for the markdown rendering."""
+    messages = list(messages)
+    if messages:
+        transaction.on_commit(
+            lambda: _group_send_many([(room_group(m.room_id), room_message_event(m, attachments=[])) for m in messages]),
+            robust=True,
+        )
+
+
 def publish_many(events):
     """Publishes (group, event) pairs after the transaction commits, all in one go: one hand-over
     to the publishing loop for the lot (a sweep's hundreds of frames). Each group gets its events

@@ -7,10 +7,33 @@ alone runs periodic work (escalations, sweeps) on time.
 import os
 import sys
 
-from django.core.asgi import get_asgi_application
+import django
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scm_portal.settings.base")
-django_asgi_app = get_asgi_application()
+
+
+class PortalASGIHandler(ASGIHandler):
+    """Django's ASGI handler, with the middleware chain and the view run in one thread hop.
+
+    Under ASGI Django builds an async middleware chain: each MiddlewareMixin then runs its
+    process_request and process_response through sync_to_async, and a sync-only middleware
+    (WhiteNoise) turns the chain back to sync and then async again. A request crossed between
+    the event loop and its thread about fifteen times, each crossing waiting for the other side
+    to be scheduled, which the socket fan-out on the same loop makes longer (bench/STOCK.md).
+    Every view and middleware here is sync, so the chain is built sync and entered once, in the
+    request's thread (Django's ThreadSensitiveContext still gives each request its own)."""
+
+    def load_middleware(self, is_async=False):
+        super().load_middleware(is_async=False)
+
+    async def get_response_async(self, request):
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+
+
+django.setup(set_prefix=False)
+django_asgi_app = PortalASGIHandler()
 
 # The event loop (socket fan-out) and the thread running sync views share the GIL. With
 # Python's default 5 ms switch interval, each database round trip of a request waits up to

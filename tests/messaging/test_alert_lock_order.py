@@ -183,8 +183,8 @@ def test_recovery_while_a_button_is_pressed_resolves_after_it(due_alert, monkeyp
 
 
 def test_raising_an_alert_in_the_same_rooms_as_a_sweep(due_alert, monkeypatch):
-    # The new alert's first card is posted, its second not yet.
-    reached, release = pause(monkeypatch, "event_post", after=True)
+    # The new alert holds its rooms and its row, its cards are posted, its event and notices not yet.
+    reached, release = pause(monkeypatch, "event_post_many", after=True)
     raised = Side(lambda: alerts.alert_raise(
         tenant=due_alert.tenant, kind="low_stock", severity=20, dedupe_key="k2", title="SKU-10 低于安全库存",
         partner=due_alert.partner, core_audience=("warehouse",)))

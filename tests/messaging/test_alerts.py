@@ -41,6 +41,29 @@ class TestLifecycle:
         assert again.pk == first.pk and not created
         assert Alert.objects.count() == 1
 
+    def test_raising_writes_little_and_hands_the_alert_frame_over_first(
+            self, demo, monkeypatch, django_capture_on_commit_callbacks):
+        policy(demo["tenants"]["acme"])
+        many = []
+        monkeypatch.setattr(realtime, "_group_send_many", lambda events: many.append(events))
+        with django_capture_on_commit_callbacks() as callbacks, CaptureQueriesContext(connection) as statements:
+            alert = raise_alert(demo)
+            assert not many  # nothing before commit
+        # Lock the rooms, read the open alert and the policy, the alert row (in a savepoint), the
+        # audience, the cards (one INSERT, the room heads), the event and the notifications.
+        assert len(statements) <= 12, [q["sql"][:80] for q in statements.captured_queries]
+        for callback in callbacks:
+            callback()
+        frames, cards = many  # one hand-over each: the people's alert frames, then the cards
+        audience = {f"user.{user(n).pk}" for n in ("supa.rep", "acme.warehouse")}
+        assert {g for g, _e in frames} == audience and all(e["frame"]["id"] == alert.pk for _g, e in frames)
+        assert [(g, e["seq"]) for g, e in cards] == [(f"room.{c['room']}", c["seq"]) for c in alert.cards]
+        stored = [Message.objects.get(room_id=c["room"], seq=c["seq"]) for c in alert.cards]
+        assert [m.room.kind for m in stored] == ["partner", "internal"]
+        assert all(m.subject_ref == str(alert.pk) and m.payload["alert"] == alert.pk for m in stored)
+        assert all(chain_verify(m.room).ok for m in stored)
+        assert {n.user.username for n in Notification.objects.filter(alert=alert)} == {"supa.rep", "acme.warehouse"}
+
     def test_ack_start_resolve_over_the_api(self, demo, api):
         alert = raise_alert(demo)
         api.as_user(user("acme.warehouse"))
