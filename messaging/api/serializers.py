@@ -13,7 +13,7 @@ class RoomSerializer(serializers.Serializer):
     last_seq = serializers.IntegerField()
     last_hash = serializers.CharField()
     last_message_at = serializers.DateTimeField(allow_null=True)
-    unread = serializers.IntegerField(required=False)
+    unread = serializers.IntegerField(required=False, help_text="Unread messages, counted up to 100 (100 means 100 or more).")
 
     def get_partner(self, room) -> dict | None:
         if room.partnership_id is None:

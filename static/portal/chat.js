@@ -67,7 +67,8 @@
     function setUnread(li, count) {
       var badge = li.querySelector("[data-role=unread]");
       badge.setAttribute("data-count", String(count));
-      badge.querySelector("[data-role=unread-count]").textContent = String(count);
+      // The server counts up to 100: from there on the badge says 99+.
+      badge.querySelector("[data-role=unread-count]").textContent = count > 99 ? "99+" : String(count);
       badge.hidden = count <= 0;
     }
 

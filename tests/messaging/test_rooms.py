@@ -119,6 +119,24 @@ def test_unread_counts_follow_read_marks_and_visibility(demo, api):
     assert row["unread"] == 0  # the supplier never sees the internal note
 
 
+def test_unread_counts_stop_at_the_cap(demo, api, client):
+    from messaging.selectors import UNREAD_COUNT_CAP
+    from messaging.services import event_post_many
+
+    room = room_of("acme", "sup-a")
+    event_post_many([{"tenant": room.tenant, "room": room, "body": f"事件 {i}"} for i in range(UNREAD_COUNT_CAP + 5)])
+    room.refresh_from_db()
+    api.as_user(user("acme.buyer"))
+    row = next(r for r in api.get("/api/v1/t/acme/rooms/").json() if r["id"] == room.pk)
+    assert row["unread"] == UNREAD_COUNT_CAP  # "100 or more", never the 105 counted one by one
+    client.force_login(user("acme.buyer"))
+    page = client.get("/t/acme/rooms/").content.decode()
+    assert f'data-count="{UNREAD_COUNT_CAP}"' in page and ">99+<" in page
+    assert api.post(f"/api/v1/t/acme/rooms/{room.pk}/read/", {"seq": room.last_seq - 3}, format="json").status_code == 200
+    row = next(r for r in api.get("/api/v1/t/acme/rooms/").json() if r["id"] == room.pk)
+    assert row["unread"] == 3  # below the cap the count is exact again
+
+
 @pytest.mark.parametrize("body", [{"seq": -1}, {"seq": "x"}, {}, {"seq": 99}, {"seq": 1, "more": True}])
 def test_bad_read_marks_are_400(demo, api, body):
     room = room_of("acme", "sup-a")
