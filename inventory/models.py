@@ -58,6 +58,11 @@ class StockLevel(models.Model):
     sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="levels")
     warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="levels")
     on_hand = models.BigIntegerField(default=0)
+    # The safety stock of the level's active rule (None without one): a copy kept by a trigger on
+    # the rules and by the movement batch that creates the level (inventory/services.py), so the
+    # periodic sweep finds the levels below safety in this table alone instead of joining every
+    # rule. Never indexed, like on_hand: the movements' updates stay HOT.
+    rule_safety_stock = models.BigIntegerField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TenantQuerySet.as_manager()
@@ -123,6 +128,10 @@ class ReplenishmentRule(models.Model):
             models.UniqueConstraint(fields=["tenant", "sku", "warehouse"], name="rule_unique_per_sku_warehouse"),
             models.CheckConstraint(condition=Q(safety_stock__gte=0) & Q(reorder_point__gte=0), name="rule_lines_not_negative"),
             models.CheckConstraint(condition=Q(step__isnull=True) | Q(step__gt=0), name="rule_step_positive"),
+        ]
+        # The sweep's velocity check reads the few rules with a factor, not a scan of all of them.
+        indexes = [
+            models.Index(fields=["tenant"], condition=Q(velocity_factor__isnull=False), name="rule_velocity_tenant"),
         ]
 
 

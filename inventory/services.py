@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -74,9 +75,32 @@ def _check_rule_lines(values):
         raise ValidationError(errors)
 
 
+# The copy of each rule's safety stock on its stock level (StockLevel.rule_safety_stock) is kept by
+# the database when a rule is written (the trigger of migration inventory/0003: any write, through
+# the services or not) and by the movement batch that creates a level (_INGEST_SQL). The two never
+# overlap on a SKU: a rule write locks the SKU row FOR UPDATE, a batch its SKU rows FOR KEY SHARE
+# (_ids_by_codes), so whichever comes second sees what the first committed.
+
+
+def _active_rule_safety():
+    """The active rule of the outer stock level (safety_stock None without one)."""
+    return ReplenishmentRule.objects.filter(
+        tenant_id=OuterRef("tenant_id"), sku_id=OuterRef("sku_id"), warehouse_id=OuterRef("warehouse_id"), active=True)
+
+
+def _levels_copy_rule_lines(level_ids):
+    """Copies the active rule's safety stock onto these levels (SQLite: those a batch may have created)."""
+    rule = _active_rule_safety()
+    StockLevel.objects.filter(pk__in=level_ids).filter(Exists(rule) | Q(rule_safety_stock__isnull=False)).update(
+        rule_safety_stock=Subquery(rule.values("safety_stock")[:1]))
+
+
 @transaction.atomic
 def rule_upsert(*, tenant, actor, sku, warehouse, **values):
     """Creates or updates the rule of a SKU in a warehouse; then checks the current stock against it."""
+    # The SKU lock the rule's trigger takes, taken first as a movement batch does (SKU, then level
+    # and rule): taken after the rule row, a batch stepping this rule could deadlock with it.
+    list(SKU.objects.filter(pk=sku.pk).select_for_update().values_list("pk"))
     rule = ReplenishmentRule.objects.for_tenant(tenant).filter(sku=sku, warehouse=warehouse).first()
     merged = {f: getattr(rule, f) for f in ("safety_stock", "reorder_point", "max_level", "step")} if rule else {}
     merged.update({k: v for k, v in values.items() if k in ("safety_stock", "reorder_point", "max_level", "step")})
@@ -194,13 +218,20 @@ def _pg_array(values):
 
 
 def _ids_by_codes(tenant, sku_codes, warehouse_codes):
-    """({code: id} of the tenant's SKUs, {code: id} of its active warehouses), in one query on PostgreSQL."""
+    """({code: id} of the tenant's SKUs, {code: id} of its active warehouses), in one query on PostgreSQL.
+
+    On PostgreSQL the SKU rows are locked FOR KEY SHARE here, as the movements' foreign-key checks
+    lock them at commit anyway: a rule write locks its SKU FOR UPDATE (rule_upsert and the rule
+    trigger of migration inventory/0003), so it and a batch never overlap on a SKU, and the level a
+    batch creates reads its rule's safety stock after any such write has committed (and a rule
+    written after that sees the level)."""
     sku_codes = [c for c in sku_codes if _text_ok(c)]
     warehouse_codes = [c for c in warehouse_codes if _text_ok(c)]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT false, code, id FROM {SKU._meta.db_table} WHERE tenant_id = %s AND code = ANY(%s::text[]) "
+                f"SELECT false, code, id FROM (SELECT code, id FROM {SKU._meta.db_table} "
+                f"WHERE tenant_id = %s AND code = ANY(%s::text[]) FOR KEY SHARE) AS s "
                 f"UNION ALL SELECT true, code, id FROM {Warehouse._meta.db_table} "
                 f"WHERE tenant_id = %s AND active AND code = ANY(%s::text[])",
                 [tenant.id, _pg_array(sku_codes), tenant.id, _pg_array(warehouse_codes)],
@@ -269,7 +300,9 @@ _RULE_CROSSED_SQL = """(
 
 # One statement per batch on PostgreSQL: insert the new movements (a known external_id is skipped,
 # and counted as a duplicate), add their totals to the stock levels, and answer the number created
-# plus (rule id, old level, new level) for each active rule whose lines the batch crosses.
+# plus (rule id, old level, new level) for each active rule whose lines the batch crosses. Each
+# touched level's rule is read once, before the levels: a level the batch creates gets its copy
+# of the rule's safety stock from it (see _ids_by_codes for why that read cannot be stale).
 # Locks are taken in one fixed order by every batch (movements by external_id, levels by
 # (sku, warehouse)), so overlapping concurrent batches wait for each other but never deadlock.
 _INGEST_SQL = f"""
@@ -284,22 +317,26 @@ WITH batch AS (
     ON CONFLICT (tenant_id, external_id) DO NOTHING
     RETURNING sku_id, warehouse_id, delta
 ), totals AS (
-    SELECT sku_id, warehouse_id, sum(delta)::bigint AS delta, count(*) AS created
-    FROM inserted GROUP BY sku_id, warehouse_id
+    SELECT t.sku_id, t.warehouse_id, t.delta, t.created, r.id AS rule_id, r.safety_stock, r.reorder_point,
+           r.step, r.step_reference
+    FROM (SELECT sku_id, warehouse_id, sum(delta)::bigint AS delta, count(*) AS created
+          FROM inserted GROUP BY sku_id, warehouse_id) AS t
+    LEFT JOIN {ReplenishmentRule._meta.db_table} r
+        ON r.tenant_id = %s AND r.sku_id = t.sku_id AND r.warehouse_id = t.warehouse_id AND r.active
 ), levels AS (
-    INSERT INTO {StockLevel._meta.db_table} AS l (tenant_id, sku_id, warehouse_id, on_hand, updated_at)
-    SELECT %s, sku_id, warehouse_id, delta, %s FROM totals ORDER BY sku_id, warehouse_id
+    INSERT INTO {StockLevel._meta.db_table} AS l
+        (tenant_id, sku_id, warehouse_id, on_hand, rule_safety_stock, updated_at)
+    SELECT %s, sku_id, warehouse_id, delta, safety_stock, %s FROM totals ORDER BY sku_id, warehouse_id
     ON CONFLICT (tenant_id, sku_id, warehouse_id)
         DO UPDATE SET on_hand = l.on_hand + excluded.on_hand, updated_at = excluded.updated_at
     RETURNING sku_id, warehouse_id, on_hand
 )
 SELECT NULL::bigint, (SELECT coalesce(sum(created), 0) FROM totals)::bigint, NULL::bigint
 UNION ALL
-SELECT r.id, p.old, p.new
-FROM (SELECT v.sku_id AS s, v.warehouse_id AS w, v.on_hand - t.delta AS old, v.on_hand AS new
-      FROM levels v JOIN totals t ON t.sku_id = v.sku_id AND t.warehouse_id = v.warehouse_id) AS p
-JOIN {ReplenishmentRule._meta.db_table} r ON r.tenant_id = %s AND r.sku_id = p.s AND r.warehouse_id = p.w
-WHERE r.active AND {_RULE_CROSSED_SQL}"""
+SELECT r.rule_id, p.old, p.new
+FROM levels v JOIN totals r ON r.sku_id = v.sku_id AND r.warehouse_id = v.warehouse_id
+CROSS JOIN LATERAL (SELECT v.on_hand - r.delta AS old, v.on_hand AS new) AS p
+WHERE r.rule_id IS NOT NULL AND {_RULE_CROSSED_SQL}"""
 
 
 def _ingest_postgresql(tenant, rows, source):
@@ -316,7 +353,7 @@ def _ingest_postgresql(tenant, rows, source):
         cursor.execute(_INGEST_SQL, [
             _pg_array(external_ids), _pg_array(sku_ids), _pg_array(warehouse_ids), _pg_array(deltas),
             _pg_array(reasons), _pg_array([micros[when] for when in occurred]),
-            tenant.id, source, now, tenant.id, now, tenant.id,
+            tenant.id, source, now, tenant.id, tenant.id, now,
         ])
         result = cursor.fetchall()
     created, crossed = 0, {}
@@ -370,7 +407,10 @@ def _insert_movements(tenant, rows, source):
 
 
 def _apply_to_levels(tenant, totals):
-    """Adds each (sku, warehouse) total to its stock level (SQLite); returns [(sku, warehouse, old, new)]."""
+    """Adds each (sku, warehouse) total to its stock level (SQLite); returns [(sku, warehouse, old, new)].
+
+    Levels that stood at 0 (among them those just created) get their rule's safety stock copied:
+    SQLite runs one writer at a time, so no rule can change in between."""
     if not totals:
         return []
     table = StockLevel._meta.db_table
@@ -385,11 +425,14 @@ def _apply_to_levels(tenant, totals):
             f"INSERT INTO {table} (tenant_id, sku_id, warehouse_id, on_hand, updated_at) VALUES {values} "
             f"ON CONFLICT (tenant_id, sku_id, warehouse_id) DO UPDATE "
             f"SET on_hand = {table}.on_hand + excluded.on_hand, updated_at = excluded.updated_at "
-            f"RETURNING sku_id, warehouse_id, on_hand",
+            f"RETURNING id, sku_id, warehouse_id, on_hand",
             params,
         )
         rows = cursor.fetchall()
-    return [(sku_id, wh_id, on_hand - totals[(sku_id, wh_id)], on_hand) for sku_id, wh_id, on_hand in rows]
+    from_zero = [pk for pk, sku_id, wh_id, on_hand in rows if on_hand == totals[(sku_id, wh_id)]]
+    if from_zero:
+        _levels_copy_rule_lines(from_zero)
+    return [(sku_id, wh_id, on_hand - totals[(sku_id, wh_id)], on_hand) for _pk, sku_id, wh_id, on_hand in rows]
 
 
 @transaction.atomic
@@ -575,20 +618,24 @@ def rules_sweep(*, tenant, now=None):
     """The periodic check (one SQL query per tenant, never a task per SKU).
 
     Raises the low-stock alerts the inline check could not (a rule created or raised while
-    stock was already under it), then checks consumption velocity against its own baseline.
+    stock was already under it, a level created under its rule's line), then checks consumption
+    velocity against its own baseline.
     """
     from messaging.models import Alert
 
     rules_table, levels_table = ReplenishmentRule._meta.db_table, StockLevel._meta.db_table
     with connection.cursor() as cursor:
-        # The below-safety set first (one hash join), then the few without an open alert: asking
-        # per rule in id order made the planner probe two indexes a million times.
+        # The below-safety set from the levels alone (their copy of the rule's safety stock: one
+        # filtered scan, no join of a million rules), each checked against its rule (a stale copy
+        # can only cost a lookup, never raise); then the few without an open alert. `IS TRUE` is
+        # the form the planner estimates from the statistics of migration inventory/0003.
         cursor.execute(
             f"""WITH below AS MATERIALIZED (
-                    SELECT r.id, l.on_hand FROM {rules_table} r
-                    JOIN {levels_table} l ON l.tenant_id = r.tenant_id AND l.sku_id = r.sku_id
-                                         AND l.warehouse_id = r.warehouse_id
-                    WHERE r.tenant_id = %s AND r.active AND l.on_hand < r.safety_stock)
+                    SELECT r.id, l.on_hand FROM {levels_table} l
+                    JOIN {rules_table} r ON r.tenant_id = l.tenant_id AND r.sku_id = l.sku_id
+                                        AND r.warehouse_id = l.warehouse_id
+                    WHERE l.tenant_id = %s AND (l.on_hand < l.rule_safety_stock) IS TRUE
+                      AND r.active AND l.on_hand < r.safety_stock)
                 SELECT b.id, b.on_hand FROM below b
                 WHERE NOT EXISTS (SELECT 1 FROM {Alert._meta.db_table} a
                                   WHERE a.tenant_id = %s AND a.dedupe_key = 'low_stock:' || b.id
