@@ -768,7 +768,7 @@ def report(data):
         sel = r.get("select")
         if sel:
             lines.append(f"Diagnostic: the sweep's SELECT alone {sel['shipped_s']:.3f} s; the same question with the "
-                         f"below-safety set computed first (MATERIALIZED CTE) {sel['cte_s']:.3f} s "
+                         f"join of every rule with its level (the previous design) {sel['cte_s']:.3f} s "
                          f"({sel['rows']} rows, {'same rows' if sel['same_rows'] else 'DIFFERENT rows'}).")
 
     if "escalation" in data:

@@ -75,9 +75,9 @@ def build(latency_skus, ingest_skus, near_line):
             [wh["WH-SH"].id, wh["WH-SZ"].id, ING_SAFETY, ING_REORDER, tenant.id],
         )
         cur.execute(
-            """INSERT INTO inventory_stocklevel (tenant_id, sku_id, warehouse_id, on_hand, updated_at)
+            """INSERT INTO inventory_stocklevel (tenant_id, sku_id, warehouse_id, on_hand, rule_safety_stock, updated_at)
                SELECT r.tenant_id, r.sku_id, r.warehouse_id,
-                      CASE WHEN substr(s.code, 5)::int < %s THEN %s ELSE %s END, now()
+                      CASE WHEN substr(s.code, 5)::int < %s THEN %s ELSE %s END, r.safety_stock, now()
                FROM inventory_replenishmentrule r JOIN inventory_sku s ON s.id = r.sku_id
                WHERE r.tenant_id = %s AND s.code LIKE 'ING-%%'""",
             [near_line, ING_NEAR, ING_FAR, tenant.id],

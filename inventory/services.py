@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -22,6 +23,7 @@ from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, Stock
 from messaging import alerts, registry
 from messaging.models import Severity
 from scm_portal.errors import StructuredValidationError
+from scm_portal.tenancy.compiled import QueryTemplate
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.selectors import tenant_language
 from scm_portal.tenancy.roles import Role
@@ -491,13 +493,14 @@ def _rules_check(tenant, moves):
     """Checks the rules {rule id: (old level, new level)} and raises their alerts."""
     if not moves:
         return []
-    rules = ReplenishmentRule.objects.filter(pk__in=moves).select_related(
-        "sku__default_supplier", "warehouse", "supplier")
+    rules = list(ReplenishmentRule.objects.filter(pk__in=moves).select_related(
+        "sku__default_supplier", "warehouse", "supplier"))
+    stats = _crossing_stats(tenant, rules, moves)
     raised, moved_references = [], []
     for rule in rules:
         old, new = moves[rule.pk]
         raised += _check_step(tenant, rule, old, new, moved_references)
-        raised += _check_lines(tenant, rule, old, new)
+        raised += _check_lines(tenant, rule, old, new, stats.get(rule.pk))
     if moved_references:
         ReplenishmentRule.objects.bulk_update(moved_references, ["step_reference"])
     return raised
@@ -539,16 +542,28 @@ def _check_step(tenant, rule, old, new, moved):
     return raised
 
 
-def _check_lines(tenant, rule, old, new):
-    """Safety stock and reorder point: alert on the downward crossing, recover on the upward one.
-
-    Demand statistics are read only when a line is crossed, never for every change."""
-    raised = []
-    sku, wh = rule.sku.code, rule.warehouse.code
+def _lines_crossed(rule, old, new):
+    """(safety stock crossed downwards, reorder point reached from above)."""
     crossed_safety = new < rule.safety_stock <= old
     crossed_reorder = bool(rule.reorder_point) and new <= rule.reorder_point < old and new >= rule.safety_stock
+    return crossed_safety, crossed_reorder
+
+
+def _crossing_stats(tenant, rules, moves):
+    """demand_stats of the rules whose lines their move {rule id: (old, new)} crosses, in one read:
+    demand is read only when a line is crossed, never for every change."""
+    crossing = [rule for rule in rules if any(_lines_crossed(rule, *moves[rule.pk]))]
+    levels = {(rule.sku_id, rule.warehouse_id): moves[rule.pk][1] for rule in crossing}
+    return demand_stats(tenant=tenant, rules=crossing, levels=levels)
+
+
+def _check_lines(tenant, rule, old, new, stats):
+    """Safety stock and reorder point: alert on the downward crossing, recover on the upward one.
+    `stats`: the rule's demand_stats when a line is crossed (_crossing_stats)."""
+    raised = []
+    sku, wh = rule.sku.code, rule.warehouse.code
+    crossed_safety, crossed_reorder = _lines_crossed(rule, old, new)
     if crossed_safety or crossed_reorder:
-        stats = demand_stats(tenant=tenant, rules=[rule], levels={(rule.sku_id, rule.warehouse_id): new})[rule.pk]
         payload = {"on_hand": new, "safety_stock": rule.safety_stock, "reorder_point": rule.reorder_point,
                    "suggested_quantity": stats["suggested_quantity"], "days_of_cover": stats["days_of_cover"]}
         suggestion = _("Suggested reorder: %(qty)s.") % {"qty": stats["suggested_quantity"]}
@@ -578,20 +593,32 @@ def _check_lines(tenant, rule, old, new):
     return raised
 
 
+def _consumption_query(days, *, tenant_id, sku_ids, warehouse_ids):
+    """Units taken out per (sku, warehouse) over the last `days` days (the database's clock)."""
+    return (
+        StockMovement.objects.for_tenant(tenant_id)
+        .filter(sku_id__in=sku_ids, warehouse_id__in=warehouse_ids, delta__lt=0,
+                occurred_at__gte=Now() - timedelta(days=days))
+        .values("sku_id", "warehouse_id").annotate(used=Sum("delta")).values_list("sku_id", "warehouse_id", "used")
+    )
+
+
+# Asked for every alert a movement raises: compiled once per shape for the few rules a line
+# crossing usually concerns (scm_portal.tenancy.compiled); larger sets go through the ORM.
+_CONSUMPTION = QueryTemplate(_consumption_query)
+_CONSUMPTION_COMPILED_MAX = 4
+
+
 def demand_stats(*, tenant, rules, levels=None, days=14):
     """Per rule: average daily consumption over `days`, days of cover and a suggested reorder quantity."""
-    from django.db.models import Sum
-
     if not rules:
         return {}
-    since = timezone.now() - timedelta(days=days)
-    consumption = {
-        (row["sku_id"], row["warehouse_id"]): -row["used"]
-        for row in StockMovement.objects.for_tenant(tenant)
-        .filter(sku_id__in={r.sku_id for r in rules}, warehouse_id__in={r.warehouse_id for r in rules},
-                occurred_at__gte=since, delta__lt=0)
-        .values("sku_id", "warehouse_id").annotate(used=Sum("delta"))
-    }
+    sku_ids, warehouse_ids = sorted({r.sku_id for r in rules}), sorted({r.warehouse_id for r in rules})
+    if len(sku_ids) <= _CONSUMPTION_COMPILED_MAX and len(warehouse_ids) <= _CONSUMPTION_COMPILED_MAX:
+        rows = _CONSUMPTION.rows(shape=days, tenant_id=tenant.pk, sku_ids=sku_ids, warehouse_ids=warehouse_ids)
+    else:
+        rows = _consumption_query(days, tenant_id=tenant.pk, sku_ids=sku_ids, warehouse_ids=warehouse_ids)
+    consumption = {(sku_id, warehouse_id): -used for sku_id, warehouse_id, used in rows}
     if levels is None:
         levels = {
             (row["sku_id"], row["warehouse_id"]): row["on_hand"]
@@ -645,10 +672,12 @@ def rules_sweep(*, tenant, now=None):
         )
         below = dict(cursor.fetchall())
     raised = []
-    rules = ReplenishmentRule.objects.filter(pk__in=below).select_related("sku__default_supplier", "warehouse", "supplier")
+    rules = list(ReplenishmentRule.objects.filter(pk__in=below).select_related("sku__default_supplier", "warehouse", "supplier"))
+    moves = {rule.pk: (rule.safety_stock, below[rule.pk]) for rule in rules}  # as if it just fell below
+    stats = _crossing_stats(tenant, rules, moves)
     with tenant_language(tenant):
         for rule in rules:
-            raised += _check_lines(tenant, rule, rule.safety_stock, below[rule.pk])
+            raised += _check_lines(tenant, rule, *moves[rule.pk], stats.get(rule.pk))
         raised += _check_velocity(tenant, now or timezone.now())
     return raised
 

@@ -105,6 +105,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": env_int("DB_POOL_TIMEOUT", 10),  # seconds to wait for a free connection
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_SERVER_SIDE_BINDING", True):
+    # Parameters bound by the server, so psycopg prepares a statement run often on a connection
+    # (every request's token, membership and alert reads): planning was most of each statement's
+    # time, ~0.1-0.8 ms each (bench/STOCK.md). Django leaves preparing off; 5 is psycopg's default.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=env_int("DB_PREPARE_THRESHOLD", 5)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves HTTP, sockets and the scheduler from several threads:
     # WAL lets readers run beside the writer, IMMEDIATE takes the write lock up front

@@ -73,6 +73,35 @@ def test_reorder_point_alert_suggests_a_quantity(demo):
     assert alert.payload["suggested_quantity"] == 650  # up to the maximum level
 
 
+def test_a_batch_crossing_many_lines_reads_demand_once(demo):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inventory.models import SKU
+
+    tenant, sku, warehouse, _rule = stock_world(demo, safety=100, reorder=0, max_level=1000, opening=0)
+    admin = user("acme.admin")
+    codes = [f"SKU-D{i}" for i in range(6)]
+    for code in codes:
+        other = SKU.objects.create(tenant=tenant, code=code, name=code, default_supplier=sku.default_supplier)
+        services.rule_upsert(tenant=tenant, actor=admin, sku=other, warehouse=warehouse, safety_stock=100, max_level=1000)
+    # SKU-D0 also gave out 1,000 three days ago.
+    ingest(tenant, [movement(sku=code, delta=1000, reason="opening") for code in codes]
+           + [movement(sku="SKU-D0", delta=1000, reason="opening"),
+              movement(sku="SKU-D0", delta=-1000, occurred_at=timezone.now() - timedelta(days=3))])
+    with CaptureQueriesContext(connection) as statements:
+        ingest(tenant, [movement(sku=code, delta=-950) for code in codes])  # every one to 50, under 100
+    assert len(alerts("low_stock")) == 6
+    consumption_reads = [q for q in statements.captured_queries
+                         if q["sql"].startswith("SELECT") and "SUM(" in q["sql"] and "stockmovement" in q["sql"]]
+    assert len(consumption_reads) == 1, [q["sql"][:120] for q in statements.captured_queries]
+    by_sku = {a.subject_ref: a.payload for a in alerts("low_stock")}
+    assert by_sku["SKU-D0"]["days_of_cover"] == round(50 / (1950 / 14), 1)  # its own demand, not another's
+    assert {by_sku[code]["days_of_cover"] for code in codes[1:]} == {round(50 / (950 / 14), 1)}
+    assert {p["on_hand"] for p in by_sku.values()} == {50}
+    assert {p["suggested_quantity"] for p in by_sku.values()} == {950}  # up to the maximum level
+
+
 def test_alert_cards_reach_the_supplier_room_and_the_internal_room(demo):
     tenant, *_ = stock_world(demo, safety=500, reorder=0, opening=600)
     ingest(tenant, [movement(delta=-200)])
