@@ -457,14 +457,13 @@ def _button(service):
             text = state_text(alert, actor)
         return {"message": text, "data": {"alert": alert.pk, "state": alert.state}}
 
-    handler.rooms = _card_rooms
     return handler
 
 
 # Bilingual labels by design: a card is read by both sides of a partner room.
-registry.register_action("alert_ack", label="确认 / Acknowledge", handler=_button(alert_acknowledge))
-registry.register_action("alert_start", label="处理中 / Start", handler=_button(alert_start))
-registry.register_action("alert_resolve", label="已完成 / Resolve", handler=_button(alert_resolve))
+registry.register_action("alert_ack", label="确认 / Acknowledge", handler=_button(alert_acknowledge), rooms=_card_rooms)
+registry.register_action("alert_start", label="处理中 / Start", handler=_button(alert_start), rooms=_card_rooms)
+registry.register_action("alert_resolve", label="已完成 / Resolve", handler=_button(alert_resolve), rooms=_card_rooms)
 
 
 def _resolve_subject(*, tenant, user, ref):

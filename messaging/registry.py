@@ -17,6 +17,9 @@ class Action:
     name: str
     label: str  # shown on the button; may be a lazy translation
     handler: Callable  # handler(*, tenant, actor, message, room) -> dict; raises PermissionDenied / ValidationError
+    # rooms(*, tenant, message) -> ids of the other rooms the handler writes to: the press locks
+    # them with the pressed room, in id order, before the handler locks anything else.
+    rooms: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,8 @@ INTENTS: dict[str, Intent] = {}
 SUBJECTS: dict[str, Subject] = {}
 
 
-def register_action(name, *, label, handler):
-    ACTIONS[name] = Action(name=name, label=label, handler=handler)
+def register_action(name, *, label, handler, rooms=None):
+    ACTIONS[name] = Action(name=name, label=label, handler=handler, rooms=rooms)
 
 
 def register_intent(name, *, handler, usage, help_text, command=None, patterns=(), examples=()):

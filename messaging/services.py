@@ -399,17 +399,16 @@ def action_press(*, tenant, actor, room, message, action):
     Returns (press, created). A second press of the same button is answered with the first
     press, never run again.
 
-    A handler that also writes to other rooms names them by a `rooms(*, tenant, message)`
-    attribute (room ids); they are locked with the pressed room, in id order, before the handler
-    locks anything else (the alert buttons: every room holding a card of the alert).
+    An action whose handler also writes to other rooms names them when it is registered
+    (`register_action(..., rooms=)`); they are locked with the pressed room, in id order, before
+    the handler locks anything else (the alert buttons: every room holding a card of the alert).
     """
     if action not in {a["name"] for a in message.actions}:
         raise ValidationError({"action": _("This message has no such action.")})
     entry = registry.ACTIONS.get(action)
     if entry is None:
         raise ValidationError({"action": _("This action is no longer available.")})
-    other_rooms = getattr(entry.handler, "rooms", None)
-    others = set(other_rooms(tenant=tenant, message=message)) - {room.pk} if other_rooms else set()
+    others = set(entry.rooms(tenant=tenant, message=message)) - {room.pk} if entry.rooms else set()
     # Lock order: rooms first, like every message write.
     room = rooms_lock({room.pk, *others})[room.pk] if others else _lock_room(room)
     existing = ActionPress.objects.filter(message=message, action=action).select_related("actor").first()
