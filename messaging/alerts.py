@@ -47,9 +47,10 @@ LIFECYCLE_ACTIONS = ("alert_ack", "alert_start", "alert_resolve")
 
 def policy_for(*, tenant, kind, severity):
     """The most specific active policy: same kind before any kind, then the highest min_severity."""
+    using = router.db_for_read(EscalationPolicy)
     candidates = [
-        EscalationPolicy.from_db("default", _POLICY_FIELDS, row)
-        for row in _POLICIES.rows(shape=int(severity), tenant_id=tenant.pk, kind=kind)
+        EscalationPolicy.from_db(using, _POLICY_FIELDS, row)
+        for row in _POLICIES.rows(shape=int(severity), using=using, tenant_id=tenant.pk, kind=kind)
     ]
     return max(candidates, key=lambda p: (p.kind == kind, p.min_severity, p.pk), default=None)
 
@@ -77,6 +78,7 @@ _AUDIENCE = QueryTemplate(_audience_query)
 
 def audience_user_ids(*, tenant, partner_id, roles, extra_usernames=()):
     """Users told about an alert live: the partner's people, the core staff of `roles`, named users."""
+    # No core role asked: a role no one holds keeps the compiled shape (an empty IN is no SQL at all).
     params = {"tenant_id": tenant.pk, "roles": sorted(r for r in roles if r in CORE_ROLES) or [""]}
     if partner_id:
         params["partner_id"] = partner_id
@@ -102,11 +104,16 @@ def alert_frame(alert):
     }
 
 
-def _tell(alert, user_ids):
-    """The live `alert` frame for each of these users, after commit, in one hand-over."""
+def _alert_frames(alert, user_ids):
+    """(group, event) of the live `alert` frame for each of these users."""
     event = realtime.user_frame_event(alert_frame(alert), tenant_id=alert.tenant_id,
                                       partner_ids=[alert.partner_id] if alert.partner_id else [])
-    realtime.publish_many((realtime.user_group(u), event) for u in user_ids)
+    return [(realtime.user_group(u), event) for u in user_ids]
+
+
+def _tell(alert, user_ids):
+    """The live `alert` frame for each of these users, after commit, in one hand-over."""
+    realtime.publish_many(_alert_frames(alert, user_ids))
 
 
 _ROOM_FIELDS = [f.attname for f in Room._meta.concrete_fields]
@@ -426,9 +433,7 @@ def _escalate_batch(due, now, rooms):
                          channels=config.get("channels", ["in_app"]), text=text[:500]) for u in recipients
         ]
         everyone = audiences(tenant=alert.tenant, partner_id=alert.partner_id, roles=audience, extra_usernames=usernames)
-        event = realtime.user_frame_event(alert_frame(alert), tenant_id=alert.tenant_id,
-                                          partner_ids=[alert.partner_id] if alert.partner_id else [])
-        frames += [(realtime.user_group(u), event) for u in everyone]
+        frames += _alert_frames(alert, everyone)
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
     realtime.publish_many(frames)
 

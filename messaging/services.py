@@ -244,36 +244,10 @@ def event_post(*, tenant, room, body, payload=None, actions=(), subject_kind="",
     Domain apps call this from their services; the socket publish and notifications happen
     only when that transaction commits, and not at all if it rolls back.
     """
-    if room.tenant_id != tenant.id:
-        raise ValueError("event_post: the room belongs to another tenant")
-    if set(core_audience) - CORE_ROLES:
-        raise ValueError(f"event_post: not core roles: {sorted(set(core_audience) - CORE_ROLES)}")
-    check_body(body)
-    action_list = []
-    for action in actions:
-        name = action if isinstance(action, str) else action["name"]
-        if name not in registry.ACTIONS:
-            raise ValueError(f"event_post: action {name!r} is not registered")
-        label = action.get("label") if isinstance(action, dict) else None
-        action_list.append({"name": name, "label": str(label or registry.ACTIONS[name].label)})
-    with transaction.atomic():
-        room = _lock_room(room)
-        message = _append(
-            room,
-            kind=kind,
-            sender=sender,
-            body=body,
-            payload=payload or {},
-            actions=action_list,
-            subject_kind=subject_kind,
-            subject_ref=str(subject_ref or ""),
-            internal=internal,
-            recipient=recipient,
-            refers_to=refers_to,
-            relation=relation,
-            core_audience=audience_value(core_audience),
-        )
-        return _publish(message, attachments=[])
+    post = {"tenant": tenant, "room": room, "body": body, "payload": payload, "actions": actions,
+            "subject_kind": subject_kind, "subject_ref": subject_ref, "internal": internal, "recipient": recipient,
+            "sender": sender, "kind": kind, "refers_to": refers_to, "relation": relation, "core_audience": core_audience}
+    return event_post_many([post])[0]
 
 
 def rooms_lock(room_ids):
@@ -282,6 +256,8 @@ def rooms_lock(room_ids):
     ids = sorted(set(room_ids))
     if not ids:
         return {}
+    if len(ids) == 1:  # most writes: the compiled single-room lock
+        return {ids[0]: _lock_room(Room(pk=ids[0]))}
     rooms = {room.pk: room for room in Room.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
     if len(rooms) != len(ids):
         raise Room.DoesNotExist(f"rooms_lock: no room {sorted(set(ids) - set(rooms))}")
@@ -326,6 +302,8 @@ def event_post_many(posts, *, locked=None):
                 action_list.append({"name": name, "label": str(label or registry.ACTIONS[name].label)})
             actions_cache[actions] = action_list
         room = post["room"]
+        if isinstance(room, Room) and room.tenant_id is not None and room.tenant_id != post["tenant"].id:
+            raise ValueError("event_post: the room belongs to another tenant")  # refused before locking it
         checked.append((post["tenant"], room.pk if isinstance(room, Room) else int(room), {
             "kind": post.get("kind", MessageKind.EVENT),
             "sender": post.get("sender"),

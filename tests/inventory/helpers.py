@@ -1,6 +1,8 @@
 import itertools
+import time
 from datetime import timedelta
 
+from django.db import connections
 from django.utils import timezone
 
 from inventory import services
@@ -39,3 +41,17 @@ def stock_world(demo, safety=500, reorder=800, step=None, max_level=None, openin
 
 def ingest(tenant, rows):
     return services.stock_movements_ingest(tenant=tenant, actor=user("acme.warehouse"), rows=rows)
+
+
+def wait_until_a_backend_waits_for_a_lock(what, timeout=10):
+    """Until a backend of this test database waits for a row lock (PostgreSQL); `what` names the waiter."""
+    with connections["default"].cursor() as cursor:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # statistics views are read once per transaction
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"{what} never waited for a lock")

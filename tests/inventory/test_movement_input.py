@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from inventory.models import StockLevel, StockMovement, Warehouse
 from tests.api_contract import assert_error, user
-from tests.inventory.helpers import ingest, movement, stock_world
+from tests.inventory.helpers import ingest, movement, stock_world, wait_until_a_backend_waits_for_a_lock
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/t/acme/stock/movements/"
@@ -277,7 +277,7 @@ def test_the_same_ids_in_another_order_wait_rather_than_deadlock(demo_tx):
             with transaction.atomic():
                 ingest(tenant, [x])
                 a_holds_x.set()
-                wait_until_a_backend_waits_for_a_lock()
+                wait_until_a_backend_waits_for_a_lock("batch B")
                 return ingest(tenant, [y])
         finally:
             connections.close_all()
@@ -294,18 +294,3 @@ def test_the_same_ids_in_another_order_wait_rather_than_deadlock(demo_tx):
         assert a.result(30) == {"created": 1, "duplicates": 0}
         assert b.result(30) == {"created": 0, "duplicates": 2}
     assert on_hand(tenant) == 11
-
-
-def wait_until_a_backend_waits_for_a_lock(timeout=10):
-    import time
-
-    with connections["default"].cursor() as cursor:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")  # statistics views are read once per transaction
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND wait_event_type = 'Lock'")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("batch B never waited for a lock")

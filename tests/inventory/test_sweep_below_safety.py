@@ -3,7 +3,6 @@
 
 import importlib
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,7 +14,7 @@ from inventory import services
 from inventory.models import ReplenishmentRule, StockLevel
 from messaging.models import Alert
 from tests.api_contract import user
-from tests.inventory.helpers import ingest, movement, stock_world
+from tests.inventory.helpers import ingest, movement, stock_world, wait_until_a_backend_waits_for_a_lock
 
 pytestmark = pytest.mark.django_db
 pg_only = pytest.mark.skipif(connection.vendor != "postgresql",
@@ -153,19 +152,6 @@ def test_the_demo_data_and_the_migration_fill_agree_with_the_rules(demo):
     assert_every_copy_true()
 
 
-def wait_until_a_backend_waits_for_a_lock(timeout=10):
-    with connections["default"].cursor() as cursor:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")  # statistics views are read once per transaction
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND wait_event_type = 'Lock'")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the second writer never waited for a lock")
-
-
 def _first_write_holds_until_the_second_waits(first, second):
     """Runs `first` in a transaction that commits only once `second`, started after it, waits."""
     first_done = threading.Event()
@@ -175,7 +161,7 @@ def _first_write_holds_until_the_second_waits(first, second):
             with transaction.atomic():
                 first()
                 first_done.set()
-                wait_until_a_backend_waits_for_a_lock()
+                wait_until_a_backend_waits_for_a_lock("the second writer")
         finally:
             connections.close_all()
 
