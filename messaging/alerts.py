@@ -15,7 +15,7 @@ import re
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, router, transaction
+from django.db import router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,7 +35,7 @@ from messaging.models import (
     RoomKind,
 )
 from messaging.services import event_post, event_post_many, rooms_lock
-from scm_portal.tenancy.compiled import QueryTemplate
+from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
 from scm_portal.tenancy.selectors import tenant_language
@@ -172,11 +172,11 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
     alert.next_escalation_at = now + timedelta(seconds=int(first["after_seconds"])) if first else None
     rooms = _alert_rooms_lock(alert)  # rooms first, then the new alert row (its unique key waits)
     alert.cards = [{"room": room.pk, "seq": room.last_seq + 1} for room in rooms]
-    try:
-        with transaction.atomic():
-            alert.save(force_insert=True)
-    except IntegrityError:  # raised concurrently by another batch: that one stands
-        return Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key).exclude(state=AlertState.RESOLVED).get(), False
+    using = router.db_for_write(Alert)
+    inserted = _ALERT_INSERT.insert([alert], using=using)
+    if not inserted:  # raised concurrently by another batch: that one stands
+        return Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key, state__is_not=AlertState.RESOLVED).get(), False
+    alert.pk, alert._state.adding, alert._state.db = inserted[0][0], False, using
     recipients = audience_user_ids(tenant=tenant, partner_id=alert.partner_id, roles=core_audience)
     _tell(alert, recipients)
     card_payload = {"alert": alert.pk, "kind": kind, "severity": SEVERITY_NAMES.get(severity), **(payload or {})}
@@ -187,17 +187,24 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
         for room in rooms
     ], locked={room.pk: room for room in rooms})
     assert [{"room": m.room_id, "seq": m.seq} for m in cards] == alert.cards, "card seqs moved under the room locks"
-    AlertEvent.objects.create(tenant=tenant, alert=alert, action="raised", at=now)
-    Notification.objects.bulk_create(
+    _ALERT_EVENT_INSERT.insert([AlertEvent(tenant=tenant, alert=alert, action="raised", at=now)], using=using)
+    _NOTIFICATION_INSERT.insert(
         [Notification(tenant=tenant, user_id=u, alert=alert, kind="alert", level=0, text=title[:500]) for u in recipients],
-        ignore_conflicts=True,
+        using=using,
     )
     return alert, True
 
 
+# The rows every raised alert writes, through statements built once. A concurrent batch raising
+# the same condition waits on the unique key, then skips: no savepoint around the insert.
+_ALERT_INSERT = InsertTemplate(Alert, conflict="ON CONFLICT (tenant_id, dedupe_key) WHERE NOT (state = 'resolved') DO NOTHING")
+_ALERT_EVENT_INSERT = InsertTemplate(AlertEvent, returning=())
+_NOTIFICATION_INSERT = InsertTemplate(Notification, conflict="ON CONFLICT DO NOTHING", returning=())
+
+
 _OPEN_ALERT = QueryTemplate(
-    lambda shape, *, tenant_id, key: Alert.objects.for_tenant(tenant_id).filter(dedupe_key=key)
-    .exclude(state=AlertState.RESOLVED).values_list("pk")[:1]
+    lambda shape, *, tenant_id, key: Alert.objects.for_tenant(tenant_id).filter(dedupe_key=key, state__is_not=AlertState.RESOLVED)
+    .values_list("pk")[:1]
 )
 
 
@@ -302,7 +309,7 @@ def alert_resolve(*, tenant, actor, alert, skip_room_id=None):
 @transaction.atomic
 def alert_recover(*, tenant, dedupe_key, note):
     """The condition cleared by itself (stock back above the line): resolve, marked recovered."""
-    alert = Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key).exclude(state=AlertState.RESOLVED).first()
+    alert = Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key, state__is_not=AlertState.RESOLVED).first()
     if alert is None:
         return None
     alert = _lock(alert)
@@ -354,7 +361,7 @@ def escalation_sweep(*, now=None, batch_size=500):
     """
     now = now or timezone.now()
     total, passed = 0, set()
-    due = Alert.objects.filter(state=AlertState.OPEN, next_escalation_at__lte=now).order_by("next_escalation_at", "pk")
+    due = Alert.objects.filter(state__is=AlertState.OPEN, next_escalation_at__lte=now).order_by("next_escalation_at", "pk")
     while True:
         with transaction.atomic():
             # Passed over: held by another writer, or no longer due; not asked for again this sweep.

@@ -355,6 +355,35 @@ class Alert(models.Model):
         return f"{self.kind} #{self.pk}"
 
 
+class _IsLiteral(models.Lookup):
+    """`state__is="open"` / `state__is_not="resolved"`: the constant written into the SQL as a
+    literal, not a parameter.
+
+    With a parameter, a prepared statement's generic plan cannot tell that a partial index on
+    the state applies (alert_one_unresolved_per_key, alert_due_open): it then finds an alert by
+    its dedupe key by scanning every alert of the tenant instead."""
+
+    lookup_name = "is"
+    prepare_rhs = False
+    negated = False
+
+    def as_sql(self, compiler, connection):
+        value = str(self.rhs)
+        if not value.isidentifier() or not value.isascii():
+            raise ValueError(f"{self.lookup_name} takes a constant word, not {value!r}")
+        lhs, params = self.process_lhs(compiler, connection)
+        return (f"NOT ({lhs} = '{value}')" if self.negated else f"{lhs} = '{value}'"), params
+
+
+class _IsNotLiteral(_IsLiteral):
+    lookup_name = "is_not"
+    negated = True
+
+
+Alert._meta.get_field("state").register_lookup(_IsLiteral)
+Alert._meta.get_field("state").register_lookup(_IsNotLiteral)
+
+
 class AlertEvent(models.Model):
     """Who did what to an alert, and when (raised, acknowledged, started, resolved, escalated, recovered)."""
 

@@ -17,7 +17,7 @@ from messaging import realtime, registry
 from messaging.chain import message_hash
 from messaging.frames import audience_value
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
-from scm_portal.tenancy.compiled import QueryTemplate
+from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, Role
 from scm_portal.tenancy.selectors import tenant_language
@@ -123,10 +123,14 @@ def _append(room, **fields):
         **fields,
     )
     message.hash = message_hash(message, room.last_hash)
-    message.save(force_insert=True)
-    Room.objects.filter(pk=room.pk).update(last_seq=message.seq, last_hash=message.hash, last_message_at=message.created_at)
+    _MESSAGE_INSERT.insert([message], using=router.db_for_write(Message))
     room.last_seq, room.last_hash, room.last_message_at = message.seq, message.hash, message.created_at
+    _rooms_advance([room])
     return message
+
+
+# Every message goes in through this statement, built once per row count (not per message).
+_MESSAGE_INSERT = InsertTemplate(Message)
 
 
 def _publish(message, attachments=None):
@@ -335,7 +339,7 @@ def event_post_many(posts, *, locked=None):
             message.hash = message_hash(message, room.last_hash)
             room.last_seq, room.last_hash, room.last_message_at = message.seq, message.hash, now
             messages.append(message)
-        Message.objects.bulk_create(messages)
+        _MESSAGE_INSERT.insert(messages, using=router.db_for_write(Message))
         _rooms_advance(rooms.values())
     realtime.publish_messages(messages)
     return messages
@@ -346,11 +350,13 @@ def _rooms_advance(rooms):
     UPDATE with CASE arms costs more Python to build than the few rooms a write touches)."""
     connection = transaction.get_connection(router.db_for_write(Room))
     table, ops = connection.ops.quote_name(Room._meta.db_table), connection.ops
+    sql = f"UPDATE {table} SET last_seq = %s, last_hash = %s, last_message_at = %s WHERE id = %s"
+    params = [(room.last_seq, room.last_hash, ops.adapt_datetimefield_value(room.last_message_at), room.pk) for room in rooms]
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET last_seq = %s, last_hash = %s, last_message_at = %s WHERE id = %s",
-            [(room.last_seq, room.last_hash, ops.adapt_datetimefield_value(room.last_message_at), room.pk) for room in rooms],
-        )
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
 
 
 @transaction.atomic

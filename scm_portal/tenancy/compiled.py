@@ -139,3 +139,60 @@ def _check_value(name, value):
         raise TypeError(f"QueryTemplate: parameter {name!r} must be an int or a str (or a list of them)")
     if isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]:
         raise ValueError(f"QueryTemplate: parameter {name!r} is out of range")
+
+
+class InsertTemplate:
+    """A multi-row INSERT of model instances built once per (database, row count), for the rows a
+    hot path writes every time (an alert, its cards, its notifications).
+
+    `Model.objects.bulk_create` and `save` rebuild and compile the statement on every call, which
+    costs more Python than the database spends on the rows. Here each field's value goes through
+    `pre_save` and `get_db_prep_save` as the ORM does (defaults, auto_now_add, JSON), into SQL
+    built once. `conflict`: an ON CONFLICT clause, the same text on PostgreSQL and SQLite (e.g.
+    "ON CONFLICT DO NOTHING"); `insert` answers the `returning` columns of the rows written, in
+    the order given when nothing conflicts, and sets each instance's pk when it can tell which
+    is which (no conflict clause).
+    """
+
+    def __init__(self, model, *, conflict="", returning=("id",)):
+        self.model = model
+        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        self.conflict = conflict
+        self.returning = tuple(returning)
+        self._sql = {}
+
+    def _statement(self, connection, count):
+        key = (connection.alias, count)
+        sql = self._sql.get(key)
+        if sql is None:
+            quote = connection.ops.quote_name
+            row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+            sql = (
+                f"INSERT INTO {quote(self.model._meta.db_table)} ({', '.join(quote(f.column) for f in self.fields)}) "
+                f"VALUES {', '.join([row] * count)} {self.conflict}"
+                + (f" RETURNING {', '.join(quote(c) for c in self.returning)}" if self.returning else "")
+            )
+            with self._store_lock:
+                if len(self._sql) >= _MAX_SHAPES:
+                    self._sql.clear()
+                self._sql[key] = sql
+        return sql
+
+    _store_lock = threading.Lock()
+
+    def insert(self, objs, using=DEFAULT_DB_ALIAS):
+        if not objs:
+            return []
+        connection = connections[using]
+        values = []
+        for obj in objs:
+            for field in self.fields:
+                values.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+        with connection.cursor() as cursor:
+            cursor.execute(self._statement(connection, len(objs)), values)
+            rows = cursor.fetchall() if self.returning else []
+        if not self.conflict and self.returning and self.returning[0] == self.model._meta.pk.column:
+            for obj, row in zip(objs, rows, strict=True):
+                obj.pk = row[0]
+                obj._state.adding, obj._state.db = False, using
+        return rows

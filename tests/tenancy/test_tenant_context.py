@@ -9,9 +9,10 @@ import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.http import Http404
+from django.utils import timezone
 
 from scm_portal.tenancy.access import access_in_context, access_tenant, access_tenant_context, tenant_context
-from scm_portal.tenancy.compiled import QueryTemplate
+from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
 from scm_portal.tenancy.roles import Role
@@ -216,3 +217,36 @@ class TestQueryTemplate:
         )
         assert by_severity.rows(severity=int(Severity.WARNING)) == [("p",)]
         assert by_severity.rows(severity=int(Severity.INFO)) == []
+
+
+class TestInsertTemplate:
+    def test_writes_what_save_would_and_sets_the_keys(self, demo, django_assert_num_queries):
+        from messaging.models import EscalationPolicy, Severity
+
+        acme = demo["tenants"]["acme"]
+        template = InsertTemplate(EscalationPolicy)
+        rows = [EscalationPolicy(tenant=acme, name=f"p{i}", levels=[{"after_seconds": i}]) for i in range(3)]
+        with django_assert_num_queries(1):
+            answered = template.insert(rows)
+        assert [pk for (pk,) in answered] == [row.pk for row in rows] and all(row.pk for row in rows)
+        stored = EscalationPolicy.objects.get(pk=rows[2].pk)
+        # Defaults, auto_now_add and JSON go through the fields as with save().
+        assert stored.min_severity == Severity.INFO and stored.active and stored.created_at is not None
+        assert stored.levels == [{"after_seconds": 2}] and not rows[2]._state.adding
+        assert template.insert([]) == []
+
+    def test_a_conflict_clause_skips_rows_and_says_which_went_in(self, demo):
+        from messaging.models import Alert
+
+        acme = demo["tenants"]["acme"]
+        template = InsertTemplate(Alert, conflict="ON CONFLICT (tenant_id, dedupe_key) WHERE NOT (state = 'resolved') DO NOTHING")
+
+        def alert():
+            return Alert(tenant=acme, kind="k", dedupe_key="same", title="t", opened_at=timezone.now())
+
+        first = template.insert([alert()])
+        assert len(first) == 1
+        assert template.insert([alert()]) == []  # the open one stands
+        Alert.objects.filter(pk=first[0][0]).update(state="resolved")
+        assert len(template.insert([alert()])) == 1
+        assert Alert.objects.filter(dedupe_key="same").count() == 2
