@@ -15,7 +15,7 @@ import re
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import router, transaction
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,7 +35,7 @@ from messaging.models import (
     RoomKind,
 )
 from messaging.services import event_post, event_post_many, rooms_lock
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate
+from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, pipeline
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
 from scm_portal.tenancy.selectors import tenant_language
@@ -47,12 +47,18 @@ LIFECYCLE_ACTIONS = ("alert_ack", "alert_start", "alert_resolve")
 
 def policy_for(*, tenant, kind, severity):
     """The most specific active policy: same kind before any kind, then the highest min_severity."""
-    using = router.db_for_read(EscalationPolicy)
-    candidates = [
-        EscalationPolicy.from_db(using, _POLICY_FIELDS, row)
-        for row in _POLICIES.rows(shape=int(severity), using=using, tenant_id=tenant.pk, kind=kind)
-    ]
-    return max(candidates, key=lambda p: (p.kind == kind, p.min_severity, p.pk), default=None)
+    return _policy_sent(tenant.pk, kind, severity, router.db_for_read(EscalationPolicy))()
+
+
+def _policy_sent(tenant_id, kind, severity, using):
+    """policy_for's query sent; returns a function answering the policy (see compiled.pipeline)."""
+    fetch = _POLICIES.send(shape=int(severity), using=using, tenant_id=tenant_id, kind=kind)
+
+    def policy():
+        candidates = [EscalationPolicy.from_db(using, _POLICY_FIELDS, row) for row in fetch()]
+        return max(candidates, key=lambda p: (p.kind == kind, p.min_severity, p.pk), default=None)
+
+    return policy
 
 
 _POLICY_FIELDS = [f.attname for f in EscalationPolicy._meta.concrete_fields]
@@ -78,13 +84,18 @@ _AUDIENCE = QueryTemplate(_audience_query)
 
 def audience_user_ids(*, tenant, partner_id, roles, extra_usernames=()):
     """Users told about an alert live: the partner's people, the core staff of `roles`, named users."""
+    return _audience_sent(tenant.pk, partner_id, roles, extra_usernames)()
+
+
+def _audience_sent(tenant_id, partner_id, roles, extra_usernames=(), using=DEFAULT_DB_ALIAS):
     # No core role asked: a role no one holds keeps the compiled shape (an empty IN is no SQL at all).
-    params = {"tenant_id": tenant.pk, "roles": sorted(r for r in roles if r in CORE_ROLES) or [""]}
+    params = {"tenant_id": tenant_id, "roles": sorted(r for r in roles if r in CORE_ROLES) or [""]}
     if partner_id:
         params["partner_id"] = partner_id
     if extra_usernames:
         params["usernames"] = sorted(set(extra_usernames))
-    return sorted({user_id for (user_id,) in _AUDIENCE.rows(shape=tuple(sorted(params)), **params)})
+    fetch = _AUDIENCE.send(shape=tuple(sorted(params)), using=using, **params)
+    return lambda: sorted({user_id for (user_id,) in fetch()})
 
 
 def alert_frame(alert):
@@ -134,12 +145,20 @@ _ALERT_ROOMS = QueryTemplate(_alert_rooms_query)
 def _alert_rooms_lock(alert):
     """The rooms an alert's cards go to, locked (in id order, as rooms_lock does) by one read:
     the partner's room first, then the tenant's internal room."""
-    params = {"tenant_id": alert.tenant_id}
-    if alert.partner_id:
-        params["partner_id"] = alert.partner_id
-    using = router.db_for_write(Room)
-    rooms = [Room.from_db(using, _ROOM_FIELDS, row) for row in _ALERT_ROOMS.rows(shape=bool(alert.partner_id), using=using, **params)]
-    return sorted(rooms, key=lambda room: (room.kind == RoomKind.INTERNAL, room.pk))
+    return _alert_rooms_lock_sent(alert.tenant_id, alert.partner_id, router.db_for_write(Room))()
+
+
+def _alert_rooms_lock_sent(tenant_id, partner_id, using):
+    params = {"tenant_id": tenant_id}
+    if partner_id:
+        params["partner_id"] = partner_id
+    fetch = _ALERT_ROOMS.send(shape=bool(partner_id), using=using, **params)
+
+    def rooms():
+        found = [Room.from_db(using, _ROOM_FIELDS, row) for row in fetch()]
+        return sorted(found, key=lambda room: (room.kind == RoomKind.INTERNAL, room.pk))
+
+    return rooms
 
 
 def _level_config(alert, index):
@@ -154,15 +173,26 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
                 core_audience=(), payload=None, extra_actions=()):
     """Raises an alert unless one for the same condition is still unresolved; returns (alert, created).
 
-    Every alert raised in a movement batch waits for this, so its writes are few: one locking
-    read for the rooms, the alert row (its cards' seqs are known once the rooms are locked),
-    one INSERT for the cards, one each for the event and the notifications. The live `alert`
-    frame is handed over before the cards' frames: it is what people are waiting for."""
-    existing = _open_alert(tenant, dedupe_key)
-    if existing is not None:
-        return existing, False
+    Every alert raised in a movement batch waits for this, so it costs three round trips to the
+    database: the reads (the open alert of the condition, the policy, the audience) with the
+    locking read of the card rooms, sent together; the alert row (its cards' seqs are known once
+    the rooms are locked); then its cards, their rooms' heads, its event and its notifications,
+    sent together. The rooms are locked even when the condition turns out to have an open
+    alert already (rare: recovery resolves it), the price of one round trip less for every
+    alert. The live `alert` frame is handed over before the cards' frames: it is what people
+    are waiting for."""
+    using = router.db_for_write(Alert)
+    partner_id = partner.pk if partner is not None else None
+    with pipeline(using):
+        open_alert = _OPEN_ALERT.send(using=using, tenant_id=tenant.pk, key=dedupe_key)
+        policy = _policy_sent(tenant.pk, kind, severity, using)
+        recipients = _audience_sent(tenant.pk, partner_id, core_audience, using=using)
+        rooms = _alert_rooms_lock_sent(tenant.pk, partner_id, using)  # rooms first, then the new alert row
+        existing = open_alert()
+        if existing:
+            return Alert.objects.select_related("partner").get(pk=existing[0][0]), False
+        policy, recipients, rooms = policy(), recipients(), rooms()
     now = timezone.now()
-    policy = policy_for(tenant=tenant, kind=kind, severity=severity)
     alert = Alert(
         tenant=tenant, kind=kind, severity=severity, dedupe_key=dedupe_key, title=title[:300], body=body,
         subject_kind=subject_kind, subject_ref=str(subject_ref), partner=partner, payload=payload or {},
@@ -170,28 +200,26 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
     )
     first = _level_config(alert, 0)
     alert.next_escalation_at = now + timedelta(seconds=int(first["after_seconds"])) if first else None
-    rooms = _alert_rooms_lock(alert)  # rooms first, then the new alert row (its unique key waits)
     alert.cards = [{"room": room.pk, "seq": room.last_seq + 1} for room in rooms]
-    using = router.db_for_write(Alert)
-    inserted = _ALERT_INSERT.insert([alert], using=using)
+    inserted = _ALERT_INSERT.insert([alert], using=using)  # its unique key waits for a concurrent raise
     if not inserted:  # raised concurrently by another batch: that one stands
         return Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key, state__is_not=AlertState.RESOLVED).get(), False
     alert.pk, alert._state.adding, alert._state.db = inserted[0][0], False, using
-    recipients = audience_user_ids(tenant=tenant, partner_id=alert.partner_id, roles=core_audience)
     _tell(alert, recipients)
     card_payload = {"alert": alert.pk, "kind": kind, "severity": SEVERITY_NAMES.get(severity), **(payload or {})}
-    cards = event_post_many([
-        {"tenant": tenant, "room": room, "body": f"**{title}**" + (f"\n\n{body}" if body else ""), "payload": card_payload,
-         "actions": [*LIFECYCLE_ACTIONS, *extra_actions], "subject_kind": "alert", "subject_ref": str(alert.pk),
-         "core_audience": core_audience}
-        for room in rooms
-    ], locked={room.pk: room for room in rooms})
+    with pipeline(using):
+        _ALERT_EVENT_INSERT.insert([AlertEvent(tenant=tenant, alert=alert, action="raised", at=now)], using=using)
+        _NOTIFICATION_INSERT.insert(
+            [Notification(tenant=tenant, user_id=u, alert=alert, kind="alert", level=0, text=title[:500]) for u in recipients],
+            using=using,
+        )
+        cards = event_post_many([
+            {"tenant": tenant, "room": room, "body": f"**{title}**" + (f"\n\n{body}" if body else ""),
+             "payload": card_payload, "actions": [*LIFECYCLE_ACTIONS, *extra_actions], "subject_kind": "alert",
+             "subject_ref": str(alert.pk), "core_audience": core_audience}
+            for room in rooms
+        ], locked={room.pk: room for room in rooms})
     assert [{"room": m.room_id, "seq": m.seq} for m in cards] == alert.cards, "card seqs moved under the room locks"
-    _ALERT_EVENT_INSERT.insert([AlertEvent(tenant=tenant, alert=alert, action="raised", at=now)], using=using)
-    _NOTIFICATION_INSERT.insert(
-        [Notification(tenant=tenant, user_id=u, alert=alert, kind="alert", level=0, text=title[:500]) for u in recipients],
-        using=using,
-    )
     return alert, True
 
 
@@ -206,12 +234,6 @@ _OPEN_ALERT = QueryTemplate(
     lambda shape, *, tenant_id, key: Alert.objects.for_tenant(tenant_id).filter(dedupe_key=key, state__is_not=AlertState.RESOLVED)
     .values_list("pk")[:1]
 )
-
-
-def _open_alert(tenant, dedupe_key):
-    """The unresolved alert of this condition, if any (asked for every line crossed)."""
-    rows = _OPEN_ALERT.rows(tenant_id=tenant.pk, key=dedupe_key)
-    return Alert.objects.select_related("partner").get(pk=rows[0][0]) if rows else None
 
 
 # --- the lifecycle -----------------------------------------------------------------------------

@@ -204,6 +204,10 @@ def publish_many(events):
 
 
 async def _send_all(layer, events):
+    batches = _pubsub_batches(layer, events)
+    if batches is not None:
+        await asyncio.gather(*(_publish_batch(shard, items) for shard, items in batches.items()))
+        return
     by_group = {}
     for group, event in events:
         by_group.setdefault(group, []).append(event)
@@ -219,3 +223,42 @@ async def _send_all(layer, events):
         await send_group(*next(iter(by_group.items())))
     else:
         await asyncio.gather(*(send_group(group, items) for group, items in by_group.items()))
+
+
+# channels_redis' RedisPubSubChannelLayer publishes one group_send at a time: a Redis round trip
+# and a pass through redis-py's command machinery each (about half a millisecond of the server
+# loop per frame). A hand-over's frames go out instead as one pipeline of PUBLISH per Redis shard,
+# with the channel names, shards and serialisation that layer's group_send uses (pinned
+# channels-redis 4.3; tests/messaging/test_realtime_batches.py fails if those internals move).
+_PUBSUB_INTERNALS = ("_get_layer", "serialize")
+_LOOP_LAYER_INTERNALS = ("_get_group_channel_name", "_get_shard")
+_SHARD_INTERNALS = ("_lock", "_ensure_redis")
+
+
+def _pubsub_batches(layer, events):
+    """{shard: [(channel, payload)]} for the pub/sub layer, in the order given; None for others."""
+    if type(layer).__name__ != "RedisPubSubChannelLayer" or not all(hasattr(layer, n) for n in _PUBSUB_INTERNALS):
+        return None
+    loop_layer = layer._get_layer()
+    if not all(hasattr(loop_layer, n) for n in _LOOP_LAYER_INTERNALS):
+        return None
+    batches = {}
+    for group, event in events:
+        channel = loop_layer._get_group_channel_name(group)
+        shard = loop_layer._get_shard(channel)
+        if not all(hasattr(shard, n) for n in _SHARD_INTERNALS):
+            return None
+        batches.setdefault(shard, []).append((channel, layer.serialize(event)))
+    return batches
+
+
+async def _publish_batch(shard, items):
+    try:
+        async with shard._lock:
+            shard._ensure_redis()
+            async with shard._redis.pipeline(transaction=False) as pipe:
+                for channel, payload in items:
+                    pipe.publish(channel, payload)
+                await pipe.execute()
+    except Exception:
+        logger.exception("Could not publish %d events", len(items))

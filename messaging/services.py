@@ -339,8 +339,8 @@ def event_post_many(posts, *, locked=None):
             message.hash = message_hash(message, room.last_hash)
             room.last_seq, room.last_hash, room.last_message_at = message.seq, message.hash, now
             messages.append(message)
+        _rooms_advance(rooms.values())  # first: inside a pipeline, the INSERT's answer then waits for both
         _MESSAGE_INSERT.insert(messages, using=router.db_for_write(Message))
-        _rooms_advance(rooms.values())
     realtime.publish_messages(messages)
     return messages
 

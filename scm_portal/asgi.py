@@ -7,29 +7,138 @@ alone runs periodic work (escalations, sweeps) on time.
 import os
 import sys
 
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import django
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse
+from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scm_portal.settings.base")
 
 
 class PortalASGIHandler(ASGIHandler):
-    """Django's ASGI handler, with the middleware chain and the view run in one thread hop.
+    """Django's ASGI handler, with everything sync about a request run in one thread hop, on a
+    thread kept for the next request.
 
     Under ASGI Django builds an async middleware chain: each MiddlewareMixin then runs its
     process_request and process_response through sync_to_async, and a sync-only middleware
-    (WhiteNoise) turns the chain back to sync and then async again. A request crossed between
-    the event loop and its thread about fifteen times, each crossing waiting for the other side
-    to be scheduled, which the socket fan-out on the same loop makes longer (bench/STOCK.md).
-    Every view and middleware here is sync, so the chain is built sync and entered once, in the
-    request's thread (Django's ThreadSensitiveContext still gives each request its own)."""
+    (WhiteNoise) turns the chain back to sync and then async again. Around that, the
+    request_started signal and response.close() (request_finished) are a hop each. A request
+    crossed between the event loop and its thread about seventeen times, each crossing waiting
+    for the other side to be scheduled, which the socket fan-out on the same loop makes longer
+    (bench/STOCK.md). Every view and middleware here is sync, so the chain is built sync, and
+    request_started, the chain, and (for a response that does not stream) response.close() run
+    in one call in the request's thread. The thread is a warm one from RequestThreads: Django
+    would start a new one per request (asgiref's ThreadSensitiveContext) and join it after."""
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
 
-    async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        worker = _request_threads.take()
+        try:
+            async with ThreadSensitiveContext(executor=worker):
+                await self.handle(scope, receive, send)
+        finally:
+            _request_threads.give_back(worker)
+
+    async def handle(self, scope, receive, send):
+        """Django's ASGIHandler.handle with its three thread hops made one (see _respond); the
+        client's disconnect still cancels the wait for the response."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+
+        async def process_request():
+            response, closed = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:
+                pass  # the client went away while the response was being sent
+            return response, closed
+
+        tasks = [asyncio.create_task(self.listen_for_disconnect(receive)), asyncio.create_task(process_request())]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        try:
+            response, closed = tasks[1].result()
+        except asyncio.CancelledError:
+            await signals.request_finished.asend(sender=self.__class__)
+        else:
+            if not closed:  # a streamed response is closed once it has been sent
+                await sync_to_async(response.close)()
+        body_file.close()
+
+    def _respond(self, scope, body_file):
+        """In the request's thread: request_started, the request, the middleware chain and view,
+        and response.close() (request_finished) unless the response streams. Returns
+        (response, closed)."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            response = error_response
+        else:
+            response = self.get_response(request)
+            response._handler_class = self.__class__
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+        if response.streaming:
+            return response, False
+        response.close()  # the body is in memory: the connection goes back to the pool before sending
+        return response, True
+
+
+class RequestThreads:
+    """Single-thread executors, each running one request's sync code at a time, kept for later
+    requests: a request still has a thread to itself for all its sync code, as Django requires;
+    only the thread outlives it, with its per-thread state warm (the database wrapper, the
+    markdown renderer). Up to `keep` idle ones are kept; beyond that (after a burst) the extra
+    ones are shut down."""
+
+    def __init__(self, keep=32):
+        self.keep = keep
+        self.idle = []
+        self.lock = threading.Lock()
+
+    def take(self):
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def give_back(self, worker):
+        with self.lock:
+            if len(self.idle) < self.keep:
+                self.idle.append(worker)
+                return
+        worker.shutdown(wait=False)
+
+
+_request_threads = RequestThreads(keep=int(os.environ.get("REQUEST_THREADS_KEEP", "32")))
 
 
 django.setup(set_prefix=False)

@@ -8,11 +8,12 @@ compiled-query cache behind the access helpers.
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 
 from scm_portal.tenancy.access import access_in_context, access_tenant, access_tenant_context, tenant_context
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate
+from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, pipeline
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
 from scm_portal.tenancy.roles import Role
@@ -250,3 +251,25 @@ class TestInsertTemplate:
         Alert.objects.filter(pk=first[0][0]).update(state="resolved")
         assert len(template.insert([alert()])) == 1
         assert Alert.objects.filter(dedupe_key="same").count() == 2
+
+
+class TestPipeline:
+    def test_queries_sent_together_answer_as_alone(self, demo):
+        acme, globex = demo["tenants"]["acme"], demo["tenants"]["globex"]
+        by_slug = QueryTemplate(lambda shape, *, slug: Tenant.objects.filter(slug=slug).values_list("pk"))
+        with pipeline():
+            first, second = by_slug.send(slug="acme"), by_slug.send(slug="globex")
+            if connection.vendor == "postgresql":
+                assert connection.connection._pipeline is not None  # really in pipeline mode
+            assert (second(), first()) == ([(globex.pk,)], [(acme.pk,)])
+
+    def test_an_error_in_a_pipeline_is_djangos_and_rolls_back(self, demo):
+        from django.db import IntegrityError, transaction
+
+        from messaging.models import EscalationPolicy
+
+        acme = demo["tenants"]["acme"]
+        with pytest.raises(IntegrityError), transaction.atomic(), pipeline():
+            InsertTemplate(EscalationPolicy, returning=()).insert([EscalationPolicy(tenant=acme, name="p")])
+            InsertTemplate(Tenant, returning=()).insert([Tenant(slug="acme", name="dup", organization=acme.organization)])
+        assert not EscalationPolicy.objects.filter(name="p").exists()

@@ -1,0 +1,71 @@
+"""A hand-over of frames goes to Redis as one pipeline of PUBLISH per shard, with what
+channels_redis' RedisPubSubChannelLayer.group_send would publish: every member of each group gets
+its frames, in the order handed over. Needs REDIS_URL (CI sets it)."""
+
+import asyncio
+import os
+import secrets
+
+import pytest
+from channels_redis.pubsub import RedisPubSubChannelLayer
+
+from messaging import realtime
+
+pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: the pub/sub layer is Redis")
+
+
+def layer():
+    return RedisPubSubChannelLayer(hosts=[os.environ["REDIS_URL"]], prefix=f"test{secrets.token_hex(4)}")
+
+
+async def received(layer, channel, count):
+    return [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(count)]
+
+
+def test_the_pubsub_layer_internals_the_batches_use_are_there():
+    # If channels_redis moves them, the batches would silently fall back to one group_send per
+    # frame: this says so instead.
+    async def check():
+        pubsub = layer()
+        try:
+            batches = realtime._pubsub_batches(pubsub, [("room.1", {"type": "x"})])
+            assert batches is not None and len(batches) == 1
+            [(channel, payload)] = next(iter(batches.values()))
+            assert channel == pubsub._get_layer()._get_group_channel_name("room.1")
+            assert pubsub.deserialize(payload) == {"type": "x"}
+        finally:
+            await pubsub.flush()
+
+    asyncio.run(check())
+
+
+def test_a_hand_over_reaches_every_member_in_order():
+    async def scenario():
+        pubsub = layer()
+        try:
+            one, two = await pubsub.new_channel(), await pubsub.new_channel()
+            await pubsub.group_add("room.1", one)
+            await pubsub.group_add("room.1", two)
+            await pubsub.group_add("user.7", two)
+            events = [("room.1", {"type": "room.message", "seq": 1}), ("user.7", {"type": "user.frame", "n": 1}),
+                      ("room.1", {"type": "room.message", "seq": 2}), ("room.1", {"type": "room.message", "seq": 3})]
+            await realtime._send_all(pubsub, events)
+            got_one = await received(pubsub, one, 3)
+            got_two = await received(pubsub, two, 4)
+            assert [e["seq"] for e in got_one] == [1, 2, 3]
+            assert [e.get("seq", e.get("n")) for e in got_two] == [1, 1, 2, 3]
+            assert [e["type"] for e in got_two] == ["room.message", "user.frame", "room.message", "room.message"]
+            # A group nobody is in: published all the same, received by no one.
+            await realtime._send_all(pubsub, [("room.404", {"type": "room.message", "seq": 9})])
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(pubsub.receive(one), 0.3)
+        finally:
+            await pubsub.flush()
+
+    asyncio.run(scenario())
+
+
+def test_other_layers_still_get_one_group_send_per_frame():
+    from channels.layers import InMemoryChannelLayer
+
+    assert realtime._pubsub_batches(InMemoryChannelLayer(), [("room.1", {"type": "x"})]) is None
