@@ -23,7 +23,7 @@ from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, Stock
 from messaging import alerts, registry
 from messaging.models import Severity
 from scm_portal.errors import StructuredValidationError
-from scm_portal.tenancy.compiled import QueryTemplate
+from scm_portal.tenancy.compiled import QueryTemplate, pipeline
 from scm_portal.tenancy.models import Membership, Organization
 from scm_portal.tenancy.selectors import tenant_language
 from scm_portal.tenancy.roles import Role
@@ -33,6 +33,7 @@ MOVEMENT_FIELDS = frozenset({"external_id", "sku", "warehouse", "delta", "reason
 DELTA_LIMIT = 10**12
 INSERT_CHUNK = 1000
 SWEEP_RAISE_MAX = 1000  # alerts a sweep raises per tenant at most; the next sweep continues
+DEMAND_DAYS = 14  # recent demand: the window of average daily consumption
 # Core roles that get stock alerts live (escalation policies add more).
 STOCK_ALERT_AUDIENCE = (Role.WAREHOUSE,)
 REPLENISHERS = {Role.WAREHOUSE, Role.PLANNER, Role.BUYER, Role.COORDINATOR}
@@ -302,7 +303,7 @@ _RULE_CROSSED_SQL = """(
 
 # One statement per batch on PostgreSQL: insert the new movements (a known external_id is skipped,
 # and counted as a duplicate), add their totals to the stock levels, and answer the number created
-# plus (rule id, old level, new level) for each active rule whose lines the batch crosses. Each
+# plus (rule id, old level, new level, sku, warehouse) for each active rule whose lines the batch crosses. Each
 # touched level's rule is read once, before the levels: a level the batch creates gets its copy
 # of the rule's safety stock from it (see _ids_by_codes for why that read cannot be stale).
 # Locks are taken in one fixed order by every batch (movements by external_id, levels by
@@ -333,16 +334,17 @@ WITH batch AS (
         DO UPDATE SET on_hand = l.on_hand + excluded.on_hand, updated_at = excluded.updated_at
     RETURNING sku_id, warehouse_id, on_hand
 )
-SELECT NULL::bigint, (SELECT coalesce(sum(created), 0) FROM totals)::bigint, NULL::bigint
+SELECT NULL::bigint, (SELECT coalesce(sum(created), 0) FROM totals)::bigint, NULL::bigint, NULL::bigint, NULL::bigint
 UNION ALL
-SELECT r.rule_id, p.old, p.new
+SELECT r.rule_id, p.old, p.new, r.sku_id, r.warehouse_id
 FROM levels v JOIN totals r ON r.sku_id = v.sku_id AND r.warehouse_id = v.warehouse_id
 CROSS JOIN LATERAL (SELECT v.on_hand - r.delta AS old, v.on_hand AS new) AS p
 WHERE r.rule_id IS NOT NULL AND {_RULE_CROSSED_SQL}"""
 
 
 def _ingest_postgresql(tenant, rows, source):
-    """Applies clean rows in one statement; returns (created, {rule id: (old, new)} of the rules crossed)."""
+    """Applies clean rows in one statement; returns (created, {rule id: (old, new)} of the rules
+    crossed, {rule id: (sku id, warehouse id)} of the same)."""
     external_ids, sku_ids, warehouse_ids, deltas, reasons, occurred = (list(column) for column in zip(*rows))
     # Times travel as microseconds since the epoch (split into seconds and microseconds in SQL, both
     # exact): any offset Python accepts works, where PostgreSQL's own parser stops at ±15:59.
@@ -351,31 +353,33 @@ def _ingest_postgresql(tenant, rows, source):
         if when not in micros:
             micros[when] = (when - _EPOCH) // _MICROSECOND
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with pipeline(), connection.cursor() as cursor:
+        # The movements' foreign keys are checked by the statement itself, not at commit: a batch
+        # that raises alerts holds its rooms' locks until commit, which should hold nothing slow
+        # (the checks of a thousand movements take ~10 ms). Sent with the statement: no extra round trip.
+        _check_movement_foreign_keys()
         cursor.execute(_INGEST_SQL, [
             _pg_array(external_ids), _pg_array(sku_ids), _pg_array(warehouse_ids), _pg_array(deltas),
             _pg_array(reasons), _pg_array([micros[when] for when in occurred]),
             tenant.id, source, now, tenant.id, tenant.id, now,
         ])
         result = cursor.fetchall()
-    created, crossed = 0, {}
-    for rule_id, old, new in result:
+    created, crossed, pairs = 0, {}, {}
+    for rule_id, old, new, sku_id, warehouse_id in result:
         if rule_id is None:
             created = old
         else:
             crossed[rule_id] = (old, new)
-    return created, crossed
+            pairs[rule_id] = (sku_id, warehouse_id)
+    return created, crossed, pairs
 
 
 _movement_foreign_keys = None  # the movement table's deferred foreign keys, read once per process
 
 
 def _check_movement_foreign_keys():
-    """Runs the batch's deferred foreign-key checks now rather than at commit.
-
-    Called before a batch raises alerts: an alert locks its rooms until commit, and every other
-    batch raising one waits for that lock, so the commit should hold nothing slow (the checks of
-    a thousand movements are ~10 ms)."""
+    """Makes the movements' deferred foreign-key checks run at the end of each statement (the
+    batch's insert) rather than at commit."""
     global _movement_foreign_keys
     with connection.cursor() as cursor:
         if _movement_foreign_keys is None:
@@ -446,11 +450,10 @@ def stock_movements_ingest(*, tenant, actor, rows, source="api"):
     """
     clean = check_movement_rows(tenant=tenant, rows=rows)
     if connection.vendor == "postgresql":
-        created, crossed = _ingest_postgresql(tenant, clean, source)
+        created, crossed, pairs = _ingest_postgresql(tenant, clean, source)
         if crossed:
-            _check_movement_foreign_keys()
             with tenant_language(tenant):
-                _rules_check(tenant, crossed)
+                _rules_check(tenant, crossed, pairs)
         return {"created": created, "duplicates": len(clean) - created}
     unique, seen = [], set()
     for row in clean:
@@ -486,15 +489,20 @@ def rules_apply(*, tenant, changes):
     """Checks each (sku, warehouse, old, new) against its rule: O(1) per change, one query per batch."""
     if not changes:
         return []
-    return _rules_check(tenant, _rule_moves_for(tenant, {(s, w): (old, new) for s, w, old, new in changes}))
+    return _rules_check(tenant, *_rule_moves_for(tenant, {(s, w): (old, new) for s, w, old, new in changes}))
 
 
-def _rules_check(tenant, moves):
-    """Checks the rules {rule id: (old level, new level)} and raises their alerts."""
+def _rules_check(tenant, moves, pairs):
+    """Checks the rules {rule id: (old level, new level)} and raises their alerts. `pairs`:
+    {rule id: (sku id, warehouse id)}, so their recent demand is read in the same round trip
+    as the rules (it is used when a line is crossed, which is why most of them are here)."""
     if not moves:
         return []
-    rules = _rules_with_relations(tenant, sorted(moves))
-    stats = _crossing_stats(tenant, rules, moves)
+    with pipeline():
+        rules = _rules_with_relations_sent(tenant, sorted(moves))
+        consumption = _consumption_sent(tenant, sorted({pair for pair in pairs.values()}))
+        rules, consumption = rules(), consumption()
+    stats = _crossing_stats(tenant, rules, moves, consumption)
     raised, moved_references = [], []
     for rule in rules:
         old, new = moves[rule.pk]
@@ -526,34 +534,40 @@ _RULES_WITH_RELATIONS = QueryTemplate(
 _RULES_COMPILED_MAX = 8
 
 
-def _rules_with_relations(tenant, ids):
+def _rules_with_relations_sent(tenant, ids):
     """The rules `ids` of the tenant with their SKU, warehouse and suppliers attached, as
-    select_related would give them, from one read (compiled for a few rules)."""
+    select_related would give them, from one read (compiled for a few rules); sent, answered by
+    the function returned (see compiled.pipeline)."""
     if len(ids) > _RULES_COMPILED_MAX:
-        return list(ReplenishmentRule.objects.for_tenant(tenant).filter(pk__in=ids).order_by("pk")
-                    .select_related("sku__default_supplier", "warehouse", "supplier"))
+        rules = list(ReplenishmentRule.objects.for_tenant(tenant).filter(pk__in=ids).order_by("pk")
+                     .select_related("sku__default_supplier", "warehouse", "supplier"))
+        return lambda: rules
     using = router.db_for_read(ReplenishmentRule)
-    rules = []
-    for row in _RULES_WITH_RELATIONS.rows(shape=None, using=using, tenant_id=tenant.pk, ids=list(ids)):
-        objects, start = {}, 0
-        for prefix, model, names in _RULE_PARTS:
-            values = row[start:start + len(names)]
-            start += len(names)
-            objects[prefix] = None if values[0] is None else model.from_db(using, names, values)
-        rule, sku = objects[None], objects["sku"]
-        sku.default_supplier = objects["sku__default_supplier"]
-        rule.sku, rule.warehouse, rule.supplier = sku, objects["warehouse"], objects["supplier"]
-        rules.append(rule)
-    return rules
+    fetch = _RULES_WITH_RELATIONS.send(shape=None, using=using, tenant_id=tenant.pk, ids=list(ids))
+    return lambda: [_rule_from_row(using, row) for row in fetch()]
+
+
+def _rule_from_row(using, row):
+    objects, start = {}, 0
+    for prefix, model, names in _RULE_PARTS:
+        values = row[start:start + len(names)]
+        start += len(names)
+        objects[prefix] = None if values[0] is None else model.from_db(using, names, values)
+    rule, sku = objects[None], objects["sku"]
+    sku.default_supplier = objects["sku__default_supplier"]
+    rule.sku, rule.warehouse, rule.supplier = sku, objects["warehouse"], objects["supplier"]
+    return rule
 
 
 def _rule_moves_for(tenant, pairs):
-    """{rule id: (old, new)} of the active rules of these pairs ({(sku, warehouse): (old, new)}).
+    """({rule id: (old, new)}, {rule id: (sku, warehouse)}) of the active rules of these pairs
+    ({(sku, warehouse): (old, new)}).
 
     The ingestion on PostgreSQL does not come here: its write statement answers the crossed rules."""
     candidates = ReplenishmentRule.objects.for_tenant(tenant).filter(
         active=True, sku_id__in={s for s, _w in pairs}).values_list("pk", "sku_id", "warehouse_id")
-    return {pk: pairs[(s, w)] for pk, s, w in candidates if (s, w) in pairs}
+    found = [(pk, (s, w)) for pk, s, w in candidates if (s, w) in pairs]
+    return {pk: pairs[pair] for pk, pair in found}, dict(found)
 
 
 def _check_step(tenant, rule, old, new, moved):
@@ -590,12 +604,12 @@ def _lines_crossed(rule, old, new):
     return crossed_safety, crossed_reorder
 
 
-def _crossing_stats(tenant, rules, moves):
-    """demand_stats of the rules whose lines their move {rule id: (old, new)} crosses, in one read:
-    demand is read only when a line is crossed, never for every change."""
+def _crossing_stats(tenant, rules, moves, consumption=None):
+    """demand_stats of the rules whose lines their move {rule id: (old, new)} crosses, in one read
+    (or from `consumption`, read with the rules): never for every change."""
     crossing = [rule for rule in rules if any(_lines_crossed(rule, *moves[rule.pk]))]
     levels = {(rule.sku_id, rule.warehouse_id): moves[rule.pk][1] for rule in crossing}
-    return demand_stats(tenant=tenant, rules=crossing, levels=levels)
+    return demand_stats(tenant=tenant, rules=crossing, levels=levels, consumption=consumption)
 
 
 def _check_lines(tenant, rule, old, new, stats):
@@ -650,16 +664,27 @@ _CONSUMPTION = QueryTemplate(_consumption_query)
 _CONSUMPTION_COMPILED_MAX = 4
 
 
-def demand_stats(*, tenant, rules, levels=None, days=14):
-    """Per rule: average daily consumption over `days`, days of cover and a suggested reorder quantity."""
+def _consumption_sent(tenant, pairs, days=DEMAND_DAYS):
+    """Units taken out over the last `days` days per (sku, warehouse) of `pairs`: sent, answered
+    as {pair: units} by the function returned (see compiled.pipeline)."""
+    if not pairs:
+        return dict
+    sku_ids, warehouse_ids = sorted({s for s, _w in pairs}), sorted({w for _s, w in pairs})
+    if len(sku_ids) <= _CONSUMPTION_COMPILED_MAX and len(warehouse_ids) <= _CONSUMPTION_COMPILED_MAX:
+        fetch = _CONSUMPTION.send(shape=days, tenant_id=tenant.pk, sku_ids=sku_ids, warehouse_ids=warehouse_ids)
+    else:
+        rows = list(_consumption_query(days, tenant_id=tenant.pk, sku_ids=sku_ids, warehouse_ids=warehouse_ids))
+        fetch = lambda: rows  # noqa: E731
+    return lambda: {(sku_id, warehouse_id): -used for sku_id, warehouse_id, used in fetch()}
+
+
+def demand_stats(*, tenant, rules, levels=None, days=DEMAND_DAYS, consumption=None):
+    """Per rule: average daily consumption over `days`, days of cover and a suggested reorder
+    quantity. `consumption`: {(sku, warehouse): units} over `days` when already read."""
     if not rules:
         return {}
-    sku_ids, warehouse_ids = sorted({r.sku_id for r in rules}), sorted({r.warehouse_id for r in rules})
-    if len(sku_ids) <= _CONSUMPTION_COMPILED_MAX and len(warehouse_ids) <= _CONSUMPTION_COMPILED_MAX:
-        rows = _CONSUMPTION.rows(shape=days, tenant_id=tenant.pk, sku_ids=sku_ids, warehouse_ids=warehouse_ids)
-    else:
-        rows = _consumption_query(days, tenant_id=tenant.pk, sku_ids=sku_ids, warehouse_ids=warehouse_ids)
-    consumption = {(sku_id, warehouse_id): -used for sku_id, warehouse_id, used in rows}
+    if consumption is None:
+        consumption = _consumption_sent(tenant, {(r.sku_id, r.warehouse_id) for r in rules}, days)()
     if levels is None:
         levels = {
             (row["sku_id"], row["warehouse_id"]): row["on_hand"]
