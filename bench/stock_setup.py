@@ -19,9 +19,8 @@ import datetime
 import json
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, os.getcwd())  # the portal measured: run from its checkout (stock --server-root)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scm_portal.settings.base")
 
 import django  # noqa: E402

@@ -33,9 +33,8 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, os.getcwd())  # the portal measured: run from its checkout (stock --server-root)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scm_portal.settings.base")
 
 import django  # noqa: E402
