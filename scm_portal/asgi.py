@@ -146,9 +146,11 @@ django_asgi_app = PortalASGIHandler()
 
 # The event loop (socket fan-out) and the thread running sync views share the GIL. With
 # Python's default 5 ms switch interval, each database round trip of a request waits up to
-# 5 ms for the GIL while the loop writes to many sockets; a shorter interval keeps requests
-# moving under fan-out load (bench/README.md, ws_fanout).
-sys.setswitchinterval(int(os.environ.get("GIL_SWITCH_INTERVAL_US", "1000")) / 1_000_000)
+# 5 ms for the GIL while the loop writes to many sockets, and a frame a request hands to the
+# loop waits while the request finishes its response; a short interval keeps both moving
+# (bench/README.md, ws_fanout; bench/STOCK.md: 250 µs against 1 ms, alert frames ~1–2 ms sooner
+# and fan-out no slower).
+sys.setswitchinterval(int(os.environ.get("GIL_SWITCH_INTERVAL_US", "250")) / 1_000_000)
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
