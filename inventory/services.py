@@ -220,6 +220,15 @@ def _pg_array(values):
     return '{"' + text.replace("\x00", '","') + '"}'
 
 
+# The batch's two statements are prepared, but PostgreSQL kept planning them anew on every run
+# (a custom plan: 0.2 and 0.5 ms of every batch, more than running them), as it judges a plan for
+# arrays of unknown length worse. Their plans do not depend on the values (index lookups by
+# tenant and code, upserts by key), so within the batch's transaction they use the generic plan
+# made once per connection. SET LOCAL: it ends with the transaction at the latest.
+_GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
+_DEFAULT_PLANS = "SET LOCAL plan_cache_mode = auto"
+
+
 def _ids_by_codes(tenant, sku_codes, warehouse_codes):
     """({code: id} of the tenant's SKUs, {code: id} of its active warehouses), in one query on PostgreSQL.
 
@@ -231,7 +240,10 @@ def _ids_by_codes(tenant, sku_codes, warehouse_codes):
     sku_codes = [c for c in sku_codes if _text_ok(c)]
     warehouse_codes = [c for c in warehouse_codes if _text_ok(c)]
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with pipeline(), connection.cursor() as cursor:
+            # This lookup and the batch's write are planned once per connection, not per batch
+            # (see _GENERIC_PLANS); the mode is set back after the write (_ingest_postgresql).
+            cursor.execute(_GENERIC_PLANS)
             cursor.execute(
                 f"SELECT false, code, id FROM (SELECT code, id FROM {SKU._meta.db_table} "
                 f"WHERE tenant_id = %s AND code = ANY(%s::text[]) FOR KEY SHARE) AS s "
@@ -364,6 +376,7 @@ def _ingest_postgresql(tenant, rows, source):
             tenant.id, source, now, tenant.id, tenant.id, now,
         ])
         result = cursor.fetchall()
+        cursor.execute(_DEFAULT_PLANS)  # what follows (rules, alerts) plans as usual
     created, crossed, pairs = 0, {}, {}
     for rule_id, old, new, sku_id, warehouse_id in result:
         if rule_id is None:
