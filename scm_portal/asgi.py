@@ -117,7 +117,8 @@ class RequestThreads:
     requests: a request still has a thread to itself for all its sync code, as Django requires;
     only the thread outlives it, with its per-thread state warm (the database wrapper, the
     markdown renderer). Up to `keep` idle ones are kept; beyond that (after a burst) the extra
-    ones are shut down."""
+    ones are shut down. A thread is idle when given back even if the client went away: the
+    handler waits for request_finished, which runs in that thread after the view."""
 
     def __init__(self, keep=32):
         self.keep = keep
