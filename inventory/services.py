@@ -23,7 +23,7 @@ from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, Stock
 from messaging import alerts, registry
 from messaging.models import Severity
 from scm_portal.errors import StructuredValidationError
-from scm_portal.tenancy.compiled import QueryTemplate, pipeline
+from scm_portal.tenancy.compiled import QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.models import Membership, Organization
 from scm_portal.tenancy.selectors import tenant_language
 from scm_portal.tenancy.roles import Role
@@ -513,7 +513,7 @@ def _rules_check(tenant, moves, pairs):
         return []
     with pipeline():
         rules = _rules_with_relations_sent(tenant, sorted(moves))
-        consumption = _consumption_sent(tenant, sorted({pair for pair in pairs.values()}))
+        consumption = _consumption_sent(tenant, sorted(set(pairs.values())))
         rules, consumption = rules(), consumption()
     stats = _crossing_stats(tenant, rules, moves, consumption)
     raised, moved_references = [], []
@@ -526,17 +526,13 @@ def _rules_check(tenant, moves, pairs):
     return raised
 
 
-def _attnames(model):
-    return [f.attname for f in model._meta.concrete_fields]
-
-
 # A rule with what its alerts name: its SKU, warehouse and supplier (or the SKU's default one).
 _RULE_PARTS = (
-    (None, ReplenishmentRule, _attnames(ReplenishmentRule)),
-    ("sku", SKU, _attnames(SKU)),
-    ("warehouse", Warehouse, _attnames(Warehouse)),
-    ("supplier", Organization, _attnames(Organization)),
-    ("sku__default_supplier", Organization, _attnames(Organization)),
+    (None, ReplenishmentRule, attnames(ReplenishmentRule)),
+    ("sku", SKU, attnames(SKU)),
+    ("warehouse", Warehouse, attnames(Warehouse)),
+    ("supplier", Organization, attnames(Organization)),
+    ("sku__default_supplier", Organization, attnames(Organization)),
 )
 _RULE_COLUMNS = [name if prefix is None else f"{prefix}__{name}" for prefix, _model, names in _RULE_PARTS for name in names]
 # Read for every batch that crosses a line: compiled for the few rules a batch usually crosses.
@@ -751,7 +747,7 @@ def rules_sweep(*, tenant, now=None):
         )
         below = dict(cursor.fetchall())
     raised = []
-    rules = list(ReplenishmentRule.objects.filter(pk__in=below).select_related("sku__default_supplier", "warehouse", "supplier"))
+    rules = _rules_with_relations_sent(tenant, sorted(below))()
     moves = {rule.pk: (rule.safety_stock, below[rule.pk]) for rule in rules}  # as if it just fell below
     stats = _crossing_stats(tenant, rules, moves)
     with tenant_language(tenant):

@@ -35,7 +35,7 @@ from messaging.models import (
     RoomKind,
 )
 from messaging.services import event_post, event_post_many, rooms_lock
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, pipeline
+from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
 from scm_portal.tenancy.selectors import tenant_language
@@ -61,7 +61,7 @@ def _policy_sent(tenant_id, kind, severity, using):
     return policy
 
 
-_POLICY_FIELDS = [f.attname for f in EscalationPolicy._meta.concrete_fields]
+_POLICY_FIELDS = attnames(EscalationPolicy)
 # Read on every alert raised: compiled once per severity (a small integer column: the template's
 # integer placeholders lie outside its range, so the severity is part of the shape).
 _POLICIES = QueryTemplate(
@@ -127,7 +127,7 @@ def _tell(alert, user_ids):
     realtime.publish_many(_alert_frames(alert, user_ids))
 
 
-_ROOM_FIELDS = [f.attname for f in Room._meta.concrete_fields]
+_ROOM_FIELDS = attnames(Room)
 
 
 def _alert_rooms_query(shape, *, tenant_id, partner_id=None):

@@ -17,7 +17,7 @@ from messaging import realtime, registry
 from messaging.chain import message_hash
 from messaging.frames import audience_value
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate
+from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, attnames
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, Role
 from scm_portal.tenancy.selectors import tenant_language
@@ -97,7 +97,7 @@ def check_subject(*, tenant, actor, subject):
     return kind, ref
 
 
-_ROOM_FIELDS = [f.attname for f in Room._meta.concrete_fields]
+_ROOM_FIELDS = attnames(Room)
 # Every post takes this lock: its SQL is compiled once, not per message.
 _LOCKED_ROOM = QueryTemplate(
     lambda shape, *, pk: Room.objects.select_for_update().filter(pk=pk).values_list(*_ROOM_FIELDS)

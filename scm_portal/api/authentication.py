@@ -5,16 +5,12 @@ from django.db import router
 from rest_framework import authentication
 from rest_framework.authtoken.models import Token
 
-from scm_portal.tenancy.compiled import QueryTemplate
-
-
-def _attnames(model):
-    return [f.attname for f in model._meta.concrete_fields]
+from scm_portal.tenancy.compiled import QueryTemplate, attnames
 
 
 _TOKEN = QueryTemplate(
     lambda shape, *, key: Token.objects.filter(key=key).values_list(
-        *_attnames(Token), *(f"user__{name}" for name in _attnames(get_user_model()))
+        *attnames(Token), *(f"user__{name}" for name in attnames(get_user_model()))
     )
 )
 
@@ -27,9 +23,9 @@ class TokenAuthentication(authentication.TokenAuthentication):
         rows = _TOKEN.rows(using=using, key=key)
         if not rows:
             return super().authenticate_credentials(key)  # DRF's own refusal and message
-        token_fields = _attnames(Token)
+        token_fields = attnames(Token)
         token = Token.from_db(using, token_fields, rows[0][: len(token_fields)])
-        user = get_user_model().from_db(using, _attnames(get_user_model()), rows[0][len(token_fields) :])
+        user = get_user_model().from_db(using, attnames(get_user_model()), rows[0][len(token_fields) :])
         if not user.is_active:
             return super().authenticate_credentials(key)
         token.user = user

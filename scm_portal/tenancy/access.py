@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections, router
 from django.http import Http404
 
-from scm_portal.tenancy.compiled import QueryTemplate
+from scm_portal.tenancy.compiled import QueryTemplate, attnames
 from scm_portal.tenancy.context import TenantContext
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 
@@ -23,15 +23,11 @@ def access_tenant(user, slug):
     return tenant
 
 
-def _attnames(model):
-    return [f.attname for f in model._meta.concrete_fields]
-
-
 # One statement per request for the tenant and the user's active memberships there.
 _TENANT_CONTEXT = QueryTemplate(
     lambda shape, *, user_id, slug: Membership.objects.active()
     .filter(user_id=user_id, tenant__slug=slug)
-    .values_list("role", "organization_id", *(f"tenant__{name}" for name in _attnames(Tenant)))
+    .values_list("role", "organization_id", *(f"tenant__{name}" for name in attnames(Tenant)))
 )
 
 
@@ -43,7 +39,7 @@ def access_tenant_context(user, slug):
     rows = _TENANT_CONTEXT.rows(using=using, user_id=user.pk, slug=slug)
     if not rows:
         raise Http404
-    tenant = Tenant.from_db(using, _attnames(Tenant), rows[0][2:])
+    tenant = Tenant.from_db(using, attnames(Tenant), rows[0][2:])
     return TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset((row[0], row[1]) for row in rows))
 
 
@@ -72,7 +68,7 @@ def _visible_one(model, action):
                 .visible_to(user, action, context=context)
                 .filter(pk=pk)
                 .order_by("pk")
-                .values_list(*_attnames(model))[:1]
+                .values_list(*attnames(model))[:1]
             )
 
         template = _VISIBLE_ONE.setdefault(key, QueryTemplate(build))
@@ -107,7 +103,7 @@ def access_in_context(model, user, context, pk, action="view"):
     )
     if not rows:
         raise Http404
-    return model.from_db(using, _attnames(model), rows[0])
+    return model.from_db(using, attnames(model), rows[0])
 
 
 def access_tenant_by_id(user, tenant_id):

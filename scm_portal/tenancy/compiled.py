@@ -28,6 +28,11 @@ _MAX_SHAPES = 256
 _THROUGH_ORM = "through the ORM"
 
 
+def attnames(model):
+    """The model's concrete column attributes, in order: what `values_list` reads and `from_db` takes."""
+    return [f.attname for f in model._meta.concrete_fields]
+
+
 class QueryTemplate:
     def __init__(self, build):
         self._build = build
@@ -167,6 +172,8 @@ class InsertTemplate:
     is which (no conflict clause).
     """
 
+    _store_lock = threading.Lock()
+
     def __init__(self, model, *, conflict="", returning=("id",)):
         self.model = model
         self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
@@ -190,8 +197,6 @@ class InsertTemplate:
                     self._sql.clear()
                 self._sql[key] = sql
         return sql
-
-    _store_lock = threading.Lock()
 
     def insert(self, objs, using=DEFAULT_DB_ALIAS):
         if not objs:

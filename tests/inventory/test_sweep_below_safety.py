@@ -178,40 +178,33 @@ def _first_write_holds_until_the_second_waits(first, second):
         b.result(30)
 
 
-@pg_only
-@pytest.mark.django_db(transaction=True)
-def test_a_batch_creating_the_level_of_a_rule_being_written_reads_the_new_rule(demo_tx):
-    tenant, _sku, warehouse, _rule = stock_world(demo_tx, safety=0, reorder=0, opening=0)
-    sku = second_sku(demo_tx)
-    _first_write_holds_until_the_second_waits(
-        lambda: services.rule_upsert(tenant=tenant, actor=None, sku=sku, warehouse=warehouse, safety_stock=500),
-        lambda: ingest(tenant, [movement(sku="SKU-T2", delta=100)]),
-    )
-    assert copy_of(tenant, "SKU-T2") == 500
-    assert len(services.rules_sweep(tenant=tenant)) == 1
+def _batch_creating_the_level(tenant, sku, warehouse):
+    ingest(tenant, [movement(sku="SKU-T2", delta=100)])
+
+
+def _rule_through_the_service(tenant, sku, warehouse):
+    services.rule_upsert(tenant=tenant, actor=None, sku=sku, warehouse=warehouse, safety_stock=500)
+
+
+def _rule_outside_the_services(tenant, sku, warehouse):
+    ReplenishmentRule.objects.create(tenant=tenant, sku=sku, warehouse=warehouse, safety_stock=500)
 
 
 @pg_only
 @pytest.mark.django_db(transaction=True)
-def test_a_rule_written_while_a_batch_creates_its_level_reaches_the_level(demo_tx):
+@pytest.mark.parametrize("first, second, swept", [
+    # A batch creating the level of a rule being written reads the new rule.
+    (_rule_through_the_service, _batch_creating_the_level, True),
+    # A rule written while a batch creates its level reaches the level.
+    (_batch_creating_the_level, _rule_through_the_service, True),
+    # A rule written outside the services waits for the batch too (the trigger's SKU lock).
+    (_batch_creating_the_level, _rule_outside_the_services, False),
+], ids=["batch_after_rule", "rule_after_batch", "raw_rule_after_batch"])
+def test_a_rule_write_and_a_batch_creating_its_level_never_miss_each_other(demo_tx, first, second, swept):
     tenant, _sku, warehouse, _rule = stock_world(demo_tx, safety=0, reorder=0, opening=0)
     sku = second_sku(demo_tx)
-    _first_write_holds_until_the_second_waits(
-        lambda: ingest(tenant, [movement(sku="SKU-T2", delta=100)]),
-        lambda: services.rule_upsert(tenant=tenant, actor=None, sku=sku, warehouse=warehouse, safety_stock=500),
-    )
+    _first_write_holds_until_the_second_waits(lambda: first(tenant, sku, warehouse), lambda: second(tenant, sku, warehouse))
     assert copy_of(tenant, "SKU-T2") == 500
-    assert len(services.rules_sweep(tenant=tenant)) == 1
-
-
-@pg_only
-@pytest.mark.django_db(transaction=True)
-def test_a_rule_written_outside_the_services_waits_for_the_batch_too(demo_tx):
-    tenant, _sku, warehouse, _rule = stock_world(demo_tx, safety=0, reorder=0, opening=0)
-    sku = second_sku(demo_tx)
-    _first_write_holds_until_the_second_waits(
-        lambda: ingest(tenant, [movement(sku="SKU-T2", delta=100)]),
-        lambda: ReplenishmentRule.objects.create(tenant=tenant, sku=sku, warehouse=warehouse, safety_stock=500),
-    )
-    assert copy_of(tenant, "SKU-T2") == 500
+    if swept:
+        assert len(services.rules_sweep(tenant=tenant)) == 1
 
