@@ -23,6 +23,15 @@ VENV_BIN = Path(PYTHON).parent
 PORTAL_SERVER_ARGS = ["--lifespan", "on", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
 
 
+def add_shared_arguments(parser):
+    """Options every benchmark reads; added once, by bench/run.py or by a benchmark run alone."""
+    g = parser.add_argument_group("all benchmarks")
+    g.add_argument("--server-root", default=str(REPO),
+                   help="run the portal from this checkout (same venv), e.g. to compare a branch")
+    g.add_argument("--wait-quiet", type=float, default=120,
+                   help="wait up to this many seconds for other jobs on the machine to go quiet before measuring")
+
+
 def bench_redis_url():
     """BENCH_REDIS_URL, else REDIS_URL's server with database 15: the portal's cache keys (socket
     access counters per tenant id) must not collide with other servers or tests on the same Redis."""

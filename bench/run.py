@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS  # noqa: E402
+from _common import RESULTS, add_shared_arguments  # noqa: E402
 
 BENCHMARKS = ["ws_fanout", "stock"]
 
@@ -31,6 +31,7 @@ def main(argv=None):
     modules = {name: importlib.import_module(name) for name in BENCHMARKS}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
+    add_shared_arguments(parser)
     for module in modules.values():
         module.add_arguments(parser)
     options = parser.parse_args(argv)

@@ -66,6 +66,7 @@ from _common import (  # noqa: E402
     stop,
     summary_ms,
     wait_for_port,
+    add_shared_arguments,
     wait_quiet,
 )
 
@@ -832,6 +833,7 @@ def report(data):
 def main(argv=None):
     """Runs this benchmark alone, as bench/run.py would: table on stdout, JSON in bench/results/."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_shared_arguments(parser)
     add_arguments(parser)
     options = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -100,10 +100,6 @@ def add_arguments(parser):
     g.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for the portal server (repeatable), e.g. DB_CONN_MAX_AGE=60")
     g.add_argument("--uvicorn-args", default="", help="extra uvicorn options, e.g. '--ws-per-message-deflate false'")
-    g.add_argument("--server-root", default=str(REPO),
-                   help="run the portal from this checkout (same venv), e.g. to compare a branch")
-    g.add_argument("--wait-quiet", type=float, default=120,
-                   help="wait up to this many seconds for other jobs on the machine to go quiet before measuring")
 
 
 def _size_map(text, default, sizes, fallback):

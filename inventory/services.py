@@ -375,8 +375,9 @@ def _ingest_postgresql(tenant, rows, source):
             _pg_array(reasons), _pg_array([micros[when] for when in occurred]),
             tenant.id, source, now, tenant.id, tenant.id, now,
         ])
+        with connection.cursor() as mode:  # sent before the answer is asked for: same round trip
+            mode.execute(_DEFAULT_PLANS)  # what follows (rules, alerts) plans as usual
         result = cursor.fetchall()
-        cursor.execute(_DEFAULT_PLANS)  # what follows (rules, alerts) plans as usual
     created, crossed, pairs = 0, {}, {}
     for rule_id, old, new, sku_id, warehouse_id in result:
         if rule_id is None:

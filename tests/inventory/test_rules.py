@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from inventory import services
@@ -237,3 +238,19 @@ def test_stock_history_uses_the_tenants_days(demo, settings):
     with tz.override(shanghai):
         points = dict(stock_history(tenant, sku, warehouse, days=3))
     assert points[today - timedelta(days=1)] == 100 and points[today - timedelta(days=2)] == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips of psycopg's pipeline mode (CI runs PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_a_movement_raising_an_alert_costs_seven_round_trips(demo_tx):
+    """What the alert frame waits for, from BEGIN to COMMIT: the code lookup (with the BEGIN), the
+    write, the rules with their demand, the alert's reads with its rooms' locks, the alert row,
+    its cards with their rooms' heads, event and notifications; then the COMMIT."""
+    from tests.pg_trace import libpq_trace, round_trips
+
+    tenant, *_ = stock_world(demo_tx, safety=500, reorder=0, opening=600)
+    actor = user("acme.warehouse")
+    with libpq_trace() as lines:
+        services.stock_movements_ingest(tenant=tenant, actor=actor, rows=[movement(delta=-200)])
+    assert len(alerts("low_stock")) == 1 and Message.objects.filter(subject_kind="alert").count() == 2
+    assert round_trips(lines) == 7, [line[3][:100] for line in lines if line[0] == "F"]

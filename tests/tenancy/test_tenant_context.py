@@ -18,6 +18,7 @@ from scm_portal.tenancy.models import Membership, Partnership, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
 from scm_portal.tenancy.roles import Role
 from tests.api_contract import user
+from tests.pg_trace import libpq_trace, sent
 
 pytestmark = pytest.mark.django_db
 
@@ -273,3 +274,91 @@ class TestPipeline:
             InsertTemplate(EscalationPolicy, returning=()).insert([EscalationPolicy(tenant=acme, name="p")])
             InsertTemplate(Tenant, returning=()).insert([Tenant(slug="acme", name="dup", organization=acme.organization)])
         assert not EscalationPolicy.objects.filter(name="p").exists()
+
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's pipeline mode (CI runs PostgreSQL)")
+
+
+@postgresql_only
+class TestPipelineInATransaction:
+    """Inside a transaction a block costs one round trip per batch of answers (a Sync each), its
+    BEGIN included, and nothing to leave; everything else behaves as psycopg's own pipeline."""
+
+    by_slug = QueryTemplate(lambda shape, *, slug: Tenant.objects.filter(slug=slug).values_list("pk"))
+
+    def test_psycopgs_internals_it_builds_on_are_there(self):
+        from scm_portal.tenancy.compiled import _transaction_pipeline_class_for
+
+        connection.ensure_connection()
+        assert _transaction_pipeline_class_for(connection.connection) is not None
+
+    @pytest.mark.django_db(transaction=True)
+    def test_the_begin_goes_with_the_first_statements_and_leaving_sends_nothing(self, demo_tx):
+        from django.db import transaction
+
+        with libpq_trace() as lines, transaction.atomic():
+            with pipeline():
+                first, second = self.by_slug.send(slug="acme"), self.by_slug.send(slug="globex")
+                assert (first(), second()) == ([(demo_tx["tenants"]["acme"].pk,)], [(demo_tx["tenants"]["globex"].pk,)])
+            with pipeline():
+                assert self.by_slug.send(slug="acme")() == [(demo_tx["tenants"]["acme"].pk,)]
+        frontend = [line[2] for line in lines if line[0] == "F"]
+        assert "BEGIN" in lines[0][3]  # the transaction's first message, with no Sync of its own
+        assert frontend.count("Sync") == 2 and frontend.count("Flush") == 0  # one per block: one round trip each
+        assert frontend.index("Sync") > frontend.index("Execute") + 4  # after both statements
+        assert frontend[-1] == "Query" and "COMMIT" in sent(lines, "Query")[-1][3]
+
+    @pytest.mark.django_db(transaction=True)
+    @pytest.mark.parametrize("read_answer", [True, False])
+    def test_a_transaction_begun_in_a_block_commits(self, demo_tx, read_answer):
+        """psycopg's commit() sends COMMIT only when libpq knows the transaction began: the block's
+        Sync tells it, whether the block reads its answer or leaves it unread."""
+        from django.db import transaction
+
+        from messaging.models import EscalationPolicy
+
+        acme = demo_tx["tenants"]["acme"]
+        with transaction.atomic(), pipeline():
+            template = InsertTemplate(EscalationPolicy, returning=("id",) if read_answer else ())
+            rows = template.insert([EscalationPolicy(tenant=acme, name="committed")])
+            assert len(rows) == (1 if read_answer else 0)
+        assert connection.connection.pgconn.transaction_status == 0  # IDLE: committed, not left open
+        assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'committed'") == 1
+
+    @pytest.mark.django_db(transaction=True)
+    def test_outside_a_transaction_a_block_still_commits_as_it_leaves(self, demo_tx):
+        from messaging.models import EscalationPolicy
+
+        assert connection.get_autocommit()
+        with pipeline():
+            InsertTemplate(EscalationPolicy, returning=()).insert([EscalationPolicy(tenant=demo_tx["tenants"]["acme"], name="auto")])
+        assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'auto'") == 1
+
+    @pytest.mark.django_db(transaction=True)
+    def test_an_error_caught_inside_the_block_still_syncs_and_nothing_is_written(self, demo_tx):
+        from django.db import IntegrityError, transaction
+
+        from messaging.models import EscalationPolicy
+
+        acme = demo_tx["tenants"]["acme"]
+        with pytest.raises(Exception), transaction.atomic():  # noqa: B017 - the COMMIT of an aborted transaction fails
+            with libpq_trace() as lines, pipeline():
+                InsertTemplate(EscalationPolicy).insert([EscalationPolicy(tenant=acme, name="lost")])
+                try:
+                    InsertTemplate(Tenant).insert([Tenant(slug="acme", name="dup", organization=acme.organization)])
+                except IntegrityError:
+                    pass  # caught in the block: the server still waits for a Sync to go on
+            assert len(sent(lines, "Sync")) == 2  # the answer's, then the way out's
+        assert not EscalationPolicy.objects.filter(name="lost").exists()  # and the connection answers again
+        assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'lost'") == 0
+
+
+def seen_from_another_connection(sql):
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params = {k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port"}}
+    with psycopg.connect(**params, autocommit=True) as other:
+        return other.execute(sql).fetchone()[0]
