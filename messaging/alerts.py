@@ -123,8 +123,9 @@ def _alert_frames(alert, user_ids):
 
 
 def _tell(alert, user_ids):
-    """The live `alert` frame for each of these users, after commit, in one hand-over."""
-    realtime.publish_many(_alert_frames(alert, user_ids))
+    """The live `alert` frame for each of these users, after commit, in one hand-over; the thread
+    waits until it is sent before going on (the cards and the response can wait, the alert not)."""
+    realtime.publish_many(_alert_frames(alert, user_ids), urgent=True)
 
 
 _ROOM_FIELDS = attnames(Room)

@@ -11,9 +11,11 @@ import asyncio
 import collections
 import json
 import logging
+import threading
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
@@ -51,15 +53,24 @@ def set_server_loop(loop):
     _server_loop = loop
 
 
+# How long a thread that hands over an urgent publish waits for it to be sent (see _group_send_many).
+URGENT_PUBLISH_WAIT_SECONDS = getattr(settings, "URGENT_PUBLISH_WAIT_SECONDS", 0.005)
+
+
 def _group_send(group, event):
     _group_send_many([(group, event)])
 
 
-def _group_send_many(events):
+def _group_send_many(events, urgent=False):
     """Publishes (group, event) pairs. From a request or task thread they are handed to the server
-    loop's publisher and not waited for: the thread goes on while the loop sends them, in the
-    order handed over. A lost publish is recovered by the client's next sync; a write never fails
-    for it."""
+    loop's publisher, which sends them in the order handed over. A lost publish is recovered by the
+    client's next sync; a write never fails for it.
+
+    The thread goes on at once, unless `urgent`: then it waits (up to URGENT_PUBLISH_WAIT_SECONDS)
+    until the loop has sent them. Otherwise the thread's next Python work (the rest of the request)
+    holds the GIL while the loop waits for it at each of its steps: every time the loop blocks on a
+    socket it gives the GIL up, and a busy thread takes it back first. An alert frame then reached
+    its socket only once the request had ended, about 1 ms later than when the thread waits."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -68,6 +79,10 @@ def _group_send_many(events):
         if loop is not None and loop.is_running():
             if _on_loop(loop):
                 _publisher_of(loop).put(layer, events)
+            elif urgent:
+                sent = threading.Event()
+                loop.call_soon_threadsafe(_publisher_of(loop).put, layer, events, sent)
+                sent.wait(URGENT_PUBLISH_WAIT_SECONDS)
             else:
                 loop.call_soon_threadsafe(_publisher_of(loop).put, layer, events)
         else:
@@ -85,21 +100,23 @@ class _LoopPublisher:
         self.task = None
         self.idle = None
 
-    def put(self, layer, events):  # on the loop
+    def put(self, layer, events, sent=None):  # on the loop; `sent`: a threading.Event set once they are out
         if self.idle is None:
             self.idle = asyncio.Event()
-        self.pending.append((layer, events))
+        self.pending.append((layer, events, sent))
         self.idle.clear()
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self):
         while self.pending:
-            layer, events = self.pending.popleft()
+            layer, events, sent = self.pending.popleft()
             try:
                 await _send_all(layer, events)
             except Exception:
                 logger.exception("Could not publish %d events", len(events))
+            if sent is not None:
+                sent.set()
         self.idle.set()
 
     async def wait_idle(self):
@@ -194,13 +211,14 @@ def publish_messages(messages):
         )
 
 
-def publish_many(events):
+def publish_many(events, urgent=False):
     """Publishes (group, event) pairs after the transaction commits, all in one go: one hand-over
     to the publishing loop for the lot (a sweep's hundreds of frames). Each group gets its events
-    in the order given; groups are sent concurrently."""
+    in the order given; groups are sent concurrently. `urgent`: the committing thread waits until
+    they are sent (see _group_send_many)."""
     events = list(events)
     if events:
-        transaction.on_commit(lambda: _group_send_many(events))
+        transaction.on_commit(lambda: _group_send_many(events, urgent=urgent))
 
 
 async def _send_all(layer, events):

@@ -117,3 +117,55 @@ def test_a_thread_hands_publishes_over_without_waiting_and_they_go_out_in_order(
     finally:
         server.call_soon_threadsafe(server.stop)
         thread.join(5)
+
+
+class GatedLayer:
+    """A layer whose sends finish only once the test opens the gate."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.sent = []
+
+    async def group_send(self, group, event):
+        while not self.gate.is_set():
+            await asyncio.sleep(0.001)
+        self.sent.append(event["n"])
+
+
+@pytest.fixture
+def gated_layer(monkeypatch):
+    import channels.layers
+
+    layer = GatedLayer()
+    monkeypatch.setattr(channels.layers, "get_channel_layer", lambda *a: layer)
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda *a: layer)
+    return layer
+
+
+def test_an_urgent_publish_is_sent_before_the_thread_goes_on(fake_layer):
+    assert celery_module.start_publisher_loop() is not None
+    realtime._group_send_many([("g", {"type": "t", "n": 1})], urgent=True)
+    assert [n for _g, n, _t in fake_layer.sent] == [1]  # out already, without flush_publishes()
+
+
+def test_an_ordinary_publish_does_not_wait(gated_layer):
+    assert celery_module.start_publisher_loop() is not None
+    realtime._group_send_many([("g", {"type": "t", "n": 1})])
+    assert gated_layer.sent == []  # handed over; the thread went on at once
+    gated_layer.gate.set()
+    realtime.flush_publishes()
+    assert gated_layer.sent == [1]
+
+
+def test_an_urgent_publish_waits_a_bounded_time_for_a_slow_layer(gated_layer, monkeypatch):
+    import time
+
+    monkeypatch.setattr(realtime, "URGENT_PUBLISH_WAIT_SECONDS", 0.05)
+    assert celery_module.start_publisher_loop() is not None
+    started = time.monotonic()
+    realtime._group_send_many([("g", {"type": "t", "n": 1})], urgent=True)
+    waited = time.monotonic() - started
+    assert 0.05 <= waited < 1 and gated_layer.sent == []  # gave up waiting; the publish still goes out later
+    gated_layer.gate.set()
+    realtime.flush_publishes()
+    assert gated_layer.sent == [1]

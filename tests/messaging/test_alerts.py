@@ -45,7 +45,13 @@ class TestLifecycle:
             self, demo, monkeypatch, django_capture_on_commit_callbacks):
         policy(demo["tenants"]["acme"])
         many = []
-        monkeypatch.setattr(realtime, "_group_send_many", lambda events: many.append(events))
+        urgent_flags = []
+
+        def hand_over(events, urgent=False):
+            many.append(events)
+            urgent_flags.append(urgent)
+
+        monkeypatch.setattr(realtime, "_group_send_many", hand_over)
         with django_capture_on_commit_callbacks() as callbacks, CaptureQueriesContext(connection) as statements:
             alert = raise_alert(demo)
             assert not many  # nothing before commit
@@ -56,6 +62,7 @@ class TestLifecycle:
         for callback in callbacks:
             callback()
         frames, cards = many  # one hand-over each: the people's alert frames, then the cards
+        assert urgent_flags == [True, False]  # the thread waits until the alert frames are out, not the cards
         audience = {f"user.{user(n).pk}" for n in ("supa.rep", "acme.warehouse")}
         assert {g for g, _e in frames} == audience and all(e["frame"]["id"] == alert.pk for _g, e in frames)
         assert [(g, e["seq"]) for g, e in cards] == [(f"room.{c['room']}", c["seq"]) for c in alert.cards]
@@ -292,7 +299,7 @@ class TestEscalationBatch:
         raised = self.raise_many(demo, 6)
         single, many = [], []
         monkeypatch.setattr(realtime, "_group_send", lambda group, event: single.append((group, event)))
-        monkeypatch.setattr(realtime, "_group_send_many", lambda events: many.append(events))
+        monkeypatch.setattr(realtime, "_group_send_many", lambda events, urgent=False: many.append(events))
         with django_capture_on_commit_callbacks() as callbacks:
             assert alerts.escalation_sweep(now=raised[-1].next_escalation_at) == 6
             assert not single and not many  # nothing before commit
