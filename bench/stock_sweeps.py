@@ -346,7 +346,7 @@ class NoPublish:
         from messaging import realtime
 
         self.saved = realtime._group_send, realtime._group_send_many
-        realtime._group_send = realtime._group_send_many = lambda *args: None
+        realtime._group_send = realtime._group_send_many = lambda *args, **kwargs: None
         return self
 
     def __exit__(self, *exc):
