@@ -57,8 +57,8 @@ def set_server_loop(loop):
 URGENT_PUBLISH_WAIT_SECONDS = getattr(settings, "URGENT_PUBLISH_WAIT_SECONDS", 0.005)
 
 
-def _group_send(group, event):
-    _group_send_many([(group, event)])
+def _group_send(group, event, urgent=False):
+    _group_send_many([(group, event)], urgent=urgent)
 
 
 def _group_send_many(events, urgent=False):
@@ -161,8 +161,9 @@ def room_message_event(message, attachments=None):
 
 
 def publish_message(message, attachments=None):
+    """A posted message, after commit: urgent (someone is waiting for it; see _group_send_many)."""
     event = room_message_event(message, attachments)
-    transaction.on_commit(lambda: _group_send(room_group(message.room_id), event))
+    transaction.on_commit(lambda: _group_send(room_group(message.room_id), event, urgent=True))
 
 
 def frame_text(frame):

@@ -298,7 +298,7 @@ class TestEscalationBatch:
         policy(tenant)
         raised = self.raise_many(demo, 6)
         single, many = [], []
-        monkeypatch.setattr(realtime, "_group_send", lambda group, event: single.append((group, event)))
+        monkeypatch.setattr(realtime, "_group_send", lambda group, event, urgent=False: single.append((group, event)))
         monkeypatch.setattr(realtime, "_group_send_many", lambda events, urgent=False: many.append(events))
         with django_capture_on_commit_callbacks() as callbacks:
             assert alerts.escalation_sweep(now=raised[-1].next_escalation_at) == 6

@@ -212,3 +212,18 @@ def test_a_sockets_rooms_are_the_rooms_the_user_may_see(full_demo):
                 assert access.room_ids == expected, (user.username, tenant.slug)
                 checked += 1
     assert checked >= 10
+
+
+def test_a_posted_message_is_an_urgent_publish(demo, api, monkeypatch, django_capture_on_commit_callbacks):
+    """Someone is waiting for it: after commit the posting thread waits until the frame is sent,
+    rather than keeping the server loop from sending it (realtime._group_send_many)."""
+    from messaging import realtime
+
+    handed = []
+    monkeypatch.setattr(realtime, "_group_send_many", lambda events, urgent=False: handed.append((events, urgent)))
+    room = room_of("acme", "sup-a")
+    api.as_user(user("supa.rep"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post(url(room), {"body": "加急"}, format="json").status_code == 201
+    [(events, urgent)] = handed
+    assert urgent and [group for group, _event in events] == [f"room.{room.pk}"]

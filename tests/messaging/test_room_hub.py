@@ -22,11 +22,11 @@ def held_publishes(monkeypatch):
     held = []
     original = realtime._group_send
 
-    def group_send(group, event):
+    def group_send(group, event, urgent=False):
         if group.startswith("room."):
             held.append((group, event))
         else:
-            original(group, event)
+            original(group, event, urgent=urgent)
 
     monkeypatch.setattr(realtime, "_group_send", group_send)
     return held
