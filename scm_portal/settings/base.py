@@ -139,6 +139,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# How long a request waits for a publish someone is waiting for (messaging.realtime._group_send_many).
+URGENT_PUBLISH_WAIT_SECONDS = max(0, env_int("URGENT_PUBLISH_WAIT_MS", 5)) / 1000
+
 # Without a broker, tasks run in the calling process (same task code, another trigger).
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
