@@ -233,12 +233,17 @@ def pipeline(using=DEFAULT_DB_ALIAS):
         return
     connection.ensure_connection()
     pg = connection.connection
+    installed = None
     if pg._pipeline is None and not pg.autocommit:
         cls = _transaction_pipeline_class_for(pg)
         if cls is not None:
-            pg._pipeline = cls(pg)  # psycopg's pipeline() enters the one it finds there
-    with connection.wrap_database_errors, pg.pipeline():
-        yield
+            installed = pg._pipeline = cls(pg)  # psycopg's pipeline() enters the one it finds there
+    try:
+        with connection.wrap_database_errors, pg.pipeline():
+            yield
+    finally:
+        if installed is not None and pg._pipeline is installed and installed.level == 0:
+            pg._pipeline = None  # never entered (psycopg clears it once it has been)
 
 
 def _transaction_pipeline_class():
@@ -259,7 +264,7 @@ def _transaction_pipeline_class():
         error the server skips everything up to one.
 
         Uses psycopg 3.3's pipeline internals (pinned; tests/tenancy/test_tenant_context.py
-        TestPipeline fails if they move)."""
+        TestPipelineInATransaction fails if they move)."""
 
         def __init__(self, conn):
             super().__init__(conn)

@@ -292,6 +292,22 @@ class TestPipelineInATransaction:
         connection.ensure_connection()
         assert _transaction_pipeline_class_for(connection.connection) is not None
 
+    def test_a_pipeline_that_cannot_start_is_not_left_on_the_connection(self, demo, monkeypatch):
+        import psycopg
+
+        connection.ensure_connection()
+        pg = connection.connection
+
+        def broken():
+            raise psycopg.OperationalError("the connection is closed")
+
+        monkeypatch.setattr(pg, "_check_connection_ok", broken)
+        with pytest.raises(Exception), pipeline():  # noqa: B017 - psycopg's error, wrapped by Django
+            pass
+        monkeypatch.undo()
+        assert pg._pipeline is None  # statements are not queued for a pipeline that never began
+        assert self.by_slug.rows(slug="acme") == [(demo["tenants"]["acme"].pk,)]
+
     @pytest.mark.django_db(transaction=True)
     def test_the_begin_goes_with_the_first_statements_and_leaving_sends_nothing(self, demo_tx):
         from django.db import transaction
