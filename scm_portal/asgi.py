@@ -61,6 +61,8 @@ class PortalASGIHandler(ASGIHandler):
 
         async def process_request():
             response, closed = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            if response.streaming and not response.is_async:
+                response.streaming_content = _parts_read_in_a_thread(response.streaming_content)
             try:
                 await self.send_response(response, send)
             except asyncio.CancelledError:
@@ -110,6 +112,17 @@ class PortalASGIHandler(ASGIHandler):
             return response, False
         response.close()  # the body is in memory: the connection goes back to the pool before sending
         return response, True
+
+
+async def _parts_read_in_a_thread(parts):
+    """A streamed response's sync iterator (a file: an attachment, a static file), read one part
+    at a time in a thread. Django's send_response would read it whole into memory first (and warn
+    about it): a large attachment would then sit in memory entirely, per download."""
+    parts = iter(parts)
+    done = object()
+    read_next = sync_to_async(next, thread_sensitive=False)
+    while (part := await read_next(parts, done)) is not done:
+        yield part
 
 
 class RequestThreads:

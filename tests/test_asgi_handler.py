@@ -75,7 +75,7 @@ def test_a_request_enters_its_thread_once(crossings, method, path, body, headers
     assert crossings["n"] == 1, crossings["n"]
 
 
-def test_static_files_are_still_served_and_closed_after_sending(monkeypatch):
+def test_static_files_are_still_served_and_closed_after_sending(monkeypatch, recwarn):
     finished_after = []
     sent = []
 
@@ -96,6 +96,8 @@ def test_static_files_are_still_served_and_closed_after_sending(monkeypatch):
         signals.request_finished.disconnect(on_finished)
     assert status == 200 and body and headers[b"content-type"].startswith(b"text/css")
     assert finished_after == [1]  # a streamed file is closed (request_finished) once it has been sent
+    # read part by part (_parts_read_in_a_thread), not whole by Django's handler, which warns
+    assert not [w for w in recwarn if "synchronous iterators" in str(w.message)]
 
 
 def test_requests_run_one_at_a_time_on_threads_kept_for_later():
@@ -118,3 +120,22 @@ def test_requests_run_one_at_a_time_on_threads_kept_for_later():
         signals.request_started.disconnect(on_started)
     assert sequential[0] == sequential[1] != threading.get_ident()  # one warm thread, not a new one each time
     assert len(set(threads[2:])) == 2  # overlapping requests never share a thread
+
+
+def test_a_streamed_response_is_read_part_by_part_in_a_thread():
+    """Django's handler reads a sync iterator whole before sending (and warns): a large attachment
+    would sit in memory entirely. Here each part is read once the previous one has been taken."""
+    events, loop_thread = [], []
+
+    def parts():
+        for n in range(3):
+            events.append(("read", n, threading.get_ident() == loop_thread[0]))
+            yield n
+
+    async def consume():
+        loop_thread.append(threading.get_ident())
+        async for part in asgi._parts_read_in_a_thread(parts()):
+            events.append(("sent", part))
+
+    sync.async_to_sync(consume)()
+    assert events == [("read", 0, False), ("sent", 0), ("read", 1, False), ("sent", 1), ("read", 2, False), ("sent", 2)]
