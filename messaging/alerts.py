@@ -124,7 +124,7 @@ def _alert_frames(alert, user_ids):
 
 def _tell(alert, user_ids):
     """The live `alert` frame for each of these users, after commit, in one hand-over; the thread
-    waits until it is sent before going on (the cards and the response can wait, the alert not)."""
+    waits until it is sent before going on (the cards and the response can wait; the alert cannot)."""
     realtime.publish_many(_alert_frames(alert, user_ids), urgent=True)
 
 
