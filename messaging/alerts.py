@@ -45,13 +45,9 @@ LIFECYCLE_ACTIONS = ("alert_ack", "alert_start", "alert_resolve")
 
 # --- reading the pieces ----------------------------------------------------------------------
 
-def policy_for(*, tenant, kind, severity):
-    """The most specific active policy: same kind before any kind, then the highest min_severity."""
-    return _policy_sent(tenant.pk, kind, severity, router.db_for_read(EscalationPolicy))()
-
-
 def _policy_sent(tenant_id, kind, severity, using):
-    """policy_for's query sent; returns a function answering the policy (see compiled.pipeline)."""
+    """The most specific active policy: same kind before any kind, then the highest min_severity.
+    The query is sent; the function returned answers the policy (see compiled.pipeline)."""
     fetch = _POLICIES.send(shape=int(severity), using=using, tenant_id=tenant_id, kind=kind)
 
     def policy():
@@ -143,13 +139,10 @@ def _alert_rooms_query(shape, *, tenant_id, partner_id=None):
 _ALERT_ROOMS = QueryTemplate(_alert_rooms_query)
 
 
-def _alert_rooms_lock(alert):
-    """The rooms an alert's cards go to, locked (in id order, as rooms_lock does) by one read:
-    the partner's room first, then the tenant's internal room."""
-    return _alert_rooms_lock_sent(alert.tenant_id, alert.partner_id, router.db_for_write(Room))()
-
-
 def _alert_rooms_lock_sent(tenant_id, partner_id, using):
+    """The rooms an alert's cards go to, locked (in id order, as rooms_lock does) by one read:
+    the partner's room first, then the tenant's internal room. Sent; the function returned
+    answers them (see compiled.pipeline)."""
     params = {"tenant_id": tenant_id}
     if partner_id:
         params["partner_id"] = partner_id

@@ -24,14 +24,17 @@ class FakeLayer:
         self.sent.append((group, event["n"], threading.current_thread().name))
 
 
-@pytest.fixture
-def fake_layer(monkeypatch):
+def use_layer(monkeypatch, layer):
     import channels.layers
 
-    layer = FakeLayer()
     monkeypatch.setattr(channels.layers, "get_channel_layer", lambda *a: layer)
     monkeypatch.setattr(realtime, "get_channel_layer", lambda *a: layer)
     return layer
+
+
+@pytest.fixture
+def fake_layer(monkeypatch):
+    return use_layer(monkeypatch, FakeLayer())
 
 
 @pytest.fixture(autouse=True)
@@ -134,12 +137,7 @@ class GatedLayer:
 
 @pytest.fixture
 def gated_layer(monkeypatch):
-    import channels.layers
-
-    layer = GatedLayer()
-    monkeypatch.setattr(channels.layers, "get_channel_layer", lambda *a: layer)
-    monkeypatch.setattr(realtime, "get_channel_layer", lambda *a: layer)
-    return layer
+    return use_layer(monkeypatch, GatedLayer())
 
 
 def test_an_urgent_publish_is_sent_before_the_thread_goes_on(fake_layer):
