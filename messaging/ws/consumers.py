@@ -472,17 +472,19 @@ class _AccessPoller(PerLoop):
 # --- database work, run in worker threads ------------------------------------------------------------
 
 def _room(user, tenant_id, room_id):
+    """The user's tenant context and the room, both checked now: one compiled query each (the
+    socket's own view of its access may be up to a poll old)."""
     from messaging.access import access_room
-    from scm_portal.tenancy.access import access_tenant_by_id
+    from scm_portal.tenancy.access import access_tenant_context_by_id
 
-    tenant = access_tenant_by_id(user, tenant_id)
-    return tenant, access_room(user, tenant, room_id)
+    context = access_tenant_context_by_id(user, tenant_id)
+    return context, access_room(user, context.tenant, room_id, context)
 
 
 def _load_sync(user, tenant_id, room_id, after):
     from messaging.selectors import messages_after
 
-    _tenant, room = _room(user, tenant_id, room_id)
+    _context, room = _room(user, tenant_id, room_id)
     head = room.last_seq
     if head - after > SYNC_MAX:
         return head, []
@@ -499,20 +501,20 @@ def _load_sync(user, tenant_id, room_id, after):
 def _load_range(user, tenant_id, room_id, after, upto):
     from messaging.selectors import messages_after
 
-    _tenant, room = _room(user, tenant_id, room_id)
+    _context, room = _room(user, tenant_id, room_id)
     return [message_frame(m, list(m.attachments.all())) for m in messages_after(user, room, after, upto - after) if m.seq <= upto]
 
 
 def _post(user, tenant_id, frame):
     from messaging.services import message_post
 
-    tenant, room = _room(user, tenant_id, frame["room"])
+    context, room = _room(user, tenant_id, frame["room"])
     internal = frame.get("internal", False)
     if not isinstance(internal, bool):
         raise ValidationError({"internal": "internal must be true or false."})
     message, created = message_post(
-        tenant=tenant, actor=user, room=room, body=frame.get("body"), client_id=frame.get("client_id"),
-        subject=frame.get("subject"), internal=internal,
+        tenant=context.tenant, actor=user, room=room, body=frame.get("body"), client_id=frame.get("client_id"),
+        subject=frame.get("subject"), internal=internal, roles=context.roles,
     )
     return message.seq, created
 
@@ -520,18 +522,18 @@ def _post(user, tenant_id, frame):
 def _read(user, tenant_id, room_id, seq):
     from messaging.services import room_read
 
-    tenant, room = _room(user, tenant_id, room_id)
-    room_read(tenant=tenant, user=user, room=room, seq=seq)
+    context, room = _room(user, tenant_id, room_id)
+    room_read(tenant=context.tenant, user=user, room=room, seq=seq)
 
 
 def _press(user, tenant_id, room_id, seq, action):
     from messaging.access import access_message
     from messaging.services import action_press
 
-    tenant, room = _room(user, tenant_id, room_id)
+    context, room = _room(user, tenant_id, room_id)
     if not isinstance(action, str):
         raise ValidationError({"action": "action must be a string."})
     message = access_message(user, room, seq)
-    press, created = action_press(tenant=tenant, actor=user, room=room, message=message, action=action)
+    press, created = action_press(tenant=context.tenant, actor=user, room=room, message=message, action=action)
     return {"seq": message.seq, "action": action, "already_pressed": not created, "outcome_seq": press.outcome_seq,
             "pressed_by": press.actor.username}

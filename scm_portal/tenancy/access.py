@@ -29,6 +29,12 @@ _TENANT_CONTEXT = QueryTemplate(
     .filter(user_id=user_id, tenant__slug=slug)
     .values_list("role", "organization_id", *(f"tenant__{name}" for name in attnames(Tenant)))
 )
+# The same for a tenant known by id (a socket's, fixed when it connected).
+_TENANT_CONTEXT_BY_ID = QueryTemplate(
+    lambda shape, *, user_id, tenant_id: Membership.objects.active()
+    .filter(user_id=user_id, tenant_id=tenant_id)
+    .values_list("role", "organization_id", *(f"tenant__{name}" for name in attnames(Tenant)))
+)
 
 
 def access_tenant_context(user, slug):
@@ -36,7 +42,19 @@ def access_tenant_context(user, slug):
     if not user.is_authenticated or not isinstance(slug, str):
         raise Http404
     using = router.db_for_read(Membership)
-    rows = _TENANT_CONTEXT.rows(using=using, user_id=user.pk, slug=slug)
+    return _context_of_rows(user, using, _TENANT_CONTEXT.rows(using=using, user_id=user.pk, slug=slug))
+
+
+def access_tenant_context_by_id(user, tenant_id):
+    """`access_tenant_context` for a tenant known by id, in one query (a socket checks each frame
+    it acts on with it: a membership lost since the socket connected is a 404 at once)."""
+    if not user.is_authenticated or not isinstance(tenant_id, int) or isinstance(tenant_id, bool):
+        raise Http404
+    using = router.db_for_read(Membership)
+    return _context_of_rows(user, using, _TENANT_CONTEXT_BY_ID.rows(using=using, user_id=user.pk, tenant_id=tenant_id))
+
+
+def _context_of_rows(user, using, rows):
     if not rows:
         raise Http404
     tenant = Tenant.from_db(using, attnames(Tenant), rows[0][2:])
@@ -104,13 +122,6 @@ def access_in_context(model, user, context, pk, action="view"):
     if not rows:
         raise Http404
     return model.from_db(using, attnames(model), rows[0])
-
-
-def access_tenant_by_id(user, tenant_id):
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
-        raise Http404
-    return access_tenant(user, tenant.slug)
 
 
 def _access(queryset, user, tenant, pk, action):
