@@ -6,11 +6,13 @@ For each channel layer (the shipped RedisPubSubChannelLayer and the core RedisCh
 each room size (10, 100, 1,000 sockets) it measures, with the sockets spread over separate client
 processes (bench/ws_fanout_client.py):
 
-- latency: a sender POSTs chat messages to /api/v1/t/<tenant>/rooms/<id>/messages/ (the
-  documented API, so the figure covers HTTP + auth + the database write + commit + channel-layer
-  publish + fan-out) at a steady rate; per delivery, latency = the socket's receive time minus
-  the send time written in the message body (`time.time_ns()`, one clock). p50/p99 per size.
-- throughput: a burst of messages posted as fast as the server takes them (several HTTP
+- latency: a sender sends chat messages at a steady rate, two ways, each measured on its own:
+  over its own socket (the contract's `send` frame, answered by an `ack`: the same harness as
+  the bare broadcaster's sender) and by POST to /api/v1/t/<tenant>/rooms/<id>/messages/ (the
+  REST API). Either way the figure covers auth and access checks, the database write + commit,
+  the channel-layer publish and the fan-out; per delivery, latency = the socket's receive time
+  minus the send time written in the message body (`time.time_ns()`, one clock). p50/p99 per size.
+- throughput: a burst of messages sent as fast as the server takes them (several sockets or HTTP
   connections); deliveries/s = deliveries received / (last receive − first send).
 
 Baselines measured in the same run:
@@ -19,7 +21,7 @@ Baselines measured in the same run:
   client processes, room sizes, message shape, rates and bursts (the sender writes to it over a
   socket).
 
-Also reported, to show where the time goes: the POST round trip, and the fan-out part alone
+Also reported, to show where the time goes: the send round trip, and the fan-out part alone
 (receive time − the message's `created_at`, stamped in the database transaction).
 """
 
@@ -93,7 +95,9 @@ def add_arguments(parser):
     g.add_argument("--warmup", type=int, default=10, help="untimed messages before each measurement")
     g.add_argument("--rates", default="", help="steady rates (messages/s), e.g. 25 or 10:25,100:25,1000:5")
     g.add_argument("--bursts", default="", help="burst sizes, e.g. 10:200,100:100,1000:40")
-    g.add_argument("--burst-connections", type=int, default=4, help="HTTP connections posting the burst")
+    g.add_argument("--send-via", default="socket,http",
+                   help="how the sender sends: socket (the contract's send frame, as the bare sender does), http (POST)")
+    g.add_argument("--burst-connections", type=int, default=4, help="connections (sockets or HTTP) sending the burst")
     g.add_argument("--phase-max-s", type=float, default=15,
                    help="stop sending a phase after this long (a server that cannot keep up is reported, not waited for)")
     g.add_argument("--no-bare", action="store_true", help="skip the bare broadcaster baseline")
@@ -165,6 +169,44 @@ class HttpSender:
 
     def close(self):
         self.conn.close()
+
+
+class SocketSender:
+    """Sends chat messages over the portal's own socket (the contract's `send` frame), the way the
+    bare broadcaster's sender writes to it: the same client harness on both sides. A send is done
+    when the server's `ack` arrived; the message's own frame (this socket's user sees the room too)
+    gives its `created_at`."""
+
+    def __init__(self, port, token, tenant, room_id):
+        from websockets.sync.client import connect
+
+        self.room_id = room_id
+        self.ws = connect(f"ws://127.0.0.1:{port}/ws/t/{tenant}/?token={token}", proxy=None, max_size=2**22)
+        hello = json.loads(self.ws.recv(timeout=60))
+        if hello.get("type") != "hello":
+            raise RuntimeError(f"expected hello, got {hello.get('type')}")
+
+    def send(self, phase, i):
+        send_ns = time.time_ns()
+        client_id = f"{phase}-{i}-{send_ns}"
+        self.ws.send(json.dumps({"type": "send", "room": self.room_id, "body": body_for(phase, i, send_ns),
+                                 "client_id": client_id}, ensure_ascii=False, separators=(",", ":")))
+        ack = message = None
+        done_ns = None
+        while ack is None or message is None:
+            frame = json.loads(self.ws.recv(timeout=120))
+            kind = frame.get("type")
+            if kind == "ack" and frame.get("client_id") == client_id:
+                ack, done_ns = frame, time.time_ns()
+            elif kind == "message" and frame.get("client_id") == client_id:
+                message = frame
+            elif kind in ("error", "resync"):
+                raise RuntimeError(f"socket send: {frame}")
+        return {"i": i, "send_ns": send_ns, "done_ns": done_ns, "created_ns": _iso_ns(message["created_at"]),
+                "seq": ack["seq"]}
+
+    def close(self):
+        self.ws.close()
 
 
 class BareSender:
@@ -376,11 +418,18 @@ def wait_portal_ready(port, world, timeout=60):
             time.sleep(0.2)
 
 
+SENDERS = {  # --send-via name -> what the sender uses
+    "socket": "the socket's `send` frame, acked (the bare broadcaster's harness)",
+    "http": "HTTP POST /api/v1/t/<tenant>/rooms/<id>/messages/",
+}
+
+
 def run_portal(opts, world, db_url, redis_url, layer, workers):
+    """{send path: {room size: figures}} for one server (one channel layer, `workers` processes)."""
     port = free_port()
     logpath = RESULTS / "logs" / f"uvicorn-{layer}-w{workers}.log"
     logpath.parent.mkdir(parents=True, exist_ok=True)
-    results = {}
+    results = {via: {} for via in opts.send_via}
     with open(logpath, "w") as logfile:
         env = portal_env(db_url, redis_url, layer=layer, root=opts.server_root)
         env.update(dict(kv.split("=", 1) for kv in opts.server_env))
@@ -390,17 +439,19 @@ def run_portal(opts, world, db_url, redis_url, layer, workers):
             for n in opts.sizes:
                 room = world["rooms"][str(n)]
                 urls = [f"ws://127.0.0.1:{port}/ws/t/{world['tenant']}/?token={t}" for t in room["tokens"]]
-                log(f"portal {layer} layer, {workers} worker(s): room of {n}")
+                for via in opts.send_via:
+                    log(f"portal {layer} layer, {workers} worker(s), sent over {via}: room of {n}")
+                    sender_class = SocketSender if via == "socket" else HttpSender
 
-                def make_sender(room=room):
-                    return HttpSender(port, world["sender_token"], world["tenant"], room["id"])
+                    def make_sender(room=room, sender_class=sender_class):
+                        return sender_class(port, world["sender_token"], world["tenant"], room["id"])
 
-                try:
-                    results[n] = run_size(n, urls, make_sender, opts, hello=True, server_pid=proc.pid,
-                                          database=urlsplit(db_url).path.lstrip("/"))
-                except Exception as exc:
-                    log(f"  failed: {type(exc).__name__}: {exc}")
-                    results[n] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+                    try:
+                        results[via][n] = run_size(n, urls, make_sender, opts, hello=True, server_pid=proc.pid,
+                                                   database=urlsplit(db_url).path.lstrip("/"))
+                    except Exception as exc:
+                        log(f"  failed: {type(exc).__name__}: {exc}")
+                        results[via][n] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
         finally:
             stop(proc)
             drop_redis_keys(redis_url, env["BENCH_CHANNEL_PREFIX"])
@@ -505,6 +556,9 @@ def run(opts):
     opts.messages = _size_map(opts.messages, DEFAULT_MESSAGES, opts.sizes, 100)
     opts.bursts = _size_map(opts.bursts, DEFAULT_BURSTS, opts.sizes, 50)
     layers = [x for x in opts.layers.split(",") if x]
+    opts.send_via = [x for x in opts.send_via.split(",") if x]
+    if not opts.send_via or set(opts.send_via) - set(SENDERS):
+        raise SystemExit(f"ws_fanout: --send-via takes {', '.join(SENDERS)}")
     if set(layers) - set(LAYERS):
         raise SystemExit(f"ws_fanout: unknown layer(s) {sorted(set(layers) - set(LAYERS))}; known: {', '.join(LAYERS)}")
     workers = [int(x) for x in opts.workers.split(",") if x]
@@ -519,7 +573,7 @@ def run(opts):
                    "messages": {str(k): opts.messages[k] for k in opts.sizes}, "warmup": opts.warmup,
                    "rates": {str(k): opts.rates[k] for k in opts.sizes},
                    "bursts": {str(k): opts.bursts[k] for k in opts.sizes}, "burst_connections": opts.burst_connections,
-                   "send_path": "HTTP POST /api/v1/t/<tenant>/rooms/<id>/messages/",
+                   "send_via": {via: SENDERS[via] for via in opts.send_via},
                    "layers_backends": {k: LAYERS[k] for k in layers}, "redis": redis_url,
                    "server_env": opts.server_env, "uvicorn_args": opts.uvicorn_args, "server_root": opts.server_root},
         "targets": {"p99_ms": {str(k): v for k, v in P99_TARGET_MS.items()}, "deliveries_per_s": DELIVERIES_TARGET,
@@ -537,7 +591,8 @@ def run(opts):
         data["portal"] = {}
         for layer in layers:
             for w in workers:
-                data["portal"][f"{layer}/w{w}"] = run_portal(opts, world, db.url, redis_url, layer, w)
+                for via, per_size in run_portal(opts, world, db.url, redis_url, layer, w).items():
+                    data["portal"][f"{layer}/w{w}/{via}"] = per_size
     data["elapsed_s"] = round(time.monotonic() - started, 1)
     data["checks"] = checks(data)
     return data
@@ -562,7 +617,8 @@ def checks(data):
                 out.append({"config": config, "size": n, "kind": "p99", "check": f"p99 ≤ {P99_TARGET_MS[n]:g} ms",
                             "value": p99, "ok": p99 is not None and p99 <= P99_TARGET_MS[n]})
             b = bare.get(n) or bare.get(str(n))
-            if b:
+            # Against the bare broadcaster only with the same harness: its sender writes to a socket.
+            if b and config.endswith("/socket"):
                 limit = BARE_FACTOR * b["steady"]["latency_ms"]["p99"]
                 out.append({"config": config, "size": n, "kind": "bare", "check": f"p99 ≤ {BARE_FACTOR:g}× bare p99 ({limit:.1f} ms)",
                             "value": p99, "ok": p99 is not None and p99 <= limit})
@@ -580,7 +636,8 @@ def report(data):
     bare = data.get("bare", {})
     lines = [
         f"ws_fanout — send→receive through uvicorn + Redis + PostgreSQL; {data['machine']['cpus']} CPUs; "
-        f"{data['config']['client_procs']} client processes; sender: {data['config']['send_path']}",
+        f"{data['config']['client_procs']} client processes; senders: "
+        + "; ".join(f"{via} = {what}" for via, what in data["config"].get("send_via", {}).items()),
         f"Baseline Redis PUBLISH→SUBSCRIBE round trip: p50 {redis['p50_us'] / 1000:.3f} ms, p99 {redis['p99_us'] / 1000:.3f} ms "
         f"(reference on a like machine: p50 {REFERENCE_REDIS['p50']} ms, p99 {REFERENCE_REDIS['p99']} ms)",
         "",
@@ -594,7 +651,7 @@ def report(data):
     def bare_of(n):
         return bare.get(n) or bare.get(str(n))
 
-    headers = ["layer/workers", "room", "rate/s", "p50 ms", "p99 ms", "bare p50", "bare p99", "target p99", "p99≤target",
+    headers = ["layer/workers/sent over", "room", "rate/s", "p50 ms", "p99 ms", "bare p50", "bare p99", "target p99", "p99≤target",
                "p99≤2×bare", "deliv/s", "bare deliv/s", "≥10k/s", "missing"]
     rows = []
     for config, per_size in data["portal"].items():
@@ -613,9 +670,10 @@ def report(data):
             ])
     lines.append(render_table(headers, rows))
     lines.append("")
-    lines.append("Where the time goes (ms). Steady phase: POST = the sender's HTTP round trip; fan-out = receive − the "
-                 "message's created_at (commit + publish + delivery). Burst: latency under load.")
-    headers = ["layer/workers", "room", "POST p50", "POST p99", "fan-out p50", "fan-out p99", "bare p50", "bare p99",
+    lines.append("Where the time goes (ms). Steady phase: send = the sender's round trip (HTTP response, or the "
+                 "socket's ack); fan-out = receive − the message's created_at (commit + publish + delivery). "
+                 "Burst: latency under load.")
+    headers = ["layer/workers/sent over", "room", "send p50", "send p99", "fan-out p50", "fan-out p99", "bare p50", "bare p99",
                "burst p50", "burst p99", "bare burst p99", "burst posts/s", "server CPUs", "other CPUs", "connect s"]
     rows = []
     for config, per_size in data["portal"].items():
