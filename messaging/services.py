@@ -17,7 +17,7 @@ from messaging import realtime, registry
 from messaging.chain import message_hash
 from messaging.frames import audience_value
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, attnames
+from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, Role
 from scm_portal.tenancy.selectors import tenant_language
@@ -112,6 +112,32 @@ def _lock_room(room):
     return Room.from_db(using, _ROOM_FIELDS, rows[0])
 
 
+_MESSAGE_FIELDS = attnames(Message)
+# A repeated send: the message this sender already posted with this client_id in the room.
+_POSTED = QueryTemplate(
+    lambda shape, *, room_id, sender_id, client_id: Message.objects.filter(
+        room_id=room_id, sender_id=sender_id, client_id=client_id
+    ).values_list(*_MESSAGE_FIELDS)[:1]
+)
+
+
+def _lock_room_and_find_post(room, actor, client_id):
+    """Locks the room and finds the actor's earlier message with this client_id (None if there is
+    none): one round trip on PostgreSQL, the lookup running once the lock is held."""
+    using = router.db_for_write(Room)
+    with pipeline(using):
+        locked = _LOCKED_ROOM.send(using=using, pk=room.pk)
+        posted = None
+        if client_id is not None:
+            posted = _POSTED.send(using=using, room_id=room.pk, sender_id=actor.pk, client_id=client_id)
+        rows = locked()
+        found = posted() if posted is not None else []
+    if not rows:
+        raise Room.DoesNotExist("Room matching query does not exist.")
+    room = Room.from_db(using, _ROOM_FIELDS, rows[0])
+    return room, (Message.from_db(using, _MESSAGE_FIELDS, found[0]) if found else None)
+
+
 def _append(room, **fields):
     """Appends one message to a locked room: next seq, chain link, room head, publish on commit."""
     message = Message(
@@ -123,9 +149,11 @@ def _append(room, **fields):
         **fields,
     )
     message.hash = message_hash(message, room.last_hash)
-    _MESSAGE_INSERT.insert([message], using=router.db_for_write(Message))
     room.last_seq, room.last_hash, room.last_message_at = message.seq, message.hash, message.created_at
-    _rooms_advance([room])
+    using = router.db_for_write(Message)
+    with pipeline(using):  # one round trip: the INSERT's answer waits for both
+        _rooms_advance([room])
+        _MESSAGE_INSERT.insert([message], using=using)
     return message
 
 
@@ -166,13 +194,11 @@ def message_post(
     subject_kind, subject_ref = check_subject(tenant=tenant, actor=actor, subject=subject)
     checked_files = [check_attachment(f) for f in files]
 
-    room = _lock_room(room)
-    if client_id is not None:
-        existing = Message.objects.filter(room=room, sender=actor, client_id=client_id).first()
-        if existing is not None:
-            if existing.body != body or existing.subject_kind != subject_kind or existing.subject_ref != subject_ref:
-                raise Conflict(_("This client_id was already used for a different message."))
-            return existing, False
+    room, existing = _lock_room_and_find_post(room, actor, client_id)
+    if existing is not None:
+        if existing.body != body or existing.subject_kind != subject_kind or existing.subject_ref != subject_ref:
+            raise Conflict(_("This client_id was already used for a different message."))
+        return existing, False
     _check_reference(room=room, actor=actor, refers_to=refers_to, relation=relation)
     payload = {}
     if checked_files:
@@ -189,8 +215,8 @@ def message_post(
         relation=relation or "",
         client_id=client_id,
     )
-    if client_id is None:
-        # Only a reused client_id can collide, and not under the room lock: no savepoint needed.
+    if client_id is None or transaction.get_connection(router.db_for_write(Room)).features.has_select_for_update:
+        # Under the room lock nothing else can post with this client_id: no savepoint needed.
         message = _append(room, **fields)
     else:
         try:
