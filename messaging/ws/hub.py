@@ -47,6 +47,7 @@ class RoomHub(PerLoop):
         self.rooms = {}
         self.reader = None
         self.lock = asyncio.Lock()
+        realtime.set_local_receiver(asyncio.get_running_loop(), self.deliver_local)
 
     async def _ensure_channel(self):
         if self.channel is None:
@@ -76,6 +77,15 @@ class RoomHub(PerLoop):
                 if state.filling is not None:
                     state.filling.cancel()
                 await self.layer.group_discard(realtime.room_group(room_id), self.channel)
+
+    def deliver_local(self, events):
+        """Room messages this process publishes, handed to its own sockets before they go out
+        through the channel layer (realtime._LoopPublisher); their copies that come back through
+        the layer are then dropped by seq, as already handed out."""
+        for group, event in events:
+            if event.get("type") == "room.message" and event.get("room") in self.rooms \
+                    and group == realtime.room_group(event["room"]):
+                self._on_message(event)
 
     # --- events from the channel layer -----------------------------------------------------------
     async def _read(self):

@@ -155,3 +155,36 @@ async def test_the_hub_receives_on_both_redis_layers(backend, settings):
         consumer.cancel()
     finally:
         channel_layers.backends.clear()
+
+
+async def test_a_message_published_in_this_process_reaches_its_sockets_before_the_layer(demo_tx, monkeypatch):
+    """The server loop's publisher hands a room message to this process's hub first, then publishes
+    it for every process; the copy that comes back through the layer is dropped (by seq). A socket
+    of another tenant's room hears nothing of it either way."""
+    room = await a_room("acme", "sup-a")
+    buyer, rep, other = await connect("acme.buyer"), await connect("supa.rep"), await connect("supb.rep")
+    layer = get_channel_layer()
+    deliver_through_layer = layer.group_send
+    held = []
+
+    async def group_send(group, event):  # the layer's delivery is held back
+        held.append((group, event))
+
+    monkeypatch.setattr(layer, "group_send", group_send)
+    saved_loop = realtime._server_loop
+    realtime.set_server_loop(asyncio.get_running_loop())
+    try:
+        await in_db_thread(post)("acme.buyer", room, "本地直达")
+        for socket in (buyer, rep):
+            frame = await socket.receive_json_from(timeout=5)
+            assert (frame["type"], frame["seq"], frame["body"]) == ("message", 1, "本地直达")
+        assert await nothing_arrives(other)
+        (group, event), = held  # it was still published, for the other processes
+        assert group == realtime.room_group(room.pk)
+        await deliver_through_layer(group, event)
+        for socket in (buyer, rep, other):
+            assert await nothing_arrives(socket)
+    finally:
+        realtime.set_server_loop(saved_loop)
+    for socket in (buyer, rep, other):
+        await socket.disconnect()
