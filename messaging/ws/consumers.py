@@ -100,6 +100,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         self.in_flight = None  # a send started by hub_message that had to wait; the writer waits for it
         self.writer_busy = False
         self.write_buffer_size = scope.get("portal_write_buffer_size")  # see scm_portal.asgi
+        self.server_send = scope.get("portal_server_send") or self.base_send  # frames skip the middleware
         await self._sync_groups()
         self.tasks = [asyncio.create_task(self._writer())]
         _AccessPoller.of_loop().add(self)
@@ -153,8 +154,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             self._cut_off_soon()
 
     async def _send_text(self, text):
-        # Straight to the server (as AsyncWebsocketConsumer.send does, minus two layers of calls).
-        await self.base_send({"type": "websocket.send", "text": text})
+        # Straight to the server (as AsyncWebsocketConsumer.send does, minus the layers of calls).
+        await self.server_send({"type": "websocket.send", "text": text})
 
     def _buffer_full(self):
         return self.write_buffer_size is not None and self.write_buffer_size() > SEND_BUFFER_MAX

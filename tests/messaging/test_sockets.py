@@ -289,6 +289,27 @@ async def test_a_send_is_checked_against_the_membership_as_it_is_now(demo_tx, mo
     await rep.disconnect()
 
 
+async def test_frames_go_to_the_server_without_passing_the_session_middleware(demo_tx, monkeypatch):
+    """The session middleware wraps the server's send for HTTP responses only; a socket's frames
+    skip its wrapper (one per frame per socket)."""
+    from channels.sessions import InstanceSessionWrapper
+
+    wrapped = []
+    original = InstanceSessionWrapper.send
+
+    async def send(self, message):
+        wrapped.append(message["type"])
+        return await original(self, message)
+
+    monkeypatch.setattr(InstanceSessionWrapper, "send", send)
+    room = await a_room("acme", "sup-a")
+    rep = await connect("supa.rep")
+    await in_db_thread(post)("acme.buyer", room, "直达")
+    assert (await rep.receive_json_from(timeout=5))["body"] == "直达"
+    assert "websocket.send" not in wrapped and "websocket.accept" in wrapped
+    await rep.disconnect()
+
+
 async def connect_with_session(username):
     """A browser-like socket: logged in through the session cookie. Returns (client, cookie, socket)."""
     from django.test import Client
