@@ -106,10 +106,12 @@ class _LoopPublisher:
     """One per server loop: sends the batches handed to it one after another (so publishes keep
     the order they were made in), each batch's groups concurrently.
 
-    Each batch is first handed to this process's own sockets (the loop's local receiver), then
-    published for every process, this one included: the copy that comes back through the layer is
-    dropped as already handed out. A local socket thus gets a message without the layer's round
-    trip (Redis, and decoding the message again)."""
+    Each batch is published for every process, this one included, then handed to this process's
+    own sockets (the loop's local receiver): the copy that comes back through the layer is dropped
+    as already handed out. A local socket gets the message as soon as the layer has taken it,
+    without waiting for the layer to bring it back (the subscription's reader, decoding it again,
+    the hub's reader); the other processes never wait for this process's fan-out (with redis-py
+    the publish cannot be written before the loop's next turn, so it goes first)."""
 
     def __init__(self):
         self.pending = collections.deque()
@@ -125,18 +127,16 @@ class _LoopPublisher:
             self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self):
+        loop = asyncio.get_running_loop()
         while self.pending:
             layer, events, sent = self.pending.popleft()
-            receiver = _local_receivers.get(asyncio.get_running_loop())
+            await _send_all_logged(layer, events)
+            receiver = _local_receivers.get(loop)
             if receiver is not None:
                 try:
                     receiver(events)
                 except Exception:
                     logger.exception("Could not hand %d events to this process's sockets", len(events))
-            try:
-                await _send_all(layer, events)
-            except Exception:
-                logger.exception("Could not publish %d events", len(events))
             if sent is not None:
                 sent.set()
         self.idle.set()
@@ -242,6 +242,13 @@ def publish_many(events, urgent=False):
     events = list(events)
     if events:
         transaction.on_commit(lambda: _group_send_many(events, urgent=urgent))
+
+
+async def _send_all_logged(layer, events):
+    try:
+        await _send_all(layer, events)
+    except Exception:
+        logger.exception("Could not publish %d events", len(events))
 
 
 async def _send_all(layer, events):

@@ -167,3 +167,32 @@ def test_an_urgent_publish_waits_a_bounded_time_for_a_slow_layer(gated_layer, mo
     gated_layer.gate.set()
     realtime.flush_publishes()
     assert gated_layer.sent == [1]
+
+
+def test_a_batch_is_published_before_this_process_hands_it_to_its_own_sockets(monkeypatch):
+    """The other processes' copy goes out first, so they never wait for this process's fan-out (a
+    large room's); this process's sockets get it as soon as the layer has answered."""
+    order = []
+
+    class AnsweringLayer:
+        async def group_send(self, group, event):
+            order.append(("published", event["n"]))
+            await asyncio.sleep(0.05)  # the layer's answer
+            order.append(("answered", event["n"]))
+
+    use_layer(monkeypatch, AnsweringLayer())
+    server = asyncio.new_event_loop()
+    thread = threading.Thread(target=server.run_forever, daemon=True)
+    thread.start()
+    try:
+        realtime.set_server_loop(server)
+        server.call_soon_threadsafe(
+            realtime.set_local_receiver, server, lambda events: order.extend(("local", e["n"]) for _g, e in events)
+        )
+        realtime._group_send("room.1", {"type": "room.message", "n": 1}, urgent=True)
+        realtime.flush_publishes()
+        assert order == [("published", 1), ("answered", 1), ("local", 1)]
+    finally:
+        server.call_soon_threadsafe(server.stop)
+        thread.join(5)
+        realtime._local_receivers.pop(server, None)
