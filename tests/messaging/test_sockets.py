@@ -249,18 +249,18 @@ async def test_a_cookie_session_needs_an_origin(demo_tx):
     await with_origin.disconnect()
 
 
-async def test_losing_the_membership_closes_the_socket_within_five_seconds(demo_tx):
+@in_db_thread
+def revoke_membership(username, tenant="acme"):
     from scm_portal.tenancy import services
     from scm_portal.tenancy.models import Membership
 
+    membership = Membership.objects.get(user__username=username, tenant__slug=tenant)
+    services.membership_set_active(tenant=membership.tenant, actor=user("acme.admin"), membership=membership, active=False)
+
+
+async def test_losing_the_membership_closes_the_socket_within_five_seconds(demo_tx):
     rep = await connect("supa.rep")
-
-    @in_db_thread
-    def revoke():
-        membership = Membership.objects.get(user__username="supa.rep", tenant__slug="acme")
-        services.membership_set_active(tenant=membership.tenant, actor=user("acme.admin"), membership=membership, active=False)
-
-    await revoke()
+    await revoke_membership("supa.rep")
     output = await rep.receive_output(timeout=5)
     assert output["type"] == "websocket.close"
 
@@ -269,19 +269,11 @@ async def test_a_send_is_checked_against_the_membership_as_it_is_now(demo_tx, mo
     """The socket's own view of its rooms may be a poll old; a send is checked in the database when
     it arrives. Here the socket is never told of the change, and its send is still refused."""
     from messaging import realtime
-    from scm_portal.tenancy import services
-    from scm_portal.tenancy.models import Membership
 
     monkeypatch.setattr(realtime, "publish_access_changed", lambda **kwargs: None)
     room = await a_room("acme", "sup-a")
     rep = await connect("supa.rep")
-
-    @in_db_thread
-    def revoke():
-        membership = Membership.objects.get(user__username="supa.rep", tenant__slug="acme")
-        services.membership_set_active(tenant=membership.tenant, actor=user("acme.admin"), membership=membership, active=False)
-
-    await revoke()
+    await revoke_membership("supa.rep")
     await rep.send_json_to({"type": "send", "room": room.pk, "body": "撤销后", "client_id": "after"})
     error = await frames_until(rep, lambda f: f["type"] in ("error", "ack"))
     assert (error[-1]["type"], error[-1]["code"], error[-1]["ref"]) == ("error", "not_found", "after")
