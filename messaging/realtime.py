@@ -92,7 +92,7 @@ def _group_send_many(events, urgent=False):
 
 
 # loop -> a callable taking a batch of (group, event): the process's room hub on that loop hands
-# its room messages to its own sockets before they go out (see RoomHub.deliver_local).
+# its room messages to its own sockets once they are published (see RoomHub.deliver_local).
 _local_receivers = {}
 
 

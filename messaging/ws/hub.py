@@ -79,9 +79,9 @@ class RoomHub(PerLoop):
                 await self.layer.group_discard(realtime.room_group(room_id), self.channel)
 
     def deliver_local(self, events):
-        """Room messages this process publishes, handed to its own sockets before they go out
-        through the channel layer (realtime._LoopPublisher); their copies that come back through
-        the layer are then dropped by seq, as already handed out."""
+        """Room messages this process publishes, handed to its own sockets as soon as the channel
+        layer has taken them (realtime._LoopPublisher), not when the layer brings them back: those
+        copies are then dropped by seq, as already handed out (or these are, if a copy won)."""
         for group, event in events:
             if event.get("type") == "room.message" and event.get("room") in self.rooms \
                     and group == realtime.room_group(event["room"]):
