@@ -105,11 +105,7 @@ _LOCKED_ROOM = QueryTemplate(
 
 
 def _lock_room(room):
-    using = router.db_for_write(Room)
-    rows = _LOCKED_ROOM.rows(using=using, pk=room.pk)
-    if not rows:
-        raise Room.DoesNotExist("Room matching query does not exist.")
-    return Room.from_db(using, _ROOM_FIELDS, rows[0])
+    return _lock_room_and_find_post(room, None, None)[0]
 
 
 _MESSAGE_FIELDS = attnames(Message)
@@ -123,7 +119,7 @@ _POSTED = QueryTemplate(
 
 def _lock_room_and_find_post(room, actor, client_id):
     """Locks the room and finds the actor's earlier message with this client_id (None if there is
-    none): one round trip on PostgreSQL, the lookup running once the lock is held."""
+    none, or no client_id): one round trip on PostgreSQL, the lookup running once the lock is held."""
     using = router.db_for_write(Room)
     with pipeline(using):
         locked = _LOCKED_ROOM.send(using=using, pk=room.pk)

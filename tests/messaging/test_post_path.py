@@ -158,7 +158,7 @@ def test_a_chat_post_costs_at_most_eight_statements(demo, api, django_assert_max
     room = room_of("acme", "sup-a")
     api.as_user(user("supa.rep"))
     assert api.post(url(room), {"body": "先热身"}, format="json").status_code == 201
-    # token, tenant context, room, savepoint, room lock, insert, room head, release
+    # token, tenant context, room, savepoint (the test's transaction), room lock, room head, insert, release
     with django_assert_max_num_queries(8):
         response = api.post(url(room), {"body": "周四发货"}, format="json")
     assert response.status_code == 201
