@@ -471,16 +471,17 @@ def drop_redis_keys(redis_url, prefix):
         client.close()
 
 
-def run_bare(opts):
+def run_bare(opts, script="ws_bare_broadcaster.py", extra_args=(), label="bare broadcaster", database=None):
     port = free_port()
-    proc = spawn([PYTHON, str(BENCH / "ws_bare_broadcaster.py"), str(port)])
+    proc = spawn([PYTHON, str(BENCH / script), str(port), *extra_args])
     results = {}
     try:
         wait_for_port(port, 30, proc)
         for n in opts.sizes:
-            log(f"bare broadcaster: room of {n}")
+            log(f"{label}: room of {n}")
             urls = [f"ws://127.0.0.1:{port}/"] * n
-            results[n] = run_size(n, urls, lambda: BareSender(port), opts, hello=False, server_pid=proc.pid)
+            results[n] = run_size(n, urls, lambda: BareSender(port), opts, hello=False, server_pid=proc.pid,
+                                  database=database)
     finally:
         stop(proc)
     return results
@@ -585,6 +586,8 @@ def run(opts):
     data["redis"] = redis_roundtrip(redis_url)
     if not opts.no_bare:
         data["bare"] = run_bare(opts)
+        with ThrowawayDatabase() as db:
+            data["durable"] = run_bare(opts, "ws_bare_durable.py", [db.url], "store-then-relay floor", database=db.name)
     with ThrowawayDatabase() as db:
         log(f"database {db.name}: migrate + {sum(opts.sizes)} room members")
         world = setup_world(db.url, opts.sizes, opts.server_root)
@@ -651,8 +654,25 @@ def report(data):
     def bare_of(n):
         return bare.get(n) or bare.get(str(n))
 
+    durable = data.get("durable", {})
+
+    def durable_of(n):
+        return durable.get(n) or durable.get(str(n))
+
+    if durable:
+        lines.append("Baselines, same harness: bare = relays each frame as it comes; floor = stores it first (lock the "
+                     "room, insert with seq and chain link, COMMIT: 2 PostgreSQL round trips), then relays it.")
+        headers = ["room", "bare p50", "bare p99", "2× bare p99", "floor p50", "floor p99", "floor p99 ≤ 2× bare p99"]
+        rows = []
+        for n in sorted({int(k) for k in bare} & {int(k) for k in durable}):
+            b, d = bare_of(n)["steady"]["latency_ms"], durable_of(n)["steady"]["latency_ms"]
+            rows.append([n, fmt(b["p50"]), fmt(b["p99"]), fmt(BARE_FACTOR * b["p99"]), fmt(d["p50"]), fmt(d["p99"]),
+                         "yes" if d["p99"] <= BARE_FACTOR * b["p99"] else "no: below what storing alone costs"])
+        lines.append(render_table(headers, rows))
+        lines.append("")
+
     headers = ["layer/workers/sent over", "room", "rate/s", "p50 ms", "p99 ms", "bare p50", "bare p99", "target p99", "p99≤target",
-               "p99≤2×bare", "deliv/s", "bare deliv/s", "≥10k/s", "missing"]
+               "p99≤2×bare", "floor p99", "deliv/s", "bare deliv/s", "≥10k/s", "missing"]
     rows = []
     for config, per_size in data["portal"].items():
         for n, res in per_size.items():
@@ -665,6 +685,7 @@ def report(data):
                 config, n, fmt(s["rate_achieved"]), fmt(s["latency_ms"]["p50"]), fmt(s["latency_ms"]["p99"]),
                 fmt(bs["steady"]["latency_ms"]["p50"]) if bs else "—", fmt(bs["steady"]["latency_ms"]["p99"]) if bs else "—",
                 fmt(P99_TARGET_MS.get(n)), mark(config, n, "p99"), mark(config, n, "bare"),
+                fmt(durable_of(n)["steady"]["latency_ms"]["p99"]) if durable_of(n) else "—",
                 fmt(b["deliveries_per_s"], 0), fmt(bs["burst"]["deliveries_per_s"], 0) if bs else "—",
                 mark(config, n, "throughput"), s["missing"] + b["missing"],
             ])
@@ -698,6 +719,8 @@ def report(data):
                    for res in per_size.values() if "error" not in res for ph in ("steady", "burst")
                    if res[ph]["cpu"]["seconds"] >= 1]
                 + [res[ph]["cpu"]["other"] + res[ph]["cpu"]["postgres"] for res in bare.values() for ph in ("steady", "burst")
+                   if res[ph]["cpu"]["seconds"] >= 1]
+                + [res[ph]["cpu"]["other"] for res in durable.values() for ph in ("steady", "burst")
                    if res[ph]["cpu"]["seconds"] >= 1])
     if noisy > QUIET_CPUS:
         lines.append(f"WARNING: other jobs used up to {noisy:.2f} CPUs while measuring; these figures are noisy.")

@@ -12,6 +12,7 @@ import collections
 import json
 import logging
 import threading
+import weakref
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -108,10 +109,10 @@ class _LoopPublisher:
 
     Each batch is published for every process, this one included, then handed to this process's
     own sockets (the loop's local receiver): the copy that comes back through the layer is dropped
-    as already handed out. A local socket gets the message as soon as the layer has taken it,
-    without waiting for the layer to bring it back (the subscription's reader, decoding it again,
-    the hub's reader); the other processes never wait for this process's fan-out (with redis-py
-    the publish cannot be written before the loop's next turn, so it goes first)."""
+    as already handed out. On the pub/sub layer a local socket gets the message as soon as the
+    PUBLISH is written to Redis, before Redis answers it (see _send_all); on other layers, once the
+    layer's group_send returned. Either way the other processes never wait for this process's
+    fan-out, and a local socket never waits for the layer to bring the message back."""
 
     def __init__(self):
         self.pending = collections.deque()
@@ -130,15 +131,23 @@ class _LoopPublisher:
         loop = asyncio.get_running_loop()
         while self.pending:
             layer, events, sent = self.pending.popleft()
-            await _send_all_logged(layer, events)
-            receiver = _local_receivers.get(loop)
-            if receiver is not None:
-                try:
-                    receiver(events)
-                except Exception:
-                    logger.exception("Could not hand %d events to this process's sockets", len(events))
-            if sent is not None:
-                sent.set()
+            handed = []
+
+            def hand_out(events=events, sent=sent, handed=handed):
+                if handed:
+                    return
+                handed.append(True)
+                receiver = _local_receivers.get(loop)
+                if receiver is not None:
+                    try:
+                        receiver(events)
+                    except Exception:
+                        logger.exception("Could not hand %d events to this process's sockets", len(events))
+                if sent is not None:
+                    sent.set()
+
+            await _send_all_logged(layer, events, on_written=hand_out)
+            hand_out()  # once only: a send that failed before writing still hands out
         self.idle.set()
 
     async def wait_idle(self):
@@ -244,17 +253,36 @@ def publish_many(events, urgent=False):
         transaction.on_commit(lambda: _group_send_many(events, urgent=urgent))
 
 
-async def _send_all_logged(layer, events):
+async def _send_all_logged(layer, events, on_written=None):
     try:
-        await _send_all(layer, events)
+        await _send_all(layer, events, on_written)
     except Exception:
         logger.exception("Could not publish %d events", len(events))
 
 
-async def _send_all(layer, events):
+async def _send_all(layer, events, on_written=None):
+    """Publishes the events; `on_written` is called once they are on their way to every process:
+    on the pub/sub layer as soon as every shard's PUBLISH commands are written to its socket (the
+    answers are read after it), on other layers once their group_sends returned."""
     batches = _pubsub_batches(layer, events)
     if batches is not None:
-        await asyncio.gather(*(_publish_batch(shard, items) for shard, items in batches.items()))
+        written = []
+        for shard, items in batches.items():
+            writer = _shard_writer(shard)
+            try:
+                await writer.write(items)
+                written.append((writer, len(items)))
+            except Exception:
+                logger.exception("Could not publish %d events", len(items))
+                await writer.reset()
+        if on_written is not None:
+            on_written()
+        for writer, count in written:
+            try:
+                await writer.answers(count)
+            except Exception:
+                logger.exception("Redis refused or lost %d published events", count)
+                await writer.reset()
         return
     by_group = {}
     for group, event in events:
@@ -271,16 +299,18 @@ async def _send_all(layer, events):
         await send_group(*next(iter(by_group.items())))
     else:
         await asyncio.gather(*(send_group(group, items) for group, items in by_group.items()))
+    if on_written is not None:
+        on_written()
 
 
 # channels_redis' RedisPubSubChannelLayer publishes one group_send at a time: a Redis round trip
 # and a pass through redis-py's command machinery each (about half a millisecond of the server
-# loop per frame). A hand-over's frames go out instead as one pipeline of PUBLISH per Redis shard,
-# with the channel names, shards and serialisation that layer's group_send uses (pinned
+# loop per frame). A hand-over's frames go out instead as one write of PUBLISH commands per Redis
+# shard, with the channel names, shards and serialisation that layer's group_send uses (pinned
 # channels-redis 4.3; tests/messaging/test_realtime_batches.py fails if those internals move).
 _PUBSUB_INTERNALS = ("_get_layer", "serialize")
 _LOOP_LAYER_INTERNALS = ("_get_group_channel_name", "_get_shard")
-_SHARD_INTERNALS = ("_lock", "_ensure_redis")
+_SHARD_INTERNALS = ("_ensure_redis",)
 
 
 def _pubsub_batches(layer, events):
@@ -300,13 +330,47 @@ def _pubsub_batches(layer, events):
     return batches
 
 
-async def _publish_batch(shard, items):
-    try:
-        async with shard._lock:
-            shard._ensure_redis()
-            async with shard._redis.pipeline(transaction=False) as pipe:
-                for channel, payload in items:
-                    pipe.publish(channel, payload)
-                await pipe.execute()
-    except Exception:
-        logger.exception("Could not publish %d events", len(items))
+class _ShardWriter:
+    """The publishing connection of one Redis shard on one loop (a shard belongs to one loop): its
+    own connection, made with the shard's settings (address, credentials, TLS, database).
+
+    `write` returns once the PUBLISH commands are handed to the socket, which takes no loop turn:
+    Redis can deliver them to the other processes while this one hands them to its own sockets.
+    Through redis-py's client the same publish cost about 0.7 ms of the loop before the next step
+    could run (taking a pooled connection, checking it, waiting for the answer). `answers` then reads
+    Redis's replies: one integer per PUBLISH, or an error. A publish is never retried: a lost one is
+    recovered by the sockets' seq checks and the clients' sync."""
+
+    def __init__(self, shard):
+        shard._ensure_redis()
+        self.connection = shard._redis.connection_pool.make_connection()
+
+    async def write(self, items):
+        connection = self.connection
+        if not connection.is_connected:
+            await connection.connect()
+        commands = connection.pack_commands([("PUBLISH", channel, payload) for channel, payload in items])
+        await connection.send_packed_command(commands, check_health=False)
+
+    async def answers(self, count):
+        for _ in range(count):
+            reply = await self.connection.read_response()
+            if isinstance(reply, Exception):
+                raise reply
+
+    async def reset(self):
+        """After an error the connection's state is unknown: the next write starts a new one."""
+        try:
+            await self.connection.disconnect(nowait=True)
+        except Exception:
+            logger.debug("closing a Redis publishing connection failed", exc_info=True)
+
+
+_shard_writers = weakref.WeakKeyDictionary()  # shard -> _ShardWriter (gone with the shard's loop layer)
+
+
+def _shard_writer(shard):
+    writer = _shard_writers.get(shard)
+    if writer is None:
+        writer = _shard_writers[shard] = _ShardWriter(shard)
+    return writer

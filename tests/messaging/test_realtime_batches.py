@@ -69,3 +69,67 @@ def test_other_layers_still_get_one_group_send_per_frame():
     from channels.layers import InMemoryChannelLayer
 
     assert realtime._pubsub_batches(InMemoryChannelLayer(), [("room.1", {"type": "x"})]) is None
+
+
+def test_this_process_hands_out_once_the_publish_is_written_before_redis_answers(monkeypatch):
+    """A local socket does not wait for Redis's answer, and the other processes do not wait for the
+    local hand-out: while it runs, a subscriber elsewhere can already read the message, and the
+    answer has not been read yet."""
+    import redis
+
+    order = []
+    answers = realtime._ShardWriter.answers
+
+    async def recorded_answers(self, count):
+        await answers(self, count)
+        order.append("answered")
+
+    monkeypatch.setattr(realtime._ShardWriter, "answers", recorded_answers)
+
+    async def scenario():
+        pubsub = layer()
+        other = redis.Redis.from_url(os.environ["REDIS_URL"]).pubsub()  # another process's view: a blocking client
+        try:
+            channel = pubsub._get_layer()._get_group_channel_name("room.1")
+            other.subscribe(channel)
+            assert other.get_message(timeout=2)["type"] == "subscribe"
+
+            def hand_out():
+                # Still inside the loop's step: Redis must already have the PUBLISH to deliver it.
+                message = other.get_message(ignore_subscribe_messages=True, timeout=2)
+                order.append(("elsewhere", pubsub.deserialize(message["data"])["seq"] if message else None))
+                order.append("local")
+
+            await realtime._send_all(pubsub, [("room.1", {"type": "room.message", "seq": 1})], on_written=hand_out)
+            assert order == [("elsewhere", 1), "local", "answered"]
+        finally:
+            other.close()
+            await pubsub.flush()
+
+    asyncio.run(scenario())
+
+
+def test_a_lost_redis_connection_is_logged_and_the_next_publish_reconnects(caplog):
+    async def scenario():
+        pubsub = layer()
+        try:
+            one = await pubsub.new_channel()
+            await pubsub.group_add("room.1", one)
+            await realtime._send_all(pubsub, [("room.1", {"type": "room.message", "seq": 1})])
+            assert (await received(pubsub, one, 1))[0]["seq"] == 1
+            shard = next(iter(realtime._pubsub_batches(pubsub, [("room.1", {"type": "x"})])))
+            writer = realtime._shard_writer(shard)
+            writer.connection._writer.transport.abort()  # the connection drops under the writer
+            await asyncio.sleep(0.05)
+            handed = []
+            await realtime._send_all(pubsub, [("room.1", {"type": "room.message", "seq": 2})], on_written=lambda: handed.append(1))
+            assert handed == [1]  # this process's sockets are served whatever Redis did
+            await realtime._send_all(pubsub, [("room.1", {"type": "room.message", "seq": 3})])
+            # seq 2 went to a dead connection: lost, and said so (the sockets' seq checks and the
+            # clients' sync recover it); seq 3 went out on a new connection.
+            assert [e["seq"] for e in await received(pubsub, one, 1)] == [3]
+            assert "Redis refused or lost 1 published events" in caplog.text or "Could not publish 1 events" in caplog.text
+        finally:
+            await pubsub.flush()
+
+    asyncio.run(scenario())
