@@ -24,6 +24,11 @@ async def handler(ws):
         async for message in ws:
             broadcast(CLIENTS, message)
         return
+    await listen(ws)
+
+
+async def listen(ws):
+    """A listener: gets every frame relayed until it goes away."""
     CLIENTS.add(ws)
     try:
         await ws.wait_closed()
@@ -36,11 +41,14 @@ async def main(port):
         await server.serve_forever()
 
 
-if __name__ == "__main__":
-    port = int(sys.argv[1])
+def run_loop(coroutine):
+    """Runs on uvloop when installed, as the portal's uvicorn does."""
     try:
         import uvloop
-
-        uvloop.run(main(port))
     except ImportError:
-        asyncio.run(main(port))
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+if __name__ == "__main__":
+    run_loop(main(int(sys.argv[1])))

@@ -19,7 +19,9 @@ Baselines measured in the same run:
 - Redis PUBLISH→SUBSCRIBE round trip (redis-py asyncio, one process);
 - a bare `websockets` broadcaster (bench/ws_bare_broadcaster.py) measured with the identical
   client processes, room sizes, message shape, rates and bursts (the sender writes to it over a
-  socket).
+  socket);
+- the store-then-relay floor (bench/ws_bare_durable.py): the same broadcaster committing each
+  frame to PostgreSQL before relaying it, the least a relay whose database is the truth does.
 
 Also reported, to show where the time goes: the send round trip, and the fan-out part alone
 (receive time − the message's `created_at`, stamped in the database transaction).
@@ -661,7 +663,7 @@ def report(data):
 
     if durable:
         lines.append("Baselines, same harness: bare = relays each frame as it comes; floor = stores it first (lock the "
-                     "room, insert with seq and chain link, COMMIT: 2 PostgreSQL round trips), then relays it.")
+                     "room, insert with seq and chain link, COMMIT: one statement, one PostgreSQL round trip), then relays it.")
         headers = ["room", "bare p50", "bare p99", "2× bare p99", "floor p50", "floor p99", "floor p99 ≤ 2× bare p99"]
         rows = []
         for n in sorted({int(k) for k in bare} & {int(k) for k in durable}):
