@@ -589,7 +589,7 @@ def run(opts):
     if not opts.no_bare:
         data["bare"] = run_bare(opts)
         with ThrowawayDatabase() as db:
-            data["durable"] = run_bare(opts, "ws_bare_durable.py", [db.url], "store-then-relay floor", database=db.name)
+            data["floor"] = run_bare(opts, "ws_bare_durable.py", [db.url], "store-then-relay floor", database=db.name)
     with ThrowawayDatabase() as db:
         log(f"database {db.name}: migrate + {sum(opts.sizes)} room members")
         world = setup_world(db.url, opts.sizes, opts.server_root)
@@ -656,18 +656,18 @@ def report(data):
     def bare_of(n):
         return bare.get(n) or bare.get(str(n))
 
-    durable = data.get("durable", {})
+    floor = data.get("floor", {})
 
-    def durable_of(n):
-        return durable.get(n) or durable.get(str(n))
+    def floor_of(n):
+        return floor.get(n) or floor.get(str(n))
 
-    if durable:
+    if floor:
         lines.append("Baselines, same harness: bare = relays each frame as it comes; floor = stores it first (lock the "
                      "room, insert with seq and chain link, COMMIT: one statement, one PostgreSQL round trip), then relays it.")
         headers = ["room", "bare p50", "bare p99", "2× bare p99", "floor p50", "floor p99", "floor p99 ≤ 2× bare p99"]
         rows = []
-        for n in sorted({int(k) for k in bare} & {int(k) for k in durable}):
-            b, d = bare_of(n)["steady"]["latency_ms"], durable_of(n)["steady"]["latency_ms"]
+        for n in sorted({int(k) for k in bare} & {int(k) for k in floor}):
+            b, d = bare_of(n)["steady"]["latency_ms"], floor_of(n)["steady"]["latency_ms"]
             rows.append([n, fmt(b["p50"]), fmt(b["p99"]), fmt(BARE_FACTOR * b["p99"]), fmt(d["p50"]), fmt(d["p99"]),
                          "yes" if d["p99"] <= BARE_FACTOR * b["p99"] else "no: below what storing alone costs"])
         lines.append(render_table(headers, rows))
@@ -687,7 +687,7 @@ def report(data):
                 config, n, fmt(s["rate_achieved"]), fmt(s["latency_ms"]["p50"]), fmt(s["latency_ms"]["p99"]),
                 fmt(bs["steady"]["latency_ms"]["p50"]) if bs else "—", fmt(bs["steady"]["latency_ms"]["p99"]) if bs else "—",
                 fmt(P99_TARGET_MS.get(n)), mark(config, n, "p99"), mark(config, n, "bare"),
-                fmt(durable_of(n)["steady"]["latency_ms"]["p99"]) if durable_of(n) else "—",
+                fmt(floor_of(n)["steady"]["latency_ms"]["p99"]) if floor_of(n) else "—",
                 fmt(b["deliveries_per_s"], 0), fmt(bs["burst"]["deliveries_per_s"], 0) if bs else "—",
                 mark(config, n, "throughput"), s["missing"] + b["missing"],
             ])
@@ -722,7 +722,7 @@ def report(data):
                    if res[ph]["cpu"]["seconds"] >= 1]
                 + [res[ph]["cpu"]["other"] + res[ph]["cpu"]["postgres"] for res in bare.values() for ph in ("steady", "burst")
                    if res[ph]["cpu"]["seconds"] >= 1]
-                + [res[ph]["cpu"]["other"] for res in durable.values() for ph in ("steady", "burst")
+                + [res[ph]["cpu"]["other"] for res in floor.values() for ph in ("steady", "burst")
                    if res[ph]["cpu"]["seconds"] >= 1])
     if noisy > QUIET_CPUS:
         lines.append(f"WARNING: other jobs used up to {noisy:.2f} CPUs while measuring; these figures are noisy.")

@@ -9,6 +9,7 @@ Each publish runs after the writing transaction commits.
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 import threading
@@ -87,7 +88,7 @@ def _group_send_many(events, urgent=False):
             else:
                 loop.call_soon_threadsafe(_publisher_of(loop).put, layer, events)
         else:
-            async_to_sync(_send_all)(layer, events)
+            async_to_sync(_send_all_closing_writers)(layer, events)
     except Exception:
         logger.exception("Could not publish %d events", len(events))
 
@@ -131,28 +132,24 @@ class _LoopPublisher:
         loop = asyncio.get_running_loop()
         while self.pending:
             layer, events, sent = self.pending.popleft()
-            handed = []
-
-            def hand_out(events=events, sent=sent, handed=handed):
-                if handed:
-                    return
-                handed.append(True)
-                receiver = _local_receivers.get(loop)
-                if receiver is not None:
-                    try:
-                        receiver(events)
-                    except Exception:
-                        logger.exception("Could not hand %d events to this process's sockets", len(events))
-                if sent is not None:
-                    sent.set()
-
-            await _send_all_logged(layer, events, on_written=hand_out)
-            hand_out()  # once only: a send that failed before writing still hands out
+            await _send_all_logged(layer, events, on_written=functools.partial(_hand_out, loop, events, sent))
         self.idle.set()
 
     async def wait_idle(self):
         if self.idle is not None:
             await self.idle.wait()
+
+
+def _hand_out(loop, events, sent):
+    """A published batch to this process's own sockets, then tells a waiting thread it is out."""
+    receiver = _local_receivers.get(loop)
+    if receiver is not None:
+        try:
+            receiver(events)
+        except Exception:
+            logger.exception("Could not hand %d events to this process's sockets", len(events))
+    if sent is not None:
+        sent.set()
 
 
 _publishers = {}
@@ -253,11 +250,34 @@ def publish_many(events, urgent=False):
         transaction.on_commit(lambda: _group_send_many(events, urgent=urgent))
 
 
-async def _send_all_logged(layer, events, on_written=None):
+async def _send_all_logged(layer, events, on_written):
+    """_send_all that never raises, and calls `on_written` exactly once, even when publishing failed
+    before anything was written (this process's sockets are served whatever the layer did)."""
+    called = False
+
+    def once():
+        nonlocal called
+        if not called:
+            called = True
+            on_written()
+
     try:
-        await _send_all(layer, events, on_written)
+        await _send_all(layer, events, once)
     except Exception:
         logger.exception("Could not publish %d events", len(events))
+    once()
+
+
+async def _send_all_closing_writers(layer, events):
+    """_send_all on a loop made for this one call (a publish from outside any server loop): the
+    publishing connections it opened go with the loop."""
+    try:
+        await _send_all(layer, events)
+    finally:
+        for shard in _pubsub_batches(layer, events) or ():
+            writer = _shard_writers.pop(shard, None)
+            if writer is not None:
+                await writer.close()
 
 
 async def _send_all(layer, events, on_written=None):
@@ -354,12 +374,13 @@ class _ShardWriter:
 
     async def answers(self, count):
         for _ in range(count):
-            reply = await self.connection.read_response()
-            if isinstance(reply, Exception):
-                raise reply
+            await self.connection.read_response()  # raises on an error reply or a lost connection
 
     async def reset(self):
         """After an error the connection's state is unknown: the next write starts a new one."""
+        await self.close()
+
+    async def close(self):
         try:
             await self.connection.disconnect(nowait=True)
         except Exception:
