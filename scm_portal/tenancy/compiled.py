@@ -225,8 +225,8 @@ def pipeline(using=DEFAULT_DB_ALIAS):
 
     Each round trip here is two wake-ups (this thread's and the server's), which cost more than
     the statements a hot path runs. Errors surface at the next answer or at the end of the block,
-    as Django's database errors. Inside a transaction the block costs no round trip beyond its
-    answers (see _transaction_pipeline_class)."""
+    as Django's database errors. The block costs no round trip beyond its answers, in a
+    transaction or not (see _transaction_pipeline_class)."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         yield
@@ -234,7 +234,7 @@ def pipeline(using=DEFAULT_DB_ALIAS):
     connection.ensure_connection()
     pg = connection.connection
     installed = None
-    if pg._pipeline is None and not pg.autocommit:
+    if pg._pipeline is None:
         cls = _transaction_pipeline_class_for(pg)
         if cls is not None:
             installed = pg._pipeline = cls(pg)  # psycopg's pipeline() enters the one it finds there
@@ -253,13 +253,14 @@ def _transaction_pipeline_class():
     idle = pq.TransactionStatus.IDLE
 
     class TransactionPipeline(psycopg.Pipeline):
-        """psycopg's pipeline for a connection in a transaction (not autocommit), with fewer round
-        trips. psycopg sends a transaction's BEGIN and waits for it alone, asks for answers with a
-        Flush, and ends every block with a Sync it waits for again. Here the BEGIN goes out with
-        the block's first statements, answers are asked for with a Sync instead (which also tells
-        libpq the transaction's status: psycopg's commit() relies on it), and leaving the block
-        costs nothing when every answer has been read without error. Inside a transaction block a
-        Sync ends no transaction, so the statements mean the same. Otherwise (answers left unread,
+        """psycopg's pipeline with fewer round trips. psycopg sends a transaction's BEGIN and waits
+        for it alone, asks for answers with a Flush, and ends every block with a Sync it waits for
+        again. Here the BEGIN goes out with the block's first statements, answers are asked for
+        with a Sync instead (which also tells libpq the transaction's status: psycopg's commit()
+        relies on it), and leaving the block costs nothing when every answer has been read without
+        error. Inside a transaction block a Sync ends no transaction, so the statements mean the
+        same; in autocommit (no BEGIN) the statements before each Sync commit together, as each
+        would alone, since every one of them is already answered. Otherwise (answers left unread,
         an error met, even one the block caught) it leaves as psycopg does, with a Sync: after an
         error the server skips everything up to one.
 
@@ -272,7 +273,7 @@ def _transaction_pipeline_class():
 
         def _enter_gen(self):
             yield from super()._enter_gen()
-            if self.level == 1 and self.pgconn.transaction_status == idle:
+            if self.level == 1 and self.pgconn.transaction_status == idle and not self._conn.autocommit:
                 yield from self._conn._exec_command(self._conn._get_tx_start_command())
                 yield from self._communicate_gen()  # handed to libpq: the transaction now counts as started
 

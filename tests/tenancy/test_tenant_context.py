@@ -18,7 +18,7 @@ from scm_portal.tenancy.models import Membership, Partnership, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
 from scm_portal.tenancy.roles import Role
 from tests.api_contract import user
-from tests.pg_trace import libpq_trace, sent
+from tests.pg_trace import libpq_trace, round_trips, sent
 
 pytestmark = pytest.mark.django_db
 
@@ -340,6 +340,15 @@ class TestPipelineInATransaction:
             assert len(rows) == (1 if read_answer else 0)
         assert connection.connection.pgconn.transaction_status == 0  # IDLE: committed, not left open
         assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'committed'") == 1
+
+    @pytest.mark.django_db(transaction=True)
+    def test_outside_a_transaction_a_block_waits_once_per_batch_of_answers(self, demo_tx):
+        assert connection.get_autocommit()
+        with libpq_trace() as lines, pipeline():
+            first, second = self.by_slug.send(slug="acme"), self.by_slug.send(slug="globex")
+            assert (first(), second()) == ([(demo_tx["tenants"]["acme"].pk,)], [(demo_tx["tenants"]["globex"].pk,)])
+        assert round_trips(lines) == 1  # psycopg's own waits twice: a Flush for the answers, a Sync to leave
+        assert not any("BEGIN" in line[3] for line in lines)  # autocommit: no transaction is opened
 
     @pytest.mark.django_db(transaction=True)
     def test_outside_a_transaction_a_block_still_commits_as_it_leaves(self, demo_tx):
