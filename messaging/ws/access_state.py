@@ -23,6 +23,7 @@ class SocketAccess:
     is_core: bool
     roles: frozenset = frozenset()
     partner_ids: frozenset = frozenset()  # the partner organisations the user acts for here
+    memberships: frozenset = frozenset()  # (role, organization_id) of each active membership, as last read
 
 
 def load_socket_access(user, tenant_slug=None, tenant_id=None):
@@ -41,7 +42,7 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None):
     context = TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(memberships))
     rooms = frozenset(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context).values_list("pk", flat=True))
     return SocketAccess(tenant_id=tenant.id, room_ids=rooms, is_core=bool(roles & CORE_ROLES), roles=frozenset(roles),
-                        partner_ids=partner_ids)
+                        partner_ids=partner_ids, memberships=frozenset(memberships))
 
 
 def credential_is_valid(user, kind, secret):

@@ -295,7 +295,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self._error("validation_error", "after_seq must be a non-negative integer.")
             return
         room_id = frame["room"]
-        head, pages = await db(_load_sync)(self.user, self.access.tenant_id, room_id, after)
+        head, pages = await db(_load_sync)(self.user, self.access, room_id, after)
         if head - after > SYNC_MAX:
             self.last_seq[room_id] = head
             await self._enqueue({"type": "resync", "room": room_id, "reason": "too_far_behind", "last_seq": head})
@@ -316,17 +316,17 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self._error("unknown_field", f"Unknown fields: {', '.join(sorted(unknown))[:100]}", ref=client_id)
             return
         try:
-            seq, created = await db(_post)(self.user, self.access.tenant_id, frame)
+            seq, created = await db(_post)(self.user, self.access, frame)
         except Conflict as exc:
             await self._error("conflict", str(exc), ref=client_id)
             return
         await self._enqueue({"type": "ack", "room": frame["room"], "client_id": client_id, "seq": seq, "created": created})
 
     async def _on_read(self, frame):
-        await db(_read)(self.user, self.access.tenant_id, frame["room"], frame.get("seq"))
+        await db(_read)(self.user, self.access, frame["room"], frame.get("seq"))
 
     async def _on_action(self, frame):
-        press = await db(_press)(self.user, self.access.tenant_id, frame["room"], frame.get("seq"), frame.get("action"))
+        press = await db(_press)(self.user, self.access, frame["room"], frame.get("seq"), frame.get("action"))
         await self._enqueue({"type": "action_result", "room": frame["room"], "ref": _ref_of(frame), **press})
 
     # --- room events, handed over by the process's RoomHub (plain calls: no task per socket) ------
@@ -371,7 +371,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     async def _fill_own_gap(self, room_id, last, seq):
         try:
-            missing = await db(_load_range)(self.user, self.access.tenant_id, room_id, last, seq - 1)
+            missing = await db(_load_range)(self.user, self.access, room_id, last, seq - 1)
             for item in missing:
                 await self._enqueue(item)
             self.last_seq[room_id] = seq - 1
@@ -472,20 +472,20 @@ class _AccessPoller(PerLoop):
 
 # --- database work, run in worker threads ------------------------------------------------------------
 
-def _room(user, tenant_id, room_id):
-    """The user's tenant context and the room, both checked now: one compiled query each (the
-    socket's own view of its access may be up to a poll old)."""
-    from messaging.access import access_room
-    from scm_portal.tenancy.access import access_tenant_context_by_id
+def _room(user, access, room_id):
+    """The user's tenant context and the room, both checked against the database now (the socket's
+    own view of its access may be up to a poll old), in one round trip: the room's read is built
+    from the memberships the socket last read and counts only if they are still the same."""
+    from messaging.models import Room
+    from scm_portal.tenancy.access import access_tenant_context_and_row
 
-    context = access_tenant_context_by_id(user, tenant_id)
-    return context, access_room(user, context.tenant, room_id, context)
+    return access_tenant_context_and_row(user, access.tenant_id, Room, room_id, access.memberships)
 
 
-def _load_sync(user, tenant_id, room_id, after):
+def _load_sync(user, access, room_id, after):
     from messaging.selectors import messages_after
 
-    _context, room = _room(user, tenant_id, room_id)
+    _context, room = _room(user, access, room_id)
     head = room.last_seq
     if head - after > SYNC_MAX:
         return head, []
@@ -499,17 +499,17 @@ def _load_sync(user, tenant_id, room_id, after):
     return head, pages
 
 
-def _load_range(user, tenant_id, room_id, after, upto):
+def _load_range(user, access, room_id, after, upto):
     from messaging.selectors import messages_after
 
-    _context, room = _room(user, tenant_id, room_id)
+    _context, room = _room(user, access, room_id)
     return [message_frame(m, list(m.attachments.all())) for m in messages_after(user, room, after, upto - after) if m.seq <= upto]
 
 
-def _post(user, tenant_id, frame):
+def _post(user, access, frame):
     from messaging.services import message_post
 
-    context, room = _room(user, tenant_id, frame["room"])
+    context, room = _room(user, access, frame["room"])
     internal = frame.get("internal", False)
     if not isinstance(internal, bool):
         raise ValidationError({"internal": "internal must be true or false."})
@@ -520,18 +520,18 @@ def _post(user, tenant_id, frame):
     return message.seq, created
 
 
-def _read(user, tenant_id, room_id, seq):
+def _read(user, access, room_id, seq):
     from messaging.services import room_read
 
-    context, room = _room(user, tenant_id, room_id)
+    context, room = _room(user, access, room_id)
     room_read(tenant=context.tenant, user=user, room=room, seq=seq)
 
 
-def _press(user, tenant_id, room_id, seq, action):
+def _press(user, access, room_id, seq, action):
     from messaging.access import access_message
     from messaging.services import action_press
 
-    context, room = _room(user, tenant_id, room_id)
+    context, room = _room(user, access, room_id)
     if not isinstance(action, str):
         raise ValidationError({"action": "action must be a string."})
     message = access_message(user, room, seq)

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections, router
 from django.http import Http404
 
-from scm_portal.tenancy.compiled import QueryTemplate, attnames
+from scm_portal.tenancy.compiled import QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.context import TenantContext
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 
@@ -54,6 +54,31 @@ def access_tenant_context_by_id(user, tenant_id):
     return _context_of_rows(user, using, _TENANT_CONTEXT_BY_ID.rows(using=using, user_id=user.pk, tenant_id=tenant_id))
 
 
+def access_tenant_context_and_row(user, tenant_id, model, pk, expected_memberships, action="view"):
+    """`access_tenant_context_by_id` and `access_in_context(model, ...)` in one round trip: (context, row).
+
+    The row's query depends on the memberships, so it is sent built from `expected_memberships`
+    (what the caller read last, e.g. a socket at its last check) together with the memberships'
+    own query. The row counts only if the memberships read now are those: otherwise it is read
+    again with them. Either way the answer is the one the current memberships give."""
+    if not user.is_authenticated or not isinstance(tenant_id, int) or isinstance(tenant_id, bool):
+        raise Http404
+    pk = _checked_pk(model, user, pk)
+    expected = TenantContext(tenant=Tenant(pk=tenant_id), user_id=user.pk, memberships=frozenset(expected_memberships))
+    using = router.db_for_read(Membership)
+    with pipeline(using):
+        context_rows = _TENANT_CONTEXT_BY_ID.send(using=using, user_id=user.pk, tenant_id=tenant_id)
+        row = _send_visible_one(model, user, expected, pk, action) if expected.memberships else None
+        found_context = context_rows()
+        rows = row() if row is not None else None  # read either way: an unread cursor keeps its locks
+    context = _context_of_rows(user, using, found_context)
+    if context.memberships != expected.memberships:
+        return context, access_in_context(model, user, context, pk, action)
+    if not rows:
+        raise Http404
+    return context, model.from_db(router.db_for_read(model), attnames(model), rows[0])
+
+
 def _context_of_rows(user, using, rows):
     if not rows:
         raise Http404
@@ -97,31 +122,41 @@ def access_in_context(model, user, context, pk, action="view"):
     """The row `pk` of `model` if `visible_to(user, action, context=context)` keeps it; 404 otherwise.
 
     The same read as `_access`, its SQL compiled once per shape (the roles the user holds)."""
+    pk = _checked_pk(model, user, pk)
+    rows = _send_visible_one(model, user, context, pk, action)()
+    if not rows:
+        raise Http404
+    return model.from_db(router.db_for_read(model), attnames(model), rows[0])
+
+
+def _checked_pk(model, user, pk):
+    """`pk` as an int within the column's range, for an active user; 404 otherwise."""
     try:
         pk = int(pk)
     except (TypeError, ValueError):
         raise Http404 from None
-    using = router.db_for_read(model)
     # The ORM answers "no row" for an id outside the column's range; the database would refuse it.
-    low, high = connections[using].ops.integer_field_range(model._meta.pk.get_internal_type())
+    low, high = connections[router.db_for_read(model)].ops.integer_field_range(model._meta.pk.get_internal_type())
     if (low is not None and pk < low) or (high is not None and pk > high):
         raise Http404
     if not user.is_authenticated or not user.is_active:
         raise Http404
+    return pk
+
+
+def _send_visible_one(model, user, context, pk, action):
+    """Sends the compiled `visible_to(user, action, context=context)` read of row `pk`; answers its rows."""
     if context.user_id != user.pk:
         raise ValueError("access_in_context: the tenant context belongs to another user")
     memberships = sorted(context.memberships)
-    rows = _visible_one(model, action).rows(
+    return _visible_one(model, action).send(
         shape=tuple(role for role, _org in memberships),
-        using=using,
+        using=router.db_for_read(model),
         tenant_id=context.tenant_id,
         user_id=user.pk,
         organizations=[org for _role, org in memberships],
         pk=pk,
     )
-    if not rows:
-        raise Http404
-    return model.from_db(using, attnames(model), rows[0])
 
 
 def _access(queryset, user, tenant, pk, action):

@@ -230,25 +230,27 @@ def test_a_posted_message_is_an_urgent_publish(demo, api, monkeypatch, django_ca
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips of psycopg's pipeline mode (CI runs PostgreSQL)")
-def test_a_socket_send_costs_five_round_trips(demo_tx):
-    """From the frame to the COMMIT: the tenant context, the room, the room lock with the client_id
-    lookup (and the BEGIN), the room head with the insert, the COMMIT. A repeated send costs the
-    same reads and ends there; a conflicting one rolls back."""
+def test_a_socket_send_costs_four_round_trips(demo_tx):
+    """From the frame to the COMMIT: the tenant context with the room, the room lock with the
+    client_id lookup (and the BEGIN), the room head with the insert, the COMMIT. A repeated send
+    costs the same reads and ends there; a conflicting one rolls back."""
     from messaging.services import Conflict
+    from messaging.ws.access_state import load_socket_access
     from messaging.ws.consumers import _post
     from tests.pg_trace import libpq_trace, round_trips
 
     room, supa = room_of("acme", "sup-a"), user("supa.rep")
-    assert _post(supa, room.tenant_id, {"room": room.pk, "body": "先热身", "client_id": "c-1"}) == (1, True)
+    access = load_socket_access(supa, tenant_id=room.tenant_id)
+    assert _post(supa, access, {"room": room.pk, "body": "先热身", "client_id": "c-1"}) == (1, True)
     frame = {"room": room.pk, "body": "周四发货", "client_id": "c-2"}
     with libpq_trace() as lines:
-        assert _post(supa, room.tenant_id, frame) == (2, True)
-    assert round_trips(lines) == 5, [line[3][:100] for line in lines if line[0] == "F"]
-    with libpq_trace() as lines:
-        assert _post(supa, room.tenant_id, frame) == (2, False)
+        assert _post(supa, access, frame) == (2, True)
     assert round_trips(lines) == 4, [line[3][:100] for line in lines if line[0] == "F"]
+    with libpq_trace() as lines:
+        assert _post(supa, access, frame) == (2, False)
+    assert round_trips(lines) == 3, [line[3][:100] for line in lines if line[0] == "F"]
     with pytest.raises(Conflict):
-        _post(supa, room.tenant_id, {**frame, "body": "周五发货"})
+        _post(supa, access, {**frame, "body": "周五发货"})
     assert list(Message.objects.filter(room=room).values_list("seq", "body")) == [(1, "先热身"), (2, "周四发货")]
     room.refresh_from_db()
     assert room.last_seq == 2

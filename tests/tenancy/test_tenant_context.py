@@ -5,6 +5,8 @@ names; plus the guards (a context only holds in its own tenant, for its own user
 compiled-query cache behind the access helpers.
 """
 
+import contextlib
+
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -12,7 +14,13 @@ from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 
-from scm_portal.tenancy.access import access_in_context, access_tenant, access_tenant_context, tenant_context
+from scm_portal.tenancy.access import (
+    access_in_context,
+    access_tenant,
+    access_tenant_context,
+    access_tenant_context_and_row,
+    tenant_context,
+)
 from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, pipeline
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
@@ -158,6 +166,61 @@ def test_access_in_context_is_a_404_like_the_other_helpers(demo):
         access_in_context(Partnership, buyer, context, own.pk, "change")
     with pytest.raises(ValueError):
         access_in_context(Partnership, user("acme.admin"), context, own.pk)
+
+
+class TestContextAndRow:
+    """access_tenant_context_and_row: the context and a row in one round trip, the row's read built
+    from the memberships the caller expects; its answer is always what the memberships now give."""
+
+    @staticmethod
+    def memberships(username, slug="acme"):
+        return frozenset(access_tenant_context(user(username), slug).memberships)
+
+    def test_with_the_memberships_as_expected_it_is_one_round_trip(self, demo):
+        from messaging.models import Room
+
+        supa, acme = user("supa.rep"), demo["tenants"]["acme"]
+        room = Room.objects.get(tenant=acme, partnership__organization__slug="sup-a")
+        expected = self.memberships("supa.rep")
+        on_postgresql = connection.vendor == "postgresql"  # round trips are counted from libpq's trace
+        with libpq_trace() if on_postgresql else contextlib.nullcontext([]) as lines:
+            context, found = access_tenant_context_and_row(supa, acme.pk, Room, room.pk, expected)
+        assert (found.pk, context.tenant.slug, context.memberships) == (room.pk, "acme", expected)
+        if on_postgresql:
+            assert round_trips(lines) == 1
+
+    def test_a_guess_that_would_see_more_than_the_memberships_now_give_sees_nothing(self, demo):
+        from messaging.models import Room
+
+        supb, acme = user("supb.rep"), demo["tenants"]["acme"]
+        room = Room.objects.get(tenant=acme, partnership__organization__slug="sup-a")
+        sup_a_people = self.memberships("supa.rep")  # a guess under which sup-a's room is visible
+        with pytest.raises(Http404):
+            access_tenant_context_and_row(supb, acme.pk, Room, room.pk, sup_a_people)
+
+    def test_a_stale_guess_still_finds_what_the_memberships_now_give(self, demo):
+        from messaging.models import Room
+
+        supa, acme = user("supa.rep"), demo["tenants"]["acme"]
+        room = Room.objects.get(tenant=acme, partnership__organization__slug="sup-a")
+        for guess in [frozenset(), self.memberships("acme.buyer")]:
+            context, found = access_tenant_context_and_row(supa, acme.pk, Room, room.pk, guess)
+            assert found.pk == room.pk and context.memberships == self.memberships("supa.rep")
+
+    def test_without_an_active_membership_or_with_a_bad_id_it_is_a_404(self, demo):
+        from messaging.models import Room
+
+        supa, acme, globex = user("supa.rep"), demo["tenants"]["acme"], demo["tenants"]["globex"]
+        expected = self.memberships("supa.rep")
+        room = Room.objects.get(tenant=acme, partnership__organization__slug="sup-a")
+        Membership.objects.filter(user=supa, tenant=acme).update(active=False)
+        with pytest.raises(Http404):
+            access_tenant_context_and_row(supa, acme.pk, Room, room.pk, expected)
+        other_tenant_room = Room.objects.filter(tenant=globex).first().pk
+        for tenant_id, pk in [(globex.pk, room.pk), (globex.pk, "abc"), (globex.pk, 10**30), (True, other_tenant_room),
+                              ("1", other_tenant_room)]:
+            with pytest.raises(Http404):
+                access_tenant_context_and_row(supa, tenant_id, Room, pk, expected)
 
 
 def test_a_policy_must_override_both_forms_of_its_rule():
