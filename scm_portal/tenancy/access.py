@@ -29,7 +29,7 @@ _TENANT_CONTEXT = QueryTemplate(
     .filter(user_id=user_id, tenant__slug=slug)
     .values_list("role", "organization_id", *(f"tenant__{name}" for name in attnames(Tenant)))
 )
-# The same for a tenant known by id (a socket's, fixed when it connected).
+# The same for a tenant known by id (access_tenant_context_and_row).
 _TENANT_CONTEXT_BY_ID = QueryTemplate(
     lambda shape, *, user_id, tenant_id: Membership.objects.active()
     .filter(user_id=user_id, tenant_id=tenant_id)
@@ -45,17 +45,10 @@ def access_tenant_context(user, slug):
     return _context_of_rows(user, using, _TENANT_CONTEXT.rows(using=using, user_id=user.pk, slug=slug))
 
 
-def access_tenant_context_by_id(user, tenant_id):
-    """`access_tenant_context` for a tenant known by id, in one query (a socket checks each frame
-    it acts on with it: a membership lost since the socket connected is a 404 at once)."""
-    if not user.is_authenticated or not isinstance(tenant_id, int) or isinstance(tenant_id, bool):
-        raise Http404
-    using = router.db_for_read(Membership)
-    return _context_of_rows(user, using, _TENANT_CONTEXT_BY_ID.rows(using=using, user_id=user.pk, tenant_id=tenant_id))
-
-
 def access_tenant_context_and_row(user, tenant_id, model, pk, expected_memberships, action="view"):
-    """`access_tenant_context_by_id` and `access_in_context(model, ...)` in one round trip: (context, row).
+    """The user's TenantContext in a tenant known by id (a socket's, fixed when it connected) and
+    `access_in_context(model, ...)` of row `pk`, in one round trip: (context, row). A socket checks
+    each frame it acts on with it: a membership lost since the socket connected is a 404 at once.
 
     The row's query depends on the memberships, so it is sent built from `expected_memberships`
     (what the caller read last, e.g. a socket at its last check) together with the memberships'
