@@ -11,17 +11,18 @@ from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement
 
 def stock_levels(user, tenant, sku_code=None, warehouse_code=None):
     """Stock levels the user may see, with their rule's lines (None when there is no rule)."""
+    return stock_levels_with_rules(StockLevel.objects.for_tenant(tenant).visible_to(user), sku_code, warehouse_code)
+
+
+def stock_levels_with_rules(queryset, sku_code=None, warehouse_code=None):
+    """`queryset`'s stock levels with their rule's lines, of one SKU and warehouse if given.
+    Narrows only; the caller scopes `queryset` (the API's base scopes after it)."""
     rule = ReplenishmentRule.objects.filter(tenant_id=OuterRef("tenant_id"), sku_id=OuterRef("sku_id"), warehouse_id=OuterRef("warehouse_id"))
-    queryset = (
-        StockLevel.objects.for_tenant(tenant)
-        .visible_to(user)
-        .select_related("sku", "warehouse")
-        .annotate(
-            safety_stock=Subquery(rule.values("safety_stock")[:1]),
-            reorder_point=Subquery(rule.values("reorder_point")[:1]),
-            max_level=Subquery(rule.values("max_level")[:1]),
-            rule_id=Subquery(rule.values("pk")[:1]),
-        )
+    queryset = queryset.select_related("sku", "warehouse").annotate(
+        safety_stock=Subquery(rule.values("safety_stock")[:1]),
+        reorder_point=Subquery(rule.values("reorder_point")[:1]),
+        max_level=Subquery(rule.values("max_level")[:1]),
+        rule_id=Subquery(rule.values("pk")[:1]),
     )
     if sku_code:
         queryset = queryset.filter(sku__code=sku_code)

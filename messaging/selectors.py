@@ -21,12 +21,19 @@ class _CountUpTo(Subquery):
 
 
 def rooms_for_user(user, tenant, context=None):
-    """Rooms the user sees in the tenant, with `unread` (messages by others after their read mark,
-    up to UNREAD_COUNT_CAP). `context`: the request's TenantContext, read here when not given: its
-    form of the rule has constants where the generic one has membership sub-queries (for every
-    room's count), which took tens of milliseconds to build and plan."""
+    """Rooms the user sees in the tenant, with `unread` (see rooms_with_unread). `context`: the
+    request's TenantContext, read here when not given: its form of the rule has constants where
+    the generic one has membership sub-queries (for every room's count), which took tens of
+    milliseconds to build and plan."""
     if context is None:
         context = tenant_context(user, tenant)
+    return rooms_with_unread(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context), user, context)
+
+
+def rooms_with_unread(queryset, user, context):
+    """`queryset`'s rooms, most recently active first, with `unread`: messages by others after
+    the user's read mark that the user may see, up to UNREAD_COUNT_CAP. Narrows only; the caller
+    scopes `queryset` (the API's base scopes after it)."""
     last_read = ReadState.objects.filter(room=OuterRef(OuterRef("pk")), user=user).values("last_read_seq")[:1]
     unread_messages = (
         Message.objects.filter(room=OuterRef("pk"), seq__gt=Coalesce(Subquery(last_read), Value(0)))
@@ -34,9 +41,7 @@ def rooms_for_user(user, tenant, context=None):
         .visible_to(user, context=context)
     )
     return (
-        Room.objects.for_tenant(tenant)
-        .visible_to(user, "view", context=context)
-        .select_related("partnership__organization")
+        queryset.select_related("partnership__organization")
         .annotate(unread=_CountUpTo(unread_messages.order_by().values("pk")[:UNREAD_COUNT_CAP]))
         .order_by("-last_message_at", "-pk")
     )

@@ -39,7 +39,7 @@ class StockViewSet(mixins.ListModelMixin, TenantScopedViewSet):
 
     def safely_get_queryset(self, queryset):
         params = self.request.query_params
-        return selectors.stock_levels(self.request.user, self.tenant, params.get("sku"), params.get("warehouse"))
+        return selectors.stock_levels_with_rules(queryset, params.get("sku"), params.get("warehouse"))
 
     @extend_schema(parameters=[OpenApiParameter("sku", str), OpenApiParameter("warehouse", str)])
     def list(self, request, *args, **kwargs):

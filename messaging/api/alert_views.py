@@ -26,6 +26,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
 
     def safely_get_queryset(self, queryset):
         params = self.request.query_params
+        # The selector holds the one definition of `mine`; what it returns is scoped again by the base.
         queryset = selectors.alerts_for_user(self.request.user, self.tenant, mine=params.get("mine") in {"1", "true"})
         queryset = queryset.select_related("acknowledged_by", "started_by", "resolved_by")
         state = params.get("state")

@@ -45,7 +45,7 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
     action_permissions = {"read": "view", "verify": "view"}
 
     def safely_get_queryset(self, queryset):
-        return selectors.rooms_for_user(self.request.user, self.tenant, context=self.tenant_context)
+        return selectors.rooms_with_unread(queryset, self.request.user, self.tenant_context)
 
     @extend_schema(request=s.RoomCreateSerializer, responses={201: s.RoomSerializer})
     def create(self, request, tenant=None):

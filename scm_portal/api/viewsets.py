@@ -4,11 +4,16 @@ Order of checks on every request: anonymous -> 401; no active membership in the 
 named by the URL -> 404 (as if the tenant did not exist); an object of another tenant or one
 the user may not see -> 404; a visible object the user's roles may not change -> 403.
 
-`get_queryset()` is sealed: a subclass narrows with `safely_get_queryset(queryset)`. A view
-that truly needs rows outside the user's visibility must say so in a method whose name
-starts with `dangerously_`.
+The read path is sealed (PostHog's `safely_get_queryset`): a subclass shapes its rows in
+`safely_get_queryset(queryset)` (filters from the query string, select_related, annotations,
+ordering, a selector's own read of the model), and the base then limits whatever comes back to
+the URL's tenant and to what the user may view. Scoping comes last, so no subclass can widen it.
+`get_queryset`, `get_object` and `filter_queryset` may not be overridden. A view that truly
+needs rows outside the user's visibility says so in `dangerously_get_queryset()`; the tenant
+filter still applies to it.
 """
 
+from django.db.models import QuerySet
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
@@ -21,6 +26,13 @@ ACTION_TO_PERMISSION = {
     "update": "change",
     "partial_update": "change",
     "destroy": "delete",
+}
+
+# What a subclass may not override, and what to do instead.
+SEALED_METHODS = {
+    "get_queryset": "shape the rows in safely_get_queryset()",
+    "get_object": "choose the lookup with lookup_field; the base checks visibility and the action's permission",
+    "filter_queryset": "filter in safely_get_queryset()",
 }
 
 
@@ -47,11 +59,14 @@ class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "get_queryset" in cls.__dict__:
-            raise TypeError(
-                f"{cls.__name__} overrides get_queryset(): narrow with safely_get_queryset(); "
-                "a bypass of tenant scoping must be a method named dangerously_*."
-            )
+        # Resolved through the MRO, so a mixin listed before this base is caught too.
+        for name, instead in SEALED_METHODS.items():
+            if getattr(cls, name) is not getattr(TenantScopedViewSet, name):
+                raise TypeError(
+                    f"{cls.__name__} overrides {name}(): {instead}. Scoping is applied by "
+                    "TenantScopedViewSet; a bypass of the user's visibility must be a method named "
+                    "dangerously_get_queryset()."
+                )
 
     # --- who and where --------------------------------------------------------------------
     def check_permissions(self, request):
@@ -72,22 +87,34 @@ class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no tenant
             return self.model.objects.none()
-        queryset = self.model.objects.for_tenant(self.tenant).visible_to(
-            self.request.user, "view", context=self.tenant_context
-        )
-        return self.safely_get_queryset(queryset)
+        dangerously = getattr(self, "dangerously_get_queryset", None)
+        if dangerously is not None:
+            return self._in_tenant(dangerously())
+        # Handed the tenant's rows, so that reading or nesting them cannot cross tenants; the
+        # user's visibility is applied to whatever comes back, not trusted to the subclass.
+        queryset = self.safely_get_queryset(self.model.objects.for_tenant(self.tenant))
+        return self._sealed(queryset, "view")
 
     def safely_get_queryset(self, queryset):
+        """Shape the rows: narrow, annotate, select_related, order. `queryset` holds the tenant's
+        rows before the user's visibility is applied: return it (or any queryset of `model`)
+        rather than reading it here. Scoping follows, so nothing returned here can widen it."""
         return queryset
 
+    def _in_tenant(self, queryset):
+        if not isinstance(queryset, QuerySet) or queryset.model is not self.model:
+            raise TypeError(f"{type(self).__name__}: the queryset must be of {self.model.__name__}, got {queryset!r}")
+        return queryset.for_tenant(self.tenant)
+
+    def _sealed(self, queryset, permission):
+        """`queryset` limited to the URL's tenant and to the rows the user may `permission` there."""
+        return self._in_tenant(queryset).visible_to(self.request.user, permission, context=self.tenant_context)
+
     def get_object(self):
-        obj = super().get_object()  # 404 unless visible
+        obj = super().get_object()  # from the sealed queryset: 404 unless visible
         permission = self.required_permission
         if permission != "view":
-            allowed = self.model.objects.for_tenant(self.tenant).visible_to(
-                self.request.user, permission, context=self.tenant_context
-            )
-            if not allowed.filter(pk=obj.pk).exists():
+            if not self._sealed(self.model.objects.filter(pk=obj.pk), permission).exists():
                 raise exceptions.PermissionDenied()
         return obj
 
