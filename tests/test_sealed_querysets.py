@@ -111,7 +111,7 @@ class TestWhatASubclassReturnsIsScopedAfter:
             def safely_get_queryset(self, queryset):
                 return Alert.objects.all()
 
-        with pytest.raises(TypeError, match="must be of Room"):
+        with pytest.raises(TypeError, match="must be of Room, not Alert"):
             call(Confused, "acme.buyer")
 
 

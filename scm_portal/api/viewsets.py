@@ -103,7 +103,8 @@ class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
 
     def _in_tenant(self, queryset):
         if not isinstance(queryset, QuerySet) or queryset.model is not self.model:
-            raise TypeError(f"{type(self).__name__}: the queryset must be of {self.model.__name__}, got {queryset!r}")
+            got = queryset.model.__name__ if isinstance(queryset, QuerySet) else type(queryset).__name__
+            raise TypeError(f"{type(self).__name__}: the queryset must be of {self.model.__name__}, not {got}")
         return queryset.for_tenant(self.tenant)
 
     def _sealed(self, queryset, permission):
