@@ -474,12 +474,11 @@ class _AccessPoller(PerLoop):
 
 def _room(user, access, room_id):
     """The user's tenant context and the room, both checked against the database now (the socket's
-    own view of its access may be up to a poll old), in one round trip: the room's read is built
-    from the memberships the socket last read and counts only if they are still the same."""
+    own view of its access may be up to a poll old)."""
     from messaging.models import Room
     from scm_portal.tenancy.access import access_tenant_context_and_row
 
-    return access_tenant_context_and_row(user, access.tenant_id, Room, room_id, access.memberships)
+    return access_tenant_context_and_row(user, access.tenant_id, Room, room_id)
 
 
 def _load_sync(user, access, room_id, after):
