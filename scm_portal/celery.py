@@ -33,7 +33,7 @@ def start_publisher_loop():
         pid = os.getpid()
         if _publisher["pid"] == pid:
             return _publisher["loop"]
-        current = realtime._server_loop
+        current = realtime.server_loop()
         if current is not None and current.is_running() and current is not _publisher["loop"]:
             return None  # the server's own loop (same process, not inherited through fork)
         if isinstance(get_channel_layer(), InMemoryChannelLayer):

@@ -93,7 +93,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if self.access is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.user_id = self.user.id  # read per frame: the user is a lazy object, each access a proxy call
+        self.user_id = self.user.id
         self.versions = await db(access_versions)(tenant_id=self.access.tenant_id, user_id=self.user_id)
         await self.accept()
         self.queue = asyncio.Queue(maxsize=SEND_QUEUE_MAX)

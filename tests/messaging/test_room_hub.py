@@ -171,7 +171,7 @@ async def test_a_message_published_in_this_process_reaches_its_sockets_without_t
         held.append((group, event))
 
     monkeypatch.setattr(layer, "group_send", group_send)
-    saved_loop = realtime._server_loop
+    saved_loop = realtime.server_loop()
     realtime.set_server_loop(asyncio.get_running_loop())
     try:
         await in_db_thread(post)("acme.buyer", room, "本地直达")
