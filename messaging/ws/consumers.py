@@ -33,8 +33,10 @@ logger = logging.getLogger(__name__)
 FRAME_MAX_BYTES = 64 * 1024
 SYNC_MAX = 2000  # a client further behind than this is told to resync over HTTP
 SYNC_PAGE = 500
+# Frames waiting for one socket. The server's send waits while the client is not reading (uvicorn
+# stops at its write buffer's high-water mark), so a stalled client fills this queue and is cut off;
+# one that stops answering pings is closed by the server (uvicorn's --ws-ping-timeout).
 SEND_QUEUE_MAX = getattr(settings, "WS_SEND_QUEUE_MAX", 1000)
-SEND_BUFFER_MAX = getattr(settings, "WS_SEND_BUFFER_MAX", 1024 * 1024)  # bytes the client has not read
 POLL_SECONDS = getattr(settings, "WS_ACCESS_POLL_SECONDS", 2.0)
 FULL_CHECK_SECONDS = getattr(settings, "WS_FULL_CHECK_SECONDS", 30.0)
 ROOMS_CHECK_SECONDS = getattr(settings, "WS_ROOMS_CHECK_SECONDS", 300.0)
@@ -99,8 +101,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         self.queue = asyncio.Queue(maxsize=SEND_QUEUE_MAX)
         self.in_flight = None  # a send started by hub_message that had to wait; the writer waits for it
         self.writer_busy = False
-        self.write_buffer_size = scope.get("portal_write_buffer_size")  # see scm_portal.asgi
-        self.server_send = scope.get("portal_server_send") or self.base_send  # frames skip the middleware
+        self.server_send = scope.get("portal_server_send") or self.base_send  # frames skip the middleware (scm_portal.asgi)
         await self._sync_groups()
         self.tasks = [asyncio.create_task(self._writer())]
         _AccessPoller.of_loop().add(self)
@@ -136,9 +137,6 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
                     self.in_flight = None
                 # Live messages arrive already serialised (realtime.publish_message); others are dicts.
                 await self._send_text(item if isinstance(item, str) else frame_text(item))
-                if self._buffer_full():
-                    await self._cut_off()
-                    return
         except asyncio.CancelledError:
             pass
         except Exception:  # the client went away mid-send
@@ -149,16 +147,10 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self._send_text(text)
         except Exception:  # the client went away mid-send; the writer's next send ends it
             logger.debug("direct socket send failed", exc_info=True)
-            return
-        if self._buffer_full() and not self.closing:
-            self._cut_off_soon()
 
     async def _send_text(self, text):
         # Straight to the server (as AsyncWebsocketConsumer.send does, minus the layers of calls).
         await self.server_send({"type": "websocket.send", "text": text})
-
-    def _buffer_full(self):
-        return self.write_buffer_size is not None and self.write_buffer_size() > SEND_BUFFER_MAX
 
     async def _enqueue(self, frame):
         if self.closing:
@@ -359,8 +351,9 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if event.get("recipient") not in (None, self.user_id):
             return
         if not self.writer_busy and self.queue.empty() and (self.in_flight is None or self.in_flight.done()):
-            # Nothing waiting for this socket: write now, without waking its writer task. uvicorn's
-            # socket send does not wait, so the eager task usually finishes right here.
+            # Nothing waiting for this socket: write now, without waking its writer task. The
+            # server's send waits only when the client has stopped reading, so the eager task
+            # usually finishes right here; otherwise later frames queue behind it.
             task = asyncio.Task(self._send_now(event["text"]), loop=asyncio.get_running_loop(), eager_start=True)
             self.in_flight = None if task.done() else task
             return

@@ -412,32 +412,3 @@ async def test_credentials_are_checked_for_many_sockets_in_two_queries(demo_tx):
     valid, queries = await check()
     assert valid == [True, True, True, True, False, False, False, False]
     assert queries == 2
-
-
-async def test_a_client_whose_unread_bytes_pile_up_in_the_server_is_cut_off(demo_tx):
-    """uvicorn's sansio sockets never make a send wait, so the send queue alone cannot see a client
-    that stopped reading; the connection's write buffer (probed by scm_portal.asgi) can."""
-    from messaging.ws import consumers
-
-    unread = {"bytes": 0}
-
-    async def app_with_probe(scope, receive, send):
-        return await application(dict(scope, portal_write_buffer_size=lambda: unread["bytes"]), receive, send)
-
-    key = await token_for("supa.rep")
-    stalled = WebsocketCommunicator(app_with_probe, f"/ws/t/acme/?token={key}")
-    assert (await stalled.connect(timeout=5))[0]
-    assert (await stalled.receive_json_from(timeout=5))["type"] == "hello"
-    reader = await connect("acme.buyer")
-    room = await a_room("acme", "sup-a")
-    await in_db_thread(post)("acme.warehouse", room, "while the buffer is small")
-    assert (await stalled.receive_json_from(timeout=5))["body"] == "while the buffer is small"
-    unread["bytes"] = consumers.SEND_BUFFER_MAX + 1
-    await in_db_thread(post)("acme.warehouse", room, "the buffer is now full")
-    await stalled.receive_json_from(timeout=5)  # this frame was written; then the socket is told and closed
-    assert (await stalled.receive_json_from(timeout=5)) == {"type": "resync", "reason": "slow_consumer"}
-    output = await stalled.receive_output(timeout=5)
-    assert output["type"] == "websocket.close" and output.get("code") == consumers.CLOSE_SLOW
-    assert [(await reader.receive_json_from(timeout=5))["body"] for _ in range(2)] == [
-        "while the buffer is small", "the buffer is now full"]
-    await reader.disconnect()
