@@ -13,11 +13,12 @@ from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from messaging import realtime, registry
+import realtime
+from messaging import registry
 from messaging.chain import message_hash
 from messaging.frames import audience_value
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, attnames
+from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, Role
 from scm_portal.tenancy.selectors import tenant_language

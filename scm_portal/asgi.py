@@ -26,7 +26,7 @@ async def lifespan(scope, receive, send):
         if message["type"] == "lifespan.startup":
             import asyncio
 
-            from messaging.realtime import set_server_loop
+            from realtime import set_server_loop
 
             set_server_loop(asyncio.get_running_loop())
             stop = start_embedded_scheduler()

@@ -9,7 +9,7 @@ import pytest
 from celery import signals
 from django.db import transaction
 
-from messaging import realtime
+import realtime
 from scm_portal import celery as celery_module
 
 

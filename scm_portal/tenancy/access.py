@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections, router
 from django.http import Http404
 
-from scm_portal.tenancy.compiled import QueryTemplate, attnames
+from scm_portal.db.templates import QueryTemplate, attnames
 from scm_portal.tenancy.context import TenantContext
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 

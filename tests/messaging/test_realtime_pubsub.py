@@ -9,7 +9,7 @@ import secrets
 import pytest
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
-from messaging import realtime
+import realtime
 
 pytestmark = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL: the pub/sub layer is Redis")
 

@@ -7,9 +7,9 @@ import os
 import pytest
 from channels.layers import get_channel_layer
 
-from messaging import realtime
-from messaging.ws import hub as hub_module
-from messaging.ws.hub import RoomHub
+import realtime
+from realtime import hub as hub_module
+from realtime.hub import RoomHub
 from tests.messaging.helpers import post
 from tests.messaging.test_sockets import a_room, connect, in_db_thread, nothing_arrives
 

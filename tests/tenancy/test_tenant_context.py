@@ -19,7 +19,7 @@ from scm_portal.tenancy.access import (
     access_tenant_context_and_row,
     tenant_context,
 )
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, pipeline
+from scm_portal.db.templates import InsertTemplate, QueryTemplate, pipeline
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
 from scm_portal.tenancy.roles import Role

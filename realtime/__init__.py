@@ -1,4 +1,9 @@
-"""Telling open sockets what changed. The database is the truth; these only notify.
+"""The socket side: telling open sockets what changed. The database is the truth; sockets only tell.
+
+Here, the publisher that services call after commit (`publish_message`, `publish_many`, ...) and
+the channel-layer group names. Beside it: `consumers` (the tenant socket, /ws/t/<tenant>/),
+`hub` (one room subscription per server process), `auth` and `routing` (the socket's middleware
+and route), `access_state` (what a socket may receive, and the change counters it polls).
 
 Group names are derived here from ids, never from client input:
   room.<id>    every socket whose user may see the room

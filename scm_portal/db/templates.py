@@ -1,4 +1,9 @@
-"""Querysets compiled to SQL once per shape, for the few reads every request makes.
+"""Statements built once for the hot paths: what the ORM can't give (bench/STOCK.md has the figures).
+
+`QueryTemplate`: querysets compiled to SQL once per shape, for the few reads every request makes.
+`InsertTemplate`: a multi-row INSERT built once per row count. `pipeline()`: psycopg's pipeline
+mode, for statements that do not need each other's answers. Everything here uses public API only
+(tests/test_no_private_internals.py).
 
 Building and compiling a queryset with nested EXISTS costs milliseconds of Python per request;
 the SQL only changes with the query's shape. `QueryTemplate(build)` calls `build(shape, **params)`

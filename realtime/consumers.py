@@ -21,12 +21,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import close_old_connections
 from django.http import Http404
 
-from messaging import realtime
-from messaging.realtime import frame_text
+import realtime
 from messaging.frames import message_frame
-from messaging.ws.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
-from messaging.ws.hub import RoomHub
-from messaging.ws.per_loop import PerLoop
+from realtime import frame_text
+from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
+from realtime.hub import RoomHub
+from realtime.per_loop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -439,7 +439,7 @@ class _AccessPoller(PerLoop):
                 next_credentials = loop.time() + FULL_CHECK_SECONDS
 
     async def _poll(self, loop, sockets, check_credentials):
-        from messaging.ws.access_state import access_versions_many
+        from realtime.access_state import access_versions_many
 
         current = await db(access_versions_many)([(s.access.tenant_id, s.user.id) for s in sockets])
         moved = set()
