@@ -66,8 +66,8 @@ def db(func):
 class TenantSocketConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message):
         """As Channels' dispatch, without its `aclose_old_connections()` before every handler: that
-        is a hop to the one thread-sensitive worker thread (the one Django's sync views run on)
-        for every frame of every socket. Every database call here goes through db(), which
+        is a hop to the process's one thread-sensitive worker thread, shared by every socket, for
+        every frame of every socket. Every database call here goes through db(), which
         closes its connection itself."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
