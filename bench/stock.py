@@ -802,7 +802,7 @@ def report(data):
         lines.append(render_table(["run", "due", "escalated", "s", "SQL statements", "SQL s", "ms/alert"], rows))
         if e.get("publisher_loop"):
             lines.append("diag rows (not targets): the same sweep with this process's publishes handed to one long-lived "
-                         "event loop (messaging.realtime.set_server_loop, as the server does), and with publishes skipped.")
+                         "event loop (realtime.set_server_loop, as the server does), and with publishes skipped.")
 
     noise = {}
     for k in ("portal", "bare"):

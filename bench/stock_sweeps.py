@@ -271,7 +271,8 @@ def _raise_many(alerts, tenant, partner, count, out):
 
 
 def build_alert_world(open_total, due_total, raise_max=100):
-    from messaging import alerts, realtime
+    import realtime
+    from messaging import alerts
     from messaging.models import Alert, EscalationPolicy
     from scm_portal.tenancy.models import Organization, Tenant
 
@@ -313,7 +314,7 @@ def build_alert_world(open_total, due_total, raise_max=100):
 
 
 class PublisherLoop:
-    """Diagnostic: an event loop in a background thread handed to messaging.realtime.set_server_loop,
+    """Diagnostic: an event loop in a background thread handed to realtime.set_server_loop,
     as the server does at start-up and Celery worker processes do (scm_portal.celery.start_publisher_loop),
     so publishes from this process reuse one loop and one Redis connection instead of a fresh loop
     (and connection) per batch. Not that function itself: this one is stopped afterwards."""
@@ -322,7 +323,7 @@ class PublisherLoop:
         import asyncio
         import threading
 
-        from messaging import realtime
+        import realtime
 
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -332,7 +333,7 @@ class PublisherLoop:
         return self
 
     def __exit__(self, *exc):
-        from messaging import realtime
+        import realtime
 
         realtime.set_server_loop(None)
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -343,14 +344,14 @@ class NoPublish:
     """Diagnostic: socket publishes skipped (what the sweep costs without them)."""
 
     def __enter__(self):
-        from messaging import realtime
+        import realtime
 
         self.saved = realtime._group_send, realtime._group_send_many
         realtime._group_send = realtime._group_send_many = lambda *args, **kwargs: None
         return self
 
     def __exit__(self, *exc):
-        from messaging import realtime
+        import realtime
 
         realtime._group_send, realtime._group_send_many = self.saved
 

@@ -23,7 +23,7 @@ from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, Stock
 from messaging import alerts, registry
 from messaging.models import Severity
 from scm_portal.errors import StructuredValidationError
-from scm_portal.tenancy.compiled import QueryTemplate, attnames, pipeline
+from scm_portal.db.templates import QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.models import Membership, Organization
 from scm_portal.tenancy.selectors import tenant_language
 from scm_portal.tenancy.roles import Role
@@ -547,7 +547,7 @@ _RULES_COMPILED_MAX = 8
 def _rules_with_relations_sent(tenant, ids):
     """The rules `ids` of the tenant with their SKU, warehouse and suppliers attached, as
     select_related would give them, from one read (compiled for a few rules); sent, answered by
-    the function returned (see compiled.pipeline)."""
+    the function returned (see scm_portal.db.templates.pipeline)."""
     if len(ids) > _RULES_COMPILED_MAX:
         rules = list(ReplenishmentRule.objects.for_tenant(tenant).filter(pk__in=ids).order_by("pk")
                      .select_related("sku__default_supplier", "warehouse", "supplier"))
@@ -669,14 +669,14 @@ def _consumption_query(days, *, tenant_id, sku_ids, warehouse_ids):
 
 
 # Asked for every alert a movement raises: compiled once per shape for the few rules a line
-# crossing usually concerns (scm_portal.tenancy.compiled); larger sets go through the ORM.
+# crossing usually concerns (scm_portal.db.templates); larger sets go through the ORM.
 _CONSUMPTION = QueryTemplate(_consumption_query)
 _CONSUMPTION_COMPILED_MAX = 4
 
 
 def _consumption_sent(tenant, pairs, days=DEMAND_DAYS):
     """Units taken out over the last `days` days per (sku, warehouse) of `pairs`: sent, answered
-    as {pair: units} by the function returned (see compiled.pipeline)."""
+    as {pair: units} by the function returned (see scm_portal.db.templates.pipeline)."""
     if not pairs:
         return dict
     sku_ids, warehouse_ids = sorted({s for s, _w in pairs}), sorted({w for _s, w in pairs})

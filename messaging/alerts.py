@@ -21,7 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from messaging import realtime, registry
+import realtime
+from messaging import registry
 from messaging.frames import audience_roles, audience_value
 from messaging.models import (
     SEVERITY_NAMES,
@@ -35,7 +36,7 @@ from messaging.models import (
     RoomKind,
 )
 from messaging.services import event_post, event_post_many, rooms_lock
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, attnames, pipeline
+from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
 from scm_portal.tenancy.selectors import tenant_language

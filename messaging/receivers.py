@@ -3,9 +3,10 @@
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
-from messaging import realtime, services
-from messaging.ws.access_state import bump_access_version
-from messaging.ws.auth import credential_for_session
+import realtime
+from messaging import services
+from realtime.access_state import bump_access_version
+from realtime.auth import credential_for_session
 from scm_portal.tenancy.signals import access_changed, partnership_saved, tenant_created
 
 

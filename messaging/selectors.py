@@ -117,7 +117,7 @@ def room_messages_between(room_id, after_seq, before_seq):
     """Every message of a room with after_seq < seq < before_seq, for the socket hub's gap fill.
 
     Not filtered by user: like a live publish, each socket checks every message against its own
-    access before forwarding it (messaging.ws.consumers.TenantSocketConsumer.hub_message)."""
+    access before forwarding it (realtime.consumers.TenantSocketConsumer.hub_message)."""
     return list(
         Message.objects.filter(room_id=room_id, seq__gt=after_seq, seq__lt=before_seq)
         .select_related("sender")

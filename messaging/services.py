@@ -13,11 +13,12 @@ from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from messaging import realtime, registry
+import realtime
+from messaging import registry
 from messaging.chain import message_hash
 from messaging.frames import audience_value
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, attnames, pipeline
+from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, Role
 from scm_portal.tenancy.selectors import tenant_language
@@ -118,16 +119,13 @@ _POSTED = QueryTemplate(
 
 
 def _lock_room_and_find_post(room, actor, client_id):
-    """Locks the room and finds the actor's earlier message with this client_id (None if there is
-    none, or no client_id): one round trip on PostgreSQL, the lookup running once the lock is held."""
+    """Locks the room, then finds the actor's earlier message with this client_id (None if there is
+    none, or no client_id): the lookup runs once the lock is held."""
     using = router.db_for_write(Room)
-    with pipeline(using):
-        locked = _LOCKED_ROOM.send(using=using, pk=room.pk)
-        posted = None
-        if client_id is not None:
-            posted = _POSTED.send(using=using, room_id=room.pk, sender_id=actor.pk, client_id=client_id)
-        rows = locked()
-        found = posted() if posted is not None else []
+    rows = _LOCKED_ROOM.rows(using=using, pk=room.pk)
+    found = []
+    if client_id is not None:
+        found = _POSTED.rows(using=using, room_id=room.pk, sender_id=actor.pk, client_id=client_id)
     if not rows:
         raise Room.DoesNotExist("Room matching query does not exist.")
     room = Room.from_db(using, _ROOM_FIELDS, rows[0])
@@ -147,9 +145,8 @@ def _append(room, **fields):
     message.hash = message_hash(message, room.last_hash)
     room.last_seq, room.last_hash, room.last_message_at = message.seq, message.hash, message.created_at
     using = router.db_for_write(Message)
-    with pipeline(using):  # one round trip: the INSERT's answer waits for both
-        _rooms_advance([room])
-        _MESSAGE_INSERT.insert([message], using=using)
+    _rooms_advance([room])
+    _MESSAGE_INSERT.insert([message], using=using)
     return message
 
 
@@ -361,14 +358,14 @@ def event_post_many(posts, *, locked=None):
             message.hash = message_hash(message, room.last_hash)
             room.last_seq, room.last_hash, room.last_message_at = message.seq, message.hash, now
             messages.append(message)
-        _rooms_advance(rooms.values())  # first: inside a pipeline, the INSERT's answer then waits for both
+        _rooms_advance(rooms.values())  # first: inside a caller's pipeline(), the INSERT's answer then waits for both
         _MESSAGE_INSERT.insert(messages, using=router.db_for_write(Message))
     realtime.publish_messages(messages)
     return messages
 
 
 def _rooms_advance(rooms):
-    """Moves each room's head to its last message: one pipelined statement per room (a bulk
+    """Moves each room's head to its last message: one statement per room (a bulk
     UPDATE with CASE arms costs more Python to build than the few rooms a write touches)."""
     connection = transaction.get_connection(router.db_for_write(Room))
     table, ops = connection.ops.quote_name(Room._meta.db_table), connection.ops

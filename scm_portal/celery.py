@@ -27,13 +27,13 @@ def start_publisher_loop():
 
     from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-    from messaging import realtime
+    import realtime
 
     with _publisher_lock:
         pid = os.getpid()
         if _publisher["pid"] == pid:
             return _publisher["loop"]
-        current = realtime._server_loop
+        current = realtime.server_loop()
         if current is not None and current.is_running() and current is not _publisher["loop"]:
             return None  # the server's own loop (same process, not inherited through fork)
         if isinstance(get_channel_layer(), InMemoryChannelLayer):
@@ -55,7 +55,7 @@ def _publisher_for_worker_process(**_kwargs):
 @signals.worker_process_shutdown.connect
 def _flush_publishes_at_shutdown(**_kwargs):
     # Publishes are handed to the loop without waiting; let the last ones go out before exit.
-    from messaging import realtime
+    import realtime
 
     try:
         realtime.flush_publishes(timeout=5.0)

@@ -2,7 +2,7 @@
 
 from channels.routing import URLRouter
 
-from messaging.ws.auth import SocketAuthStack
-from messaging.ws.routing import websocket_urlpatterns
+from realtime.auth import SocketAuthStack
+from realtime.routing import websocket_urlpatterns
 
 websocket_application = SocketAuthStack(URLRouter(websocket_urlpatterns))

@@ -1,14 +1,14 @@
-"""HTTP through scm_portal.asgi.application: the whole middleware chain and the view run in the
-request's thread, entered once (PortalASGIHandler), and behave as Django's own handler would."""
+"""HTTP through scm_portal.asgi.application: Django's own ASGI handler, the whole middleware chain
+and the views, as the server runs them; files stream part by part."""
 
 import asyncio
 import json
-import threading
-import time
+import warnings
 
 import pytest
 from asgiref import sync
 from django.core import signals
+from django.core.handlers.asgi import ASGIHandler
 
 from scm_portal import asgi
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the request runs in its 
 
 
 async def call(method, path, body=b"", headers=()):
+    """(status, headers, body messages) of one request through the application."""
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
@@ -34,27 +35,11 @@ async def call(method, path, body=b"", headers=()):
 
     await asgi.application(scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], {k.lower(): v for k, v in start["headers"]}, body
+    return start["status"], {k.lower(): v for k, v in start["headers"]}, [m for m in sent if m["type"] == "http.response.body"]
 
 
-@pytest.fixture
-def crossings(monkeypatch):
-    """How many times the event loop handed work to a thread (sync_to_async calls)."""
-    count = {"n": 0}
-    original = sync.SyncToAsync.__call__
-
-    async def counted(self, *args, **kwargs):
-        count["n"] += 1
-        return await original(self, *args, **kwargs)
-
-    monkeypatch.setattr(sync.SyncToAsync, "__call__", counted)
-    return count
-
-
-def test_the_chain_is_built_sync():
-    assert isinstance(asgi.django_asgi_app, asgi.PortalASGIHandler)
-    assert not asyncio.iscoroutinefunction(asgi.django_asgi_app._middleware_chain)
+def test_http_is_djangos_own_handler():
+    assert type(asgi.django_asgi_app) is ASGIHandler
 
 
 @pytest.mark.parametrize("method, path, body, headers, status", [
@@ -65,77 +50,53 @@ def test_the_chain_is_built_sync():
     # A session form without its CSRF token: the CSRF middleware refuses it.
     ("POST", "/accounts/login/", b"username=a&password=b", ((b"content-type", b"application/x-www-form-urlencoded"),), 403),
 ])
-def test_a_request_enters_its_thread_once(crossings, method, path, body, headers, status):
-    got, response_headers, _body = sync.async_to_sync(call)(method, path, body, headers)
+def test_a_request_goes_through_the_whole_chain(method, path, body, headers, status):
+    got, response_headers, _parts = sync.async_to_sync(call)(method, path, body, headers)
     assert got == status
     assert response_headers[b"x-content-type-options"] == b"nosniff"  # SecurityMiddleware ran
-    # request_started, the chain with the view and response.close, all in one: Django's handler
-    # took about seventeen (a hop for each signal and for each MiddlewareMixin's process_request
-    # and process_response, and a split at WhiteNoise).
-    assert crossings["n"] == 1, crossings["n"]
 
 
-def test_static_files_are_still_served_and_closed_after_sending(monkeypatch, recwarn):
-    finished_after = []
-    sent = []
+# WhiteNoise hands Django a sync file iterator, which Django reads whole (the static files are a
+# few KiB) and warns about.
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+def test_static_files_are_served_and_the_request_finishes_after_sending():
+    finished = []
 
     def on_finished(**kwargs):
-        finished_after.append(len(sent))
+        finished.append(True)
 
     signals.request_finished.connect(on_finished)
     try:
-        original_send_response = asgi.PortalASGIHandler.send_response
-
-        async def send_response(self, response, send):
-            await original_send_response(self, response, send)
-            sent.append(response)
-
-        monkeypatch.setattr(asgi.PortalASGIHandler, "send_response", send_response)
-        status, headers, body = sync.async_to_sync(call)("GET", "/static/portal/portal.css")
+        status, headers, parts = sync.async_to_sync(call)("GET", "/static/portal/portal.css")
     finally:
         signals.request_finished.disconnect(on_finished)
-    assert status == 200 and body and headers[b"content-type"].startswith(b"text/css")
-    assert finished_after == [1]  # a streamed file is closed (request_finished) once it has been sent
-    # read part by part (_parts_read_in_a_thread), not whole by Django's handler, which warns
-    assert not [w for w in recwarn if "synchronous iterators" in str(w.message)]
+    assert status == 200 and b"".join(p.get("body", b"") for p in parts) and headers[b"content-type"].startswith(b"text/css")
+    assert finished == [True]
 
 
-def test_requests_run_one_at_a_time_on_threads_kept_for_later():
-    threads = []
+def test_an_attachment_streams_in_parts_without_being_read_whole(demo_tx, api):
+    """The download view gives Django an async iterator: each block is sent as it is read (a sync
+    one would be read whole into memory first, with a warning)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.authtoken.models import Token
 
-    def on_started(**kwargs):
-        threads.append(threading.get_ident())
-        time.sleep(0.05)  # long enough for two requests to overlap
+    from tests.api_contract import user
+    from tests.messaging.helpers import room_of
 
-    async def two_at_once():
-        return await asyncio.gather(call("GET", "/no-such-page/"), call("GET", "/no-such-page/"))
-
-    signals.request_started.connect(on_started)
-    try:
-        sync.async_to_sync(call)("GET", "/no-such-page/")
-        sync.async_to_sync(call)("GET", "/no-such-page/")
-        sequential = threads[:]
-        assert [status for status, _h, _b in sync.async_to_sync(two_at_once)()] == [404, 404]
-    finally:
-        signals.request_started.disconnect(on_started)
-    assert sequential[0] == sequential[1] != threading.get_ident()  # one warm thread, not a new one each time
-    assert len(set(threads[2:])) == 2  # overlapping requests never share a thread
-
-
-def test_a_streamed_response_is_read_part_by_part_in_a_thread():
-    """Django's handler reads a sync iterator whole before sending (and warns): a large attachment
-    would sit in memory entirely. Here each part is read once the previous one has been taken."""
-    events, loop_thread = [], []
-
-    def parts():
-        for n in range(3):
-            events.append(("read", n, threading.get_ident() == loop_thread[0]))
-            yield n
-
-    async def consume():
-        loop_thread.append(threading.get_ident())
-        async for part in asgi._parts_read_in_a_thread(parts()):
-            events.append(("sent", part))
-
-    sync.async_to_sync(consume)()
-    assert events == [("read", 0, False), ("sent", 0), ("read", 1, False), ("sent", 1), ("read", 2, False), ("sent", 2)]
+    content = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64  # 16 KiB and a bit: several blocks
+    room = room_of("acme", "sup-a")
+    api.as_user(user("supa.rep"))
+    uploaded = api.post(f"/api/v1/t/acme/rooms/{room.pk}/attachments/",
+                        {"file": SimpleUploadedFile("图纸.png", content)}, format="multipart")
+    assert uploaded.status_code == 201, uploaded.content
+    attachment = uploaded.json()["attachments"][0]["id"]
+    token = Token.objects.get(user=user("supa.rep")).key
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status, headers, parts = sync.async_to_sync(call)(
+            "GET", f"/api/v1/t/acme/rooms/{room.pk}/attachments/{attachment}/",
+            headers=[(b"authorization", f"Token {token}".encode())])
+    assert status == 200 and b"".join(p.get("body", b"") for p in parts) == content
+    assert len([p for p in parts if p.get("body")]) > 1  # block by block
+    assert headers[b"content-length"] == str(len(content)).encode() and headers[b"content-disposition"].startswith(b"attachment")
+    assert not [w for w in caught if "synchronous iterators" in str(w.message)]

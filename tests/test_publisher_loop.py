@@ -9,7 +9,7 @@ import pytest
 from celery import signals
 from django.db import transaction
 
-from messaging import realtime
+import realtime
 from scm_portal import celery as celery_module
 
 
@@ -39,7 +39,7 @@ def fake_layer(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _restore():
-    saved_loop, saved_state = realtime._server_loop, dict(celery_module._publisher)
+    saved_loop, saved_state = realtime.server_loop(), dict(celery_module._publisher)
     yield
     started = celery_module._publisher["loop"]
     if started is not None and started is not saved_state["loop"]:
@@ -51,13 +51,13 @@ def _restore():
 def test_with_the_in_memory_layer_nothing_starts():
     # Its queues live in the loop that made them (the server's, the tests'); a loop of our own would strand them.
     assert celery_module.start_publisher_loop() is None
-    assert realtime._server_loop is None
+    assert realtime.server_loop() is None
 
 
 @pytest.mark.django_db
 def test_one_loop_per_process_and_a_batch_goes_out_on_it(fake_layer, django_capture_on_commit_callbacks):
     loop = celery_module.start_publisher_loop()
-    assert loop is not None and loop.is_running() and realtime._server_loop is loop
+    assert loop is not None and loop.is_running() and realtime.server_loop() is loop
     assert celery_module.start_publisher_loop() is loop  # not a second one
     events = [(f"g{i % 3}", {"type": "t", "n": i}) for i in range(12)]
     with django_capture_on_commit_callbacks(execute=True):
@@ -77,7 +77,7 @@ def test_the_servers_own_loop_is_left_alone(fake_layer):
     try:
         realtime.set_server_loop(server)
         assert celery_module.start_publisher_loop() is None
-        assert realtime._server_loop is server
+        assert realtime.server_loop() is server
     finally:
         server.call_soon_threadsafe(server.stop)
         thread.join(5)
@@ -87,7 +87,7 @@ def test_a_forked_worker_process_starts_its_own(fake_layer):
     inherited = celery_module.start_publisher_loop()
     celery_module._publisher["pid"] = os.getpid() + 1  # as a forked child sees its parent's state
     signals.worker_process_init.send(sender="worker@test")
-    fresh = realtime._server_loop
+    fresh = realtime.server_loop()
     assert fresh is not inherited and fresh.is_running() and celery_module._publisher["pid"] == os.getpid()
     inherited.call_soon_threadsafe(inherited.stop)
 
@@ -98,7 +98,7 @@ def test_the_scheduler_thread_starts_one_when_no_server_loop_is_set(fake_layer):
     stop = threading.Event()
     stop.set()
     _loop(stop, 0.01)
-    assert realtime._server_loop is celery_module._publisher["loop"] and realtime._server_loop.is_running()
+    assert realtime.server_loop() is celery_module._publisher["loop"] and realtime.server_loop().is_running()
 
 
 def test_a_thread_hands_publishes_over_without_waiting_and_they_go_out_in_order(fake_layer):

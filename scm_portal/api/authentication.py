@@ -5,7 +5,7 @@ from django.db import router
 from rest_framework import authentication
 from rest_framework.authtoken.models import Token
 
-from scm_portal.tenancy.compiled import QueryTemplate, attnames
+from scm_portal.db.templates import QueryTemplate, attnames
 
 
 _TOKEN = QueryTemplate(

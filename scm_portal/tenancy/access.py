@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections, router
 from django.http import Http404
 
-from scm_portal.tenancy.compiled import QueryTemplate, attnames, pipeline
+from scm_portal.db.templates import QueryTemplate, attnames
 from scm_portal.tenancy.context import TenantContext
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 
@@ -45,31 +45,17 @@ def access_tenant_context(user, slug):
     return _context_of_rows(user, using, _TENANT_CONTEXT.rows(using=using, user_id=user.pk, slug=slug))
 
 
-def access_tenant_context_and_row(user, tenant_id, model, pk, expected_memberships, action="view"):
+def access_tenant_context_and_row(user, tenant_id, model, pk, action="view"):
     """The user's TenantContext in a tenant known by id (a socket's, fixed when it connected) and
-    `access_in_context(model, ...)` of row `pk`, in one round trip: (context, row). A socket checks
-    each frame it acts on with it: a membership lost since the socket connected is a 404 at once.
-
-    The row's query depends on the memberships, so it is sent built from `expected_memberships`
-    (what the caller read last, e.g. a socket at its last check) together with the memberships'
-    own query. The row counts only if the memberships read now are those: otherwise it is read
-    again with them. Either way the answer is the one the current memberships give."""
+    `access_in_context(model, ...)` of row `pk` with it: (context, row), two statements. A socket
+    checks each frame it acts on with it: a membership lost since the socket connected is a 404
+    at once."""
     if not user.is_authenticated or not isinstance(tenant_id, int) or isinstance(tenant_id, bool):
         raise Http404
     pk = _checked_pk(model, user, pk)
-    expected = TenantContext(tenant=Tenant(pk=tenant_id), user_id=user.pk, memberships=frozenset(expected_memberships))
     using = router.db_for_read(Membership)
-    with pipeline(using):
-        context_rows = _TENANT_CONTEXT_BY_ID.send(using=using, user_id=user.pk, tenant_id=tenant_id)
-        row = _send_visible_one(model, user, expected, pk, action) if expected.memberships else None
-        found_context = context_rows()
-        rows = row() if row is not None else None  # read either way: an unread cursor keeps its locks
-    context = _context_of_rows(user, using, found_context)
-    if context.memberships != expected.memberships:
-        return context, access_in_context(model, user, context, pk, action)
-    if not rows:
-        raise Http404
-    return context, model.from_db(router.db_for_read(model), attnames(model), rows[0])
+    context = _context_of_rows(user, using, _TENANT_CONTEXT_BY_ID.rows(using=using, user_id=user.pk, tenant_id=tenant_id))
+    return context, access_in_context(model, user, context, pk, action)
 
 
 def _context_of_rows(user, using, rows):
@@ -116,7 +102,7 @@ def access_in_context(model, user, context, pk, action="view"):
 
     The same read as `_access`, its SQL compiled once per shape (the roles the user holds)."""
     pk = _checked_pk(model, user, pk)
-    rows = _send_visible_one(model, user, context, pk, action)()
+    rows = _visible_one_rows(model, user, context, pk, action)
     if not rows:
         raise Http404
     return model.from_db(router.db_for_read(model), attnames(model), rows[0])
@@ -137,12 +123,12 @@ def _checked_pk(model, user, pk):
     return pk
 
 
-def _send_visible_one(model, user, context, pk, action):
-    """Sends the compiled `visible_to(user, action, context=context)` read of row `pk`; answers its rows."""
+def _visible_one_rows(model, user, context, pk, action):
+    """The rows of the compiled `visible_to(user, action, context=context)` read of row `pk`."""
     if context.user_id != user.pk:
         raise ValueError("access_in_context: the tenant context belongs to another user")
     memberships = sorted(context.memberships)
-    return _visible_one(model, action).send(
+    return _visible_one(model, action).rows(
         shape=tuple(role for role, _org in memberships),
         using=router.db_for_read(model),
         tenant_id=context.tenant_id,

@@ -118,17 +118,8 @@ def _object_permission_condition(model, user, codename):
 
 
 class TenantQuerySet(models.QuerySet):
-    _scoped_tenant_id = None  # set by for_tenant(), to refuse a context of another tenant
-
-    def _clone(self):
-        clone = super()._clone()
-        clone._scoped_tenant_id = self._scoped_tenant_id
-        return clone
-
     def for_tenant(self, tenant):
-        queryset = self.filter(tenant=tenant)
-        queryset._scoped_tenant_id = getattr(tenant, "pk", tenant)
-        return queryset
+        return self.filter(tenant=tenant)
 
     def visible_to(self, user, action="view", context=None):
         if user is None or not user.is_authenticated or not user.is_active:
@@ -143,11 +134,10 @@ class TenantQuerySet(models.QuerySet):
         )
 
     def _scoped_to_context(self, user, context):
-        """The rows of the context's tenant; refuses a context read for another user or tenant.
+        """The rows of the context's tenant; refuses a context read for another user.
 
-        The tenant filter is always added: the constants of a context hold in its tenant only."""
+        The tenant filter is always added: the constants of a context hold in its tenant only, so
+        a queryset already limited to another tenant answers no rows."""
         if context.user_id != user.pk:
             raise ValueError("visible_to: the tenant context belongs to another user")
-        if self._scoped_tenant_id is not None and self._scoped_tenant_id != context.tenant_id:
-            raise ValueError("visible_to: the tenant context is for another tenant than the queryset")
         return self.filter(tenant_id=context.tenant_id)

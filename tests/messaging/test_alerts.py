@@ -8,7 +8,8 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from messaging import alerts, realtime
+import realtime
+from messaging import alerts
 from messaging.chain import chain_verify
 from messaging.models import Alert, AlertEvent, EscalationPolicy, Message, Notification, Room
 from tests.api_contract import TenantCreateChecks, TenantEndpointChecks, assert_error, user

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -16,6 +17,11 @@ pytestmark = pytest.mark.django_db
 
 def url(room, tail="messages/"):
     return f"/api/v1/t/{room.tenant.slug}/rooms/{room.pk}/{tail}"
+
+
+async def parts(response):
+    """A streamed response's parts, read as Django's ASGI handler reads them."""
+    return [part async for part in response]
 
 
 class TestPosting:
@@ -302,7 +308,7 @@ class TestAttachments:
         assert download.status_code == 200
         assert download["Content-Disposition"].startswith("attachment")
         assert download["X-Content-Type-Options"] == "nosniff"
-        assert b"".join(download.streaming_content) == self.PNG
+        assert download.is_async and b"".join(async_to_sync(parts)(download)) == self.PNG
         api.as_user(user("supb.rep"))
         assert_error(api.get(url(room, f"attachments/{attachment['id']}/")), 404)
 

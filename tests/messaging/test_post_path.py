@@ -198,7 +198,7 @@ def test_a_replayed_client_id_frame_still_lists_its_attachment(demo, api):
 def test_a_sockets_rooms_are_the_rooms_the_user_may_see(full_demo):
     """load_socket_access builds its room set with the memberships it has just read (the context
     form); it must answer as the generic rule does, for every user in every tenant."""
-    from messaging.ws.access_state import load_socket_access
+    from realtime.access_state import load_socket_access
     from scm_portal.tenancy.models import Tenant
 
     checked = 0
@@ -217,7 +217,7 @@ def test_a_sockets_rooms_are_the_rooms_the_user_may_see(full_demo):
 def test_a_posted_message_is_an_urgent_publish(demo, api, monkeypatch, django_capture_on_commit_callbacks):
     """Someone is waiting for it: after commit the posting thread waits until the frame is sent,
     rather than keeping the server loop from sending it (realtime._group_send_many)."""
-    from messaging import realtime
+    import realtime
 
     handed = []
     monkeypatch.setattr(realtime, "_group_send_many", lambda events, urgent=False: handed.append((events, urgent)))
@@ -229,14 +229,14 @@ def test_a_posted_message_is_an_urgent_publish(demo, api, monkeypatch, django_ca
     assert urgent and [group for group, _event in events] == [f"room.{room.pk}"]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips of psycopg's pipeline mode (CI runs PostgreSQL)")
-def test_a_socket_send_costs_four_round_trips(demo_tx):
-    """From the frame to the COMMIT: the tenant context with the room, the room lock with the
-    client_id lookup (and the BEGIN), the room head with the insert, the COMMIT. A repeated send
-    costs the same reads and ends there; a conflicting one rolls back."""
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips counted from libpq's trace (CI runs PostgreSQL)")
+def test_a_socket_send_costs_eight_round_trips(demo_tx):
+    """From the frame to the COMMIT, one statement at a time: the tenant context, the room, the
+    BEGIN, the room lock, the client_id lookup, the room head, the insert, the COMMIT. A repeated
+    send costs the reads up to the lookup, then ends; a conflicting one rolls back."""
     from messaging.services import Conflict
-    from messaging.ws.access_state import load_socket_access
-    from messaging.ws.consumers import _post
+    from realtime.access_state import load_socket_access
+    from realtime.consumers import _post
     from tests.pg_trace import libpq_trace, round_trips
 
     room, supa = room_of("acme", "sup-a"), user("supa.rep")
@@ -245,10 +245,10 @@ def test_a_socket_send_costs_four_round_trips(demo_tx):
     frame = {"room": room.pk, "body": "周四发货", "client_id": "c-2"}
     with libpq_trace() as lines:
         assert _post(supa, access, frame) == (2, True)
-    assert round_trips(lines) == 4, [line[3][:100] for line in lines if line[0] == "F"]
+    assert round_trips(lines) == 8, [line[3][:100] for line in lines if line[0] == "F"]
     with libpq_trace() as lines:
         assert _post(supa, access, frame) == (2, False)
-    assert round_trips(lines) == 3, [line[3][:100] for line in lines if line[0] == "F"]
+    assert round_trips(lines) == 6, [line[3][:100] for line in lines if line[0] == "F"]
     with pytest.raises(Conflict):
         _post(supa, access, {**frame, "body": "周五发货"})
     assert list(Message.objects.filter(room=room).values_list("seq", "body")) == [(1, "先热身"), (2, "周四发货")]

@@ -7,9 +7,9 @@ import os
 import pytest
 from channels.layers import get_channel_layer
 
-from messaging import realtime
-from messaging.ws import hub as hub_module
-from messaging.ws.hub import RoomHub
+import realtime
+from realtime import hub as hub_module
+from realtime.hub import RoomHub
 from tests.messaging.helpers import post
 from tests.messaging.test_sockets import a_room, connect, in_db_thread, nothing_arrives
 
@@ -171,7 +171,7 @@ async def test_a_message_published_in_this_process_reaches_its_sockets_without_t
         held.append((group, event))
 
     monkeypatch.setattr(layer, "group_send", group_send)
-    saved_loop = realtime._server_loop
+    saved_loop = realtime.server_loop()
     realtime.set_server_loop(asyncio.get_running_loop())
     try:
         await in_db_thread(post)("acme.buyer", room, "本地直达")

@@ -123,7 +123,7 @@ async def test_reconnect_and_sync_gets_exactly_the_missed_messages_in_order(demo
 
 
 async def test_a_client_too_far_behind_is_told_to_resync(demo_tx, monkeypatch):
-    from messaging.ws import consumers
+    from realtime import consumers
 
     monkeypatch.setattr(consumers, "SYNC_MAX", 5)
     room = await a_room("acme", "sup-a")
@@ -268,7 +268,7 @@ async def test_losing_the_membership_closes_the_socket_within_five_seconds(demo_
 async def test_a_send_is_checked_against_the_membership_as_it_is_now(demo_tx, monkeypatch):
     """The socket's own view of its rooms may be a poll old; a send is checked in the database when
     it arrives. Here the socket is never told of the change, and its send is still refused."""
-    from messaging import realtime
+    import realtime
 
     monkeypatch.setattr(realtime, "publish_access_changed", lambda **kwargs: None)
     room = await a_room("acme", "sup-a")
@@ -328,7 +328,7 @@ async def test_logging_out_closes_the_sessions_sockets(demo_tx):
 
 
 async def test_a_slow_consumer_is_cut_off_with_a_resync_signal(demo_tx, monkeypatch):
-    from messaging.ws import consumers
+    from realtime import consumers
 
     monkeypatch.setattr(consumers, "SEND_QUEUE_MAX", 5)
     stuck = asyncio.Event()  # never set: the rep's client stops reading
@@ -366,7 +366,7 @@ async def test_a_revoked_token_or_expired_session_closes_its_sockets_at_the_next
 
     from django.contrib.sessions.models import Session
 
-    from messaging.ws import consumers
+    from realtime import consumers
 
     monkeypatch.setattr(consumers, "POLL_SECONDS", 0.1)
     monkeypatch.setattr(consumers, "FULL_CHECK_SECONDS", 0.3)
@@ -393,7 +393,7 @@ async def test_credentials_are_checked_for_many_sockets_in_two_queries(demo_tx):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from messaging.ws.access_state import credentials_valid_many
+    from realtime.access_state import credentials_valid_many
 
     @in_db_thread
     def check():
@@ -412,32 +412,3 @@ async def test_credentials_are_checked_for_many_sockets_in_two_queries(demo_tx):
     valid, queries = await check()
     assert valid == [True, True, True, True, False, False, False, False]
     assert queries == 2
-
-
-async def test_a_client_whose_unread_bytes_pile_up_in_the_server_is_cut_off(demo_tx):
-    """uvicorn's sansio sockets never make a send wait, so the send queue alone cannot see a client
-    that stopped reading; the connection's write buffer (probed by scm_portal.asgi) can."""
-    from messaging.ws import consumers
-
-    unread = {"bytes": 0}
-
-    async def app_with_probe(scope, receive, send):
-        return await application(dict(scope, portal_write_buffer_size=lambda: unread["bytes"]), receive, send)
-
-    key = await token_for("supa.rep")
-    stalled = WebsocketCommunicator(app_with_probe, f"/ws/t/acme/?token={key}")
-    assert (await stalled.connect(timeout=5))[0]
-    assert (await stalled.receive_json_from(timeout=5))["type"] == "hello"
-    reader = await connect("acme.buyer")
-    room = await a_room("acme", "sup-a")
-    await in_db_thread(post)("acme.warehouse", room, "while the buffer is small")
-    assert (await stalled.receive_json_from(timeout=5))["body"] == "while the buffer is small"
-    unread["bytes"] = consumers.SEND_BUFFER_MAX + 1
-    await in_db_thread(post)("acme.warehouse", room, "the buffer is now full")
-    await stalled.receive_json_from(timeout=5)  # this frame was written; then the socket is told and closed
-    assert (await stalled.receive_json_from(timeout=5)) == {"type": "resync", "reason": "slow_consumer"}
-    output = await stalled.receive_output(timeout=5)
-    assert output["type"] == "websocket.close" and output.get("code") == consumers.CLOSE_SLOW
-    assert [(await reader.receive_json_from(timeout=5))["body"] for _ in range(2)] == [
-        "while the buffer is small", "the buffer is now full"]
-    await reader.disconnect()

@@ -5,8 +5,6 @@ names; plus the guards (a context only holds in its own tenant, for its own user
 compiled-query cache behind the access helpers.
 """
 
-import contextlib
-
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -21,12 +19,12 @@ from scm_portal.tenancy.access import (
     access_tenant_context_and_row,
     tenant_context,
 )
-from scm_portal.tenancy.compiled import InsertTemplate, QueryTemplate, pipeline
+from scm_portal.db.templates import InsertTemplate, QueryTemplate, pipeline
 from scm_portal.tenancy.models import Membership, Partnership, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
 from scm_portal.tenancy.roles import Role
 from tests.api_contract import user
-from tests.pg_trace import libpq_trace, round_trips, sent
+from tests.pg_trace import WAITS, libpq_trace
 
 pytestmark = pytest.mark.django_db
 
@@ -137,8 +135,8 @@ def test_a_context_only_holds_in_its_own_tenant_and_for_its_own_user(demo):
     supa = user("supa.rep")
     acme_context = access_tenant_context(supa, "acme")
     globex = demo["tenants"]["globex"]
-    with pytest.raises(ValueError, match="another tenant"):
-        Partnership.objects.for_tenant(globex).visible_to(supa, "view", context=acme_context)
+    # Limited to another tenant's rows: the context keeps its own tenant, so nothing is left.
+    assert not Partnership.objects.for_tenant(globex).visible_to(supa, "view", context=acme_context).exists()
     with pytest.raises(ValueError, match="another user"):
         Partnership.objects.visible_to(user("supb.rep"), "view", context=acme_context)
     # Unscoped, or combined with another tenant's rows: the context still keeps its tenant only.
@@ -169,58 +167,39 @@ def test_access_in_context_is_a_404_like_the_other_helpers(demo):
 
 
 class TestContextAndRow:
-    """access_tenant_context_and_row: the context and a row in one round trip, the row's read built
-    from the memberships the caller expects; its answer is always what the memberships now give."""
+    """access_tenant_context_and_row: the context as the memberships stand now, and a row read with it."""
 
-    @staticmethod
-    def memberships(username, slug="acme"):
-        return frozenset(access_tenant_context(user(username), slug).memberships)
-
-    def test_with_the_memberships_as_expected_it_is_one_round_trip(self, demo):
+    def test_it_is_two_statements_the_context_then_the_row(self, demo, django_assert_num_queries):
         from messaging.models import Room
 
         supa, acme = user("supa.rep"), demo["tenants"]["acme"]
         room = Room.objects.get(tenant=acme, partnership__organization__slug="sup-a")
-        expected = self.memberships("supa.rep")
-        on_postgresql = connection.vendor == "postgresql"  # round trips are counted from libpq's trace
-        with libpq_trace() if on_postgresql else contextlib.nullcontext([]) as lines:
-            context, found = access_tenant_context_and_row(supa, acme.pk, Room, room.pk, expected)
-        assert (found.pk, context.tenant.slug, context.memberships) == (room.pk, "acme", expected)
-        if on_postgresql:
-            assert round_trips(lines) == 1
+        with django_assert_num_queries(2):
+            context, found = access_tenant_context_and_row(supa, acme.pk, Room, room.pk)
+        assert (found.pk, context.tenant.slug, context.memberships) == (room.pk, "acme", access_tenant_context(supa, "acme").memberships)
 
-    def test_a_guess_that_would_see_more_than_the_memberships_now_give_sees_nothing(self, demo):
+    def test_another_partners_room_is_a_404(self, demo):
         from messaging.models import Room
 
         supb, acme = user("supb.rep"), demo["tenants"]["acme"]
         room = Room.objects.get(tenant=acme, partnership__organization__slug="sup-a")
-        sup_a_people = self.memberships("supa.rep")  # a guess under which sup-a's room is visible
         with pytest.raises(Http404):
-            access_tenant_context_and_row(supb, acme.pk, Room, room.pk, sup_a_people)
-
-    def test_a_stale_guess_still_finds_what_the_memberships_now_give(self, demo):
-        from messaging.models import Room
-
-        supa, acme = user("supa.rep"), demo["tenants"]["acme"]
-        room = Room.objects.get(tenant=acme, partnership__organization__slug="sup-a")
-        for guess in [frozenset(), self.memberships("acme.buyer")]:
-            context, found = access_tenant_context_and_row(supa, acme.pk, Room, room.pk, guess)
-            assert found.pk == room.pk and context.memberships == self.memberships("supa.rep")
+            access_tenant_context_and_row(supb, acme.pk, Room, room.pk)
 
     def test_without_an_active_membership_or_with_a_bad_id_it_is_a_404(self, demo):
         from messaging.models import Room
 
         supa, acme, globex = user("supa.rep"), demo["tenants"]["acme"], demo["tenants"]["globex"]
-        expected = self.memberships("supa.rep")
         room = Room.objects.get(tenant=acme, partnership__organization__slug="sup-a")
+        assert access_tenant_context_and_row(supa, acme.pk, Room, room.pk)[1].pk == room.pk
         Membership.objects.filter(user=supa, tenant=acme).update(active=False)
         with pytest.raises(Http404):
-            access_tenant_context_and_row(supa, acme.pk, Room, room.pk, expected)
+            access_tenant_context_and_row(supa, acme.pk, Room, room.pk)
         other_tenant_room = Room.objects.filter(tenant=globex).first().pk
         for tenant_id, pk in [(globex.pk, room.pk), (globex.pk, "abc"), (globex.pk, 10**30), (True, other_tenant_room),
                               ("1", other_tenant_room)]:
             with pytest.raises(Http404):
-                access_tenant_context_and_row(supa, tenant_id, Room, pk, expected)
+                access_tenant_context_and_row(supa, tenant_id, Room, pk)
 
 
 def test_a_policy_must_override_both_forms_of_its_rule():
@@ -317,15 +296,25 @@ class TestInsertTemplate:
         assert Alert.objects.filter(dedupe_key="same").count() == 2
 
 
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's pipeline mode (CI runs PostgreSQL)")
+
+
 class TestPipeline:
+    """pipeline(): psycopg's own pipeline mode (Connection.pipeline()), with Django's errors."""
+
+    by_slug = QueryTemplate(lambda shape, *, slug: Tenant.objects.filter(slug=slug).values_list("pk"))
+
     def test_queries_sent_together_answer_as_alone(self, demo):
         acme, globex = demo["tenants"]["acme"], demo["tenants"]["globex"]
-        by_slug = QueryTemplate(lambda shape, *, slug: Tenant.objects.filter(slug=slug).values_list("pk"))
         with pipeline():
-            first, second = by_slug.send(slug="acme"), by_slug.send(slug="globex")
+            first, second = self.by_slug.send(slug="acme"), self.by_slug.send(slug="globex")
             if connection.vendor == "postgresql":
-                assert connection.connection._pipeline is not None  # really in pipeline mode
+                from psycopg import pq
+
+                assert connection.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF  # really in pipeline mode
             assert (second(), first()) == ([(globex.pk,)], [(acme.pk,)])
+        if connection.vendor == "postgresql":
+            assert connection.connection.pgconn.pipeline_status == pq.PipelineStatus.OFF  # and out of it again
 
     def test_an_error_in_a_pipeline_is_djangos_and_rolls_back(self, demo):
         from django.db import IntegrityError, transaction
@@ -338,60 +327,22 @@ class TestPipeline:
             InsertTemplate(Tenant, returning=()).insert([Tenant(slug="acme", name="dup", organization=acme.organization)])
         assert not EscalationPolicy.objects.filter(name="p").exists()
 
-
-postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's pipeline mode (CI runs PostgreSQL)")
-
-
-@postgresql_only
-class TestPipelineInATransaction:
-    """Inside a transaction a block costs one round trip per batch of answers (a Sync each), its
-    BEGIN included, and nothing to leave; everything else behaves as psycopg's own pipeline."""
-
-    by_slug = QueryTemplate(lambda shape, *, slug: Tenant.objects.filter(slug=slug).values_list("pk"))
-
-    def test_psycopgs_internals_it_builds_on_are_there(self):
-        from scm_portal.tenancy.compiled import _transaction_pipeline_class_for
-
-        connection.ensure_connection()
-        assert _transaction_pipeline_class_for(connection.connection) is not None
-
-    def test_a_pipeline_that_cannot_start_is_not_left_on_the_connection(self, demo, monkeypatch):
-        import psycopg
-
-        connection.ensure_connection()
-        pg = connection.connection
-
-        def broken():
-            raise psycopg.OperationalError("the connection is closed")
-
-        monkeypatch.setattr(pg, "_check_connection_ok", broken)
-        with pytest.raises(Exception), pipeline():  # noqa: B017 - psycopg's error, wrapped by Django
-            pass
-        monkeypatch.undo()
-        assert pg._pipeline is None  # statements are not queued for a pipeline that never began
-        assert self.by_slug.rows(slug="acme") == [(demo["tenants"]["acme"].pk,)]
-
+    @postgresql_only
     @pytest.mark.django_db(transaction=True)
-    def test_the_begin_goes_with_the_first_statements_and_leaving_sends_nothing(self, demo_tx):
-        from django.db import transaction
-
-        with libpq_trace() as lines, transaction.atomic():
-            with pipeline():
-                first, second = self.by_slug.send(slug="acme"), self.by_slug.send(slug="globex")
-                assert (first(), second()) == ([(demo_tx["tenants"]["acme"].pk,)], [(demo_tx["tenants"]["globex"].pk,)])
-            with pipeline():
-                assert self.by_slug.send(slug="acme")() == [(demo_tx["tenants"]["acme"].pk,)]
+    def test_the_statements_of_a_block_go_out_before_any_answer_is_awaited(self, demo_tx):
+        with libpq_trace() as lines, pipeline():
+            first, second = self.by_slug.send(slug="acme"), self.by_slug.send(slug="globex")
+            assert (first(), second()) == ([(demo_tx["tenants"]["acme"].pk,)], [(demo_tx["tenants"]["globex"].pk,)])
         frontend = [line[2] for line in lines if line[0] == "F"]
-        assert "BEGIN" in lines[0][3]  # the transaction's first message, with no Sync of its own
-        assert frontend.count("Sync") == 2 and frontend.count("Flush") == 0  # one per block: one round trip each
-        assert frontend.index("Sync") > frontend.index("Execute") + 4  # after both statements
-        assert frontend[-1] == "Query" and "COMMIT" in sent(lines, "Query")[-1][3]
+        waits = [i for i, kind in enumerate(frontend) if kind in WAITS]
+        executes = [i for i, kind in enumerate(frontend) if kind == "Execute"]
+        assert len(executes) == 2 and executes[-1] < waits[0]  # both sent, then the first wait
+        assert not any("BEGIN" in line[3] for line in lines)  # autocommit: no transaction is opened
 
+    @postgresql_only
     @pytest.mark.django_db(transaction=True)
     @pytest.mark.parametrize("read_answer", [True, False])
     def test_a_transaction_begun_in_a_block_commits(self, demo_tx, read_answer):
-        """psycopg's commit() sends COMMIT only when libpq knows the transaction began: the block's
-        Sync tells it, whether the block reads its answer or leaves it unread."""
         from django.db import transaction
 
         from messaging.models import EscalationPolicy
@@ -404,15 +355,7 @@ class TestPipelineInATransaction:
         assert connection.connection.pgconn.transaction_status == 0  # IDLE: committed, not left open
         assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'committed'") == 1
 
-    @pytest.mark.django_db(transaction=True)
-    def test_outside_a_transaction_a_block_waits_once_per_batch_of_answers(self, demo_tx):
-        assert connection.get_autocommit()
-        with libpq_trace() as lines, pipeline():
-            first, second = self.by_slug.send(slug="acme"), self.by_slug.send(slug="globex")
-            assert (first(), second()) == ([(demo_tx["tenants"]["acme"].pk,)], [(demo_tx["tenants"]["globex"].pk,)])
-        assert round_trips(lines) == 1  # psycopg's own waits twice: a Flush for the answers, a Sync to leave
-        assert not any("BEGIN" in line[3] for line in lines)  # autocommit: no transaction is opened
-
+    @postgresql_only
     @pytest.mark.django_db(transaction=True)
     def test_outside_a_transaction_a_block_still_commits_as_it_leaves(self, demo_tx):
         from messaging.models import EscalationPolicy
@@ -422,21 +365,22 @@ class TestPipelineInATransaction:
             InsertTemplate(EscalationPolicy, returning=()).insert([EscalationPolicy(tenant=demo_tx["tenants"]["acme"], name="auto")])
         assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'auto'") == 1
 
+    @postgresql_only
     @pytest.mark.django_db(transaction=True)
-    def test_an_error_caught_inside_the_block_still_syncs_and_nothing_is_written(self, demo_tx):
+    def test_an_error_caught_inside_the_block_writes_nothing_and_the_connection_goes_on(self, demo_tx):
         from django.db import IntegrityError, transaction
 
         from messaging.models import EscalationPolicy
 
         acme = demo_tx["tenants"]["acme"]
-        with pytest.raises(Exception), transaction.atomic():  # noqa: B017 - the COMMIT of an aborted transaction fails
-            with libpq_trace() as lines, pipeline():
+        # As without a pipeline: PostgreSQL answers the COMMIT of an aborted transaction by rolling back.
+        with transaction.atomic():
+            with pipeline():
                 InsertTemplate(EscalationPolicy).insert([EscalationPolicy(tenant=acme, name="lost")])
                 try:
                     InsertTemplate(Tenant).insert([Tenant(slug="acme", name="dup", organization=acme.organization)])
                 except IntegrityError:
-                    pass  # caught in the block: the server still waits for a Sync to go on
-            assert len(sent(lines, "Sync")) == 2  # the answer's, then the way out's
+                    pass  # caught in the block: the transaction is aborted all the same
         assert not EscalationPolicy.objects.filter(name="lost").exists()  # and the connection answers again
         assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'lost'") == 0
 

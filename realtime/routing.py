@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from messaging.ws.consumers import TenantSocketConsumer
+from realtime.consumers import TenantSocketConsumer
 
 websocket_urlpatterns = [
     re_path(r"^ws/t/(?P<tenant>[a-z0-9-]{1,50})/$", TenantSocketConsumer.as_asgi()),

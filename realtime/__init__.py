@@ -1,4 +1,9 @@
-"""Telling open sockets what changed. The database is the truth; these only notify.
+"""The socket side: telling open sockets what changed. The database is the truth; sockets only tell.
+
+Here, the publisher that services call after commit (`publish_message`, `publish_many`, ...) and
+the channel-layer group names. Beside it: `consumers` (the tenant socket, /ws/t/<tenant>/),
+`hub` (one room subscription per server process), `auth` and `routing` (the socket's middleware
+and route), `access_state` (what a socket may receive, and the change counters it polls).
 
 Group names are derived here from ids, never from client input:
   room.<id>    every socket whose user may see the room
@@ -9,11 +14,9 @@ Each publish runs after the writing transaction commits.
 
 import asyncio
 import collections
-import functools
 import json
 import logging
 import threading
-import weakref
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -46,6 +49,11 @@ def tenant_group(tenant_id):
 
 
 _server_loop = None
+
+
+def server_loop():
+    """The loop publishes are handed to (the server's, or a worker's publisher loop), or None."""
+    return _server_loop
 
 
 def set_server_loop(loop):
@@ -88,7 +96,7 @@ def _group_send_many(events, urgent=False):
             else:
                 loop.call_soon_threadsafe(_publisher_of(loop).put, layer, events)
         else:
-            async_to_sync(_send_all_closing_writers)(layer, events)
+            async_to_sync(_send_all)(layer, events)
     except Exception:
         logger.exception("Could not publish %d events", len(events))
 
@@ -108,12 +116,11 @@ class _LoopPublisher:
     """One per server loop: sends the batches handed to it one after another (so publishes keep
     the order they were made in), each batch's groups concurrently.
 
-    Each batch is published for every process, this one included, then handed to this process's
-    own sockets (the loop's local receiver): the copy that comes back through the layer is dropped
-    as already handed out. On the pub/sub layer a local socket gets the message as soon as the
-    PUBLISH is written to Redis, before Redis answers it (see _send_all); on other layers, once the
-    layer's group_send returned. Either way the other processes never wait for this process's
-    fan-out, and a local socket never waits for the layer to bring the message back."""
+    Each batch is published for every process, this one included, with the layer's group_send,
+    then handed to this process's own sockets (the loop's local receiver) once the group_sends
+    have returned: the copy that comes back through the layer is dropped as already handed out.
+    The other processes never wait for this process's fan-out, and a local socket never waits for
+    the layer to bring the message back."""
 
     def __init__(self):
         self.pending = collections.deque()
@@ -132,7 +139,8 @@ class _LoopPublisher:
         loop = asyncio.get_running_loop()
         while self.pending:
             layer, events, sent = self.pending.popleft()
-            await _send_all_logged(layer, events, on_written=functools.partial(_hand_out, loop, events, sent))
+            await _send_all(layer, events)
+            _hand_out(loop, events, sent)
         self.idle.set()
 
     async def wait_idle(self):
@@ -250,60 +258,9 @@ def publish_many(events, urgent=False):
         transaction.on_commit(lambda: _group_send_many(events, urgent=urgent))
 
 
-async def _send_all_logged(layer, events, on_written):
-    """_send_all that never raises, and calls `on_written` exactly once, even when publishing failed
-    before anything was written (this process's sockets are served whatever the layer did)."""
-    called = False
-
-    def once():
-        nonlocal called
-        if not called:
-            called = True
-            on_written()
-
-    try:
-        await _send_all(layer, events, once)
-    except Exception:
-        logger.exception("Could not publish %d events", len(events))
-    once()
-
-
-async def _send_all_closing_writers(layer, events):
-    """_send_all on a loop made for this one call (a publish from outside any server loop): the
-    publishing connections it opened go with the loop."""
-    try:
-        await _send_all(layer, events)
-    finally:
-        for shard in _pubsub_batches(layer, events) or ():
-            writer = _shard_writers.pop(shard, None)
-            if writer is not None:
-                await writer.close()
-
-
-async def _send_all(layer, events, on_written=None):
-    """Publishes the events; `on_written` is called once they are on their way to every process:
-    on the pub/sub layer as soon as every shard's PUBLISH commands are written to its socket (the
-    answers are read after it), on other layers once their group_sends returned."""
-    batches = _pubsub_batches(layer, events)
-    if batches is not None:
-        written = []
-        for shard, items in batches.items():
-            writer = _shard_writer(shard)
-            try:
-                await writer.write(items)
-                written.append((writer, len(items)))
-            except Exception:
-                logger.exception("Could not publish %d events", len(items))
-                await writer.reset()
-        if on_written is not None:
-            on_written()
-        for writer, count in written:
-            try:
-                await writer.answers(count)
-            except Exception:
-                logger.exception("Redis refused or lost %d published events", count)
-                await writer.reset()
-        return
+async def _send_all(layer, events):
+    """Publishes the events with the layer's group_send, each group's in the order given and the
+    groups concurrently. Never raises: a lost publish is recovered by the clients' next sync."""
     by_group = {}
     for group, event in events:
         by_group.setdefault(group, []).append(event)
@@ -319,79 +276,3 @@ async def _send_all(layer, events, on_written=None):
         await send_group(*next(iter(by_group.items())))
     else:
         await asyncio.gather(*(send_group(group, items) for group, items in by_group.items()))
-    if on_written is not None:
-        on_written()
-
-
-# channels_redis' RedisPubSubChannelLayer publishes one group_send at a time: a Redis round trip
-# and a pass through redis-py's command machinery each (about half a millisecond of the server
-# loop per frame). A hand-over's frames go out instead as one write of PUBLISH commands per Redis
-# shard, with the channel names, shards and serialisation that layer's group_send uses (pinned
-# channels-redis 4.3; tests/messaging/test_realtime_batches.py fails if those internals move).
-_PUBSUB_INTERNALS = ("_get_layer", "serialize")
-_LOOP_LAYER_INTERNALS = ("_get_group_channel_name", "_get_shard")
-_SHARD_INTERNALS = ("_ensure_redis",)
-
-
-def _pubsub_batches(layer, events):
-    """{shard: [(channel, payload)]} for the pub/sub layer, in the order given; None for others."""
-    if type(layer).__name__ != "RedisPubSubChannelLayer" or not all(hasattr(layer, n) for n in _PUBSUB_INTERNALS):
-        return None
-    loop_layer = layer._get_layer()
-    if not all(hasattr(loop_layer, n) for n in _LOOP_LAYER_INTERNALS):
-        return None
-    batches = {}
-    for group, event in events:
-        channel = loop_layer._get_group_channel_name(group)
-        shard = loop_layer._get_shard(channel)
-        if not all(hasattr(shard, n) for n in _SHARD_INTERNALS):
-            return None
-        batches.setdefault(shard, []).append((channel, layer.serialize(event)))
-    return batches
-
-
-class _ShardWriter:
-    """The publishing connection of one Redis shard on one loop (a shard belongs to one loop): its
-    own connection, made with the shard's settings (address, credentials, TLS, database).
-
-    `write` returns once the PUBLISH commands are handed to the socket, which takes no loop turn:
-    Redis can deliver them to the other processes while this one hands them to its own sockets.
-    Through redis-py's client the same publish cost about 0.7 ms of the loop before the next step
-    could run (taking a pooled connection, checking it, waiting for the answer). `answers` then reads
-    Redis's replies: one integer per PUBLISH, or an error. A publish is never retried: a lost one is
-    recovered by the sockets' seq checks and the clients' sync."""
-
-    def __init__(self, shard):
-        shard._ensure_redis()
-        self.connection = shard._redis.connection_pool.make_connection()
-
-    async def write(self, items):
-        connection = self.connection
-        if not connection.is_connected:
-            await connection.connect()
-        commands = connection.pack_commands([("PUBLISH", channel, payload) for channel, payload in items])
-        await connection.send_packed_command(commands, check_health=False)
-
-    async def answers(self, count):
-        for _ in range(count):
-            await self.connection.read_response()  # raises on an error reply or a lost connection
-
-    async def reset(self):
-        """After an error the connection's state is unknown: the next write starts a new one."""
-        await self.close()
-
-    async def close(self):
-        try:
-            await self.connection.disconnect(nowait=True)
-        except Exception:
-            logger.debug("closing a Redis publishing connection failed", exc_info=True)
-
-
-_shard_writers = weakref.WeakKeyDictionary()  # shard -> _ShardWriter (gone with the shard's loop layer)
-
-
-def _shard_writer(shard):
-    writer = _shard_writers.get(shard)
-    if writer is None:
-        writer = _shard_writers[shard] = _ShardWriter(shard)
-    return writer

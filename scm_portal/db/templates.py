@@ -1,4 +1,9 @@
-"""Querysets compiled to SQL once per shape, for the few reads every request makes.
+"""Statements built once for the hot paths: what the ORM can't give (bench/STOCK.md has the figures).
+
+`QueryTemplate`: querysets compiled to SQL once per shape, for the few reads every request makes.
+`InsertTemplate`: a multi-row INSERT built once per row count. `pipeline()`: psycopg's pipeline
+mode, for statements that do not need each other's answers. Everything here uses public API only
+(tests/test_no_private_internals.py).
 
 Building and compiling a queryset with nested EXISTS costs milliseconds of Python per request;
 the SQL only changes with the query's shape. `QueryTemplate(build)` calls `build(shape, **params)`
@@ -19,7 +24,6 @@ from contextlib import contextmanager
 
 from django.core.exceptions import EmptyResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models.query import ValuesListIterable
 
 _INT_SENTINEL_BASE = -2_100_000_000  # inside every integer column's range (int32 included)
 _STR_SENTINEL = "\x1esentinel:{}\x1e"
@@ -102,7 +106,7 @@ class QueryTemplate:
                 by_sentinel[sentinel] = (name, index if isinstance(value, (list, tuple)) else None)
             sentinels[name] = made if isinstance(value, (list, tuple)) else made[0]
         queryset = self._build(shape, **sentinels)
-        if not issubclass(queryset._iterable_class, ValuesListIterable):
+        if not queryset.query.values_select:  # values_list() names its columns there; a model query none
             raise TypeError("QueryTemplate: build() must return a values_list() queryset")
         compiler = queryset.query.get_compiler(using=using)
         try:
@@ -220,97 +224,17 @@ class InsertTemplate:
 @contextmanager
 def pipeline(using=DEFAULT_DB_ALIAS):
     """On PostgreSQL, statements run inside are sent without waiting for each answer (psycopg's
-    pipeline mode): asking for a result sends everything queued so far and waits once, so several
-    statements that do not need each other's answers cost one round trip. Elsewhere a no-op.
+    pipeline mode, `Connection.pipeline()`): asking for a result sends everything queued so far
+    and waits once, so several statements that do not need each other's answers share a round
+    trip. Elsewhere a no-op.
 
-    Each round trip here is two wake-ups (this thread's and the server's), which cost more than
-    the statements a hot path runs. Errors surface at the next answer or at the end of the block,
-    as Django's database errors. The block costs no round trip beyond its answers, in a
-    transaction or not (see _transaction_pipeline_class)."""
+    psycopg decides when the block waits: the BEGIN of a transaction on its own, the answers
+    asked for (a Flush), and the way out of the block (a Sync). Errors surface at the next answer
+    or at the end of the block, as Django's database errors."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         yield
         return
     connection.ensure_connection()
-    pg = connection.connection
-    installed = None
-    if pg._pipeline is None:
-        cls = _transaction_pipeline_class_for(pg)
-        if cls is not None:
-            installed = pg._pipeline = cls(pg)  # psycopg's pipeline() enters the one it finds there
-    try:
-        with connection.wrap_database_errors, pg.pipeline():
-            yield
-    finally:
-        if installed is not None and pg._pipeline is installed and installed.level == 0:
-            pg._pipeline = None  # never entered (psycopg clears it once it has been)
-
-
-def _transaction_pipeline_class():
-    import psycopg
-    from psycopg import pq
-
-    idle = pq.TransactionStatus.IDLE
-
-    class TransactionPipeline(psycopg.Pipeline):
-        """psycopg's pipeline with fewer round trips. psycopg sends a transaction's BEGIN and waits
-        for it alone, asks for answers with a Flush, and ends every block with a Sync it waits for
-        again. Here the BEGIN goes out with the block's first statements, answers are asked for
-        with a Sync instead (which also tells libpq the transaction's status: psycopg's commit()
-        relies on it), and leaving the block costs nothing when every answer has been read without
-        error. Inside a transaction block a Sync ends no transaction, so the statements mean the
-        same; in autocommit (no BEGIN) the statements before each Sync commit together, as each
-        would alone, since every one of them is already answered. Otherwise (answers left unread,
-        an error met, even one the block caught) it leaves as psycopg does, with a Sync: after an
-        error the server skips everything up to one.
-
-        Uses psycopg 3.3's pipeline internals (pinned; tests/tenancy/test_tenant_context.py
-        TestPipelineInATransaction fails if they move)."""
-
-        def __init__(self, conn):
-            super().__init__(conn)
-            self._failed = self._leaving = False
-
-        def _enter_gen(self):
-            yield from super()._enter_gen()
-            if self.level == 1 and self.pgconn.transaction_status == idle and not self._conn.autocommit:
-                yield from self._conn._exec_command(self._conn._get_tx_start_command())
-                yield from self._communicate_gen()  # handed to libpq: the transaction now counts as started
-
-        def _fetch_gen(self, *, flush):
-            if flush and self.result_queue and not self._leaving:  # an answer is wanted now: Sync, not Flush
-                self._enqueue_sync()
-                yield from self._communicate_gen()
-            yield from super()._fetch_gen(flush=False)
-
-        def _process_results(self, queued, results):
-            try:
-                super()._process_results(queued, results)
-            except psycopg.Error:
-                self._failed = True
-                raise
-
-        def _exit_gen(self):
-            if self.level == 1 and not (self._failed or self.command_queue or self.result_queue):
-                return  # the last answers came with a Sync
-            self._leaving = True  # psycopg's way out syncs itself
-            yield from super()._exit_gen()
-
-    return TransactionPipeline
-
-
-_PIPELINE_INTERNALS = ("_enter_gen", "_exit_gen", "_fetch_gen", "_process_results", "_communicate_gen", "_enqueue_sync")
-_CONNECTION_INTERNALS = ("_exec_command", "_get_tx_start_command")
-_transaction_pipeline = None  # the class, built on first use; False when this psycopg lacks its internals
-
-
-def _transaction_pipeline_class_for(pg):
-    global _transaction_pipeline
-    if _transaction_pipeline is None:
-        import psycopg
-
-        fits = all(hasattr(psycopg.Pipeline, n) for n in _PIPELINE_INTERNALS)
-        _transaction_pipeline = _transaction_pipeline_class() if fits else False
-    if _transaction_pipeline and all(hasattr(pg, n) for n in _CONNECTION_INTERNALS):
-        return _transaction_pipeline
-    return None
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield

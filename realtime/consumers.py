@@ -21,20 +21,22 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import close_old_connections
 from django.http import Http404
 
-from messaging import realtime
-from messaging.realtime import frame_text
+import realtime
 from messaging.frames import message_frame
-from messaging.ws.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
-from messaging.ws.hub import RoomHub
-from messaging.ws.per_loop import PerLoop
+from realtime import frame_text
+from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
+from realtime.hub import RoomHub
+from realtime.per_loop import PerLoop
 
 logger = logging.getLogger(__name__)
 
 FRAME_MAX_BYTES = 64 * 1024
 SYNC_MAX = 2000  # a client further behind than this is told to resync over HTTP
 SYNC_PAGE = 500
+# Frames waiting for one socket. The server's send waits while the client is not reading (uvicorn
+# stops at its write buffer's high-water mark), so a stalled client fills this queue and is cut off;
+# one that stops answering pings is closed by the server (uvicorn's --ws-ping-timeout).
 SEND_QUEUE_MAX = getattr(settings, "WS_SEND_QUEUE_MAX", 1000)
-SEND_BUFFER_MAX = getattr(settings, "WS_SEND_BUFFER_MAX", 1024 * 1024)  # bytes the client has not read
 POLL_SECONDS = getattr(settings, "WS_ACCESS_POLL_SECONDS", 2.0)
 FULL_CHECK_SECONDS = getattr(settings, "WS_FULL_CHECK_SECONDS", 30.0)
 ROOMS_CHECK_SECONDS = getattr(settings, "WS_ROOMS_CHECK_SECONDS", 300.0)
@@ -64,8 +66,8 @@ def db(func):
 class TenantSocketConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message):
         """As Channels' dispatch, without its `aclose_old_connections()` before every handler: that
-        is a hop to the one thread-sensitive worker thread (the one Django's sync views run on)
-        for every frame of every socket. Every database call here goes through db(), which
+        is a hop to the process's one thread-sensitive worker thread, shared by every socket, for
+        every frame of every socket. Every database call here goes through db(), which
         closes its connection itself."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -93,14 +95,13 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if self.access is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.user_id = self.user.id  # read per frame: the user is a lazy object, each access a proxy call
+        self.user_id = self.user.id
         self.versions = await db(access_versions)(tenant_id=self.access.tenant_id, user_id=self.user_id)
         await self.accept()
         self.queue = asyncio.Queue(maxsize=SEND_QUEUE_MAX)
         self.in_flight = None  # a send started by hub_message that had to wait; the writer waits for it
         self.writer_busy = False
-        self.write_buffer_size = scope.get("portal_write_buffer_size")  # see scm_portal.asgi
-        self.server_send = scope.get("portal_server_send") or self.base_send  # frames skip the middleware
+        self.server_send = scope.get("portal_server_send") or self.base_send  # frames skip the middleware (scm_portal.asgi)
         await self._sync_groups()
         self.tasks = [asyncio.create_task(self._writer())]
         _AccessPoller.of_loop().add(self)
@@ -136,9 +137,6 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
                     self.in_flight = None
                 # Live messages arrive already serialised (realtime.publish_message); others are dicts.
                 await self._send_text(item if isinstance(item, str) else frame_text(item))
-                if self._buffer_full():
-                    await self._cut_off()
-                    return
         except asyncio.CancelledError:
             pass
         except Exception:  # the client went away mid-send
@@ -149,16 +147,10 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self._send_text(text)
         except Exception:  # the client went away mid-send; the writer's next send ends it
             logger.debug("direct socket send failed", exc_info=True)
-            return
-        if self._buffer_full() and not self.closing:
-            self._cut_off_soon()
 
     async def _send_text(self, text):
         # Straight to the server (as AsyncWebsocketConsumer.send does, minus the layers of calls).
         await self.server_send({"type": "websocket.send", "text": text})
-
-    def _buffer_full(self):
-        return self.write_buffer_size is not None and self.write_buffer_size() > SEND_BUFFER_MAX
 
     async def _enqueue(self, frame):
         if self.closing:
@@ -359,8 +351,9 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if event.get("recipient") not in (None, self.user_id):
             return
         if not self.writer_busy and self.queue.empty() and (self.in_flight is None or self.in_flight.done()):
-            # Nothing waiting for this socket: write now, without waking its writer task. uvicorn's
-            # socket send does not wait, so the eager task usually finishes right here.
+            # Nothing waiting for this socket: write now, without waking its writer task. The
+            # server's send waits only when the client has stopped reading, so the eager task
+            # usually finishes right here; otherwise later frames queue behind it.
             task = asyncio.Task(self._send_now(event["text"]), loop=asyncio.get_running_loop(), eager_start=True)
             self.in_flight = None if task.done() else task
             return
@@ -446,7 +439,7 @@ class _AccessPoller(PerLoop):
                 next_credentials = loop.time() + FULL_CHECK_SECONDS
 
     async def _poll(self, loop, sockets, check_credentials):
-        from messaging.ws.access_state import access_versions_many
+        from realtime.access_state import access_versions_many
 
         current = await db(access_versions_many)([(s.access.tenant_id, s.user.id) for s in sockets])
         moved = set()
@@ -474,12 +467,11 @@ class _AccessPoller(PerLoop):
 
 def _room(user, access, room_id):
     """The user's tenant context and the room, both checked against the database now (the socket's
-    own view of its access may be up to a poll old), in one round trip: the room's read is built
-    from the memberships the socket last read and counts only if they are still the same."""
+    own view of its access may be up to a poll old)."""
     from messaging.models import Room
     from scm_portal.tenancy.access import access_tenant_context_and_row
 
-    return access_tenant_context_and_row(user, access.tenant_id, Room, room_id, access.memberships)
+    return access_tenant_context_and_row(user, access.tenant_id, Room, room_id)
 
 
 def _load_sync(user, access, room_id, after):

@@ -19,8 +19,8 @@ import logging
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from messaging import realtime
-from messaging.ws.per_loop import PerLoop
+import realtime
+from realtime.per_loop import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class RoomHub(PerLoop):
 
 
 async def _load_events(room_id, after, upto):
-    from messaging.ws.consumers import db
+    from realtime.consumers import db
 
     return await db(_room_events_between)(room_id, after, upto)
 

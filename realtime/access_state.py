@@ -23,7 +23,6 @@ class SocketAccess:
     is_core: bool
     roles: frozenset = frozenset()
     partner_ids: frozenset = frozenset()  # the partner organisations the user acts for here
-    memberships: frozenset = frozenset()  # (role, organization_id) of each active membership, as last read
 
 
 def load_socket_access(user, tenant_slug=None, tenant_id=None):
@@ -42,7 +41,7 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None):
     context = TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(memberships))
     rooms = frozenset(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context).values_list("pk", flat=True))
     return SocketAccess(tenant_id=tenant.id, room_ids=rooms, is_core=bool(roles & CORE_ROLES), roles=frozenset(roles),
-                        partner_ids=partner_ids, memberships=frozenset(memberships))
+                        partner_ids=partner_ids)
 
 
 def credential_is_valid(user, kind, secret):

@@ -10,8 +10,9 @@
 import hashlib
 from urllib.parse import parse_qs, urlparse
 
-from channels.auth import AuthMiddleware
+from channels.auth import get_user
 from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -55,22 +56,26 @@ def origin_allowed(origin):
     return validate_host(parsed.hostname, allowed)
 
 
-class TokenOrSessionAuthMiddleware(AuthMiddleware):
-    async def resolve_scope(self, scope):
+class TokenOrSessionAuthMiddleware(BaseMiddleware):
+    """Sets scope["user"] to the user itself (AnonymousUser when neither credential holds): the
+    token's, or the session's as Channels' get_user() reads it. Needs SessionMiddleware above it."""
+
+    async def __call__(self, scope, receive, send):
+        scope = dict(scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin1"))
         token = (query.get("token") or [None])[0]
         if token:
             user = await _user_for_token(token)
-            scope["user"]._wrapped = user or AnonymousUser()
+            scope["user"] = user or AnonymousUser()
             scope["credential"] = credential_for_token(token) if user else None
             scope["auth_kind"], scope["auth_secret"] = ("token", token) if user else (None, None)
-            return
-        await super().resolve_scope(scope)
-        session = scope.get("session")
-        key = getattr(session, "session_key", None)
-        scope["credential"] = credential_for_session(key) if key else None
-        scope["auth_kind"], scope["auth_secret"] = ("session", key) if key else (None, None)
-        scope["cookie_auth"] = True
+        else:
+            scope["user"] = await get_user(scope)
+            key = getattr(scope["session"], "session_key", None)
+            scope["credential"] = credential_for_session(key) if key else None
+            scope["auth_kind"], scope["auth_secret"] = ("session", key) if key else (None, None)
+            scope["cookie_auth"] = True
+        return await super().__call__(scope, receive, send)
 
 
 class OriginCheckMiddleware:
