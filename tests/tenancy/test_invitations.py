@@ -138,6 +138,21 @@ class TestInvitingAMember:
         assert "user" in response.json()["error"]["fields"]
         assert not Invitation.objects.exists()
 
+    @pytest.mark.parametrize(
+        "field, value", [("organization", "ac\x00me"), ("organization", "\ud800"), ("role", "\ud800"), ("role", "a\x00")]
+    )
+    def test_hostile_organisation_or_role_is_a_400_that_does_not_echo_it(self, world, api, field, value):
+        response = invite_member(api, "globex.admin", **{field: value})
+        assert_error(response, 400)
+        assert list(response.json()["error"]["fields"]) == [field]
+        assert not Invitation.objects.exists()
+
+    @pytest.mark.parametrize("body", [{"organization": "x\x00", "kind": "supplier"}, {"organization": "sup-b", "kind": "\ud800"}])
+    def test_hostile_partner_code_or_kind_is_a_400(self, world, api, body):
+        api.as_user(user("acme.admin"))
+        assert_error(api.post(PARTNERS, data=json.dumps(body), content_type="application/json"), 400)
+        assert not Invitation.objects.exists()
+
     def test_the_tenants_own_rules_still_apply(self, world, api):
         # Facts about the tenant itself, the same for every name.
         assert "organization" in invite_member(api, "x", organization="globex").json()["error"]["fields"]
@@ -338,7 +353,7 @@ class TestPages:
         invite_member(api, "globex.admin")
         client.force_login(user("globex.admin"))
         dashboard = client.get("/t/globex/").content.decode()
-        assert 'data-testid="pending-invitations">1<' in dashboard
+        assert 'data-testid="invitations-waiting"' in dashboard and "1 invitation waits for your answer." in dashboard
         page = client.get("/invitations/").content.decode()
         assert "Acme 精密制造" in page and 'data-testid="accept"' in page
         pk = Invitation.objects.get(invitee="globex.admin").pk
@@ -346,6 +361,7 @@ class TestPages:
         assert response.status_code == 302 and response["Location"] == "/t/acme/"
         assert Membership.objects.filter(tenant__slug="acme", user__username="globex.admin").exists()
         assert 'data-testid="no-invitations"' in client.get("/invitations/").content.decode()
+        assert 'data-testid="invitations-waiting"' not in client.get("/t/globex/").content.decode()
 
     def test_a_partner_representative_declines_on_the_page(self, world, client, api):
         pk = invite_partner(api, "gx-private").json()["id"]

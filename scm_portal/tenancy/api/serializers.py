@@ -12,7 +12,16 @@ from scm_portal.api.serializers import (
     TenantScopedSlugRelatedField,
 )
 from scm_portal.tenancy import services
-from scm_portal.tenancy.models import Invitation, InvitationKind, InvitationState, Membership, Organization, Partnership, Tenant
+from scm_portal.tenancy.models import (
+    Invitation,
+    InvitationKind,
+    InvitationState,
+    Membership,
+    Organization,
+    Partnership,
+    Tenant,
+    slug_validator,
+)
 from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KIND_CHOICES, Role
 
 
@@ -66,6 +75,29 @@ class OrganizationSerializer(serializers.ModelSerializer):
         fields = ["slug", "name", "kind"]
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class OrganizationSlugField(TenantScopedSlugRelatedField):
+    """An organisation of this tenant (its own or a partner), by slug. A malformed slug is refused
+    before the database sees it (a NUL byte would be a database error)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not slug_validator.regex.match(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class QuietChoiceField(serializers.ChoiceField):
+    """A choice whose error does not echo the value (it may hold what JSON cannot encode)."""
+
+    default_error_messages = {"invalid_choice": _("Not one of the allowed values.")}
+
+
+# A plain string in the schema: an enum here would rename the alerts' StateEnum component.
+@extend_schema_field({"type": "string", "description": "pending, accepted, declined, revoked or expired"})
+class InvitationStateField(serializers.SerializerMethodField):
+    pass
+
+
 class PartnershipSerializer(serializers.ModelSerializer):
     organization = serializers.CharField(source="organization.slug", read_only=True)
     organization_name = serializers.CharField(source="organization.name", read_only=True)
@@ -84,7 +116,7 @@ class PartnerInviteSerializer(StrictSerializer):
     """POST partners/: invites an organisation by its code. The code is checked for its form only."""
 
     organization = StrictCharField(max_length=50, help_text="The organisation's code (slug), as its people gave it.")
-    kind = serializers.ChoiceField(choices=PARTNER_KIND_CHOICES)
+    kind = QuietChoiceField(choices=PARTNER_KIND_CHOICES)
 
     def validate_organization(self, value):
         try:
@@ -117,23 +149,12 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class OrganizationSlugField(TenantScopedSlugRelatedField):
-    """An organisation of this tenant (its own or a partner), by slug."""
-
-
-# A plain string in the schema: an enum here would rename the alerts' StateEnum component.
-@extend_schema_field({"type": "string", "description": "pending, accepted, declined, revoked or expired"})
-class InvitationStateField(serializers.SerializerMethodField):
-    pass
-
-
 class MemberInviteSerializer(StrictSerializer):
     """POST memberships/: invites a person by username or e-mail, checked for its form only."""
 
     user = StrictCharField(max_length=254, help_text="A username or an e-mail address.")
     organization = OrganizationSlugField(slug_field="slug", scope=_membership_organizations)
-    role = serializers.ChoiceField(choices=[(r.value, r.label) for r in Role if r in ALL_ROLES])
+    role = QuietChoiceField(choices=[(r.value, r.label) for r in Role if r in ALL_ROLES])
 
     def validate_user(self, value):
         try:
