@@ -243,7 +243,17 @@ def invitations(request, token=None):
         shown = [access_received_invitation_by_token(request.user, token)]
     else:
         shown = list(invitations_pending(invitations_received(request.user)).order_by("-created_at", "-pk")[:100])
-    return render(request, "tenancy/invitations.html", {"invitations": shown, "now": timezone.now(), "by_link": token is not None})
+    for invitation in shown:
+        invitation.local_expires_at = _in_time_zone(invitation.expires_at, invitation.tenant.time_zone)
+    return render(request, "tenancy/invitations.html", {"invitations": shown, "by_link": token is not None})
+
+
+def _in_time_zone(moment, name):
+    """`moment` in the inviting tenant's time zone (this page belongs to no tenant)."""
+    try:
+        return timezone.localtime(moment, zoneinfo.ZoneInfo(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return moment
 
 
 def not_found(request, exception=None):
