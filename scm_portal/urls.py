@@ -8,6 +8,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("", tenancy_views.home, name="home"),
     path("t/", tenancy_views.tenant_picker, name="tenant-picker"),
+    path("invitations/", include("scm_portal.tenancy.invitation_urls")),
     path("t/<slug:tenant>/", include("scm_portal.tenancy.urls")),
 ]
 

@@ -23,6 +23,9 @@ def world(full_demo):
     globex = demo["tenants"]["globex"]
     canary_org = OrganizationFactory(slug="canary-org", name=CANARY)
     services.partnership_create(tenant=globex, actor=None, organization=canary_org, kind="supplier")
+    # Invitations of globex, naming the canary (what an acme user must never read).
+    services.invitation_create_member(tenant=globex, actor=None, invitee=CANARY, organization=globex.organization, role="buyer")
+    services.invitation_create_partner(tenant=globex, actor=None, organization_slug=CANARY.lower(), kind="supplier")
     # Messages (and so read states, attachments) in every globex room, carrying the canary.
     from messaging.models import Room
     from messaging.services import message_post

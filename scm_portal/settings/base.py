@@ -218,6 +218,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CoreRoleEnum": "scm_portal.tenancy.roles.CORE_ROLE_VALUES",
         "SeverityEnum": "messaging.models.SEVERITY_NAME_VALUES",
+        "PartnershipKindEnum": "scm_portal.tenancy.roles.PARTNER_KIND_CHOICES",
+        "InvitationKindEnum": "scm_portal.tenancy.models.InvitationKind",
     },
 }
 

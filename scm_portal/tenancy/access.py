@@ -10,7 +10,9 @@ from django.http import Http404
 
 from scm_portal.db.templates import QueryTemplate, attnames
 from scm_portal.tenancy.context import TenantContext
-from scm_portal.tenancy.models import Membership, Partnership, Tenant
+from scm_portal.tenancy.models import Invitation, Membership, Partnership, Tenant
+from scm_portal.tenancy.selectors import invitations_received
+from scm_portal.tenancy.services import invitation_token_hash
 
 
 def access_tenant(user, slug):
@@ -155,3 +157,27 @@ def access_partnership(user, tenant, partnership_id, action="view"):
 
 def access_membership(user, tenant, membership_id, action="view"):
     return _access(Membership.objects.select_related("organization", "user"), user, tenant, membership_id, action)
+
+
+def access_received_invitation(user, invitation_id):
+    """An invitation addressed to `user` (selectors.invitations_received); 404 for any other,
+    whether it is missing, another person's or another organisation's."""
+    pk = _checked_pk(Invitation, user, invitation_id)
+    invitation = invitations_received(user).filter(pk=pk).first()
+    if invitation is None:
+        raise Http404
+    return invitation
+
+
+def access_received_invitation_by_token(user, token):
+    """The invitation an invitation link names, if it is addressed to `user`; 404 otherwise."""
+    if not user.is_authenticated or not isinstance(token, str) or not 20 <= len(token) <= 100:
+        raise Http404
+    invitation = invitations_received(user).filter(token_hash=invitation_token_hash(token)).first()
+    if invitation is None:
+        raise Http404
+    return invitation
+
+
+def access_invitation(user, tenant, invitation_id, action="view"):
+    return _access(Invitation.objects.select_related("invited_by"), user, tenant, invitation_id, action)

@@ -2,11 +2,19 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
-from scm_portal.tenancy.roles import ALL_ROLES, CORE_ROLES, PARTNER_ROLES, OrganizationKind, Role
+from scm_portal.tenancy.roles import (
+    ALL_ROLES,
+    CORE_ROLES,
+    PARTNER_KIND_CHOICES,
+    PARTNER_ROLES,
+    OrganizationKind,
+    Role,
+)
 
 slug_validator = RegexValidator(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$", _("Use lowercase letters, digits and hyphens."))
 
@@ -48,7 +56,7 @@ class Partnership(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="partnerships")
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="partnerships")
-    kind = models.CharField(max_length=20, choices=[(k.value, k.label) for k in OrganizationKind if k != "core"])
+    kind = models.CharField(max_length=20, choices=PARTNER_KIND_CHOICES)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -137,3 +145,81 @@ class TotpVerification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     credential = models.CharField(max_length=128, unique=True)  # "token:<key hash>" or "session:<key hash>"
     expires_at = models.DateTimeField()
+
+
+class InvitationKind(models.TextChoices):
+    MEMBER = "member", _("Member")
+    PARTNER = "partner", _("Partner organisation")
+
+
+class InvitationState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    REVOKED = "revoked", _("Revoked")
+    EXPIRED = "expired", _("Expired")
+
+
+class Invitation(models.Model):
+    """A tenant admin's offer to a person (member) or an organisation (partner) to join the tenant.
+
+    Nothing joins a tenant without the other side's consent: the invitation names what the admin
+    typed, unresolved, and only the person it names (or a representative of the organisation)
+    sees and answers it. So creating one never tells the admin whether the name exists.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    kind = models.CharField(max_length=10, choices=InvitationKind.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # member: the username or e-mail as typed; matched against a username exactly, an e-mail case-insensitively
+    invitee = models.CharField(max_length=254, blank=True)
+    invitee_email = models.CharField(max_length=254, blank=True)  # lower-cased, when `invitee` is an e-mail
+    # member: the tenant's organisation or one of its partners the user will act for;
+    # partner: the slug of the organisation invited, as typed (the row is set when it accepts)
+    organization_slug = models.CharField(max_length=50)
+    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=30, blank=True)  # member: the membership's role
+    partner_kind = models.CharField(max_length=20, blank=True)  # partner: the partnership's kind
+    token_hash = models.CharField(max_length=64, unique=True)  # sha256 of the link's token; the token is never stored
+    state = models.CharField(max_length=10, choices=InvitationState.choices, default=InvitationState.PENDING)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": {Role.TENANT_ADMIN}, "change": {Role.TENANT_ADMIN}, "add": {Role.TENANT_ADMIN}},
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "state", "kind"]),
+            models.Index(fields=["invitee", "state"]),
+            models.Index(fields=["invitee_email", "state"]),
+            models.Index(fields=["organization_slug", "state"]),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} invitation to {self.tenant}: {self.invitee or self.organization_slug}"
+
+    @property
+    def role_label(self):
+        return Role(self.role).label if self.role in Role.values else self.role
+
+    @property
+    def partner_kind_label(self):
+        return OrganizationKind(self.partner_kind).label if self.partner_kind in OrganizationKind.values else ""
+
+    def current_state(self, now=None):
+        """The state as of `now`: a pending invitation past its expiry is expired."""
+        if self.state == InvitationState.PENDING and self.expires_at <= (now or timezone.now()):
+            return InvitationState.EXPIRED
+        return self.state
+
+    def current_state_label(self):
+        return InvitationState(self.current_state()).label

@@ -54,6 +54,7 @@ ALL_ROLES = CORE_ROLES | PARTNER_ROLES
 CORE_ROLE_VALUES = sorted(CORE_ROLES)  # one choice list for every API field that takes a core role
 
 PARTNER_KINDS = [k for k in OrganizationKind if k != OrganizationKind.CORE]
+PARTNER_KIND_CHOICES = [(k.value, k.label) for k in PARTNER_KINDS]  # one choice list for every partner-kind field
 
 
 def role_group_name(tenant_id, role):

@@ -1,9 +1,18 @@
 """Reads of tenancy records, always scoped to the user."""
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
 
-from scm_portal.tenancy.models import Membership, Partnership, Tenant
-from scm_portal.tenancy.roles import CORE_ROLES
+from scm_portal.tenancy.models import (
+    Invitation,
+    InvitationKind,
+    InvitationState,
+    Membership,
+    Organization,
+    Partnership,
+    Tenant,
+)
+from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
 
 
 def tenants_for_user(user):
@@ -43,3 +52,49 @@ def tenant_language(tenant):
     from django.utils import translation
 
     return translation.override(tenant.default_language)
+
+
+def invitations_received(user):
+    """Invitations, in any tenant, that `user` may see and answer.
+
+    A member invitation is for the person whose username it names, or whose e-mail address it
+    names (case-insensitively). A partner invitation is for the organisation it names; an
+    organisation has no administrator role of its own, so its representatives answer for it:
+    the users who hold a partner role (supplier rep, funder officer, carrier dispatcher) for it
+    in an active membership of any tenant. Nobody else sees the invitation at all."""
+    if not user.is_authenticated or not user.is_active:
+        return Invitation.objects.none()
+    named = Q(invitee=user.username)
+    if user.email:
+        named |= Q(invitee_email=user.email.strip().lower())
+    represented = Membership.objects.active().filter(user=user, role__in=PARTNER_ROLES).values("organization__slug")
+    return Invitation.objects.filter(
+        (Q(kind=InvitationKind.MEMBER) & named) | Q(kind=InvitationKind.PARTNER, organization_slug__in=represented)
+    ).annotate(
+        organization_name=Subquery(Organization.objects.filter(slug=OuterRef("organization_slug")).values("name")[:1])
+    ).select_related("tenant", "invited_by")
+
+
+def invitations_pending(queryset, now=None):
+    """Those of `queryset` still waiting for an answer (pending and not expired)."""
+    return queryset.filter(state=InvitationState.PENDING, expires_at__gt=now or timezone.now())
+
+
+def invitations_in_state(queryset, state, now=None):
+    """Those of `queryset` whose current state (expiry included) is `state`."""
+    now = now or timezone.now()
+    if state == InvitationState.PENDING:
+        return invitations_pending(queryset, now)
+    if state == InvitationState.EXPIRED:
+        return queryset.filter(Q(state=InvitationState.EXPIRED) | Q(state=InvitationState.PENDING, expires_at__lte=now))
+    return queryset.filter(state=state)
+
+
+def invitations_of_tenant(tenant, user, context=None):
+    """A tenant's invitations, as its admins see them (the choke point decides who may)."""
+    return (
+        Invitation.objects.for_tenant(tenant)
+        .visible_to(user, "view", context=context)
+        .select_related("invited_by")
+        .order_by("-created_at", "-pk")
+    )

@@ -1,13 +1,31 @@
 """Every write to tenancy records. Keyword-only functions named <entity>_<verb>."""
 
+import hashlib
+import secrets
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
-from scm_portal.tenancy.models import Membership, Organization, Partnership, Tenant
+from scm_portal.tenancy.models import (
+    Invitation,
+    InvitationKind,
+    InvitationState,
+    Membership,
+    Organization,
+    Partnership,
+    Tenant,
+    slug_validator,
+)
+from scm_portal.tenancy.selectors import invitations_received
 from scm_portal.tenancy.signals import partnership_saved, send_access_changed_on_commit, tenant_created
 from scm_portal.tenancy.roles import (
     CORE_ROLES,
@@ -158,6 +176,209 @@ def membership_set_active(*, tenant, actor, membership, active):
         group.user_set.remove(membership.user)
     send_access_changed_on_commit(tenant_id=tenant.id, user_ids=[membership.user_id])
     return membership
+
+
+# --- invitations ----------------------------------------------------------------------------
+# Joining a tenant needs the other side's consent. A tenant admin invites a person (member) or an
+# organisation (partner); the invitation records only what the admin typed, so creating one reads
+# no user and no foreign organisation and answers the same whatever the name is. The person named,
+# or a representative of the organisation named (see selectors.invitations_received), accepts.
+
+INVITATION_LIFETIME = timedelta(days=14)
+
+
+class InvitationNotAnswerable(Exception):
+    """The invitation cannot take this answer any more: `code` says why (the API answers 409)."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _not_answerable(state):
+    messages = {
+        InvitationState.ACCEPTED: _("This invitation has already been accepted."),
+        InvitationState.DECLINED: _("This invitation has already been declined."),
+        InvitationState.REVOKED: _("This invitation has been withdrawn."),
+        InvitationState.EXPIRED: _("This invitation has expired."),
+    }
+    return InvitationNotAnswerable(f"invitation_{state}", messages[state])
+
+
+def invitation_token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitee_clean(value):
+    """A username or an e-mail address as typed, checked for its form only: (invitee, e-mail or "").
+
+    Never looks the name up, so an unknown user and another tenant's user are treated alike."""
+    value = value.strip() if isinstance(value, str) else ""
+    message = _("Enter a username or an e-mail address.")
+    if not value or len(value) > 254 or not value.isprintable():
+        raise ValidationError(message, code="invalid")
+    try:
+        EmailValidator()(value)
+        email = value.lower()
+    except ValidationError:
+        email = ""
+    if not email:
+        try:
+            UnicodeUsernameValidator()(value)
+        except ValidationError:
+            raise ValidationError(message, code="invalid") from None
+        if len(value) > 150:
+            raise ValidationError(message, code="invalid")
+    return value, email
+
+
+def organization_slug_clean(value):
+    """An organisation code as typed, lower-cased and checked for its form only (never looked up)."""
+    value = value.strip().lower() if isinstance(value, str) else ""
+    slug_validator(value)
+    return value
+
+
+def _invitation_new(*, tenant, actor, **fields):
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        tenant=tenant,
+        invited_by=actor if getattr(actor, "pk", None) else None,
+        token_hash=invitation_token_hash(token),
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+        **fields,
+    )
+    invitation.full_clean()
+    # A new invitation for the same thing replaces a pending one: its link stops working.
+    Invitation.objects.for_tenant(tenant).filter(state=InvitationState.PENDING, **fields).update(
+        state=InvitationState.REVOKED, answered_at=timezone.now(), answered_by=invitation.invited_by
+    )
+    invitation.save()
+    return invitation, token
+
+
+@transaction.atomic
+def invitation_create_member(*, tenant, actor, invitee, organization, role):
+    """Invites a person, by username or e-mail, to hold `role` in `tenant` for `organization`
+    (the tenant's own organisation or one of its partners). Returns (invitation, token): the
+    token is the link's secret, shown once."""
+    invitee, email = invitee_clean(invitee)
+    if organization.id != tenant.organization_id and not Partnership.objects.for_tenant(tenant).filter(
+        organization=organization
+    ).exists():
+        raise ValidationError({"organization": _("Not an organisation of this tenant.")})
+    _validate_membership(tenant=tenant, organization=organization, role=role)
+    return _invitation_new(
+        tenant=tenant,
+        actor=actor,
+        kind=InvitationKind.MEMBER,
+        invitee=invitee,
+        invitee_email=email,
+        organization_slug=organization.slug,
+        organization=organization,
+        role=role,
+    )
+
+
+@transaction.atomic
+def invitation_create_partner(*, tenant, actor, organization_slug, kind):
+    """Invites the organisation `organization_slug` to work with `tenant` as `kind`, whether or not
+    such an organisation exists. Returns (invitation, token)."""
+    slug = organization_slug_clean(organization_slug)
+    if kind not in FOLLOWERS_BY_KIND:
+        raise ValidationError({"kind": _("Unknown partner kind.")})
+    if slug == tenant.organization.slug:
+        raise ValidationError({"organization": _("This is the tenant's own organisation.")})
+    return _invitation_new(
+        tenant=tenant, actor=actor, kind=InvitationKind.PARTNER, organization_slug=slug, partner_kind=kind
+    )
+
+
+def _locked(invitation):
+    return Invitation.objects.select_for_update(of=("self",)).select_related("tenant", "organization").get(pk=invitation.pk)
+
+
+def _answer(invitation, *, state, actor, now):
+    invitation.state = state
+    invitation.answered_at = now
+    invitation.answered_by = actor if getattr(actor, "pk", None) else None
+    invitation.save(update_fields=["state", "answered_at", "answered_by", "organization"])
+
+
+def _mark_expired(invitation, now):
+    if invitation.state == InvitationState.PENDING:  # kept, so the lists need not compute it
+        Invitation.objects.filter(pk=invitation.pk, state=InvitationState.PENDING).update(state=InvitationState.EXPIRED)
+
+
+def invitation_accept(*, invitation, actor):
+    """The invitee's (or the invited organisation's representative's) yes: creates the membership
+    or the partnership (with its room) in one transaction. Accepting twice changes nothing.
+
+    `invitation` must come from selectors.invitations_received(actor)."""
+    now = timezone.now()
+    with transaction.atomic():
+        invitation = _locked(invitation)
+        state = invitation.current_state(now)
+        if state == InvitationState.ACCEPTED:
+            return invitation
+        if state == InvitationState.PENDING:
+            # Checked again under the lock: who may answer can have changed since it was read.
+            if not invitations_received(actor).filter(pk=invitation.pk).exists():
+                raise Http404
+            try:
+                with transaction.atomic():
+                    _invitation_apply(invitation, actor)
+                    _answer(invitation, state=InvitationState.ACCEPTED, actor=actor, now=now)
+                return invitation
+            except ValidationError as exc:
+                refused = InvitationNotAnswerable("invitation_invalid", " ".join(exc.messages))
+        else:
+            if state == InvitationState.EXPIRED:
+                _mark_expired(invitation, now)
+            refused = _not_answerable(state)
+    raise refused
+
+
+def _invitation_apply(invitation, actor):
+    tenant = invitation.tenant
+    if invitation.kind == InvitationKind.MEMBER:
+        membership_create(
+            tenant=tenant, actor=actor, user=actor, organization=invitation.organization, role=invitation.role
+        )
+        return
+    organization = Organization.objects.filter(slug=invitation.organization_slug).first()
+    if organization is None:
+        raise ValidationError(_("This organisation no longer exists."))
+    partnership_create(tenant=tenant, actor=actor, organization=organization, kind=invitation.partner_kind)
+    invitation.organization = organization
+
+
+def invitation_decline(*, invitation, actor):
+    """The invitee's no. Declining twice changes nothing."""
+    return _invitation_close(invitation=invitation, actor=actor, state=InvitationState.DECLINED)
+
+
+def invitation_revoke(*, tenant, actor, invitation):
+    """A tenant admin withdraws a pending invitation; its link stops working. Revoking twice changes nothing."""
+    if invitation.tenant_id != tenant.id:
+        raise ValidationError({"invitation": _("Not an invitation of this tenant.")})
+    return _invitation_close(invitation=invitation, actor=actor, state=InvitationState.REVOKED)
+
+
+def _invitation_close(*, invitation, actor, state):
+    now = timezone.now()
+    with transaction.atomic():
+        invitation = _locked(invitation)
+        current = invitation.current_state(now)
+        if current == state:
+            return invitation
+        if current == InvitationState.PENDING:
+            _answer(invitation, state=state, actor=actor, now=now)
+            return invitation
+        if current == InvitationState.EXPIRED:
+            _mark_expired(invitation, now)
+    raise _not_answerable(current)
 
 
 def user_create(*, username, password, email="", first_name="", last_name=""):

@@ -4,22 +4,38 @@ import functools
 import zoneinfo
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from scm_portal.api.errors import api_not_found, api_server_error
 from scm_portal.tenancy import services
-from scm_portal.tenancy.access import access_membership, access_partnership, access_tenant
+from scm_portal.tenancy.access import (
+    access_invitation,
+    access_membership,
+    access_partnership,
+    access_received_invitation,
+    access_received_invitation_by_token,
+    access_tenant,
+)
 from scm_portal.tenancy.dashboard import panels_for_roles
-from scm_portal.tenancy.models import Membership, Organization, Partnership
+from scm_portal.tenancy.models import InvitationKind, Membership, Organization, Partnership
 from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role
-from scm_portal.tenancy.selectors import is_core_staff, partnerships_followed, roles_in_tenant, tenants_for_user
+from scm_portal.tenancy.selectors import (
+    invitations_of_tenant,
+    invitations_pending,
+    invitations_received,
+    is_core_staff,
+    partnerships_followed,
+    roles_in_tenant,
+    tenants_for_user,
+)
 
 
 def tenant_page(view):
@@ -47,6 +63,8 @@ def home(request):
     tenants = list(tenants_for_user(request.user))
     if len(tenants) == 1:
         return redirect("dashboard", tenant=tenants[0].slug)
+    if not tenants and invitations_pending(invitations_received(request.user)).exists():
+        return redirect("invitations")  # a newcomer's way in
     return redirect("tenant-picker")
 
 
@@ -71,6 +89,30 @@ def dashboard(request):
     return render(request, "tenancy/dashboard.html", context)
 
 
+def _invitation_sent(request, invitation, token, name):
+    """The same flash whatever the name is: what the admin typed, and the link to pass on."""
+    link = request.build_absolute_uri(reverse("invitation-link", kwargs={"token": token}))
+    messages.success(
+        request,
+        _("Invitation for %(name)s sent. It is valid for %(days)s days; it appears in their invitations, "
+          "or pass on this link: %(link)s") % {"name": name, "days": services.INVITATION_LIFETIME.days, "link": link},
+    )
+
+
+def _invitation_revoke(request, tenant):
+    invitation = access_invitation(request.user, tenant, request.POST["invitation"], "change")
+    try:
+        services.invitation_revoke(tenant=tenant, actor=request.user, invitation=invitation)
+    except services.InvitationNotAnswerable as exc:
+        messages.error(request, exc.message)
+        return
+    messages.success(request, _("Invitation withdrawn."))
+
+
+def _pending_invitations(request, kind):
+    return list(invitations_pending(invitations_of_tenant(request.tenant, request.user).filter(kind=kind))[:100])
+
+
 @tenant_page
 @require_http_methods(["GET", "POST"])
 def partners(request):
@@ -85,12 +127,18 @@ def partners(request):
                 services.partnership_set_active(
                     tenant=tenant, actor=request.user, partnership=partnership, active=request.POST.get("active") == "1"
                 )
+                messages.success(request, _("Saved."))
+            elif request.POST.get("invitation"):
+                _invitation_revoke(request, tenant)
             else:
-                org = Organization.objects.exclude(kind="core").filter(slug=request.POST.get("organization", "")).first()
-                if org is None:
-                    raise ValidationError({"organization": _("No such organisation.")})
-                services.partnership_create(tenant=tenant, actor=request.user, organization=org, kind=request.POST.get("kind", ""))
-            messages.success(request, _("Saved."))
+                # An invitation, never a link: the organisation's side accepts it (or nobody does).
+                invitation, token = services.invitation_create_partner(
+                    tenant=tenant,
+                    actor=request.user,
+                    organization_slug=request.POST.get("organization", ""),
+                    kind=request.POST.get("kind", ""),
+                )
+                _invitation_sent(request, invitation, token, invitation.organization_slug)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("partners", tenant=tenant.slug)
@@ -99,11 +147,10 @@ def partners(request):
         .order_by("kind", "organization__name")
     )
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "tenancy/partners.html",
-        {"page": page, "can_manage": can_manage, "kinds": PARTNER_KINDS},
-    )
+    context = {"page": page, "can_manage": can_manage, "kinds": PARTNER_KINDS}
+    if can_manage:
+        context["invitations"] = _pending_invitations(request, InvitationKind.PARTNER)
+    return render(request, "tenancy/partners.html", context)
 
 
 @tenant_page
@@ -119,17 +166,29 @@ def members(request):
                 services.membership_set_active(
                     tenant=tenant, actor=request.user, membership=membership, active=request.POST.get("active") == "1"
                 )
+                messages.success(request, _("Saved."))
+            elif request.POST.get("invitation"):
+                _invitation_revoke(request, tenant)
             else:
-                user = get_user_model().objects.filter(username=request.POST.get("username", ""), is_active=True).first()
-                org = Organization.objects.filter(slug=request.POST.get("organization", "")).first()
-                if user is None:
-                    raise ValidationError({"username": _("No such user.")})
-                if org is None:
-                    raise ValidationError({"organization": _("No such organisation.")})
-                services.membership_create(
-                    tenant=tenant, actor=request.user, user=user, organization=org, role=request.POST.get("role", "")
+                # An invitation, never a membership: the person named accepts it (or nobody does).
+                organization = (
+                    Organization.objects.filter(
+                        Q(pk=tenant.organization_id)
+                        | Q(pk__in=Partnership.objects.for_tenant(tenant).values("organization_id"))
+                    )
+                    .filter(slug=request.POST.get("organization", ""))
+                    .first()
                 )
-            messages.success(request, _("Saved."))
+                if organization is None:
+                    raise ValidationError({"organization": _("Not an organisation of this tenant.")})
+                invitation, token = services.invitation_create_member(
+                    tenant=tenant,
+                    actor=request.user,
+                    invitee=request.POST.get("username", ""),
+                    organization=organization,
+                    role=request.POST.get("role", ""),
+                )
+                _invitation_sent(request, invitation, token, invitation.invitee)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("members", tenant=tenant.slug)
@@ -142,7 +201,59 @@ def members(request):
         p.organization for p in Partnership.objects.for_tenant(tenant).filter(active=True).select_related("organization")
     ]
     roles = [(r.value, r.label) for r in Role if r in ALL_ROLES]
-    return render(request, "tenancy/members.html", {"page": page, "organizations": organizations, "roles": roles})
+    context = {
+        "page": page,
+        "organizations": organizations,
+        "roles": roles,
+        "invitations": _pending_invitations(request, InvitationKind.MEMBER),
+    }
+    return render(request, "tenancy/members.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invitations(request, token=None):
+    """The invitations addressed to the user, from any tenant, to accept or decline.
+
+    /invitations/<token>/ (the link an admin passes on) shows that one, to the person it names only."""
+    if request.method == "POST":
+        invitation = access_received_invitation(request.user, request.POST.get("invitation"))
+        answer = request.POST.get("answer")
+        try:
+            if answer == "accept":
+                invitation = services.invitation_accept(invitation=invitation, actor=request.user)
+            elif answer == "decline":
+                services.invitation_decline(invitation=invitation, actor=request.user)
+        except services.InvitationNotAnswerable as exc:
+            messages.error(request, exc.message)
+            return redirect("invitations")
+        if answer == "accept" and invitation.kind == InvitationKind.MEMBER:
+            messages.success(request, _("Welcome to %(tenant)s.") % {"tenant": invitation.tenant.name})
+            return redirect("dashboard", tenant=invitation.tenant.slug)
+        if answer == "accept":
+            messages.success(
+                request,
+                _("%(organization)s is now a partner of %(tenant)s; their administrators can now invite your colleagues.")
+                % {"organization": invitation.organization.name, "tenant": invitation.tenant.name},
+            )
+        elif answer == "decline":
+            messages.success(request, _("Invitation declined."))
+        return redirect("invitations")
+    if token is not None:
+        shown = [access_received_invitation_by_token(request.user, token)]
+    else:
+        shown = list(invitations_pending(invitations_received(request.user)).order_by("-created_at", "-pk")[:100])
+    for invitation in shown:
+        invitation.local_expires_at = _in_time_zone(invitation.expires_at, invitation.tenant.time_zone)
+    return render(request, "tenancy/invitations.html", {"invitations": shown, "by_link": token is not None})
+
+
+def _in_time_zone(moment, name):
+    """`moment` in the inviting tenant's time zone (this page belongs to no tenant)."""
+    try:
+        return timezone.localtime(moment, zoneinfo.ZoneInfo(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return moment
 
 
 def not_found(request, exception=None):

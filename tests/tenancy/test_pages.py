@@ -2,7 +2,7 @@
 
 import pytest
 
-from scm_portal.tenancy.models import Membership, Partnership
+from scm_portal.tenancy.models import Invitation, Membership, Partnership
 from tests.api_contract import user
 
 pytestmark = pytest.mark.django_db
@@ -113,23 +113,28 @@ class TestPartnersPage:
     def test_core_staff_see_partners_read_only(self, demo, client):
         client.force_login(user("acme.buyer"))
         html = client.get("/t/acme/partners/").content.decode()
-        assert "华东零部件有限公司" in html and "Add a partner" not in html
+        assert "华东零部件有限公司" in html and "Invite a partner" not in html
         pk = Partnership.objects.get(tenant__slug="acme", organization__slug="sup-a").pk
         assert client.post("/t/acme/partners/", {"partnership": pk, "active": "0"}).status_code == 403
         assert Partnership.objects.get(pk=pk).active
 
-    def test_admin_suspends_and_adds(self, demo, client):
+    def test_admin_suspends_and_invites(self, demo, client):
         client.force_login(user("acme.admin"))
         pk = Partnership.objects.get(tenant__slug="acme", organization__slug="sup-b").pk
         client.post("/t/acme/partners/", {"partnership": pk, "active": "0"})
         assert not Partnership.objects.get(pk=pk).active
-        client.post("/t/acme/partners/", {"organization": "sup-b", "kind": "carrier"})
-        assert Partnership.objects.filter(tenant__slug="acme", organization__slug="sup-b", kind="carrier").exists()
+        response = client.post("/t/acme/partners/", {"organization": "sup-b", "kind": "carrier"}, follow=True)
+        assert b"flash-success" in response.content
+        assert not Partnership.objects.filter(tenant__slug="acme", organization__slug="sup-b", kind="carrier").exists()
+        invitation = Invitation.objects.get(tenant__slug="acme", organization_slug="sup-b", partner_kind="carrier")
+        assert f'data-invitation="{invitation.pk}"' in response.content.decode()
 
     def test_admin_bad_input_is_reported_and_changes_nothing(self, demo, client):
         client.force_login(user("acme.admin"))
         before = Partnership.objects.count()
-        response = client.post("/t/acme/partners/", {"organization": "globex", "kind": "supplier"}, follow=True)
+        response = client.post("/t/acme/partners/", {"organization": "not a code!", "kind": "supplier"}, follow=True)
+        assert b"flash-error" in response.content
+        response = client.post("/t/acme/partners/", {"organization": "sup-b", "kind": "core"}, follow=True)
         assert b"flash-error" in response.content
         response = client.post("/t/acme/partners/", {"partnership": "abc", "active": "0"})
         assert response.status_code == 404
@@ -148,11 +153,16 @@ class TestMembersPage:
         client.force_login(user("acme.buyer"))
         assert client.get("/t/acme/members/").status_code == 403
 
-    def test_admin_adds_and_suspends(self, demo, client):
+    def test_admin_invites_and_suspends(self, demo, client):
         client.force_login(user("acme.admin"))
         assert "acme.buyer" in client.get("/t/acme/members/").content.decode()
         client.post("/t/acme/members/", {"username": "globex.buyer", "organization": "acme", "role": "planner"})
+        assert not Membership.objects.filter(user__username="globex.buyer", tenant__slug="acme").exists()
+        invitation = Invitation.objects.get(tenant__slug="acme", invitee="globex.buyer")
+        client.force_login(user("globex.buyer"))
+        client.post("/invitations/", {"invitation": invitation.pk, "answer": "accept"})
         membership = Membership.objects.get(user__username="globex.buyer", tenant__slug="acme", role="planner")
+        client.force_login(user("acme.admin"))
         client.post("/t/acme/members/", {"membership": membership.pk, "active": "0"})
         membership.refresh_from_db()
         assert not membership.active
@@ -160,7 +170,7 @@ class TestMembersPage:
     @pytest.mark.parametrize(
         "form",
         [
-            {"username": "nobody", "organization": "acme", "role": "planner"},
+            {"username": "no body", "organization": "acme", "role": "planner"},
             {"username": "globex.buyer", "organization": "globex", "role": "planner"},
             {"username": "globex.buyer", "organization": "acme", "role": "supplier_rep"},
             {"username": "globex.buyer", "organization": "acme", "role": "emperor"},
@@ -168,7 +178,7 @@ class TestMembersPage:
     )
     def test_bad_input_is_reported_and_changes_nothing(self, demo, client, form):
         client.force_login(user("acme.admin"))
-        before = Membership.objects.count()
+        before = Membership.objects.count(), Invitation.objects.count()
         response = client.post("/t/acme/members/", form, follow=True)
         assert b"flash-error" in response.content
-        assert Membership.objects.count() == before
+        assert (Membership.objects.count(), Invitation.objects.count()) == before

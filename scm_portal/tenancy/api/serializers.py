@@ -1,5 +1,7 @@
-from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from scm_portal.api.serializers import (
@@ -9,8 +11,18 @@ from scm_portal.api.serializers import (
     StrictSerializer,
     TenantScopedSlugRelatedField,
 )
-from scm_portal.tenancy.models import Membership, Organization, Partnership, Tenant
-from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role
+from scm_portal.tenancy import services
+from scm_portal.tenancy.models import (
+    Invitation,
+    InvitationKind,
+    InvitationState,
+    Membership,
+    Organization,
+    Partnership,
+    Tenant,
+    slug_validator,
+)
+from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KIND_CHOICES, Role
 
 
 class TokenRequestSerializer(StrictSerializer):
@@ -63,20 +75,54 @@ class OrganizationSerializer(serializers.ModelSerializer):
         fields = ["slug", "name", "kind"]
 
 
-def _partner_organizations(tenant, user):
-    # Any non-core organisation may become a partner; the service refuses core ones.
-    return Organization.objects.exclude(kind="core")
+@extend_schema_field(OpenApiTypes.STR)
+class OrganizationSlugField(TenantScopedSlugRelatedField):
+    """An organisation of this tenant (its own or a partner), by slug. A malformed slug is refused
+    before the database sees it (a NUL byte would be a database error)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not slug_validator.regex.match(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
-class PartnershipSerializer(StrictModelSerializer):
-    organization = TenantScopedSlugRelatedField(slug_field="slug", scope=_partner_organizations)
+class QuietChoiceField(serializers.ChoiceField):
+    """A choice whose error does not echo the value (it may hold what JSON cannot encode)."""
+
+    default_error_messages = {"invalid_choice": _("Not one of the allowed values.")}
+
+
+# A plain string in the schema: an enum here would rename the alerts' StateEnum component.
+@extend_schema_field({"type": "string", "description": "pending, accepted, declined, revoked or expired"})
+class InvitationStateField(serializers.SerializerMethodField):
+    pass
+
+
+class PartnershipSerializer(serializers.ModelSerializer):
+    organization = serializers.CharField(source="organization.slug", read_only=True)
     organization_name = serializers.CharField(source="organization.name", read_only=True)
-    kind = serializers.ChoiceField(choices=[(k.value, k.label) for k in PARTNER_KINDS])
 
     class Meta:
         model = Partnership
         fields = ["id", "organization", "organization_name", "kind", "active", "created_at"]
-        read_only_fields = ["id", "created_at"]
+        read_only_fields = fields
+
+
+def _django_errors(exc):
+    return serializers.ValidationError(exc.messages, code=getattr(exc, "code", None) or "invalid")
+
+
+class PartnerInviteSerializer(StrictSerializer):
+    """POST partners/: invites an organisation by its code. The code is checked for its form only."""
+
+    organization = StrictCharField(max_length=50, help_text="The organisation's code (slug), as its people gave it.")
+    kind = QuietChoiceField(choices=PARTNER_KIND_CHOICES)
+
+    def validate_organization(self, value):
+        try:
+            return services.organization_slug_clean(value)
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from None
 
 
 class PartnershipUpdateSerializer(StrictModelSerializer):
@@ -93,15 +139,89 @@ def _membership_organizations(tenant, user):
     return Organization.objects.filter(pk__in=partner_ids) | Organization.objects.filter(pk=tenant.organization_id)
 
 
-class MembershipSerializer(StrictModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.filter(is_active=True))
-    organization = TenantScopedSlugRelatedField(slug_field="slug", scope=_membership_organizations)
-    role = serializers.ChoiceField(choices=[(r.value, r.label) for r in Role if r in ALL_ROLES])
+class MembershipSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", read_only=True)
+    organization = serializers.CharField(source="organization.slug", read_only=True)
 
     class Meta:
         model = Membership
         fields = ["id", "user", "organization", "role", "active", "created_at"]
-        read_only_fields = ["id", "active", "created_at"]
+        read_only_fields = fields
+
+
+class MemberInviteSerializer(StrictSerializer):
+    """POST memberships/: invites a person by username or e-mail, checked for its form only."""
+
+    user = StrictCharField(max_length=254, help_text="A username or an e-mail address.")
+    organization = OrganizationSlugField(slug_field="slug", scope=_membership_organizations)
+    role = QuietChoiceField(choices=[(r.value, r.label) for r in Role if r in ALL_ROLES])
+
+    def validate_user(self, value):
+        try:
+            invitee, _email = services.invitee_clean(value)
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from None
+        return invitee
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    """An invitation as the tenant's admins see it: only what was typed, never what it resolves to."""
+
+    organization = serializers.CharField(source="organization_slug", read_only=True)
+    state = InvitationStateField()
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id", "kind", "invitee", "organization", "role", "partner_kind", "state",
+            "invited_by", "created_at", "expires_at", "answered_at",
+        ]
+        read_only_fields = fields
+
+    def get_state(self, invitation) -> str:
+        return invitation.current_state()
+
+
+class InvitationCreatedSerializer(InvitationSerializer):
+    link = serializers.SerializerMethodField(help_text="The invitation's page for the invitee; shown this once.")
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "link"]
+        read_only_fields = fields
+
+    def get_link(self, invitation) -> str:
+        return self.context["link"]
+
+
+class ReceivedInvitationSerializer(serializers.ModelSerializer):
+    """An invitation as its invitee sees it."""
+
+    tenant = serializers.CharField(source="tenant.slug", read_only=True)
+    tenant_name = serializers.CharField(source="tenant.name", read_only=True)
+    organization = serializers.CharField(source="organization_slug", read_only=True)
+    organization_name = serializers.CharField(read_only=True, allow_null=True, default=None)
+    state = InvitationStateField()
+    invited_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id", "kind", "tenant", "tenant_name", "organization", "organization_name", "role", "partner_kind",
+            "state", "invited_by", "created_at", "expires_at", "answered_at",
+        ]
+        read_only_fields = fields
+
+    def get_state(self, invitation) -> str:
+        return invitation.current_state()
+
+    def get_invited_by(self, invitation) -> str | None:
+        inviter = invitation.invited_by
+        return (inviter.get_full_name() or inviter.username) if inviter else None
+
+
+INVITATION_STATES = [s.value for s in InvitationState]
+INVITATION_KINDS = [k.value for k in InvitationKind]
 
 
 class MembershipUpdateSerializer(StrictModelSerializer):

@@ -6,6 +6,8 @@ from scm_portal.tenancy.api import views
 router = SimpleRouter()
 router.register(r"t/(?P<tenant>[a-z0-9-]+)/partners", views.PartnershipViewSet, basename="partnership")
 router.register(r"t/(?P<tenant>[a-z0-9-]+)/memberships", views.MembershipViewSet, basename="membership")
+router.register(r"t/(?P<tenant>[a-z0-9-]+)/invitations", views.InvitationViewSet, basename="tenant-invitation")
+router.register(r"invitations", views.ReceivedInvitationViewSet, basename="invitation")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),

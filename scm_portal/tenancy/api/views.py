@@ -1,20 +1,28 @@
 from axes.exceptions import AxesBackendPermissionDenied
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scm_portal.api.errors import json_error_response
-from scm_portal.api.viewsets import TenantContextMixin, TenantListCreateRetrieveUpdateViewSet
+from scm_portal.api.viewsets import TenantContextMixin, TenantListCreateRetrieveUpdateViewSet, TenantScopedViewSet
 from scm_portal.tenancy import services, totp
+from scm_portal.tenancy.access import access_received_invitation
 from scm_portal.tenancy.api import serializers as s
-from scm_portal.tenancy.models import Membership, Partnership
-from scm_portal.tenancy.selectors import memberships_for_user
+from scm_portal.tenancy.models import Invitation, Membership, Partnership
+from scm_portal.tenancy.selectors import (
+    invitations_in_state,
+    invitations_pending,
+    invitations_received,
+    memberships_for_user,
+)
 
 
 class TokenView(APIView):
@@ -89,8 +97,17 @@ class TenantDetailView(TenantContextMixin, APIView):
         return Response(s.TenantSerializer(self.tenant, context={"roles": self.roles}).data)
 
 
+def _invitation_created(view, request, invitation, token):
+    """202 with the invitation as typed: the same body whether or not the name exists anywhere."""
+    link = request.build_absolute_uri(reverse("invitation-link", kwargs={"token": token}))
+    body = s.InvitationCreatedSerializer(invitation, context={**view.get_serializer_context(), "link": link}).data
+    return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
 class PartnershipViewSet(TenantListCreateRetrieveUpdateViewSet):
-    """Partner organisations of the tenant. Core staff see all; a partner sees its own."""
+    """Partner organisations of the tenant. Core staff see all; a partner sees its own.
+
+    POST invites an organisation: it becomes a partner when one of its representatives accepts."""
 
     model = Partnership
     serializer_class = s.PartnershipSerializer
@@ -105,21 +122,21 @@ class PartnershipViewSet(TenantListCreateRetrieveUpdateViewSet):
     def get_serializer_class(self):
         if self.action == "partial_update":
             return s.PartnershipUpdateSerializer
+        if self.action == "create":
+            return s.PartnerInviteSerializer
         return s.PartnershipSerializer
 
-    @extend_schema(request=s.PartnershipSerializer, responses={201: s.PartnershipSerializer})
+    @extend_schema(request=s.PartnerInviteSerializer, responses={202: s.InvitationCreatedSerializer})
     def create(self, request, tenant=None):
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
-        partnership = services.partnership_create(
+        invitation, token = services.invitation_create_partner(
             tenant=self.tenant,
             actor=request.user,
-            organization=data.validated_data["organization"],
+            organization_slug=data.validated_data["organization"],
             kind=data.validated_data["kind"],
         )
-        if "active" in data.validated_data and not data.validated_data["active"]:
-            services.partnership_set_active(tenant=self.tenant, actor=request.user, partnership=partnership, active=False)
-        return Response(s.PartnershipSerializer(partnership, context=self.get_serializer_context()).data, status=201)
+        return _invitation_created(self, request, invitation, token)
 
     @extend_schema(request=s.PartnershipUpdateSerializer, responses={200: s.PartnershipSerializer})
     def partial_update(self, request, tenant=None, pk=None):
@@ -134,7 +151,9 @@ class PartnershipViewSet(TenantListCreateRetrieveUpdateViewSet):
 
 
 class MembershipViewSet(TenantListCreateRetrieveUpdateViewSet):
-    """Who holds which role in the tenant. Tenant admins manage all; others see their own."""
+    """Who holds which role in the tenant. Tenant admins manage all; others see their own.
+
+    POST invites a person: the membership exists once they accept."""
 
     model = Membership
     serializer_class = s.MembershipSerializer
@@ -146,12 +165,25 @@ class MembershipViewSet(TenantListCreateRetrieveUpdateViewSet):
             queryset = queryset.filter(role=role)
         return queryset
 
-    @extend_schema(request=s.MembershipSerializer, responses={201: s.MembershipSerializer})
+    def get_serializer_class(self):
+        if self.action == "partial_update":
+            return s.MembershipUpdateSerializer
+        if self.action == "create":
+            return s.MemberInviteSerializer
+        return s.MembershipSerializer
+
+    @extend_schema(request=s.MemberInviteSerializer, responses={202: s.InvitationCreatedSerializer})
     def create(self, request, tenant=None):
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.membership_create(tenant=self.tenant, actor=request.user, **data.validated_data)
-        return Response(s.MembershipSerializer(membership, context=self.get_serializer_context()).data, status=201)
+        invitation, token = services.invitation_create_member(
+            tenant=self.tenant,
+            actor=request.user,
+            invitee=data.validated_data["user"],
+            organization=data.validated_data["organization"],
+            role=data.validated_data["role"],
+        )
+        return _invitation_created(self, request, invitation, token)
 
     @extend_schema(request=s.MembershipUpdateSerializer, responses={200: s.MembershipSerializer})
     def partial_update(self, request, tenant=None, pk=None):
@@ -163,3 +195,85 @@ class MembershipViewSet(TenantListCreateRetrieveUpdateViewSet):
                 tenant=self.tenant, actor=request.user, membership=membership, active=data.validated_data["active"]
             )
         return Response(s.MembershipSerializer(membership, context=self.get_serializer_context()).data)
+
+
+def _not_answerable(exc):
+    return json_error_response(exc.code, exc.message, status.HTTP_409_CONFLICT)
+
+
+_STATE_FILTER = OpenApiParameter("state", str, enum=s.INVITATION_STATES, description="Only invitations in this state.")
+_KIND_FILTER = OpenApiParameter("kind", str, enum=s.INVITATION_KINDS, description="Only member or partner invitations.")
+
+
+@extend_schema_view(list=extend_schema(parameters=[_STATE_FILTER, _KIND_FILTER]))
+class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    """The tenant's invitations, for its admins: list, read, revoke. Created by POST memberships/ and partners/."""
+
+    model = Invitation
+    serializer_class = s.InvitationSerializer
+    http_method_names = ["get", "post", "head", "options"]
+    action_permissions = {"revoke": "change"}
+
+    def safely_get_queryset(self, queryset):
+        queryset = queryset.select_related("invited_by")
+        state = self.request.query_params.get("state")
+        if state:
+            if state not in s.INVITATION_STATES:
+                raise exceptions.ValidationError({"state": [_("Unknown state.")]})
+            queryset = invitations_in_state(queryset, state)
+        kind = self.request.query_params.get("kind")
+        if kind:
+            if kind not in s.INVITATION_KINDS:
+                raise exceptions.ValidationError({"kind": [_("Unknown kind.")]})
+            queryset = queryset.filter(kind=kind)
+        return queryset
+
+    @extend_schema(request=None, responses={200: s.InvitationSerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, tenant=None, pk=None):
+        invitation = self.get_object()
+        try:
+            invitation = services.invitation_revoke(tenant=self.tenant, actor=request.user, invitation=invitation)
+        except services.InvitationNotAnswerable as exc:
+            return _not_answerable(exc)
+        return Response(s.InvitationSerializer(invitation, context=self.get_serializer_context()).data)
+
+
+class ReceivedInvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The caller's own invitations, from any tenant: those naming them, or an organisation they
+    represent. The list holds the pending ones; accept or decline each."""
+
+    serializer_class = s.ReceivedInvitationSerializer
+    permission_classes = [IsAuthenticated]
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invitation.objects.none()
+        received = invitations_received(self.request.user)
+        return invitations_pending(received) if self.action == "list" else received
+
+    def get_object(self):
+        return access_received_invitation(self.request.user, self.kwargs.get("pk"))
+
+    def _answered(self, request, pk):
+        invitation = access_received_invitation(request.user, pk)  # read again, with its names
+        return Response(s.ReceivedInvitationSerializer(invitation, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses={200: s.ReceivedInvitationSerializer})
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        try:
+            services.invitation_accept(invitation=self.get_object(), actor=request.user)
+        except services.InvitationNotAnswerable as exc:
+            return _not_answerable(exc)
+        return self._answered(request, pk)
+
+    @extend_schema(request=None, responses={200: s.ReceivedInvitationSerializer})
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        try:
+            services.invitation_decline(invitation=self.get_object(), actor=request.user)
+        except services.InvitationNotAnswerable as exc:
+            return _not_answerable(exc)
+        return self._answered(request, pk)
