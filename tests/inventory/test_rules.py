@@ -240,7 +240,6 @@ def test_stock_history_uses_the_tenants_days(demo, settings):
     assert points[today - timedelta(days=1)] == 100 and points[today - timedelta(days=2)] == 0
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips of psycopg's pipeline mode (CI runs PostgreSQL)")
 @pytest.mark.django_db(transaction=True)
 def test_a_movement_raising_an_alert_costs_seven_round_trips(demo_tx):
     """What the alert frame waits for, from BEGIN to COMMIT: the code lookup (with the BEGIN), the

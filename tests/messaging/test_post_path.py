@@ -229,7 +229,6 @@ def test_a_posted_message_is_an_urgent_publish(demo, api, monkeypatch, django_ca
     assert urgent and [group for group, _event in events] == [f"room.{room.pk}"]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips of psycopg's pipeline mode (CI runs PostgreSQL)")
 def test_a_socket_send_costs_four_round_trips(demo_tx):
     """From the frame to the COMMIT: the tenant context with the room, the room lock with the
     client_id lookup (and the BEGIN), the room head with the insert, the COMMIT. A repeated send

@@ -5,8 +5,6 @@ names; plus the guards (a context only holds in its own tenant, for its own user
 compiled-query cache behind the access helpers.
 """
 
-import contextlib
-
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -182,12 +180,10 @@ class TestContextAndRow:
         supa, acme = user("supa.rep"), demo["tenants"]["acme"]
         room = Room.objects.get(tenant=acme, partnership__organization__slug="sup-a")
         expected = self.memberships("supa.rep")
-        on_postgresql = connection.vendor == "postgresql"  # round trips are counted from libpq's trace
-        with libpq_trace() if on_postgresql else contextlib.nullcontext([]) as lines:
+        with libpq_trace() as lines:  # round trips are counted from libpq's trace
             context, found = access_tenant_context_and_row(supa, acme.pk, Room, room.pk, expected)
         assert (found.pk, context.tenant.slug, context.memberships) == (room.pk, "acme", expected)
-        if on_postgresql:
-            assert round_trips(lines) == 1
+        assert round_trips(lines) == 1
 
     def test_a_guess_that_would_see_more_than_the_memberships_now_give_sees_nothing(self, demo):
         from messaging.models import Room
@@ -323,8 +319,7 @@ class TestPipeline:
         by_slug = QueryTemplate(lambda shape, *, slug: Tenant.objects.filter(slug=slug).values_list("pk"))
         with pipeline():
             first, second = by_slug.send(slug="acme"), by_slug.send(slug="globex")
-            if connection.vendor == "postgresql":
-                assert connection.connection._pipeline is not None  # really in pipeline mode
+            assert connection.connection._pipeline is not None  # really in pipeline mode
             assert (second(), first()) == ([(globex.pk,)], [(acme.pk,)])
 
     def test_an_error_in_a_pipeline_is_djangos_and_rolls_back(self, demo):
@@ -339,10 +334,6 @@ class TestPipeline:
         assert not EscalationPolicy.objects.filter(name="p").exists()
 
 
-postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's pipeline mode (CI runs PostgreSQL)")
-
-
-@postgresql_only
 class TestPipelineInATransaction:
     """Inside a transaction a block costs one round trip per batch of answers (a Sync each), its
     BEGIN included, and nothing to leave; everything else behaves as psycopg's own pipeline."""
