@@ -91,20 +91,35 @@ def _server_lock(server_class):
     return fasteners.InterProcessLock(server_class.lock_path)
 
 
+def _lock_file_lines(path):
+    """The lines of a PostgreSQL lock file (postmaster.pid, .s.PGSQL.<port>.lock), [] without one."""
+    try:
+        return path.read_text().split("\n")
+    except FileNotFoundError:
+        return []
+
+
+def _lock_file_pid(lines):
+    return int(lines[0]) if lines and lines[0].strip().isdigit() else None
+
+
 def _postmaster_pid(pgdata):
     """The pid in `pgdata`/postmaster.pid, None without a readable one."""
+    return _lock_file_pid(_lock_file_lines(pgdata / "postmaster.pid"))
+
+
+def _running(pid):
+    """Whether `pid` runs (a zombie, dead but not yet collected by its parent, does not)."""
     try:
-        first = (pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
-    except FileNotFoundError:
-        return None
-    return int(first) if first.isdigit() else None
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _is_postmaster_of(pid, pgdata):
     """Whether `pid` is a running postgres serving `pgdata` (not a process that got its pid later)."""
     try:
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and str(pgdata) in process.cmdline()
+        return _running(pid) and str(pgdata) in psutil.Process(pid).cmdline()
     except psutil.NoSuchProcess:
         return False
     except psutil.AccessDenied:
@@ -118,18 +133,20 @@ def _clear_stale_postmaster(pgdata):
     to start over lock files whose pid runs; after a restart that pid is often another process's.
     A file cut short by a kill during start-up would stop the wheel from reading it at all."""
     path = pgdata / "postmaster.pid"
-    try:
-        lines = path.read_text().split("\n")
-    except FileNotFoundError:
+    lines = _lock_file_lines(path)
+    if not lines:
         return
-    pid = int(lines[0]) if lines[0].strip().isdigit() else None
+    pid = _lock_file_pid(lines)
     if pid is not None and _is_postmaster_of(pid, pgdata):
         return
     port = lines[3].strip() if len(lines) > 3 else ""
     socket_dir = lines[4].strip() if len(lines) > 4 else ""
-    if port.isdigit() and socket_dir:
-        for name in (f".s.PGSQL.{port}.lock", f".s.PGSQL.{port}"):
-            (Path(socket_dir) / name).unlink(missing_ok=True)
+    if pid is not None and port.isdigit() and socket_dir:
+        socket = Path(socket_dir) / f".s.PGSQL.{port}"
+        socket_lock = socket.with_name(socket.name + ".lock")
+        if _lock_file_pid(_lock_file_lines(socket_lock)) == pid:  # that server's socket, no other's
+            socket_lock.unlink(missing_ok=True)
+            socket.unlink(missing_ok=True)
     path.unlink(missing_ok=True)
 
 
@@ -138,7 +155,7 @@ def _forget_exited_users(server):
     otherwise the last real user would never see itself alone and never stop the server."""
     users = server.global_process_id_list
     pids = users.get()
-    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    alive = [pid for pid in pids if _running(pid)]
     if alive != pids:
         users.put(alive)
 
