@@ -102,8 +102,7 @@ def test_the_database_follows_the_environment():
     if url:
         assert live.DATABASE_URL == url
     else:
-        assert (default["NAME"], default["USER"], default["PORT"]) == ("portal", "postgres", "")
-        assert live.DATABASE_URL == embedded.database_url(default["HOST"])
+        assert live.DATABASE_URL == embedded.database_url(default["HOST"], "portal")  # NAME is the test database's now
         with psycopg.connect(embedded.database_url(default["HOST"], "postgres")) as conn:
             assert Path(conn.execute("SHOW data_directory").fetchone()[0]) == embedded.data_dir()
 
