@@ -139,10 +139,11 @@ def _clear_stale_postmaster(pgdata):
     pid = _lock_file_pid(lines)
     if pid is not None and _is_postmaster_of(pid, pgdata):
         return
-    port = lines[3].strip() if len(lines) > 3 else ""
-    socket_dir = lines[4].strip() if len(lines) > 4 else ""
-    if pid is not None and port.isdigit() and socket_dir:
-        socket = Path(socket_dir) / f".s.PGSQL.{port}"
+    # Its socket: in the directory the file names, else (a file cut short) in the data directory.
+    port = lines[3].strip() if len(lines) > 3 and lines[3].strip().isdigit() else "5432"
+    socket_dirs = {pgdata, Path(lines[4].strip())} if len(lines) > 4 and lines[4].strip() else {pgdata}
+    for socket_dir in socket_dirs if pid is not None else ():
+        socket = socket_dir / f".s.PGSQL.{port}"
         socket_lock = socket.with_name(socket.name + ".lock")
         if _lock_file_pid(_lock_file_lines(socket_lock)) == pid:  # that server's socket, no other's
             socket_lock.unlink(missing_ok=True)
