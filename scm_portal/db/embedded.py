@@ -100,7 +100,11 @@ def _lock_file_lines(path):
 
 
 def _lock_file_pid(lines):
-    return int(lines[0]) if lines and lines[0].strip().isdigit() else None
+    """The pid a lock file names (negative, as a single-user backend writes it, read as positive)."""
+    try:
+        return abs(int(lines[0]))
+    except (IndexError, ValueError):
+        return None
 
 
 def _postmaster_pid(pgdata):
