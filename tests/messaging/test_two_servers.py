@@ -43,7 +43,7 @@ def _json(method, url, body=None, token=None):
 @pytest.fixture(scope="module")
 def two_servers():
     tmp_dir = Path(tempfile.mkdtemp(prefix="scm-two-"))
-    database = ThrowawayDatabase(tmp_dir)
+    database = ThrowawayDatabase()
     env = _production_like_env(database.url)
     database.create()
     processes = []

@@ -296,9 +296,6 @@ class TestInsertTemplate:
         assert Alert.objects.filter(dedupe_key="same").count() == 2
 
 
-postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's pipeline mode (CI runs PostgreSQL)")
-
-
 class TestPipeline:
     """pipeline(): psycopg's own pipeline mode (Connection.pipeline()), with Django's errors."""
 
@@ -308,13 +305,11 @@ class TestPipeline:
         acme, globex = demo["tenants"]["acme"], demo["tenants"]["globex"]
         with pipeline():
             first, second = self.by_slug.send(slug="acme"), self.by_slug.send(slug="globex")
-            if connection.vendor == "postgresql":
-                from psycopg import pq
+            from psycopg import pq
 
-                assert connection.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF  # really in pipeline mode
+            assert connection.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF  # really in pipeline mode
             assert (second(), first()) == ([(globex.pk,)], [(acme.pk,)])
-        if connection.vendor == "postgresql":
-            assert connection.connection.pgconn.pipeline_status == pq.PipelineStatus.OFF  # and out of it again
+        assert connection.connection.pgconn.pipeline_status == pq.PipelineStatus.OFF  # and out of it again
 
     def test_an_error_in_a_pipeline_is_djangos_and_rolls_back(self, demo):
         from django.db import IntegrityError, transaction
@@ -327,7 +322,6 @@ class TestPipeline:
             InsertTemplate(Tenant, returning=()).insert([Tenant(slug="acme", name="dup", organization=acme.organization)])
         assert not EscalationPolicy.objects.filter(name="p").exists()
 
-    @postgresql_only
     @pytest.mark.django_db(transaction=True)
     def test_the_statements_of_a_block_go_out_before_any_answer_is_awaited(self, demo_tx):
         with libpq_trace() as lines, pipeline():
@@ -339,7 +333,6 @@ class TestPipeline:
         assert len(executes) == 2 and executes[-1] < waits[0]  # both sent, then the first wait
         assert not any("BEGIN" in line[3] for line in lines)  # autocommit: no transaction is opened
 
-    @postgresql_only
     @pytest.mark.django_db(transaction=True)
     @pytest.mark.parametrize("read_answer", [True, False])
     def test_a_transaction_begun_in_a_block_commits(self, demo_tx, read_answer):
@@ -355,7 +348,6 @@ class TestPipeline:
         assert connection.connection.pgconn.transaction_status == 0  # IDLE: committed, not left open
         assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'committed'") == 1
 
-    @postgresql_only
     @pytest.mark.django_db(transaction=True)
     def test_outside_a_transaction_a_block_still_commits_as_it_leaves(self, demo_tx):
         from messaging.models import EscalationPolicy
@@ -365,7 +357,6 @@ class TestPipeline:
             InsertTemplate(EscalationPolicy, returning=()).insert([EscalationPolicy(tenant=demo_tx["tenants"]["acme"], name="auto")])
         assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'auto'") == 1
 
-    @postgresql_only
     @pytest.mark.django_db(transaction=True)
     def test_an_error_caught_inside_the_block_writes_nothing_and_the_connection_goes_on(self, demo_tx):
         from django.db import IntegrityError, transaction
