@@ -2,14 +2,14 @@
 
 from django.urls import path
 
-from messaging import alert_pages
+from alerts import views
 
 app_name = "alerts"
 
 urlpatterns = [
-    path("", alert_pages.board, name="board"),
-    path("policies/", alert_pages.policy_list, name="policies"),
-    path("policies/new/", alert_pages.policy_edit, name="policy-new"),
-    path("policies/<int:pk>/", alert_pages.policy_edit, name="policy"),
-    path("kpis/", alert_pages.kpi_page, name="kpis"),
+    path("", views.board, name="board"),
+    path("policies/", views.policy_list, name="policies"),
+    path("policies/new/", views.policy_edit, name="policy-new"),
+    path("policies/<int:pk>/", views.policy_edit, name="policy"),
+    path("kpis/", views.kpi_page, name="kpis"),
 ]

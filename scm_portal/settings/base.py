@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "scm_portal.tenancy",
     "scm_portal.api",
     "messaging",
+    "alerts",
     "orders",
     "inventory",
     "finance",
@@ -152,7 +153,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "tenancy.housekeeping", "schedule": 3600.0},
-    "escalations": {"task": "messaging.escalation_sweep", "schedule": float(env_int("ESCALATION_SWEEP_SECONDS", 5))},
+    "escalations": {"task": "alerts.escalation_sweep", "schedule": float(env_int("ESCALATION_SWEEP_SECONDS", 5))},
     "stock-rules": {"task": "inventory.rules_sweep", "schedule": float(env_int("RULES_SWEEP_SECONDS", 60))},
 }
 # The embedded default runs CELERY_BEAT_SCHEDULE in a thread of the server process;
@@ -217,7 +218,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CoreRoleEnum": "scm_portal.tenancy.roles.CORE_ROLE_VALUES",
-        "SeverityEnum": "messaging.models.SEVERITY_NAME_VALUES",
+        "SeverityEnum": "alerts.models.SEVERITY_NAME_VALUES",
     },
 }
 

@@ -273,7 +273,7 @@ class TestQueryTemplate:
             assert template.rows(ids=[]) == []
         # A sentinel outside a small column's range makes the ORM answer "no rows" at compile
         # time: that shape is run through the ORM with the real values, never cached as empty.
-        from messaging.models import EscalationPolicy, Severity
+        from alerts.models import EscalationPolicy, Severity
 
         acme = demo["tenants"]["acme"]
         EscalationPolicy.objects.create(tenant=acme, name="p", min_severity=Severity.WARNING)
@@ -286,7 +286,7 @@ class TestQueryTemplate:
 
 class TestInsertTemplate:
     def test_writes_what_save_would_and_sets_the_keys(self, demo, django_assert_num_queries):
-        from messaging.models import EscalationPolicy, Severity
+        from alerts.models import EscalationPolicy, Severity
 
         acme = demo["tenants"]["acme"]
         template = InsertTemplate(EscalationPolicy)
@@ -301,7 +301,7 @@ class TestInsertTemplate:
         assert template.insert([]) == []
 
     def test_a_conflict_clause_skips_rows_and_says_which_went_in(self, demo):
-        from messaging.models import Alert
+        from alerts.models import Alert
 
         acme = demo["tenants"]["acme"]
         template = InsertTemplate(Alert, conflict="ON CONFLICT (tenant_id, dedupe_key) WHERE NOT (state = 'resolved') DO NOTHING")
@@ -330,7 +330,7 @@ class TestPipeline:
     def test_an_error_in_a_pipeline_is_djangos_and_rolls_back(self, demo):
         from django.db import IntegrityError, transaction
 
-        from messaging.models import EscalationPolicy
+        from alerts.models import EscalationPolicy
 
         acme = demo["tenants"]["acme"]
         with pytest.raises(IntegrityError), transaction.atomic(), pipeline():
@@ -394,7 +394,7 @@ class TestPipelineInATransaction:
         Sync tells it, whether the block reads its answer or leaves it unread."""
         from django.db import transaction
 
-        from messaging.models import EscalationPolicy
+        from alerts.models import EscalationPolicy
 
         acme = demo_tx["tenants"]["acme"]
         with transaction.atomic(), pipeline():
@@ -402,7 +402,7 @@ class TestPipelineInATransaction:
             rows = template.insert([EscalationPolicy(tenant=acme, name="committed")])
             assert len(rows) == (1 if read_answer else 0)
         assert connection.connection.pgconn.transaction_status == 0  # IDLE: committed, not left open
-        assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'committed'") == 1
+        assert seen_from_another_connection("SELECT count(*) FROM alerts_escalationpolicy WHERE name = 'committed'") == 1
 
     @pytest.mark.django_db(transaction=True)
     def test_outside_a_transaction_a_block_waits_once_per_batch_of_answers(self, demo_tx):
@@ -415,18 +415,18 @@ class TestPipelineInATransaction:
 
     @pytest.mark.django_db(transaction=True)
     def test_outside_a_transaction_a_block_still_commits_as_it_leaves(self, demo_tx):
-        from messaging.models import EscalationPolicy
+        from alerts.models import EscalationPolicy
 
         assert connection.get_autocommit()
         with pipeline():
             InsertTemplate(EscalationPolicy, returning=()).insert([EscalationPolicy(tenant=demo_tx["tenants"]["acme"], name="auto")])
-        assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'auto'") == 1
+        assert seen_from_another_connection("SELECT count(*) FROM alerts_escalationpolicy WHERE name = 'auto'") == 1
 
     @pytest.mark.django_db(transaction=True)
     def test_an_error_caught_inside_the_block_still_syncs_and_nothing_is_written(self, demo_tx):
         from django.db import IntegrityError, transaction
 
-        from messaging.models import EscalationPolicy
+        from alerts.models import EscalationPolicy
 
         acme = demo_tx["tenants"]["acme"]
         with pytest.raises(Exception), transaction.atomic():  # noqa: B017 - the COMMIT of an aborted transaction fails
@@ -438,7 +438,7 @@ class TestPipelineInATransaction:
                     pass  # caught in the block: the server still waits for a Sync to go on
             assert len(sent(lines, "Sync")) == 2  # the answer's, then the way out's
         assert not EscalationPolicy.objects.filter(name="lost").exists()  # and the connection answers again
-        assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'lost'") == 0
+        assert seen_from_another_connection("SELECT count(*) FROM alerts_escalationpolicy WHERE name = 'lost'") == 0
 
 
 def seen_from_another_connection(sql):
