@@ -12,6 +12,7 @@ the alert. Every alert write keeps it: the buttons (action_press locks the card 
 lifecycle services, recovery, raising and the sweep.
 """
 
+import functools
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -153,6 +154,20 @@ def _level_config(alert, index):
 
 # --- raise -------------------------------------------------------------------------------------
 
+def _kind_checked(raise_alert):
+    """A kind nobody registered, or a kind without render and no title, is refused before the
+    transaction starts (inside it, the error would break the caller's transaction too)."""
+
+    @functools.wraps(raise_alert)
+    def checked(*, kind, title=None, **kwargs):
+        if title is None and alert_kind_required(kind).render is None:
+            raise ValueError(f"Alert kind {kind!r} has no render: alert_raise needs a title")
+        return raise_alert(kind=kind, title=title, **kwargs)
+
+    return checked
+
+
+@_kind_checked
 @transaction.atomic(savepoint=False)
 def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="", subject_kind="", subject_ref="",
                 partner=None, core_audience=(), payload=None, extra_actions=()):
@@ -170,9 +185,7 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
     alert already (rare: recovery resolves it), the price of one round trip less for every
     alert. The live `alert` frame is handed over before the cards' frames: it is what people
     are waiting for."""
-    definition = alert_kind_required(kind)
-    if title is None and definition.render is None:
-        raise ValueError(f"Alert kind {kind!r} has no render: alert_raise needs a title")
+    definition = alert_kind_required(kind)  # checked by _kind_checked
     severity = definition.severity if severity is None else severity
     using = router.db_for_write(Alert)
     partner_id = partner.pk if partner is not None else None
