@@ -160,7 +160,8 @@ def _kind_checked(raise_alert):
 
     @functools.wraps(raise_alert)
     def checked(*, kind, title=None, **kwargs):
-        if title is None and alert_kind_required(kind).render is None:
+        definition = alert_kind_required(kind)
+        if title is None and definition.render is None:
             raise ValueError(f"Alert kind {kind!r} has no render: alert_raise needs a title")
         return raise_alert(kind=kind, title=title, **kwargs)
 
