@@ -121,12 +121,10 @@ def subject_kinds(subject):
     return sorted(k.kind for k in KINDS.values() if k.subject == subject)
 
 
-def subject_refs(alert):
-    """{field: the alert's reference or None} for every registered subject (the API's alert
-    carries each field, so its shape does not depend on the alert's kind)."""
+def subject_ref(alert, subject):
+    """The alert's reference to `subject` when its kind is about that subject, else None."""
     definition = KINDS.get(alert.kind)
-    own = definition.subject if definition is not None else None
-    return {subject.field: own.ref(alert) if own == subject else None for subject in alert_subjects()}
+    return subject.ref(alert) if definition is not None and definition.subject == subject else None
 
 
 def alert_text(alert):

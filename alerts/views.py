@@ -79,10 +79,9 @@ def _decorate(alert, tenant):
     alert.severity_name = SEVERITY_NAMES.get(alert.severity, str(alert.severity))
     alert.kind_label = kind_label(alert.kind)
     alert.title, alert.body = registry.alert_text(alert)
-    definition = registry.alert_kind(alert.kind)
     alert.subject_cells = []
     for subject in registry.alert_subjects():
-        ref = subject.ref(alert) if definition is not None and definition.subject == subject else None
+        ref = registry.subject_ref(alert, subject)
         url = subject.url(tenant.slug, ref) if ref and subject.url else ""
         alert.subject_cells.append({"field": subject.field, "label": subject.label, "ref": ref or "", "url": url})
     alert.next_actions = NEXT_ACTIONS.get(alert.state, ())

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from alerts.models import SEVERITY_BY_NAME, SEVERITY_NAME_VALUES, SEVERITY_NAMES, Alert, EscalationPolicy, Notification
-from alerts.registry import alert_kind, alert_subjects, alert_text
+from alerts.registry import alert_subjects, alert_text, subject_ref
 from scm_portal.api.serializers import StrictBooleanField, StrictCharField, StrictModelSerializer
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLE_VALUES
@@ -37,8 +37,7 @@ class SubjectRefField(serializers.Field):
         super().__init__(source="*", read_only=True, allow_null=True, **kwargs)
 
     def to_representation(self, alert):
-        definition = alert_kind(alert.kind)
-        return self.subject.ref(alert) if definition is not None and definition.subject == self.subject else None
+        return subject_ref(alert, self.subject)
 
 
 class AlertSerializer(serializers.ModelSerializer):
