@@ -129,3 +129,28 @@ def test_registering_is_explicit_and_checked(kinds):
         register_alert_kind("plain_test", label="x")
         services.alert_raise(tenant=None, kind="plain_test", dedupe_key="k")
     assert [k.kind for k in registry.alert_kinds()][:4] == ["low_stock", "reorder_point", "step_drop", "velocity"]
+
+
+def test_messaging_and_alerts_name_no_domain_kind_and_import_no_domain_app():
+    """The dependency rule, read off the source: domains → alerts → messaging → tenancy."""
+    from pathlib import Path
+
+    from django.apps import apps
+
+    repo = Path(__file__).resolve().parents[2]
+    sources = {
+        "messaging": [*repo.glob("messaging/**/*.py"), *repo.glob("templates/messaging/*.html")],
+        "alerts": [*repo.glob("alerts/**/*.py"), *repo.glob("templates/alerts/*.html"), repo / "static/portal/alerts.js"],
+    }
+    domain_kinds = [k.kind for k in registry.alert_kinds()]  # the apps' registrations (inventory's four)
+    assert {"low_stock", "reorder_point", "step_drop", "velocity"} <= set(domain_kinds)
+    domains = [c.name for c in apps.get_app_configs() if c.name in {"inventory", "orders", "finance"}]
+    for app, files in sources.items():
+        for path in files:
+            text = path.read_text(encoding="utf-8")
+            found = [kind for kind in domain_kinds if re.search(rf"\b{kind}\b", text)]
+            assert not found, f"{path.relative_to(repo)} names the alert kind(s) {found}"
+            imports = re.findall(r"^\s*(?:from|import)\s+(\w+)", text, re.MULTILINE)
+            assert not set(imports) & set(domains), f"{path.relative_to(repo)} imports a domain app"
+            if app == "messaging":
+                assert "alerts" not in imports, f"{path.relative_to(repo)} imports alerts"
