@@ -87,6 +87,7 @@ def alert_kind(kind):
 
 
 def alert_kind_required(kind):
+    """The registered AlertKind; a ValueError for a kind nobody registered."""
     definition = KINDS.get(kind)
     if definition is None:
         raise ValueError(
