@@ -512,7 +512,7 @@ def run_portal(opts, world, db_url, redis_url, data):
         data["ingest"]["baseline"]["cpu"] = meter.stop()
         with pg_connect(db_url) as conn:
             data["ingest"]["alerts_raised"] = conn.execute(
-                "SELECT count(*) FROM messaging_alert WHERE dedupe_key LIKE 'low_stock:%%' AND subject_ref LIKE 'ING-%%'"
+                "SELECT count(*) FROM alerts_alert WHERE dedupe_key LIKE 'low_stock:%%' AND subject_ref LIKE 'ING-%%'"
             ).fetchone()[0]
 
 

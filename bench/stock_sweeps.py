@@ -16,9 +16,9 @@ new), then the same with `velocity` of the rules given a velocity factor. Baseli
 `SELECT count(*)` over the stock levels table.
 
 escalation: tenant acme with `open` open alerts. The ones to fall due are raised through
-`messaging.alerts.alert_raise` (event cards, policy, notifications: real alerts); the rest are
+`alerts.services.alert_raise` (event cards, policy, notifications: real alerts); the rest are
 inserted with set-based SQL, due an hour or more from now, with the same cards and policy. Times
-`messaging.alerts.escalation_sweep()` with nothing due, then per round with that many made due
+`alerts.services.escalation_sweep()` with nothing due, then per round with that many made due
 (fresh alerts each round), then with `big` due. Baseline: `SELECT count(*)` of the open alerts.
 The timed rounds run in this plain process, with no publishing loop: each batch's frames go out
 through one async_to_sync call. Diagnostics: the same with a long-lived publishing loop (what
@@ -130,7 +130,7 @@ def build_rules_world(levels, below, unalerted):
                      FROM inventory_replenishmentrule r WHERE r.tenant_id = %s) r""",
             [stride, stride, below, tenant.id])
         # The open low-stock alerts the inline check raised for all but `unalerted` of them.
-        sql("""INSERT INTO messaging_alert (tenant_id, kind, severity, state, level, dedupe_key, title, body, subject_kind,
+        sql("""INSERT INTO alerts_alert (tenant_id, kind, severity, state, level, dedupe_key, title, body, subject_kind,
                       subject_ref, partner_id, core_audience, payload, cards, next_escalation_at, opened_at, recovered)
                SELECT r.tenant_id, 'low_stock', 20, 'open', 0, 'low_stock:' || r.id, s.code || ' is below safety stock',
                       '', 'sku', s.code, s.default_supplier_id, ',warehouse,', '{}'::jsonb, '[]'::jsonb, NULL, now(), false
@@ -140,12 +140,12 @@ def build_rules_world(levels, below, unalerted):
                WHERE r.tenant_id = %s AND l.on_hand < r.safety_stock
                ORDER BY r.id OFFSET %s""", [tenant.id, unalerted])
     built_s = time.perf_counter() - t0
-    vacuum_analyze("inventory_sku", "inventory_replenishmentrule", "inventory_stocklevel", "messaging_alert")
+    vacuum_analyze("inventory_sku", "inventory_replenishmentrule", "inventory_stocklevel", "alerts_alert")
     counts = sql("""SELECT (SELECT count(*) FROM inventory_stocklevel WHERE tenant_id = %s),
                            (SELECT count(*) FROM inventory_stocklevel l JOIN inventory_replenishmentrule r
                               ON r.sku_id = l.sku_id AND r.warehouse_id = l.warehouse_id
                             WHERE l.tenant_id = %s AND l.on_hand < r.safety_stock),
-                           (SELECT count(*) FROM messaging_alert WHERE tenant_id = %s AND state <> 'resolved')""",
+                           (SELECT count(*) FROM alerts_alert WHERE tenant_id = %s AND state <> 'resolved')""",
                  [tenant.id, tenant.id, tenant.id])[0]
     return tenant, {"build_s": round(built_s, 1), "levels": counts[0], "below_safety": counts[1], "open_alerts": counts[2]}
 
@@ -193,7 +193,7 @@ def compare_selects(tenant, rules_sweep):
                  JOIN inventory_stocklevel l ON l.tenant_id = r.tenant_id AND l.sku_id = r.sku_id AND l.warehouse_id = r.warehouse_id
                  WHERE r.tenant_id = %s AND r.active AND l.on_hand < r.safety_stock)
              SELECT b.id, b.on_hand FROM below b
-             WHERE NOT EXISTS (SELECT 1 FROM messaging_alert a WHERE a.tenant_id = %s AND a.dedupe_key = 'low_stock:' || b.id
+             WHERE NOT EXISTS (SELECT 1 FROM alerts_alert a WHERE a.tenant_id = %s AND a.dedupe_key = 'low_stock:' || b.id
                                  AND a.state <> 'resolved')
              ORDER BY b.id LIMIT %s"""
     cte_s, cte_rows = min_time(cte, [tenant.id, tenant.id, limit])
@@ -202,14 +202,16 @@ def compare_selects(tenant, rules_sweep):
 
 
 def bench_rules(cfg):
+    from alerts import services as alerts
+    from alerts.models import Severity
+    from alerts.registry import register_alert_kind
     from inventory.services import rules_sweep
-    from messaging import alerts
-    from messaging.models import Severity
 
     tenant, world = build_rules_world(cfg["levels"], cfg["below"], cfg["unalerted"])
     out = {"world": world, "baseline": count_baseline("SELECT count(*) FROM inventory_stocklevel")}
     out["select"] = compare_selects(tenant, rules_sweep)
     # Warm the code paths a sweep takes (imports, the alert path) on a throwaway alert.
+    register_alert_kind("bench", label="bench", severity=Severity.INFO)
     with transaction.atomic():
         alerts.alert_raise(tenant=tenant, kind="bench", severity=Severity.INFO, dedupe_key="bench-warmup", title="warm-up")
         transaction.set_rollback(True)
@@ -243,18 +245,18 @@ def _clone_alerts(template_id, count):
     """`count` copies of a raised alert (its policy, cards, partner and audience), open, not yet due."""
     if count <= 0:
         return []
-    rows = sql("""INSERT INTO messaging_alert (tenant_id, kind, severity, state, level, dedupe_key, title, body, subject_kind,
+    rows = sql("""INSERT INTO alerts_alert (tenant_id, kind, severity, state, level, dedupe_key, title, body, subject_kind,
                          subject_ref, partner_id, core_audience, payload, cards, policy_id, next_escalation_at, opened_at, recovered)
                   SELECT t.tenant_id, t.kind, t.severity, 'open', 0, 'bench-esc-copy:' || g, t.title, t.body, t.subject_kind,
                          'ESC-C' || g, t.partner_id, t.core_audience, t.payload, t.cards, t.policy_id,
                          now() + interval '2 hours', now(), false
-                  FROM messaging_alert t, generate_series(1, %s) g WHERE t.id = %s ORDER BY g RETURNING id""",
+                  FROM alerts_alert t, generate_series(1, %s) g WHERE t.id = %s ORDER BY g RETURNING id""",
                [count, template_id])
     return [r[0] for r in rows]
 
 
 def _raise_many(alerts, tenant, partner, count, out):
-    from messaging.models import Severity
+    from alerts.models import Severity
     from scm_portal.tenancy.roles import Role
 
     with transaction.atomic():
@@ -271,9 +273,9 @@ def _raise_many(alerts, tenant, partner, count, out):
 
 
 def build_alert_world(open_total, due_total, raise_max=100):
+    from alerts import services as alerts
+    from alerts.models import Alert, EscalationPolicy
     import realtime
-    from messaging import alerts
-    from messaging.models import Alert, EscalationPolicy
     from scm_portal.tenancy.models import Organization, Tenant
 
     tenant = Tenant.objects.get(slug="acme")
@@ -296,9 +298,9 @@ def build_alert_world(open_total, due_total, raise_max=100):
     with transaction.atomic():
         sql("SET LOCAL session_replication_role = replica")  # bulk load: no foreign-key triggers
         # Everything open already (earlier parts of the run, the demo) is background: not due.
-        sql("UPDATE messaging_alert SET next_escalation_at = now() + interval '2 hours' WHERE state = 'open'")
-        existing = sql("SELECT count(*) FROM messaging_alert WHERE state = 'open'")[0][0]
-        sql("""INSERT INTO messaging_alert (tenant_id, kind, severity, state, level, dedupe_key, title, body, subject_kind,
+        sql("UPDATE alerts_alert SET next_escalation_at = now() + interval '2 hours' WHERE state = 'open'")
+        existing = sql("SELECT count(*) FROM alerts_alert WHERE state = 'open'")[0][0]
+        sql("""INSERT INTO alerts_alert (tenant_id, kind, severity, state, level, dedupe_key, title, body, subject_kind,
                       subject_ref, partner_id, core_audience, payload, cards, policy_id, next_escalation_at, opened_at, recovered)
                SELECT %s, 'low_stock', 20, 'open', 0, 'bench-bg:' || g, 'BG-' || g || ' in WH-SH is below safety stock',
                       '', 'sku', 'BG-' || g, %s, ',warehouse,', '{}'::jsonb, %s::jsonb, %s,
@@ -306,8 +308,8 @@ def build_alert_world(open_total, due_total, raise_max=100):
                FROM generate_series(1, %s) g""",
             [tenant.id, sup_a.id, json.dumps(template.cards if template else []), policy.pk if policy else None,
              max(0, open_total - existing)])
-    vacuum_analyze("messaging_alert")
-    counts = sql("SELECT count(*), count(*) FILTER (WHERE next_escalation_at <= now()) FROM messaging_alert WHERE state = 'open'")[0]
+    vacuum_analyze("alerts_alert")
+    counts = sql("SELECT count(*), count(*) FILTER (WHERE next_escalation_at <= now()) FROM alerts_alert WHERE state = 'open'")[0]
     return real, {"raise_s": round(raise_s, 1), "raised": min(due_total, raise_max), "copies": len(real) - min(due_total, raise_max),
                   "open_alerts": counts[0], "due_now": counts[1],
                   "policy_levels": len(policy.levels) if policy else 0, "cards_per_alert": len(template.cards) if template else 0}
@@ -359,11 +361,11 @@ class NoPublish:
 def bench_escalation(cfg):
     from contextlib import nullcontext
 
-    from messaging.alerts import escalation_sweep
+    from alerts.services import escalation_sweep
 
     rounds, big, diagnostic = cfg["rounds"], cfg["big"], cfg.get("diagnostic", 0)
     real, world = build_alert_world(cfg["open"], sum(rounds) + big + 2 * diagnostic)
-    out = {"world": world, "baseline": count_baseline("SELECT count(*) FROM messaging_alert WHERE state = 'open'")}
+    out = {"world": world, "baseline": count_baseline("SELECT count(*) FROM alerts_alert WHERE state = 'open'")}
     idle = []
     for _ in range(3):
         n, t = timed(escalation_sweep)
@@ -374,7 +376,7 @@ def bench_escalation(cfg):
 
     def sweep_with(size, context=None):
         ids = [next(pending) for _ in range(size)]
-        sql("UPDATE messaging_alert SET next_escalation_at = now() - interval '1 second' WHERE id = ANY(%s)", [ids])
+        sql("UPDATE alerts_alert SET next_escalation_at = now() - interval '1 second' WHERE id = ANY(%s)", [ids])
         with context or nullcontext():
             n, t = timed(escalation_sweep)
         t.update({"due": size, "escalated": n, "per_alert_ms": round(t["s"] / max(n, 1) * 1000, 2)})

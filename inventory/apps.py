@@ -1,4 +1,10 @@
 from django.apps import AppConfig
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+def _sku_url(tenant_slug, code):
+    return reverse("inventory:sku", kwargs={"tenant": tenant_slug, "code": code})
 
 
 class InventoryConfig(AppConfig):
@@ -7,3 +13,18 @@ class InventoryConfig(AppConfig):
 
     def ready(self):
         from inventory import bot, services  # noqa: F401  (registers the replenish button and bot intents)
+
+        self.register_alert_kinds()
+
+    @staticmethod
+    def register_alert_kinds():
+        """The alerts the stock rules raise (inventory.services): each about a SKU, shown as the
+        API's and the board's `sku` and linked to the SKU's page."""
+        from alerts.models import Severity
+        from alerts.registry import AlertSubject, register_alert_kind
+
+        sku = AlertSubject(field="sku", subject_kind="sku", label=_("SKU"), per_label=_("Alerts per SKU"), url=_sku_url)
+        register_alert_kind("low_stock", label=_("Below safety stock"), severity=Severity.WARNING, subject=sku)
+        register_alert_kind("reorder_point", label=_("Reorder point reached"), severity=Severity.INFO, subject=sku)
+        register_alert_kind("step_drop", label=_("Stock fell by a step"), severity=Severity.INFO, subject=sku)
+        register_alert_kind("velocity", label=_("Unusual consumption"), severity=Severity.WARNING, subject=sku)

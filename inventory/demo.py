@@ -10,9 +10,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from alerts.models import EscalationPolicy
 from inventory import services
 from inventory.models import SKU, ReplenishmentRule, Warehouse
-from messaging.models import EscalationPolicy
 
 WAREHOUSES = {"acme": [("WH-SH", "上海中心仓"), ("WH-SZ", "深圳仓")], "globex": [("GX-BJ", "北京仓")]}
 SKUS = {

@@ -19,9 +19,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from alerts import services as alerts
+from alerts.models import Severity
 from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, StockLevel, StockMovement, Warehouse
-from messaging import alerts, registry
-from messaging.models import Severity
+from messaging import registry
 from scm_portal.errors import StructuredValidationError
 from scm_portal.db.templates import QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.models import Membership, Organization
@@ -624,7 +625,7 @@ def rules_sweep(*, tenant, now=None):
     stock was already under it, a level created under its rule's line), then checks consumption
     velocity against its own baseline.
     """
-    from messaging.models import Alert
+    from alerts.models import Alert
 
     rules_table, levels_table = ReplenishmentRule._meta.db_table, StockLevel._meta.db_table
     with connection.cursor() as cursor:
@@ -682,7 +683,7 @@ def _check_velocity(tenant, now):
         )
     )
     usage = {(r["sku_id"], r["warehouse_id"]): (-(r["recent"] or 0), -(r["total"] or 0)) for r in rows}
-    from messaging.models import Alert
+    from alerts.models import Alert
 
     open_keys = set(
         Alert.objects.for_tenant(tenant).filter(dedupe_key__startswith="velocity:").exclude(state="resolved")

@@ -13,10 +13,10 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from alerts.models import SEVERITY_NAMES
+from alerts.selectors import alert_list
 from inventory import selectors, services
 from inventory.models import ReplenishmentRule, StockMovement, Warehouse
-from messaging.models import SEVERITY_NAMES
-from messaging.selectors import alerts_for_user
 from scm_portal.tenancy.selectors import is_core_staff
 from scm_portal.tenancy.views import tenant_page
 
@@ -116,7 +116,7 @@ def sku_detail(request, code):
             StockMovement.objects.for_tenant(tenant).visible_to(user).filter(sku=sku)
             .select_related("warehouse").order_by("-occurred_at", "-pk")[:RECENT_MOVEMENTS]
         )
-    alerts = list(alerts_for_user(user, tenant).filter(subject_kind="sku", subject_ref=sku.code)[:SKU_ALERTS])
+    alerts = list(alert_list(user=user, tenant=tenant).filter(subject_kind="sku", subject_ref=sku.code)[:SKU_ALERTS])
     for alert in alerts:
         alert.severity_name = SEVERITY_NAMES.get(alert.severity, "")
     context = {

@@ -6,4 +6,4 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self):
-        from messaging import alerts, bot, receivers, services  # noqa: F401  (register built-in actions, intents, receivers)
+        from messaging import bot, receivers, services  # noqa: F401  (register built-in actions, intents, receivers)

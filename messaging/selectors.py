@@ -90,29 +90,6 @@ def message_search(user, tenant, query, room=None, limit=50):
     return list(queryset.select_related("sender", "room").prefetch_related("attachments").order_by("-created_at", "-pk")[:limit])
 
 
-def alerts_for_user(user, tenant, mine=False):
-    """Alerts the user may see, newest first; `mine`: only those addressed to the user
-    (their organisation's, or their roles are in its audience)."""
-    from django.db.models import Q
-
-    from messaging.models import Alert
-    from scm_portal.tenancy.models import Membership
-
-    queryset = Alert.objects.for_tenant(tenant).visible_to(user).select_related("partner").order_by("-opened_at", "-pk")
-    if mine:
-        from django.db.models import Exists, OuterRef
-
-        from messaging.models import Notification
-
-        memberships = list(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", "organization_id"))
-        # Addressed to me: my roles or organisation, or I was told about it by name (an escalation).
-        condition = Q(Exists(Notification.objects.filter(alert=OuterRef("pk"), user=user)))
-        for role, organization_id in memberships:
-            condition |= Q(core_audience__contains=f",{role},") | Q(partner_id=organization_id)
-        queryset = queryset.filter(condition)
-    return queryset
-
-
 def room_messages_between(room_id, after_seq, before_seq):
     """Every message of a room with after_seq < seq < before_seq, for the socket hub's gap fill.
 

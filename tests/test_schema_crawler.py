@@ -35,7 +35,7 @@ def world(full_demo):
     # An alert (with its cards and notifications) and a replenishment request in globex.
     from inventory.models import SKU, Warehouse
     from inventory.services import replenishment_request_create
-    from messaging.alerts import alert_raise
+    from alerts.services import alert_raise
 
     alert_raise(tenant=globex, kind="low_stock", severity=30, dedupe_key="canary", title=CANARY,
                 partner=demo["organizations"]["sup-a"], core_audience=["buyer"], subject_kind="sku", subject_ref="GX-5001")

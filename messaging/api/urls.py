@@ -1,15 +1,12 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from messaging.api import alert_views, views
+from messaging.api import views
 
 T = "t/<slug:tenant>/"
 
 router = SimpleRouter()
 router.register(r"t/(?P<tenant>[a-z0-9-]+)/rooms", views.RoomViewSet, basename="room")
-router.register(r"t/(?P<tenant>[a-z0-9-]+)/alerts", alert_views.AlertViewSet, basename="alert")
-router.register(r"t/(?P<tenant>[a-z0-9-]+)/escalation-policies", alert_views.EscalationPolicyViewSet, basename="escalation-policy")
-router.register(r"t/(?P<tenant>[a-z0-9-]+)/notifications", alert_views.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     *router.urls,
@@ -19,5 +16,4 @@ urlpatterns = [
     path(T + "rooms/<int:room_id>/attachments/<int:attachment_id>/", views.AttachmentDownloadView.as_view(), name="attachment-download"),
     path(T + "messages/search/", views.MessageSearchView.as_view(), name="message-search"),
     path(T + "conversations/", views.ConversationView.as_view(), name="conversation"),
-    path(T + "kpis/alerts/", alert_views.AlertKpiView.as_view(), name="alert-kpis"),
 ]

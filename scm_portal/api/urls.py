@@ -10,5 +10,6 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include(tenancy_urls)),
     path("", include("messaging.api.urls")),
+    path("", include("alerts.api.urls")),
     path("", include("inventory.api.urls")),
 ]

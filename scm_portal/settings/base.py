@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "scm_portal.tenancy",
     "scm_portal.api",
     "messaging",
+    "alerts",
     "orders",
     "inventory",
     "finance",
@@ -148,7 +149,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# How long a request waits for a publish someone is waiting for (messaging.realtime._group_send_many).
+# How long a request waits for a publish someone is waiting for (realtime, the publisher).
 URGENT_PUBLISH_WAIT_SECONDS = max(0, env_int("URGENT_PUBLISH_WAIT_MS", 5)) / 1000
 
 # Without a broker, tasks run in the calling process (same task code, another trigger).
@@ -161,7 +162,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "tenancy.housekeeping", "schedule": 3600.0},
-    "escalations": {"task": "messaging.escalation_sweep", "schedule": float(env_int("ESCALATION_SWEEP_SECONDS", 5))},
+    "escalations": {"task": "alerts.escalation_sweep", "schedule": float(env_int("ESCALATION_SWEEP_SECONDS", 5))},
     "stock-rules": {"task": "inventory.rules_sweep", "schedule": float(env_int("RULES_SWEEP_SECONDS", 60))},
 }
 # The embedded default runs CELERY_BEAT_SCHEDULE in a thread of the server process;
@@ -226,7 +227,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CoreRoleEnum": "scm_portal.tenancy.roles.CORE_ROLE_VALUES",
-        "SeverityEnum": "messaging.models.SEVERITY_NAME_VALUES",
+        "SeverityEnum": "alerts.models.SEVERITY_NAME_VALUES",
         "PartnershipKindEnum": "scm_portal.tenancy.roles.PARTNER_KIND_CHOICES",
         "InvitationKindEnum": "scm_portal.tenancy.models.InvitationKind",
     },

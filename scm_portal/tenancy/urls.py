@@ -8,5 +8,5 @@ urlpatterns = [
     path("members/", views.members, name="members"),
     path("rooms/", include("messaging.urls")),
     path("stock/", include("inventory.urls")),
-    path("alerts/", include("messaging.alert_urls")),
+    path("alerts/", include("alerts.urls")),
 ]

@@ -70,13 +70,15 @@
   function initBoard(root) {
     var t = loadStrings();
     var partners = readJson("alert-partners");
+    // What alerts are about, one column each: [{field, label, subject_kind, url}] (alerts.registry).
+    var subjects = readJson("alert-subjects");
+    if (!Array.isArray(subjects)) subjects = [];
     var format = timeFormatter(root.getAttribute("data-time-zone"));
     var rows = root.querySelector("[data-role=rows]");
     var table = root.querySelector("table");
     var empty = root.querySelector("[data-role=empty]");
     var errorBox = root.querySelector("[data-role=error]");
     var apiBase = root.getAttribute("data-api");
-    var skuUrl = root.getAttribute("data-sku-url");
     var mayAct = root.getAttribute("data-may-act") === "1";
     var filter = {
       state: root.getAttribute("data-filter-state") || "active",
@@ -114,8 +116,14 @@
     }
 
     /* One row from a socket frame or an API answer (both carry the same fields). */
+    /* The alert's reference to one subject: the API's field, or the frame's subject of that kind. */
+    function subjectRef(alert, subject) {
+      if (alert[subject.field]) return String(alert[subject.field]);
+      if (alert.subject && alert.subject.kind === subject.subject_kind && alert.subject.id) return String(alert.subject.id);
+      return "";
+    }
+
     function renderRow(alert) {
-      var sku = alert.sku || (alert.subject && alert.subject.kind === "sku" ? alert.subject.id : "") || "";
       var severity = typeof alert.severity === "string" ? alert.severity : "";
       var tr = el("tr");
       tr.setAttribute("data-testid", "alert-row");
@@ -174,17 +182,20 @@
       td.textContent = alert.partner ? (partners[alert.partner] || alert.partner) : "—";
       tr.appendChild(td);
 
-      td = cell("label.sku");
-      td.setAttribute("data-field", "sku");
-      if (sku) {
-        var link = el("a", "", sku);
-        link.href = skuUrl.replace("__sku__", encodeURIComponent(sku));
-        link.setAttribute("data-testid", "alert-sku");
-        td.appendChild(link);
-      } else {
-        td.textContent = "—";
-      }
-      tr.appendChild(td);
+      subjects.forEach(function (subject) {
+        var ref = subjectRef(alert, subject);
+        var subjectCell = cell("label." + subject.field);
+        subjectCell.setAttribute("data-field", subject.field);
+        if (ref) {
+          var shown = el(subject.url ? "a" : "span", "", ref);
+          if (subject.url) shown.href = subject.url.replace("__ref__", encodeURIComponent(ref));
+          shown.setAttribute("data-testid", "alert-" + subject.field);
+          subjectCell.appendChild(shown);
+        } else {
+          subjectCell.textContent = "—";
+        }
+        tr.appendChild(subjectCell);
+      });
 
       td = cell("label.actions", "alert-actions");
       td.setAttribute("data-field", "actions");

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messaging.models import Alert, EscalationPolicy
+from alerts.models import Alert, EscalationPolicy
 from tests.api_contract import user
 from tests.inventory.helpers import movement, stock_world
 from tests.messaging.test_sockets import connect, in_db_thread, nothing_arrives
@@ -61,7 +61,7 @@ async def test_below_safety_stock_reaches_the_supplier_and_the_warehouse_only(de
     # Unacknowledged: the sweep escalates to the planner, who now sees it live.
     @in_db_thread
     def sweep():
-        from messaging.alerts import escalation_sweep
+        from alerts.services import escalation_sweep
 
         return escalation_sweep(now=timezone.now() + timedelta(seconds=61))
 

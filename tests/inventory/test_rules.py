@@ -6,9 +6,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from alerts.models import Alert
 from inventory import services
 from inventory.models import ReplenishmentRequest, ReplenishmentRule
-from messaging.models import Alert, Message
+from messaging.models import Message
 from tests.api_contract import assert_error, user
 from tests.inventory.helpers import ingest, movement, stock_world
 from tests.messaging.helpers import room_of

@@ -9,10 +9,10 @@ import pytest
 from django.apps import apps
 from django.db import connection, connections, transaction
 
+from alerts.models import Alert
 from inventory import demo as inventory_demo
 from inventory import services
 from inventory.models import ReplenishmentRule, StockLevel
-from messaging.models import Alert
 from tests.api_contract import user
 from tests.inventory.helpers import ingest, movement, stock_world, wait_until_a_backend_waits_for_a_lock
 

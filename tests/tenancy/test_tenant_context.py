@@ -252,7 +252,7 @@ class TestQueryTemplate:
             assert template.rows(ids=[]) == []
         # A sentinel outside a small column's range makes the ORM answer "no rows" at compile
         # time: that shape is run through the ORM with the real values, never cached as empty.
-        from messaging.models import EscalationPolicy, Severity
+        from alerts.models import EscalationPolicy, Severity
 
         acme = demo["tenants"]["acme"]
         EscalationPolicy.objects.create(tenant=acme, name="p", min_severity=Severity.WARNING)
@@ -265,7 +265,7 @@ class TestQueryTemplate:
 
 class TestInsertTemplate:
     def test_writes_what_save_would_and_sets_the_keys(self, demo, django_assert_num_queries):
-        from messaging.models import EscalationPolicy, Severity
+        from alerts.models import EscalationPolicy, Severity
 
         acme = demo["tenants"]["acme"]
         template = InsertTemplate(EscalationPolicy)
@@ -280,7 +280,7 @@ class TestInsertTemplate:
         assert template.insert([]) == []
 
     def test_a_conflict_clause_skips_rows_and_says_which_went_in(self, demo):
-        from messaging.models import Alert
+        from alerts.models import Alert
 
         acme = demo["tenants"]["acme"]
         template = InsertTemplate(Alert, conflict="ON CONFLICT (tenant_id, dedupe_key) WHERE NOT (state = 'resolved') DO NOTHING")
@@ -314,7 +314,7 @@ class TestPipeline:
     def test_an_error_in_a_pipeline_is_djangos_and_rolls_back(self, demo):
         from django.db import IntegrityError, transaction
 
-        from messaging.models import EscalationPolicy
+        from alerts.models import EscalationPolicy
 
         acme = demo["tenants"]["acme"]
         with pytest.raises(IntegrityError), transaction.atomic(), pipeline():
@@ -338,7 +338,7 @@ class TestPipeline:
     def test_a_transaction_begun_in_a_block_commits(self, demo_tx, read_answer):
         from django.db import transaction
 
-        from messaging.models import EscalationPolicy
+        from alerts.models import EscalationPolicy
 
         acme = demo_tx["tenants"]["acme"]
         with transaction.atomic(), pipeline():
@@ -346,22 +346,22 @@ class TestPipeline:
             rows = template.insert([EscalationPolicy(tenant=acme, name="committed")])
             assert len(rows) == (1 if read_answer else 0)
         assert connection.connection.pgconn.transaction_status == 0  # IDLE: committed, not left open
-        assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'committed'") == 1
+        assert seen_from_another_connection("SELECT count(*) FROM alerts_escalationpolicy WHERE name = 'committed'") == 1
 
     @pytest.mark.django_db(transaction=True)
     def test_outside_a_transaction_a_block_still_commits_as_it_leaves(self, demo_tx):
-        from messaging.models import EscalationPolicy
+        from alerts.models import EscalationPolicy
 
         assert connection.get_autocommit()
         with pipeline():
             InsertTemplate(EscalationPolicy, returning=()).insert([EscalationPolicy(tenant=demo_tx["tenants"]["acme"], name="auto")])
-        assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'auto'") == 1
+        assert seen_from_another_connection("SELECT count(*) FROM alerts_escalationpolicy WHERE name = 'auto'") == 1
 
     @pytest.mark.django_db(transaction=True)
     def test_an_error_caught_inside_the_block_writes_nothing_and_the_connection_goes_on(self, demo_tx):
         from django.db import IntegrityError, transaction
 
-        from messaging.models import EscalationPolicy
+        from alerts.models import EscalationPolicy
 
         acme = demo_tx["tenants"]["acme"]
         # As without a pipeline: PostgreSQL answers the COMMIT of an aborted transaction by rolling back.
@@ -373,7 +373,7 @@ class TestPipeline:
                 except IntegrityError:
                     pass  # caught in the block: the transaction is aborted all the same
         assert not EscalationPolicy.objects.filter(name="lost").exists()  # and the connection answers again
-        assert seen_from_another_connection("SELECT count(*) FROM messaging_escalationpolicy WHERE name = 'lost'") == 0
+        assert seen_from_another_connection("SELECT count(*) FROM alerts_escalationpolicy WHERE name = 'lost'") == 0
 
 
 def seen_from_another_connection(sql):

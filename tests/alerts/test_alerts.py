@@ -8,10 +8,11 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from alerts import services
+from alerts.models import Alert, AlertEvent, EscalationPolicy, Notification
 import realtime
-from messaging import alerts
 from messaging.chain import chain_verify
-from messaging.models import Alert, AlertEvent, EscalationPolicy, Message, Notification, Room
+from messaging.models import Message, Room
 from tests.api_contract import TenantCreateChecks, TenantEndpointChecks, assert_error, user
 from tests.messaging.helpers import room_of
 
@@ -27,7 +28,7 @@ def policy(tenant, levels=None, kind="", min_severity=10):
 
 
 def raise_alert(demo, key="k1", severity=20, tenant="acme", partner="sup-a", audience=("warehouse",)):
-    alert, created = alerts.alert_raise(
+    alert, created = services.alert_raise(
         tenant=demo["tenants"][tenant], kind="low_stock", severity=severity, dedupe_key=key, title="SKU-9 低于安全库存",
         subject_kind="sku", subject_ref="SKU-9", partner=demo["organizations"][partner], core_audience=audience,
     )
@@ -37,7 +38,7 @@ def raise_alert(demo, key="k1", severity=20, tenant="acme", partner="sup-a", aud
 class TestLifecycle:
     def test_raise_is_idempotent_per_condition(self, demo):
         first = raise_alert(demo)
-        again, created = alerts.alert_raise(tenant=demo["tenants"]["acme"], kind="low_stock", severity=20,
+        again, created = services.alert_raise(tenant=demo["tenants"]["acme"], kind="low_stock", severity=20,
                                             dedupe_key="k1", title="again")
         assert again.pk == first.pk and not created
         assert Alert.objects.count() == 1
@@ -81,9 +82,9 @@ class TestLifecycle:
         for i in range(300):  # enough alerts for a scan to look worse than the index
             raise_alert(demo, key=f"k{i}", audience=())
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE messaging_alert")
+            cursor.execute("ANALYZE alerts_alert")
         for n, (query, index) in enumerate([
-            (alerts._OPEN_ALERT._build(None, tenant_id=tenant.pk, key="k7"), "alert_one_unresolved_per_key"),
+            (services._OPEN_ALERT._build(None, tenant_id=tenant.pk, key="k7"), "alert_one_unresolved_per_key"),
             (Alert.objects.for_tenant(tenant).filter(dedupe_key="k7", state__is_not="resolved"), "alert_one_unresolved_per_key"),
         ]):
             sql, params = query.query.sql_with_params()
@@ -115,7 +116,7 @@ class TestLifecycle:
 
     def test_a_resolved_condition_can_alert_again(self, demo, api):
         alert = raise_alert(demo)
-        alerts.alert_resolve(tenant=alert.tenant, actor=user("acme.warehouse"), alert=alert)
+        services.alert_resolve(tenant=alert.tenant, actor=user("acme.warehouse"), alert=alert)
         assert raise_alert(demo).pk != alert.pk
 
     def test_who_may_act(self, demo, api):
@@ -169,24 +170,24 @@ class TestEscalation:
         alert = raise_alert(demo)
         opened = alert.opened_at
         assert alert.next_escalation_at == opened + timedelta(seconds=60)
-        assert alerts.escalation_sweep(now=opened + timedelta(seconds=59)) == 0
-        assert alerts.escalation_sweep(now=opened + timedelta(seconds=61)) == 1
-        assert alerts.escalation_sweep(now=opened + timedelta(seconds=61)) == 0  # not twice
+        assert services.escalation_sweep(now=opened + timedelta(seconds=59)) == 0
+        assert services.escalation_sweep(now=opened + timedelta(seconds=61)) == 1
+        assert services.escalation_sweep(now=opened + timedelta(seconds=61)) == 0  # not twice
         alert.refresh_from_db()
         assert alert.level == 1 and set(alert.core_audience.strip(",").split(",")) == {"warehouse", "planner"}
         assert Notification.objects.filter(kind="escalation", level=1).get().user.username == "acme.planner"
-        assert alerts.escalation_sweep(now=opened + timedelta(seconds=61 + 121)) == 1
+        assert services.escalation_sweep(now=opened + timedelta(seconds=61 + 121)) == 1
         alert.refresh_from_db()
         assert alert.level == 2 and alert.next_escalation_at is None
         assert set(Notification.objects.filter(level=2).values_list("user__username", flat=True)) == {"acme.admin"}
-        assert alerts.escalation_sweep(now=opened + timedelta(days=1)) == 0
+        assert services.escalation_sweep(now=opened + timedelta(days=1)) == 0
 
     def test_acknowledging_stops_the_escalation(self, demo):
         tenant = demo["tenants"]["acme"]
         policy(tenant)
         alert = raise_alert(demo)
-        alerts.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=alert)
-        assert alerts.escalation_sweep(now=timezone.now() + timedelta(hours=1)) == 0
+        services.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=alert)
+        assert services.escalation_sweep(now=timezone.now() + timedelta(hours=1)) == 0
         alert.refresh_from_db()
         assert alert.level == 0
 
@@ -206,7 +207,7 @@ class TestEscalation:
         alert = raise_alert(demo)
         room = room_of("acme", "sup-a")
         assert not any(m.kind == "event" for m in messages_visible(user("acme.planner"), room))
-        alerts.escalation_sweep(now=alert.next_escalation_at)
+        services.escalation_sweep(now=alert.next_escalation_at)
         assert any(m.payload.get("escalation") for m in messages_visible(user("acme.planner"), room))
 
     @pytest.mark.django_db(transaction=True)
@@ -222,7 +223,7 @@ class TestEscalation:
         def sweep():
             try:
                 barrier.wait()
-                counts.append(alerts.escalation_sweep(now=due, batch_size=7))
+                counts.append(services.escalation_sweep(now=due, batch_size=7))
             finally:
                 connections.close_all()
 
@@ -259,7 +260,7 @@ class TestEscalationBatch:
 
         post("supa.rep", room_of("acme", "sup-a"), "在路上")  # the rooms hold other messages too
         heads = {r.pk: r.last_seq for r in Room.objects.filter(tenant=tenant)}
-        assert alerts.escalation_sweep(now=raised[-1].next_escalation_at, batch_size=5) == 12
+        assert services.escalation_sweep(now=raised[-1].next_escalation_at, batch_size=5) == 12
         rooms = Room.objects.filter(tenant=tenant, pk__in={ref["room"] for a in raised for ref in a.cards})
         assert rooms.count() == 3
         for room in rooms:
@@ -273,7 +274,7 @@ class TestEscalationBatch:
                 card = next(ref for ref in alert.cards if ref["room"] == room.pk)
                 assert (message.refers_to, message.relation, message.payload["level"]) == (card["seq"], "reply", 1)
                 assert message.core_audience == ",planner,warehouse," and message.kind == "event"
-                assert [a["name"] for a in message.actions] == list(alerts.LIFECYCLE_ACTIONS)
+                assert [a["name"] for a in message.actions] == list(services.LIFECYCLE_ACTIONS)
         assert AlertEvent.objects.filter(action="escalated", level=1).count() == 12
         assert Notification.objects.filter(kind="escalation", level=1, user__username="acme.planner").count() == 12
 
@@ -285,10 +286,10 @@ class TestEscalationBatch:
         later = due + timedelta(days=1)
         Alert.objects.filter(pk__in=[a.pk for a in raised[5:]]).update(next_escalation_at=later)
         with CaptureQueriesContext(connection) as five:
-            assert alerts.escalation_sweep(now=due) == 5
+            assert services.escalation_sweep(now=due) == 5
         Alert.objects.filter(pk__in=[a.pk for a in raised[5:]]).update(next_escalation_at=due)
         with CaptureQueriesContext(connection) as fifty:
-            assert alerts.escalation_sweep(now=due) == 50
+            assert services.escalation_sweep(now=due) == 50
         assert len(fifty) == len(five), [q["sql"][:80] for q in fifty.captured_queries]
         assert len(fifty) <= 16, [q["sql"][:80] for q in fifty.captured_queries]
 
@@ -300,7 +301,7 @@ class TestEscalationBatch:
         monkeypatch.setattr(realtime, "_group_send", lambda group, event, urgent=False: single.append((group, event)))
         monkeypatch.setattr(realtime, "_group_send_many", lambda events, urgent=False: many.append(events))
         with django_capture_on_commit_callbacks() as callbacks:
-            assert alerts.escalation_sweep(now=raised[-1].next_escalation_at) == 6
+            assert services.escalation_sweep(now=raised[-1].next_escalation_at) == 6
             assert not single and not many  # nothing before commit
         for callback in callbacks:
             callback()
@@ -330,21 +331,21 @@ class TestEscalationBatch:
 
         monkeypatch.setattr(Notification.objects, "bulk_create", boom)
         with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
-            alerts.escalation_sweep(now=raised[-1].next_escalation_at)
+            services.escalation_sweep(now=raised[-1].next_escalation_at)
         assert callbacks == []
         assert set(Alert.objects.values_list("level", flat=True)) == {0}
         assert not AlertEvent.objects.filter(action="escalated").exists()
         assert not Message.objects.filter(payload__escalation=True).exists()
         assert {r.pk: (r.last_seq, r.last_hash) for r in Room.objects.filter(tenant=tenant)} == heads
         monkeypatch.undo()
-        assert alerts.escalation_sweep(now=raised[-1].next_escalation_at) == 4  # the next sweep takes them
+        assert services.escalation_sweep(now=raised[-1].next_escalation_at) == 4  # the next sweep takes them
 
     def test_a_policy_shortened_since_stops_without_a_card(self, demo):
         tenant = demo["tenants"]["acme"]
         p = policy(tenant)
         first, second = self.raise_many(demo, 2)
         EscalationPolicy.objects.filter(pk=p.pk).update(levels=[])
-        assert alerts.escalation_sweep(now=second.next_escalation_at) == 2
+        assert services.escalation_sweep(now=second.next_escalation_at) == 2
         assert set(Alert.objects.values_list("level", "next_escalation_at")) == {(0, None)}
         assert not Message.objects.filter(payload__escalation=True).exists()
 
@@ -410,8 +411,8 @@ def test_kpis(demo, api):
     a = raise_alert(demo, key="k-a")
     raise_alert(demo, key="k-b", partner="sup-b")
     Alert.objects.filter(pk=a.pk).update(opened_at=timezone.now() - timedelta(minutes=10))
-    alerts.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=a)
-    alerts.alert_resolve(tenant=tenant, actor=user("acme.warehouse"), alert=a)
+    services.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=a)
+    services.alert_resolve(tenant=tenant, actor=user("acme.warehouse"), alert=a)
     api.as_user(user("acme.admin"))
     body = api.get("/api/v1/t/acme/kpis/alerts/").json()
     assert body["total"] == 2 and body["open"] == 1
@@ -441,5 +442,5 @@ def test_an_alert_escalated_to_me_by_name_is_mine(demo, api):
     alert = raise_alert(demo)
     api.as_user(user("acme.buyer"))
     assert api.get("/api/v1/t/acme/alerts/?mine=1").json()["results"] == []
-    alerts.escalation_sweep(now=alert.next_escalation_at)
+    services.escalation_sweep(now=alert.next_escalation_at)
     assert [a["id"] for a in api.get("/api/v1/t/acme/alerts/?mine=1").json()["results"]] == [alert.pk]

@@ -1,7 +1,14 @@
+"""The alert API's shapes. What an alert is about comes from its kind's registration: each
+registered subject (alerts.registry.AlertSubject) is a field of every alert (null when the alert
+is about something else) and a `by_<field>` list of the KPIs."""
+
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from messaging.models import SEVERITY_BY_NAME, SEVERITY_NAME_VALUES, SEVERITY_NAMES, Alert, EscalationPolicy, Notification
+from alerts.models import SEVERITY_BY_NAME, SEVERITY_NAME_VALUES, SEVERITY_NAMES, Alert, EscalationPolicy, Notification
+from alerts.registry import alert_subjects, alert_text, subject_ref
 from scm_portal.api.serializers import StrictBooleanField, StrictCharField, StrictModelSerializer
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLE_VALUES
@@ -21,9 +28,20 @@ class SeverityField(serializers.ChoiceField):
         return SEVERITY_BY_NAME[super().to_internal_value(data)]
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class SubjectRefField(serializers.Field):
+    """An alert's reference to one registered subject, or null."""
+
+    def __init__(self, subject, **kwargs):
+        self.subject = subject
+        super().__init__(source="*", read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, alert):
+        return subject_ref(alert, self.subject)
+
+
 class AlertSerializer(serializers.ModelSerializer):
     severity = SeverityField()
-    sku = serializers.SerializerMethodField()
     partner = serializers.CharField(source="partner.slug", allow_null=True, default=None)
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", allow_null=True, default=None)
     started_by = serializers.CharField(source="started_by.username", allow_null=True, default=None)
@@ -31,12 +49,23 @@ class AlertSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alert
-        fields = ["id", "kind", "state", "severity", "level", "title", "body", "sku", "subject_kind", "subject_ref",
+        # and, before subject_kind, a field per registered subject (get_fields)
+        fields = ["id", "kind", "state", "severity", "level", "title", "body", "subject_kind", "subject_ref",
                   "partner", "payload", "cards", "opened_at", "acknowledged_at", "acknowledged_by", "started_at",
                   "started_by", "resolved_at", "resolved_by", "recovered", "next_escalation_at"]
 
-    def get_sku(self, alert) -> str | None:
-        return alert.subject_ref if alert.subject_kind == "sku" else None
+    def get_fields(self):
+        fields = {}
+        for name, field in super().get_fields().items():
+            if name == "subject_kind":  # the registered subjects' fields come first
+                fields.update({subject.field: SubjectRefField(subject) for subject in alert_subjects()})
+            fields[name] = field
+        return fields
+
+    def to_representation(self, alert):
+        data = super().to_representation(alert)
+        data["title"], data["body"] = alert_text(alert)  # in the reader's language when the kind renders it
+        return data
 
 
 class LevelSerializer(serializers.Serializer):
@@ -99,7 +128,16 @@ class KpiSerializer(serializers.Serializer):
     time_to_resolve = serializers.DictField()
     by_kind = serializers.ListField(child=serializers.DictField())
     by_supplier = serializers.ListField(child=serializers.DictField())
-    by_sku = serializers.ListField(child=serializers.DictField())
+    # and a `by_<field>` per registered subject (get_fields)
     by_day = serializers.ListField(child=serializers.DictField())
+
+    def get_fields(self):
+        fields = {}
+        for name, field in super().get_fields().items():
+            if name == "by_day":
+                fields.update({f"by_{subject.field}": serializers.ListField(child=serializers.DictField())
+                               for subject in alert_subjects()})
+            fields[name] = field
+        return fields
 
 

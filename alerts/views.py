@@ -1,10 +1,11 @@
 """Alert pages under /t/<tenant>/alerts/: the live board, escalation policies and KPIs.
 
-Thin views. Reads go through messaging.selectors / kpis and `.for_tenant(t).visible_to(user)`;
+Thin views. Reads go through alerts.selectors and `.for_tenant(t).visible_to(user)`;
 alert state changes are made by the board's script through the REST API (the same service
 calls and checks as every other client); escalation policies are validated by the API's
 EscalationPolicySerializer, so the page and the API accept exactly the same policies.
-Charts are inline SVG drawn on the server.
+Charts are inline SVG drawn on the server. Kind labels and what an alert is about (a column
+of the board, a chart of the KPIs) come from the kinds' registrations (alerts.registry).
 """
 
 import math
@@ -21,9 +22,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from messaging import alerts, kpis, selectors
-from messaging.api.alert_serializers import CHANNELS, MAX_LEVELS, EscalationPolicySerializer
-from messaging.models import SEVERITY_NAMES, Alert, AlertState, EscalationPolicy, Severity
+from alerts import registry, selectors, services
+from alerts.api.serializers import CHANNELS, MAX_LEVELS, EscalationPolicySerializer
+from alerts.models import SEVERITY_NAMES, Alert, AlertState, EscalationPolicy, Severity
 from scm_portal.tenancy.models import Partnership
 from scm_portal.tenancy.roles import CORE_ROLE_VALUES, Role
 from scm_portal.tenancy.selectors import is_core_staff
@@ -31,13 +32,6 @@ from scm_portal.tenancy.views import tenant_page
 
 PAGE_SIZE = 50
 
-# Labels of the alert kinds the domain apps raise today; any other kind is shown as it is stored.
-KIND_LABELS = {
-    "low_stock": gettext_lazy("Below safety stock"),
-    "reorder_point": gettext_lazy("Reorder point reached"),
-    "step_drop": gettext_lazy("Stock fell by a step"),
-    "velocity": gettext_lazy("Unusual consumption"),
-}
 # What each state lets a person do next (the services refuse anything else).
 NEXT_ACTIONS = {
     AlertState.OPEN: ("ack", "start", "resolve"),
@@ -56,8 +50,23 @@ CHANNEL_LABELS = {
 }
 
 
+def kind_labels():
+    """{kind: label} of every registered kind (the domain apps register theirs)."""
+    return {definition.kind: definition.label for definition in registry.alert_kinds()}
+
+
 def kind_label(kind):
-    return KIND_LABELS.get(kind, kind) if kind else _("Any kind")
+    return registry.kind_label(kind) if kind else _("Any kind")
+
+
+def subject_columns(tenant):
+    """The board's columns of what alerts are about, one per registered subject. `url`: the
+    subject's page with `__ref__` for the reference (the board's script fills it in)."""
+    return [
+        {"field": subject.field, "label": str(subject.label), "subject_kind": subject.subject_kind,
+         "url": subject.url(tenant.slug, "__ref__") if subject.url else ""}
+        for subject in registry.alert_subjects()
+    ]
 
 
 def _may_act(roles):
@@ -65,11 +74,16 @@ def _may_act(roles):
     return bool(set(roles) & (set(policy.core.get("change", ())) | set(policy.partner.get("change", ()))))
 
 
-def _decorate(alert):
+def _decorate(alert, tenant):
     """Display fields of one alert row (the board's script renders live rows the same way)."""
     alert.severity_name = SEVERITY_NAMES.get(alert.severity, str(alert.severity))
     alert.kind_label = kind_label(alert.kind)
-    alert.sku = alert.subject_ref if alert.subject_kind == "sku" else ""
+    alert.title, alert.body = registry.alert_text(alert)
+    alert.subject_cells = []
+    for subject in registry.alert_subjects():
+        ref = registry.subject_ref(alert, subject)
+        url = subject.url(tenant.slug, ref) if ref and subject.url else ""
+        alert.subject_cells.append({"field": subject.field, "label": subject.label, "ref": ref or "", "url": url})
     alert.next_actions = NEXT_ACTIONS.get(alert.state, ())
     return alert
 
@@ -93,7 +107,7 @@ def board(request):
     state = form.cleaned_data.get("state") or "active"
     kind = form.cleaned_data.get("kind") or ""
     mine = bool(form.cleaned_data.get("mine"))
-    alerts = selectors.alerts_for_user(user, tenant, mine=mine)
+    alerts = selectors.alert_list(user=user, tenant=tenant, mine=mine)
     if state == "active":
         alerts = alerts.exclude(state=AlertState.RESOLVED)
     elif state != "all":
@@ -102,8 +116,8 @@ def board(request):
         alerts = alerts.filter(kind=kind)
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
     for alert in page.object_list:
-        _decorate(alert)
-    kinds = set(selectors.alerts_for_user(user, tenant).order_by().values_list("kind", flat=True).distinct())
+        _decorate(alert, tenant)
+    kinds = set(selectors.alert_list(user=user, tenant=tenant).order_by().values_list("kind", flat=True).distinct())
     kinds = sorted(kinds | {kind} - {""})
     context = {
         "page": page,
@@ -112,6 +126,7 @@ def board(request):
         "state_filters": STATE_FILTERS,
         "kinds": [(k, kind_label(k)) for k in kinds],
         "partners": _partner_names(request),
+        "subject_columns": subject_columns(tenant),
         "may_act": _may_act(request.roles),
         "is_core": is_core_staff(request.roles),
         "strings": _board_strings(),
@@ -129,8 +144,9 @@ def _board_strings():
     """Labels the board's script needs for rows it draws from socket frames."""
     strings = {f"state.{value}": label for value, label in AlertState.choices}
     strings.update({f"severity.{SEVERITY_NAMES[value]}": label for value, label in Severity.choices})
-    strings.update({f"kind.{k}": label for k, label in KIND_LABELS.items()})
+    strings.update({f"kind.{k}": label for k, label in kind_labels().items()})
     strings.update({f"action.{k}": label for k, label in ACTION_LABELS.items()})
+    strings.update({f"label.{subject.field}": subject.label for subject in registry.alert_subjects()})
     return strings
 
 
@@ -239,7 +255,7 @@ def _apply_errors(errors, rows):
 
 
 def _form_context(request, policy, values, rows, field_errors=None, general_errors=None):
-    kinds = [("", _("Any kind"))] + [(k, label) for k, label in KIND_LABELS.items()]
+    kinds = [("", _("Any kind"))] + list(kind_labels().items())
     if values["kind"] and values["kind"] not in dict(kinds):
         kinds.append((values["kind"], values["kind"]))
     if len(rows) < MAX_LEVELS:
@@ -336,7 +352,7 @@ def policy_edit(request, pk=None):
         field_errors, general = _apply_errors(serializer.errors, rows)
         context = _form_context(request, policy, values, rows, field_errors, general)
         return render(request, "alerts/policy_form.html", context, status=400)
-    saved = alerts.escalation_policy_save(tenant=request.tenant, actor=request.user, policy=policy, **serializer.validated_data)
+    saved = services.escalation_policy_save(tenant=request.tenant, actor=request.user, policy=policy, **serializer.validated_data)
     messages.success(request, _("Escalation policy “%(name)s” saved.") % {"name": saved.name})
     return redirect("alerts:policies", tenant=request.tenant.slug)
 
@@ -374,7 +390,7 @@ def kpi_page(request):
         days = DEFAULT_PERIOD
     until = timezone.now()
     since = until - timedelta(days=days)
-    data = kpis.alert_kpis(request.user, request.tenant, since, until)
+    data = selectors.alert_kpis(user=request.user, tenant=request.tenant, since=since, until=until)
     partners = _partner_names(request)
     counts_by_day = {row["day"]: row["count"] for row in data["by_day"]}
     first_day, last_day = timezone.localdate(since), timezone.localdate(until)
@@ -388,7 +404,11 @@ def kpi_page(request):
          "count": row["count"]}
         for row in data["by_supplier"]
     ]
-    sku_rows = [{"label": row["sku"], "count": row["count"]} for row in data["by_sku"]]
+    subject_charts = [
+        {"field": subject.field, "title": subject.per_label,
+         "chart": bar_chart([{"label": row[subject.field], "count": row["count"]} for row in data[f"by_{subject.field}"]])}
+        for subject in registry.alert_subjects()
+    ]
     kind_rows = [{"label": str(kind_label(row["kind"])), "count": row["count"]} for row in data["by_kind"]]
     tta, ttr = data["time_to_acknowledge"], data["time_to_resolve"]
     context = {
@@ -399,7 +419,7 @@ def kpi_page(request):
         "ttr": {**ttr, "average_text": duration_text(ttr["average"]), "median_text": duration_text(ttr["median"])},
         "day_chart": column_chart(day_rows),
         "supplier_chart": bar_chart(supplier_rows),
-        "sku_chart": bar_chart(sku_rows),
+        "subject_charts": subject_charts,
         "kind_chart": bar_chart(kind_rows),
         "is_core": is_core_staff(request.roles),
     }

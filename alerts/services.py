@@ -1,6 +1,7 @@
-"""The alert lifecycle: raise (one per condition), acknowledge, start, resolve, recover, escalate.
+"""Every write to alerts: raise (one per condition), acknowledge, start, resolve, recover, escalate,
+and escalation policies.
 
-Domain apps own the rules that raise alerts (inventory's stock rules, later orders' delays);
+Domain apps own the rules that raise alerts and register their kinds (alerts.registry);
 everything an alert does after that lives here. An alert's event cards go to the partner's
 room and the tenant's internal room, addressed (core_audience) to the roles that own it;
 its live `alert` frame goes to exactly those people. Escalation is a due time on the alert
@@ -11,7 +12,7 @@ the alert. Every alert write keeps it: the buttons (action_press locks the card 
 lifecycle services, recovery, raising and the sweep.
 """
 
-import re
+import functools
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,22 +20,12 @@ from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from alerts.models import SEVERITY_NAMES, Alert, AlertEvent, AlertState, EscalationPolicy, Notification
+from alerts.registry import alert_kind_required
 import realtime
-from messaging import registry
 from messaging.frames import audience_roles, audience_value
-from messaging.models import (
-    SEVERITY_NAMES,
-    Alert,
-    AlertEvent,
-    AlertState,
-    EscalationPolicy,
-    MessageKind,
-    Notification,
-    Room,
-    RoomKind,
-)
+from messaging.models import MessageKind, Room, RoomKind
 from messaging.services import event_post, event_post_many, rooms_lock
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.models import Membership
@@ -163,10 +154,29 @@ def _level_config(alert, index):
 
 # --- raise -------------------------------------------------------------------------------------
 
+def _kind_checked(raise_alert):
+    """A kind nobody registered, or a kind without render and no title, is refused before the
+    transaction starts (inside it, the error would break the caller's transaction too)."""
+
+    @functools.wraps(raise_alert)
+    def checked(*, kind, title=None, **kwargs):
+        definition = alert_kind_required(kind)
+        if title is None and definition.render is None:
+            raise ValueError(f"Alert kind {kind!r} has no render: alert_raise needs a title")
+        return raise_alert(kind=kind, title=title, **kwargs)
+
+    return checked
+
+
+@_kind_checked
 @transaction.atomic(savepoint=False)
-def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_kind="", subject_ref="", partner=None,
-                core_audience=(), payload=None, extra_actions=()):
+def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="", subject_kind="", subject_ref="",
+                partner=None, core_audience=(), payload=None, extra_actions=()):
     """Raises an alert unless one for the same condition is still unresolved; returns (alert, created).
+
+    `kind` must be registered (alerts.registry.register_alert_kind; ValueError otherwise); its
+    registration gives the severity when none is named, and the title and body when none is
+    given (its `render`, in the active language: the tenant's, as for every stored text).
 
     Every alert raised in a movement batch waits for this, so it costs three round trips to the
     database: the reads (the open alert of the condition, the policy, the audience) with the
@@ -176,6 +186,8 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
     alert already (rare: recovery resolves it), the price of one round trip less for every
     alert. The live `alert` frame is handed over before the cards' frames: it is what people
     are waiting for."""
+    definition = alert_kind_required(kind)  # checked by _kind_checked
+    severity = definition.severity if severity is None else severity
     using = router.db_for_write(Alert)
     partner_id = partner.pk if partner is not None else None
     with pipeline(using):
@@ -189,10 +201,14 @@ def alert_raise(*, tenant, kind, severity, dedupe_key, title, body="", subject_k
         policy, recipients, rooms = policy(), recipients(), rooms()
     now = timezone.now()
     alert = Alert(
-        tenant=tenant, kind=kind, severity=severity, dedupe_key=dedupe_key, title=title[:300], body=body,
+        tenant=tenant, kind=kind, severity=severity, dedupe_key=dedupe_key, title="", body=body,
         subject_kind=subject_kind, subject_ref=str(subject_ref), partner=partner, payload=payload or {},
         core_audience=audience_value(core_audience), policy=policy, opened_at=now,
     )
+    if title is None:  # the kind renders it (checked above)
+        title, body = (str(text or "") for text in definition.render(alert))
+        alert.body = body
+    alert.title = title[:300]
     first = _level_config(alert, 0)
     alert.next_escalation_at = now + timedelta(seconds=int(first["after_seconds"])) if first else None
     alert.cards = [{"room": room.pk, "seq": room.last_seq + 1} for room in rooms]
@@ -460,73 +476,3 @@ def _escalate_batch(due, now, rooms):
         frames += _alert_frames(alert, everyone)
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
     realtime.publish_many(frames)
-
-
-# --- the buttons on alert cards ----------------------------------------------------------------
-
-def _alert_of(message, tenant):
-    alert_id = (message.payload or {}).get("alert")
-    alert = Alert.objects.for_tenant(tenant).filter(pk=alert_id).first() if alert_id else None
-    if alert is None:
-        raise ValidationError({"action": _("This card is not about an alert.")})
-    return alert
-
-
-def _card_rooms(*, tenant, message):
-    """The rooms a button on an alert card writes to: action_press locks them with its own first."""
-    alert_id = (message.payload or {}).get("alert")
-    cards = Alert.objects.for_tenant(tenant).filter(pk=alert_id).values_list("cards", flat=True).first() if alert_id else None
-    return [ref["room"] for ref in cards or ()]
-
-
-def _button(service):
-    def handler(*, tenant, actor, message, room):
-        alert = service(tenant=tenant, actor=actor, alert=_alert_of(message, tenant), skip_room_id=room.pk)
-        with tenant_language(tenant):
-            text = state_text(alert, actor)
-        return {"message": text, "data": {"alert": alert.pk, "state": alert.state}}
-
-    return handler
-
-
-# Bilingual labels by design: a card is read by both sides of a partner room.
-registry.register_action("alert_ack", label="确认 / Acknowledge", handler=_button(alert_acknowledge), rooms=_card_rooms)
-registry.register_action("alert_start", label="处理中 / Start", handler=_button(alert_start), rooms=_card_rooms)
-registry.register_action("alert_resolve", label="已完成 / Resolve", handler=_button(alert_resolve), rooms=_card_rooms)
-
-
-def _resolve_subject(*, tenant, user, ref):
-    try:
-        pk = int(ref)
-    except (TypeError, ValueError):
-        return None
-    return Alert.objects.for_tenant(tenant).visible_to(user).filter(pk=pk).first()
-
-
-registry.register_subject("alert", resolve=_resolve_subject, label=lambda a: a.title)
-
-
-
-# --- the bot: "open alerts for me" ---------------------------------------------------------------
-
-def _my_alerts(*, tenant, user, room, text, match):
-    from messaging.selectors import alerts_for_user
-
-    rows = list(alerts_for_user(user, tenant, mine=True).exclude(state=AlertState.RESOLVED)[:10])
-    if not rows:
-        return _("No open alerts for you. 👍")
-    lines = [_("Open alerts for you:"), ""]
-    for alert in rows:
-        lines.append(f"- #{alert.pk} [{AlertState(alert.state).label}] {alert.title}")
-    return "\n".join(lines)
-
-
-registry.register_intent(
-    "alerts",
-    command="/alerts",
-    patterns=[re.compile(r"(我的预警|我的告警|有哪些预警|open alerts|my alerts)", re.IGNORECASE)],
-    handler=_my_alerts,
-    usage="/alerts",
-    help_text=gettext_lazy("the open alerts addressed to you"),
-    examples=["@bot 我的预警"],
-)

@@ -11,14 +11,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging import alerts, kpis, selectors
-from messaging.api import alert_serializers as s
-from messaging.models import Alert, AlertState, EscalationPolicy, Notification
+from alerts import selectors, services
+from alerts.api import serializers as s
+from alerts.models import Alert, AlertState, EscalationPolicy, Notification
 from scm_portal.api.viewsets import TenantContextMixin, TenantListCreateRetrieveUpdateViewSet, TenantScopedViewSet
 
 
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    """Alerts the user may see; `?state=open&kind=low_stock&mine=1`."""
+    """Alerts the user may see; `?state=open&kind=<kind>&mine=1`."""
 
     model = Alert
     serializer_class = s.AlertSerializer
@@ -27,7 +27,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
     def safely_get_queryset(self, queryset):
         params = self.request.query_params
         # The selector holds the one definition of `mine`; what it returns is scoped again by the base.
-        queryset = selectors.alerts_for_user(self.request.user, self.tenant, mine=params.get("mine") in {"1", "true"})
+        mine = params.get("mine") in {"1", "true"}
+        queryset = selectors.alert_list(user=self.request.user, tenant=self.tenant, mine=mine)
         queryset = queryset.select_related("acknowledged_by", "started_by", "resolved_by")
         state = params.get("state")
         if state:
@@ -45,17 +46,17 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
     @extend_schema(request=None, responses={200: s.AlertSerializer})
     @action(detail=True, methods=["post"])
     def ack(self, request, tenant=None, pk=None):
-        return self._transition(alerts.alert_acknowledge)
+        return self._transition(services.alert_acknowledge)
 
     @extend_schema(request=None, responses={200: s.AlertSerializer})
     @action(detail=True, methods=["post"])
     def start(self, request, tenant=None, pk=None):
-        return self._transition(alerts.alert_start)
+        return self._transition(services.alert_start)
 
     @extend_schema(request=None, responses={200: s.AlertSerializer})
     @action(detail=True, methods=["post"])
     def resolve(self, request, tenant=None, pk=None):
-        return self._transition(alerts.alert_resolve)
+        return self._transition(services.alert_resolve)
 
 
 class EscalationPolicyViewSet(TenantListCreateRetrieveUpdateViewSet):
@@ -63,11 +64,11 @@ class EscalationPolicyViewSet(TenantListCreateRetrieveUpdateViewSet):
     serializer_class = s.EscalationPolicySerializer
 
     def perform_create(self, serializer):
-        serializer.instance = alerts.escalation_policy_save(
+        serializer.instance = services.escalation_policy_save(
             tenant=self.tenant, actor=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
-        serializer.instance = alerts.escalation_policy_save(
+        serializer.instance = services.escalation_policy_save(
             tenant=self.tenant, actor=self.request.user, policy=serializer.instance, **serializer.validated_data)
 
 
@@ -98,7 +99,8 @@ class AlertKpiView(TenantContextMixin, APIView):
         since = self._when("since", until - timedelta(days=30))
         if since >= until or until - since > timedelta(days=366):
             raise exceptions.ValidationError({"since": [_("Choose a period of at most a year; since must be before until.")]})
-        return Response(s.KpiSerializer(kpis.alert_kpis(request.user, self.tenant, since, until)).data)
+        data = selectors.alert_kpis(user=request.user, tenant=self.tenant, since=since, until=until)
+        return Response(s.KpiSerializer(data).data)
 
     def _when(self, name, default):
         raw = self.request.query_params.get(name)

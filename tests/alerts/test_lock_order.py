@@ -14,12 +14,13 @@ import pytest
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
-from messaging import alerts
+from alerts import services
+from alerts.models import Alert, AlertEvent
 from messaging.chain import chain_verify
-from messaging.models import Alert, AlertEvent, Message, Room
+from messaging.models import Message, Room
+from tests.alerts.test_alerts import policy, raise_alert
 from tests.api_contract import assert_error, user
 from tests.messaging.helpers import internal_room, room_of
-from tests.messaging.test_alerts import policy, raise_alert
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,8 +49,8 @@ class Side(threading.Thread):
 
 
 def pause(monkeypatch, name, after=False):
-    """The first call of alerts.<name> stops (before it runs, or after) until released."""
-    original = getattr(alerts, name)
+    """The first call of services.<name> stops (before it runs, or after) until released."""
+    original = getattr(services, name)
     reached, release = threading.Event(), threading.Event()
 
     def paused(*args, **kwargs):
@@ -63,7 +64,7 @@ def pause(monkeypatch, name, after=False):
             assert release.wait(30)
         return result
 
-    monkeypatch.setattr(alerts, name, paused)
+    monkeypatch.setattr(services, name, paused)
     return reached, release
 
 
@@ -122,7 +123,7 @@ def due_alert(demo_tx):
 
 def test_the_sweep_goes_first_and_the_press_then_acknowledges(due_alert, monkeypatch):
     reached, release = pause(monkeypatch, "_escalate_batch")  # the sweep holds its locks
-    sweep = Side(lambda: alerts.escalation_sweep(now=due_alert.next_escalation_at))
+    sweep = Side(lambda: services.escalation_sweep(now=due_alert.next_escalation_at))
     ack = Side(press("acme.warehouse", card_in(due_alert, room_of("acme", "sup-a"))))
     race(sweep, ack, reached, release)
 
@@ -139,7 +140,7 @@ def test_the_sweep_goes_first_and_the_press_then_acknowledges(due_alert, monkeyp
 def test_the_press_goes_first_and_the_sweep_leaves_the_alert_alone(due_alert, monkeypatch):
     reached, release = pause(monkeypatch, "_lock")  # the press holds its room(s), not yet the alert
     ack = Side(press("acme.warehouse", card_in(due_alert, room_of("acme", "sup-a"))))
-    sweep = Side(lambda: alerts.escalation_sweep(now=due_alert.next_escalation_at))
+    sweep = Side(lambda: services.escalation_sweep(now=due_alert.next_escalation_at))
     race(ack, sweep, reached, release)
 
     assert ack.outcome().status_code == 201
@@ -168,7 +169,7 @@ def test_two_presses_on_two_cards_of_one_alert_the_second_is_a_clean_400(due_ale
 def test_recovery_while_a_button_is_pressed_resolves_after_it(due_alert, monkeypatch):
     reached, release = pause(monkeypatch, "_lock")
     ack = Side(press("acme.warehouse", card_in(due_alert, room_of("acme", "sup-a"))))
-    recover = Side(lambda: alerts.alert_recover(tenant=due_alert.tenant, dedupe_key=due_alert.dedupe_key, note="回升"))
+    recover = Side(lambda: services.alert_recover(tenant=due_alert.tenant, dedupe_key=due_alert.dedupe_key, note="回升"))
     race(ack, recover, reached, release)
 
     assert ack.outcome().status_code == 201
@@ -182,10 +183,10 @@ def test_recovery_while_a_button_is_pressed_resolves_after_it(due_alert, monkeyp
 def test_raising_an_alert_in_the_same_rooms_as_a_sweep(due_alert, monkeypatch):
     # The new alert holds its rooms and its row, its cards are posted, its event and notices not yet.
     reached, release = pause(monkeypatch, "event_post_many", after=True)
-    raised = Side(lambda: alerts.alert_raise(
+    raised = Side(lambda: services.alert_raise(
         tenant=due_alert.tenant, kind="low_stock", severity=20, dedupe_key="k2", title="SKU-10 低于安全库存",
         partner=due_alert.partner, core_audience=("warehouse",)))
-    sweep = Side(lambda: alerts.escalation_sweep(now=due_alert.next_escalation_at))
+    sweep = Side(lambda: services.escalation_sweep(now=due_alert.next_escalation_at))
     race(raised, sweep, reached, release)
 
     new, created = raised.outcome()

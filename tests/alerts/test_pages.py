@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from messaging import alerts
-from messaging.alert_pages import bar_chart, column_chart, duration_text
-from messaging.models import Alert, AlertState, EscalationPolicy, Severity
+from alerts import services
+from alerts.views import bar_chart, column_chart, duration_text
+from alerts.models import Alert, AlertState, EscalationPolicy, Severity
 from tests.api_contract import user
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,7 @@ def acme_alerts():
 
 def raise_alert(tenant, key, partner=None, kind="low_stock", severity=Severity.WARNING, sku="SKU-2001",
                 audience=("warehouse",)):
-    alert, _created = alerts.alert_raise(
+    alert, _created = services.alert_raise(
         tenant=tenant, kind=kind, severity=severity, dedupe_key=key, title=f"Test alert {key}",
         subject_kind="sku", subject_ref=sku, partner=partner, core_audience=audience,
     )
@@ -77,8 +77,8 @@ def test_a_row_shows_severity_state_level_partner_sku_and_the_buttons(full_demo,
 
 def test_buttons_follow_the_state_and_the_role(full_demo, client):
     first, second = acme_alerts().order_by("pk")[:2]
-    alerts.alert_acknowledge(tenant=first.tenant, actor=user("acme.warehouse"), alert=first)
-    alerts.alert_start(tenant=second.tenant, actor=user("acme.warehouse"), alert=second)
+    services.alert_acknowledge(tenant=first.tenant, actor=user("acme.warehouse"), alert=first)
+    services.alert_start(tenant=second.tenant, actor=user("acme.warehouse"), alert=second)
     html = get(client, "acme.planner", BOARD.format(tenant="acme")).content.decode()
     assert re.findall(r'data-action="(\w+)"', row_html(html, first.pk)) == ["start", "resolve"]
     assert re.findall(r'data-action="(\w+)"', row_html(html, second.pk)) == ["resolve"]
@@ -112,8 +112,8 @@ def test_filters_by_state_kind_and_mine(full_demo, client):
     tenant = full_demo["tenants"]["acme"]
     low_stock = acme_alerts().get(kind="low_stock")
     reorder = acme_alerts().get(kind="reorder_point")
-    alerts.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=low_stock)
-    alerts.alert_resolve(tenant=tenant, actor=user("acme.warehouse"), alert=reorder)
+    services.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=low_stock)
+    services.alert_resolve(tenant=tenant, actor=user("acme.warehouse"), alert=reorder)
     planner_alert = raise_alert(tenant, "test:planner", audience=("planner",), kind="velocity")
     url = BOARD.format(tenant="acme")
     client.force_login(user("acme.warehouse"))
@@ -323,7 +323,7 @@ def test_kpi_figures_and_charts(full_demo, client):
     tenant = full_demo["tenants"]["acme"]
     low_stock = acme_alerts().get(kind="low_stock")
     Alert.objects.filter(pk=low_stock.pk).update(opened_at=timezone.now() - timedelta(minutes=10))
-    alerts.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=low_stock)
+    services.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=low_stock)
     raise_alert(tenant, "test:kpi:b", partner=full_demo["organizations"]["sup-b"], sku="SKU-2001")
     html = get(client, "acme.planner", KPIS.format(tenant="acme") + "?days=7").content.decode()
     assert re.search(r'data-testid="kpi-total"><header>[^<]+</header><p class="kpi-value">7<', html)
@@ -372,7 +372,7 @@ def test_chart_geometry_scales_to_the_largest_value():
 
 
 def test_alert_state_labels_cover_every_state():
-    from messaging.alert_pages import NEXT_ACTIONS, _board_strings
+    from alerts.views import NEXT_ACTIONS, _board_strings
 
     strings = _board_strings()
     assert {f"state.{state}" for state in AlertState.values} <= set(strings)
