@@ -17,11 +17,14 @@ from inventory.api import serializers as inventory_serializers
 from inventory.api.views import StockViewSet
 from inventory.models import StockLevel
 from messaging import selectors as messaging_selectors
-from messaging.alerts import alert_raise
-from messaging.api import alert_serializers, serializers as messaging_serializers
-from messaging.api.alert_views import AlertViewSet
+from alerts import selectors as alerts_selectors
+from alerts.api import serializers as alert_serializers
+from alerts.api.views import AlertViewSet
+from alerts.models import Alert
+from alerts.services import alert_raise
+from messaging.api import serializers as messaging_serializers
 from messaging.api.views import RoomViewSet
-from messaging.models import Alert, MessageQuerySet, Room
+from messaging.models import MessageQuerySet, Room
 from scm_portal.api.viewsets import TenantContextMixin, TenantScopedViewSet
 from scm_portal.tenancy.querysets import TenantQuerySet
 from tests.api_contract import assert_error, user
@@ -176,7 +179,7 @@ def test_the_fault_is_real(world):
     both = {acme.pk, world["tenants"]["globex"].pk}
     with scoping_forgotten():
         assert {level.tenant_id for level in inventory_selectors.stock_levels(supa, acme)} == both
-        assert {alert.tenant_id for alert in messaging_selectors.alerts_for_user(supa, acme)} == both
+        assert {alert.tenant_id for alert in alerts_selectors.alert_list(user=supa, tenant=acme)} == both
         assert {room.tenant_id for room in messaging_selectors.rooms_for_user(supa, acme)} == both
 
 
@@ -230,7 +233,7 @@ def test_stock_alerts_and_rooms_answer_what_the_selectors_read_in_three_statemen
     reader, acme = user(username), world["tenants"]["acme"]
     api.as_user(reader)
     levels = inventory_selectors.stock_levels(reader, acme).order_by("-pk")
-    alerts = messaging_selectors.alerts_for_user(reader, acme).order_by("-pk")
+    alerts = alerts_selectors.alert_list(user=reader, tenant=acme).order_by("-pk")
     rooms = messaging_selectors.rooms_for_user(reader, acme)
     one_page = {"next": None, "previous": None}
     expected = {
