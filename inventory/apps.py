@@ -12,13 +12,16 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self):
-        from inventory import bot, services  # noqa: F401  (registers the replenish button and bot intents)
+        from inventory import bot
+        from inventory.services import rules
 
         self.register_alert_kinds()
+        rules.register_actions()  # "安排补货" on stock alert cards
+        bot.register()  # /stock
 
     @staticmethod
     def register_alert_kinds():
-        """The alerts the stock rules raise (inventory.services): each about a SKU, shown as the
+        """The alerts the stock rules raise (inventory.services.rules): each about a SKU, shown as the
         API's and the board's `sku` and linked to the SKU's page."""
         from alerts.models import Severity
         from alerts.registry import AlertSubject, register_alert_kind

@@ -29,15 +29,18 @@ def _stock_answer(*, tenant, user, room, text, match):
     return "\n".join(lines)
 
 
-registry.register_intent(
-    "stock",
-    command="/stock",
-    patterns=[
-        re.compile(r"([A-Za-z]{2,10}-[A-Za-z0-9-]{1,40}).{0,12}(库存|还有多少|剩多少|有多少)"),
-        re.compile(r"(库存|stock|how much|how many).{0,30}?([A-Za-z]{2,10}-[A-Za-z0-9-]{1,40})", re.IGNORECASE),
-    ],
-    handler=_stock_answer,
-    usage="/stock SKU-1001",
-    help_text=gettext_lazy("stock of a SKU in each warehouse"),
-    examples=["SKU-1001 还有多少库存", "@bot how much SKU-1001 is left"],
-)
+def register():
+    """/stock; called from InventoryConfig.ready()."""
+    registry.register_intent(
+        "stock",
+        command="/stock",
+        patterns=[
+            re.compile(r"([A-Za-z]{2,10}-[A-Za-z0-9-]{1,40}).{0,12}(库存|还有多少|剩多少|有多少)"),
+            re.compile(r"(库存|stock|how much|how many).{0,30}?([A-Za-z]{2,10}-[A-Za-z0-9-]{1,40})", re.IGNORECASE),
+        ],
+        handler=_stock_answer,
+        usage="/stock SKU-1001",
+        help_text=gettext_lazy("stock of a SKU in each warehouse"),
+        examples=["SKU-1001 还有多少库存", "@bot how much SKU-1001 is left"],
+    )
+

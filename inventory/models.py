@@ -59,7 +59,7 @@ class StockLevel(models.Model):
     warehouse = models.ForeignKey(Warehouse, on_delete=models.CASCADE, related_name="levels")
     on_hand = models.BigIntegerField(default=0)
     # The safety stock of the level's active rule (None without one): a copy kept by a trigger on
-    # the rules and by the movement batch that creates the level (inventory/services.py), so the
+    # the rules and by the movement batch that creates the level (inventory/services/movements.py), so the
     # periodic sweep finds the levels below safety in this table alone instead of joining every
     # rule. Never indexed, like on_hand: the movements' updates stay HOT.
     rule_safety_stock = models.BigIntegerField(null=True, blank=True, editable=False)

@@ -6,4 +6,8 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self):
-        from messaging import bot, receivers, services  # noqa: F401  (register built-in actions, intents, receivers)
+        from messaging import bot, receivers, services
+
+        services.register_actions()  # the built-in "Acknowledge" button
+        bot.register()  # /help
+        receivers.connect()  # rooms for new partnerships and tenants, socket access changes

@@ -56,15 +56,18 @@ def _help(*, tenant, user, room, text, match):
     return help_text()
 
 
-registry.register_intent(
-    "help",
-    command="/help",
-    patterns=[re.compile(r"^(help|帮助|你能做什么|怎么用)\s*[?？]?$", re.IGNORECASE)],
-    handler=_help,
-    usage="/help",
-    help_text=gettext_lazy("what I can do"),
-    examples=["@bot 帮助"],
-)
+def register():
+    """The built-in intents; called from MessagingConfig.ready()."""
+    registry.register_intent(
+        "help",
+        command="/help",
+        patterns=[re.compile(r"^(help|帮助|你能做什么|怎么用)\s*[?？]?$", re.IGNORECASE)],
+        handler=_help,
+        usage="/help",
+        help_text=gettext_lazy("what I can do"),
+        examples=["@bot 帮助"],
+    )
+
 
 
 def answer(*, tenant, asker, room, question):

@@ -429,8 +429,11 @@ def _acknowledge(*, tenant, actor, message, room):
     return {"message": _("%(who)s acknowledged.") % {"who": actor.get_full_name() or actor.username}}
 
 
-# Bilingual by design: a card is stored once and read by both sides of a partner room.
-registry.register_action("acknowledge", label="确认收到 / Acknowledge", handler=_acknowledge)
+def register_actions():
+    """The built-in "Acknowledge" button; called from MessagingConfig.ready()."""
+    # Bilingual by design: a card is stored once and read by both sides of a partner room.
+    registry.register_action("acknowledge", label="确认收到 / Acknowledge", handler=_acknowledge)
+
 
 
 @transaction.atomic

@@ -69,7 +69,7 @@ class MovementResultSerializer(serializers.Serializer):
 
 class MovementSerializer(serializers.Serializer):
     """One movement: documentation of the body only. The batch is checked in one pass by
-    inventory.services.check_movement_rows (a serializer per row would cost more than the write)."""
+    inventory.services.movements.check_movement_rows (a serializer per row would cost more than the write)."""
 
     external_id = serializers.CharField(max_length=100)
     sku = serializers.CharField(max_length=64)

@@ -19,7 +19,7 @@ def fill_rule_safety_stock(apps, schema_editor):
 # Every write of a rule, through the services or not, keeps the copy of its safety stock on its
 # level (None when inactive or deleted). Only these columns: the movement batches' own rule
 # writes (step_reference) stay trigger-free. The SKU row lock keeps a rule write and a movement batch
-# creating the rule's level apart (inventory/services.py, _ids_by_codes).
+# creating the rule's level apart (inventory/services/movements.py, _ids_by_codes).
 PG_TRIGGER = """
 CREATE FUNCTION inventory_rule_copy_safety() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
