@@ -106,10 +106,11 @@ if not DATABASE_URL:
     from scm_portal.db.embedded import embedded_database_url
 
     DATABASE_URL = embedded_database_url()
-# Health checks: a connection is checked (one empty query) before a request uses it, from the pool
-# at checkout or a persistent one at the start of each request, and replaced when it is dead. A
-# database restart, failover or idle kill then fails only the statements in flight at that moment,
-# not every request that later meets one of the dead connections (docs/operations.md).
+# Health checks: a connection is checked (one empty statement) before a request uses it, a
+# persistent one by Django at the start of each request (CONN_HEALTH_CHECKS), a pooled one by the
+# portal's backend at checkout (scm_portal/db/postgresql), and replaced when it is dead. A database
+# restart, failover or idle kill then fails only the statements in flight at that moment, not the
+# requests that later meet the dead connections (docs/operations.md).
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
@@ -117,6 +118,7 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://user@host:5432/name).")
+DATABASES["default"]["ENGINE"] = "scm_portal.db.postgresql"  # Django's, checking pooled connections
 if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"].get("OPTIONS", {}):
     # A socket directory in libpq's `?host=` form (which keeps the path's case) is the HOST, so that
     # dbshell and anything else reading HOST reach the same server.
@@ -135,6 +137,9 @@ if env_bool("DB_POOL", True):
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": env_int("DB_POOL_TIMEOUT", 10),  # seconds to wait for a free connection
     }
+    # Not psycopg_pool's own check on checkout, which Django would switch on: the backend's
+    # replaces all dead connections at once instead of waiting longer after each one.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 if env_bool("DB_SERVER_SIDE_BINDING", True):
     # Parameters bound by the server, so psycopg prepares a statement run often on a connection
     # (every request's token, membership and alert reads): planning was most of each statement's
