@@ -52,7 +52,8 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
-    return _answer(request, 403, "permission_denied", _("You do not have permission to perform this action."), "403.html")
+    message = _("You do not have permission to perform this action.")
+    return _answer(request, 403, "permission_denied", message, "403.html")
 
 
 def page_not_found(request, exception=None):

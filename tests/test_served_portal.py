@@ -154,7 +154,9 @@ def serve(portal_database):
             server = Server(port, log_dir / f"{target}-{port}.log")
             script = makefile_serve_script(target, host="127.0.0.1", port=port)
             with open(server.log_path, "w") as log:
-                process = subprocess.Popen(["bash", "-c", script], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+                process = subprocess.Popen(
+                    ["bash", "-c", script], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
             running[key] = (server, process)
             _wait_until_serving(server, process)
         return running[key][0]

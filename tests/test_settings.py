@@ -11,8 +11,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+NOT_INHERITED = {
+    "DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "PORTAL_ENV", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT",
+    "TRUSTED_PROXY_COUNT",
+}
+
+
 def manage(*args, env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "PORTAL_ENV", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT", "TRUSTED_PROXY_COUNT"}}
+    clean = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     clean.update(env)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
 
