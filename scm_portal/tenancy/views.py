@@ -14,7 +14,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from scm_portal.api.errors import api_not_found, api_server_error
 from scm_portal.tenancy import services
 from scm_portal.tenancy.access import (
     access_invitation,
@@ -254,15 +253,3 @@ def _in_time_zone(moment, name):
         return timezone.localtime(moment, zoneinfo.ZoneInfo(name))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return moment
-
-
-def not_found(request, exception=None):
-    if request.path.startswith("/api/"):
-        return api_not_found(request, exception)
-    return render(request, "404.html", status=404)
-
-
-def server_error(request):
-    if request.path.startswith("/api/"):
-        return api_server_error(request)
-    return render(request, "500.html", status=500)
