@@ -29,7 +29,7 @@ def _limits():
 
 @tenant_page
 def room_list(request):
-    rooms = list(selectors.rooms_for_user(request.user, request.tenant))
+    rooms = list(selectors.room_list(request.user, request.tenant))
     return render(request, "messaging/room_list.html", {"rooms": rooms, **_limits()})
 
 

@@ -117,14 +117,14 @@ def test_alert_cards_reach_the_supplier_room_and_the_internal_room(demo):
 
 
 def test_only_the_supplier_and_the_warehouse_see_the_card(demo):
-    from messaging.selectors import messages_visible
+    from messaging.selectors import message_list
 
     tenant, *_ = stock_world(demo, safety=500, reorder=0, opening=600)
     ingest(tenant, [movement(delta=-200)])
     room = room_of("acme", "sup-a")
 
     def sees(username):
-        return any(m.kind == "event" for m in messages_visible(user(username), room))
+        return any(m.kind == "event" for m in message_list(user(username), room))
 
     assert sees("supa.rep") and sees("acme.warehouse")
     assert not sees("acme.buyer") and not sees("acme.planner")
