@@ -17,7 +17,7 @@ from alerts.models import SEVERITY_NAMES
 from alerts.selectors import alert_list
 from inventory import selectors, services
 from inventory.models import ReplenishmentRule, StockMovement, Warehouse
-from scm_portal.tenancy.selectors import is_core_staff
+from scm_portal.tenancy.roles import is_core_staff
 from scm_portal.tenancy.views import tenant_page
 
 PAGE_SIZE = 50

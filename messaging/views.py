@@ -10,7 +10,7 @@ from django.shortcuts import render
 
 from messaging import selectors, services
 from messaging.access import access_room
-from scm_portal.tenancy.selectors import is_core_staff
+from scm_portal.tenancy.roles import is_core_staff
 from scm_portal.tenancy.views import tenant_page
 
 
