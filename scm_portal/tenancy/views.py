@@ -241,7 +241,8 @@ def invitations(request, token=None):
     if token is not None:
         shown = [access_received_invitation_by_token(request.user, token)]
     else:
-        shown = list(invitation_filter_pending(invitation_list_received(request.user)).order_by("-created_at", "-pk")[:100])
+        received = invitation_list_received(request.user)
+        shown = list(invitation_filter_pending(received).order_by("-created_at", "-pk")[:100])
     for invitation in shown:
         invitation.local_expires_at = _in_time_zone(invitation.expires_at, invitation.tenant.time_zone)
     return render(request, "tenancy/invitations.html", {"invitations": shown, "by_link": token is not None})
