@@ -31,7 +31,7 @@ def _button(service):
     def handler(*, tenant, actor, message, room):
         alert = service(tenant=tenant, actor=actor, alert=_alert_of(message, tenant), skip_room_id=room.pk)
         with tenant_language(tenant):
-            text = services.state_text(alert, actor)
+            text = services.alert_state_text(alert, actor)
         return {"message": text, "data": {"alert": alert.pk, "state": alert.state}}
 
     return handler

@@ -6,7 +6,8 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self):
-        from alerts import actions, bot
+        from alerts import actions, bot, models
 
+        models.register_lookups()  # state__is / state__is_not, which the services' reads use
         actions.register()  # the buttons on alert cards and the `alert` subject of messages
         bot.register()  # /alerts

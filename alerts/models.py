@@ -135,8 +135,11 @@ class _IsNotLiteral(_IsLiteral):
     negated = True
 
 
-Alert._meta.get_field("state").register_lookup(_IsLiteral)
-Alert._meta.get_field("state").register_lookup(_IsNotLiteral)
+def register_lookups():
+    """`state__is` and `state__is_not` on Alert.state; called from AlertsConfig.ready()."""
+    state = Alert._meta.get_field("state")
+    state.register_lookup(_IsLiteral)
+    state.register_lookup(_IsNotLiteral)
 
 
 class AlertEvent(models.Model):

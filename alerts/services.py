@@ -275,7 +275,7 @@ def _announce(alert, actor, text, skip_room_id=None):
                    core_audience=audience_roles(alert.core_audience), refers_to=ref["seq"], relation="reply")
 
 
-def state_text(alert, actor):
+def alert_state_text(alert, actor):
     who = actor.get_full_name() or actor.username
     return {
         AlertState.ACKNOWLEDGED: _("%(who)s acknowledged the alert."),
@@ -315,7 +315,7 @@ def _transition(*, tenant, actor, alert, to_state, allowed_from, skip_room_id=No
     alert.save(update_fields=fields)
     AlertEvent.objects.create(tenant=tenant, alert=alert, action=to_state, actor=actor, level=alert.level, at=now)
     with tenant_language(alert.tenant):
-        _announce(alert, actor, state_text(alert, actor), skip_room_id)
+        _announce(alert, actor, alert_state_text(alert, actor), skip_room_id)
     _tell(alert, audience_user_ids(tenant=tenant, partner_id=alert.partner_id, roles=audience_roles(alert.core_audience)))
     return alert
 

@@ -26,8 +26,7 @@ from alerts import registry, selectors, services
 from alerts.api.serializers import CHANNELS, MAX_LEVELS, EscalationPolicySerializer
 from alerts.models import SEVERITY_NAMES, Alert, AlertState, EscalationPolicy, Severity
 from scm_portal.tenancy.models import Partnership
-from scm_portal.tenancy.roles import CORE_ROLE_VALUES, Role
-from scm_portal.tenancy.selectors import is_core_staff
+from scm_portal.tenancy.roles import CORE_ROLE_VALUES, Role, is_core_staff
 from scm_portal.tenancy.views import tenant_page
 
 PAGE_SIZE = 50

@@ -8,7 +8,7 @@ In tenant acme:
 - LATENCY_SKUS SKUs `LAT-nnnnn` of supplier sup-a in WH-SH, each with a rule (safety stock 100,
   reorder point 200) and 150 on hand. One movement of -100 takes a SKU to 50: below its safety
   stock, a fresh low-stock alert for sup-a's reps and the warehouse role. Built through the
-  services (sku_create, rule_upsert, stock_movements_ingest), as a tenant would build them.
+  services (sku_create, rule_upsert, stock_movement_ingest), as a tenant would build them.
 - INGEST_SKUS SKUs `ING-nnnnn` (suppliers sup-a / sup-b, warehouses WH-SH / WH-SZ alternating),
   each with a rule (safety 100, reorder 200) and a stock level, built with set-based SQL. The
   first NEAR_LINE stand at 101 (a movement of -2 crosses the safety line and raises an alert);
@@ -51,7 +51,7 @@ def build(latency_skus, ingest_skus, near_line):
             sku = services.sku_create(tenant=tenant, actor=None, code=code, name=f"螺丝 {code}", default_supplier=sup_a)
             services.rule_upsert(tenant=tenant, actor=None, sku=sku, warehouse=wh["WH-SH"], safety_stock=LAT_SAFETY,
                                  reorder_point=LAT_REORDER, max_level=1000)
-        services.stock_movements_ingest(
+        services.stock_movement_ingest(
             tenant=tenant, actor=None, source="demo",
             rows=[{"external_id": f"lat-open-{code}", "sku": code, "warehouse": "WH-SH", "delta": LAT_OPENING,
                    "reason": "期初库存", "occurred_at": (now - datetime.timedelta(days=1)).isoformat()} for code in lat_codes],

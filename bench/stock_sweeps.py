@@ -11,7 +11,7 @@ set-based SQL (INSERT ... SELECT generate_series; each level with its copy of th
 stock, `rule_safety_stock`, as the services keep it). `below` of them are under their safety stock;
 all but `unalerted` already have their open low-stock alert (the inline check raised it), so a
 sweep has `unalerted` alerts to raise the first time and none after. Times
-`inventory.services.rules_sweep(tenant=bulk)`: the first run (raising), then `repeats` runs (nothing
+`inventory.services.rule_sweep(tenant=bulk)`: the first run (raising), then `repeats` runs (nothing
 new), then the same with `velocity` of the rules given a velocity factor. Baseline: a bare
 `SELECT count(*)` over the stock levels table.
 
@@ -89,7 +89,7 @@ def vacuum_analyze(*tables):
         sql(f"VACUUM ANALYZE {table}")
 
 
-# --- rules_sweep --------------------------------------------------------------------------------
+# --- rule_sweep ---------------------------------------------------------------------------------
 
 def build_rules_world(levels, below, unalerted):
     from inventory import services as inventory
@@ -180,12 +180,12 @@ def min_time(statement, params, repeats=3):
     return round(best, 4), rows
 
 
-def compare_selects(tenant, rules_sweep):
+def compare_selects(tenant, rule_sweep):
     """Diagnostic: the sweep's own SELECT alone, and the same question asked the way the sweep
     asked it before the levels carried their rule's safety stock: the below-safety set computed
     first (a MATERIALIZED CTE) by joining every rule with its level. `cte_s` is that join (the
     report still calls it "the below-safety set computed first"); the rows must be the same."""
-    shipped, params = capture_first_statement(lambda: rules_sweep(tenant=tenant))
+    shipped, params = capture_first_statement(lambda: rule_sweep(tenant=tenant))
     shipped_s, shipped_rows = min_time(shipped, params)
     limit = params[-1]
     cte = """WITH below AS MATERIALIZED (
@@ -205,22 +205,22 @@ def bench_rules(cfg):
     from alerts import services as alerts
     from alerts.models import Severity
     from alerts.registry import register_alert_kind
-    from inventory.services import rules_sweep
+    from inventory.services import rule_sweep
 
     tenant, world = build_rules_world(cfg["levels"], cfg["below"], cfg["unalerted"])
     out = {"world": world, "baseline": count_baseline("SELECT count(*) FROM inventory_stocklevel")}
-    out["select"] = compare_selects(tenant, rules_sweep)
+    out["select"] = compare_selects(tenant, rule_sweep)
     # Warm the code paths a sweep takes (imports, the alert path) on a throwaway alert.
     register_alert_kind("bench", label="bench", severity=Severity.INFO)
     with transaction.atomic():
         alerts.alert_raise(tenant=tenant, kind="bench", severity=Severity.INFO, dedupe_key="bench-warmup", title="warm-up")
         transaction.set_rollback(True)
-    raised, first = timed(lambda: rules_sweep(tenant=tenant))
+    raised, first = timed(lambda: rule_sweep(tenant=tenant))
     first["raised"] = len(raised)
     out["first"] = first
     runs = []
     for _ in range(cfg["repeats"]):
-        raised, t = timed(lambda: rules_sweep(tenant=tenant))
+        raised, t = timed(lambda: rule_sweep(tenant=tenant))
         t["raised"] = len(raised)
         runs.append(t)
     out["steady"] = runs
@@ -232,7 +232,7 @@ def bench_rules(cfg):
                 [tenant.id])[0][0]
         vruns = []
         for _ in range(cfg["repeats"]):
-            raised, t = timed(lambda: rules_sweep(tenant=tenant))
+            raised, t = timed(lambda: rule_sweep(tenant=tenant))
             t["raised"] = len(raised)
             vruns.append(t)
         out["velocity"] = {"rules": n, "runs": vruns}

@@ -87,6 +87,6 @@ def seed(ctx):
         ]
         # The history in one batch, then today's peak movement by movement, as the ERP would send it.
         history = [r for r in rows if "peak" not in r["external_id"]]
-        services.stock_movements_ingest(tenant=tenant, actor=admin, rows=history, source="demo")
+        services.stock_movement_ingest(tenant=tenant, actor=admin, rows=history, source="demo")
         for row in rows[len(history):]:
-            services.stock_movements_ingest(tenant=tenant, actor=admin, rows=[row], source="demo")
+            services.stock_movement_ingest(tenant=tenant, actor=admin, rows=[row], source="demo")

@@ -9,12 +9,12 @@ from django.utils import timezone
 from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement
 
 
-def stock_levels(user, tenant, sku_code=None, warehouse_code=None):
+def stock_level_list(user, tenant, sku_code=None, warehouse_code=None):
     """Stock levels the user may see, with their rule's lines (None when there is no rule)."""
-    return stock_levels_with_rules(StockLevel.objects.for_tenant(tenant).visible_to(user), sku_code, warehouse_code)
+    return stock_level_list_from(StockLevel.objects.for_tenant(tenant).visible_to(user), sku_code, warehouse_code)
 
 
-def stock_levels_with_rules(queryset, sku_code=None, warehouse_code=None):
+def stock_level_list_from(queryset, sku_code=None, warehouse_code=None):
     """`queryset`'s stock levels with their rule's lines, of one SKU and warehouse if given.
     Narrows only; the caller scopes `queryset` (the API's base scopes after it)."""
     rule = ReplenishmentRule.objects.filter(tenant_id=OuterRef("tenant_id"), sku_id=OuterRef("sku_id"), warehouse_id=OuterRef("warehouse_id"))
@@ -31,11 +31,11 @@ def stock_levels_with_rules(queryset, sku_code=None, warehouse_code=None):
     return queryset
 
 
-def sku_for_user(user, tenant, code):
+def sku_get(user, tenant, code):
     return SKU.objects.for_tenant(tenant).visible_to(user).filter(code=code).first()
 
 
-def stock_history(tenant, sku, warehouse, days=30):
+def stock_level_history(tenant, sku, warehouse, days=30):
     """Daily closing stock for the last `days` days, rebuilt backwards from today's level."""
     level = StockLevel.objects.for_tenant(tenant).filter(sku=sku, warehouse=warehouse).values_list("on_hand", flat=True).first() or 0
     today = timezone.localdate()

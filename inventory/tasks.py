@@ -4,7 +4,7 @@ from celery import shared_task
 @shared_task(name="inventory.rules_sweep", acks_late=True)
 def rules_sweep():
     """The periodic stock-rule check: one set-based pass per tenant."""
-    from inventory.services import rules_sweep as sweep
+    from inventory.services import rule_sweep as sweep
     from scm_portal.tenancy.models import Tenant
 
     raised = 0

@@ -17,7 +17,7 @@ from alerts.models import SEVERITY_NAMES
 from alerts.selectors import alert_list
 from inventory import selectors, services
 from inventory.models import ReplenishmentRule, StockMovement, Warehouse
-from scm_portal.tenancy.selectors import is_core_staff
+from scm_portal.tenancy.roles import is_core_staff
 from scm_portal.tenancy.views import tenant_page
 
 PAGE_SIZE = 50
@@ -53,7 +53,7 @@ def level_status(level):
 @tenant_page
 def stock_list(request):
     form, params = _filters(request)
-    visible = selectors.stock_levels(request.user, request.tenant)
+    visible = selectors.stock_level_list(request.user, request.tenant)
     levels = visible
     if params["q"]:
         levels = levels.filter(Q(sku__code__icontains=params["q"]) | Q(sku__name__icontains=params["q"]))
@@ -83,11 +83,11 @@ def stock_list(request):
 @tenant_page
 def sku_detail(request, code):
     tenant, user = request.tenant, request.user
-    sku = selectors.sku_for_user(user, tenant, code)
+    sku = selectors.sku_get(user, tenant, code)
     if sku is None:
         raise Http404
-    levels = list(selectors.stock_levels(user, tenant, sku_code=sku.code).order_by("warehouse__code"))
-    # The stock_levels selector shows a level's rule lines to whoever may see the level; the
+    levels = list(selectors.stock_level_list(user, tenant, sku_code=sku.code).order_by("warehouse__code"))
+    # The stock_level_list selector shows a level's rule lines to whoever may see the level; the
     # demand figures are computed from the same rules (those of the levels listed here).
     rules = list(
         ReplenishmentRule.objects.for_tenant(tenant)
@@ -95,13 +95,13 @@ def sku_detail(request, code):
         .select_related("warehouse")
     )
     on_hand = {(sku.pk, level.warehouse_id): level.on_hand for level in levels}
-    stats = services.demand_stats(tenant=tenant, rules=rules, levels=on_hand)
+    stats = services.rule_demand_stats(tenant=tenant, rules=rules, levels=on_hand)
     rules_by_pk = {rule.pk: rule for rule in rules}
     warehouses = []
     for level in levels:
         level.status = level_status(level)
         rule = rules_by_pk.get(level.rule_id)
-        history = selectors.stock_history(tenant, sku, level.warehouse, days=HISTORY_DAYS)
+        history = selectors.stock_level_history(tenant, sku, level.warehouse, days=HISTORY_DAYS)
         warehouses.append({
             "level": level,
             "rule": rule,

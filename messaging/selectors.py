@@ -20,17 +20,17 @@ class _CountUpTo(Subquery):
     output_field = IntegerField()
 
 
-def rooms_for_user(user, tenant, context=None):
-    """Rooms the user sees in the tenant, with `unread` (see rooms_with_unread). `context`: the
+def room_list(user, tenant, context=None):
+    """Rooms the user sees in the tenant, with `unread` (see room_list_from). `context`: the
     request's TenantContext, read here when not given: its form of the rule has constants where
     the generic one has membership sub-queries (for every room's count), which took tens of
     milliseconds to build and plan."""
     if context is None:
         context = tenant_context(user, tenant)
-    return rooms_with_unread(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context), user, context)
+    return room_list_from(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context), user, context)
 
 
-def rooms_with_unread(queryset, user, context):
+def room_list_from(queryset, user, context):
     """`queryset`'s rooms, most recently active first, with `unread`: messages by others after
     the user's read mark that the user may see, up to UNREAD_COUNT_CAP. Narrows only; the caller
     scopes `queryset` (the API's base scopes after it)."""
@@ -47,7 +47,7 @@ def rooms_with_unread(queryset, user, context):
     )
 
 
-def messages_visible(user, room):
+def message_list(user, room):
     return (
         Message.objects.filter(room=room)
         .visible_to(user)
@@ -56,21 +56,21 @@ def messages_visible(user, room):
     )
 
 
-def messages_after(user, room, after_seq=0, limit=100):
+def message_list_after(user, room, after_seq=0, limit=100):
     """Messages after `after_seq`, oldest first, at most `limit` (gaps are messages the user may not see)."""
     limit = max(1, min(int(limit), PAGE_MAX))
-    return list(messages_visible(user, room).filter(seq__gt=after_seq).order_by("seq")[:limit])
+    return list(message_list(user, room).filter(seq__gt=after_seq).order_by("seq")[:limit])
 
 
-def messages_before(user, room, before_seq, limit=50):
+def message_list_before(user, room, before_seq, limit=50):
     """The `limit` messages before `before_seq`, returned oldest first (for scrolling up)."""
     limit = max(1, min(int(limit), PAGE_MAX))
-    page = list(messages_visible(user, room).filter(seq__lt=before_seq).order_by("-seq")[:limit])
+    page = list(message_list(user, room).filter(seq__lt=before_seq).order_by("-seq")[:limit])
     page.reverse()
     return page
 
 
-def messages_about(user, tenant, subject_kind, subject_ref, limit=200):
+def message_list_about(user, tenant, subject_kind, subject_ref, limit=200):
     """A record's conversation: every message linked to it that the user may see, oldest first."""
     return list(
         Message.objects.for_tenant(tenant)
@@ -90,7 +90,7 @@ def message_search(user, tenant, query, room=None, limit=50):
     return list(queryset.select_related("sender", "room").prefetch_related("attachments").order_by("-created_at", "-pk")[:limit])
 
 
-def room_messages_between(room_id, after_seq, before_seq):
+def message_list_between(room_id, after_seq, before_seq):
     """Every message of a room with after_seq < seq < before_seq, for the socket hub's gap fill.
 
     Not filtered by user: like a live publish, each socket checks every message against its own

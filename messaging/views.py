@@ -10,7 +10,7 @@ from django.shortcuts import render
 
 from messaging import selectors, services
 from messaging.access import access_room
-from scm_portal.tenancy.selectors import is_core_staff
+from scm_portal.tenancy.roles import is_core_staff
 from scm_portal.tenancy.views import tenant_page
 
 
@@ -29,7 +29,7 @@ def _limits():
 
 @tenant_page
 def room_list(request):
-    rooms = list(selectors.rooms_for_user(request.user, request.tenant))
+    rooms = list(selectors.room_list(request.user, request.tenant))
     return render(request, "messaging/room_list.html", {"rooms": rooms, **_limits()})
 
 

@@ -475,7 +475,7 @@ def _room(user, access, room_id):
 
 
 def _load_sync(user, access, room_id, after):
-    from messaging.selectors import messages_after
+    from messaging.selectors import message_list_after
 
     _context, room = _room(user, access, room_id)
     head = room.last_seq
@@ -483,7 +483,7 @@ def _load_sync(user, access, room_id, after):
         return head, []
     pages, cursor = [], after
     while cursor < head:
-        batch = [m for m in messages_after(user, room, cursor, SYNC_PAGE) if m.seq <= head]
+        batch = [m for m in message_list_after(user, room, cursor, SYNC_PAGE) if m.seq <= head]
         if not batch:
             break
         pages.append([message_frame(m, list(m.attachments.all())) for m in batch])
@@ -492,10 +492,10 @@ def _load_sync(user, access, room_id, after):
 
 
 def _load_range(user, access, room_id, after, upto):
-    from messaging.selectors import messages_after
+    from messaging.selectors import message_list_after
 
     _context, room = _room(user, access, room_id)
-    return [message_frame(m, list(m.attachments.all())) for m in messages_after(user, room, after, upto - after) if m.seq <= upto]
+    return [message_frame(m, list(m.attachments.all())) for m in message_list_after(user, room, after, upto - after) if m.seq <= upto]
 
 
 def _post(user, access, frame):

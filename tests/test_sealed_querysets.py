@@ -178,9 +178,9 @@ def test_the_fault_is_real(world):
     supa, acme = user("supa.rep"), world["tenants"]["acme"]
     both = {acme.pk, world["tenants"]["globex"].pk}
     with scoping_forgotten():
-        assert {level.tenant_id for level in inventory_selectors.stock_levels(supa, acme)} == both
+        assert {level.tenant_id for level in inventory_selectors.stock_level_list(supa, acme)} == both
         assert {alert.tenant_id for alert in alerts_selectors.alert_list(user=supa, tenant=acme)} == both
-        assert {room.tenant_id for room in messaging_selectors.rooms_for_user(supa, acme)} == both
+        assert {room.tenant_id for room in messaging_selectors.room_list(supa, acme)} == both
 
 
 @pytest.mark.parametrize("username", USERS)
@@ -232,9 +232,9 @@ def test_stock_alerts_and_rooms_answer_what_the_selectors_read_in_three_statemen
 ):
     reader, acme = user(username), world["tenants"]["acme"]
     api.as_user(reader)
-    levels = inventory_selectors.stock_levels(reader, acme).order_by("-pk")
+    levels = inventory_selectors.stock_level_list(reader, acme).order_by("-pk")
     alerts = alerts_selectors.alert_list(user=reader, tenant=acme).order_by("-pk")
-    rooms = messaging_selectors.rooms_for_user(reader, acme)
+    rooms = messaging_selectors.room_list(reader, acme)
     one_page = {"next": None, "previous": None}
     expected = {
         "stock/": {"results": inventory_serializers.StockLevelSerializer(levels, many=True).data, **one_page},

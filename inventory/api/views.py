@@ -39,7 +39,7 @@ class StockViewSet(mixins.ListModelMixin, TenantScopedViewSet):
 
     def safely_get_queryset(self, queryset):
         params = self.request.query_params
-        return selectors.stock_levels_with_rules(queryset, params.get("sku"), params.get("warehouse"))
+        return selectors.stock_level_list_from(queryset, params.get("sku"), params.get("warehouse"))
 
     @extend_schema(parameters=[OpenApiParameter("sku", str), OpenApiParameter("warehouse", str)])
     def list(self, request, *args, **kwargs):
@@ -48,7 +48,7 @@ class StockViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     @extend_schema(request=s.MovementSerializer(many=True), responses={201: s.MovementResultSerializer})
     @action(detail=False, methods=["post"], url_path="movements")
     def movements(self, request, tenant=None):
-        result = services.stock_movements_ingest(tenant=self.tenant, actor=request.user, rows=request.data)
+        result = services.stock_movement_ingest(tenant=self.tenant, actor=request.user, rows=request.data)
         return Response(result, status=status.HTTP_201_CREATED)
 
     def roles_allow(self, permission):

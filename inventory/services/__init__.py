@@ -15,18 +15,18 @@ from inventory.services.movements import (
     MOVEMENT_BATCH_MAX,
     MOVEMENT_FIELDS,
     check_movement_rows,
-    stock_movements_ingest,
+    stock_movement_ingest,
 )
 from inventory.services.rules import (
     DEMAND_DAYS,
     REPLENISHERS,
     STOCK_ALERT_AUDIENCE,
     SWEEP_RAISE_MAX,
-    demand_stats,
+    rule_demand_stats,
     replenishment_request_create,
     rule_upsert,
-    rules_check_moves,
-    rules_sweep,
+    rule_check_moves,
+    rule_sweep,
 )
 
 __all__ = [
@@ -38,12 +38,12 @@ __all__ = [
     "STOCK_ALERT_AUDIENCE",
     "SWEEP_RAISE_MAX",
     "check_movement_rows",
-    "demand_stats",
+    "rule_demand_stats",
     "replenishment_request_create",
     "rule_upsert",
-    "rules_check_moves",
-    "rules_sweep",
+    "rule_check_moves",
+    "rule_sweep",
     "sku_create",
-    "stock_movements_ingest",
+    "stock_movement_ingest",
     "warehouse_create",
 ]

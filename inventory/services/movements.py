@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement, Warehouse
-from inventory.services.rules import rules_check_moves
+from inventory.services.rules import rule_check_moves
 from scm_portal.db.templates import pipeline
 from scm_portal.errors import StructuredValidationError
 from scm_portal.tenancy.selectors import tenant_language
@@ -307,7 +307,7 @@ def _check_movement_foreign_keys():
 
 
 @transaction.atomic
-def stock_movements_ingest(*, tenant, actor, rows, source="api"):
+def stock_movement_ingest(*, tenant, actor, rows, source="api"):
     """Applies a batch of movements exactly once each; returns {"created", "duplicates"}.
 
     A batch with any bad row changes nothing (ValidationError listing every bad row). Within a
@@ -317,7 +317,7 @@ def stock_movements_ingest(*, tenant, actor, rows, source="api"):
     created, crossed, pairs = _ingest_postgresql(tenant, clean, source)
     if crossed:
         with tenant_language(tenant):
-            rules_check_moves(tenant, crossed, pairs)
+            rule_check_moves(tenant, crossed, pairs)
     return {"created": created, "duplicates": len(clean) - created}
 
 

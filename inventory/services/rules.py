@@ -87,7 +87,7 @@ def _raise(tenant, rule, kind, severity, key, title, body, payload, replenish=Fa
     )
 
 
-def rules_check_moves(tenant, moves, pairs):
+def rule_check_moves(tenant, moves, pairs):
     """Checks the rules {rule id: (old level, new level)} and raises their alerts. `pairs`:
     {rule id: (sku id, warehouse id)}, so their recent demand is read in the same round trip
     as the rules (it is used when a line is crossed, which is why most of them are here)."""
@@ -185,16 +185,16 @@ def _lines_crossed(rule, old, new):
 
 
 def _crossing_stats(tenant, rules, moves, consumption=None):
-    """demand_stats of the rules whose lines their move {rule id: (old, new)} crosses, in one read
+    """rule_demand_stats of the rules whose lines their move {rule id: (old, new)} crosses, in one read
     (or from `consumption`, read with the rules): never for every change."""
     crossing = [rule for rule in rules if any(_lines_crossed(rule, *moves[rule.pk]))]
     levels = {(rule.sku_id, rule.warehouse_id): moves[rule.pk][1] for rule in crossing}
-    return demand_stats(tenant=tenant, rules=crossing, levels=levels, consumption=consumption)
+    return rule_demand_stats(tenant=tenant, rules=crossing, levels=levels, consumption=consumption)
 
 
 def _check_lines(tenant, rule, old, new, stats):
     """Safety stock and reorder point: alert on the downward crossing, recover on the upward one.
-    `stats`: the rule's demand_stats when a line is crossed (_crossing_stats)."""
+    `stats`: its rule_demand_stats when a line is crossed (_crossing_stats)."""
     raised = []
     sku, wh = rule.sku.code, rule.warehouse.code
     crossed_safety, crossed_reorder = _lines_crossed(rule, old, new)
@@ -258,7 +258,7 @@ def _consumption_sent(tenant, pairs, days=DEMAND_DAYS):
     return lambda: {(sku_id, warehouse_id): -used for sku_id, warehouse_id, used in fetch()}
 
 
-def demand_stats(*, tenant, rules, levels=None, days=DEMAND_DAYS, consumption=None):
+def rule_demand_stats(*, tenant, rules, levels=None, days=DEMAND_DAYS, consumption=None):
     """Per rule: average daily consumption over `days`, days of cover and a suggested reorder
     quantity. `consumption`: {(sku, warehouse): units} over `days` when already read."""
     if not rules:
@@ -287,7 +287,7 @@ def demand_stats(*, tenant, rules, levels=None, days=DEMAND_DAYS, consumption=No
     return stats
 
 
-def rules_sweep(*, tenant, now=None):
+def rule_sweep(*, tenant, now=None):
     """The periodic check (one SQL query per tenant, never a task per SKU).
 
     Raises the low-stock alerts the inline check could not (a rule created or raised while
@@ -400,7 +400,7 @@ def _replenish_button(*, tenant, actor, message, room):
         "sku__default_supplier", "warehouse", "supplier").first()
     if rule is None:
         raise ValidationError({"action": _("The rule behind this alert no longer exists.")})
-    stats = demand_stats(tenant=tenant, rules=[rule])[rule.pk]
+    stats = rule_demand_stats(tenant=tenant, rules=[rule])[rule.pk]
     quantity = max(stats["suggested_quantity"], rule.step or 0, 1)
     supplier = _supplier_of(rule)
     request = replenishment_request_create(tenant=tenant, actor=actor, sku=rule.sku, warehouse=rule.warehouse,

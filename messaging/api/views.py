@@ -46,7 +46,7 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
     action_permissions = {"read": "view", "verify": "view"}
 
     def safely_get_queryset(self, queryset):
-        return selectors.rooms_with_unread(queryset, self.request.user, self.tenant_context)
+        return selectors.room_list_from(queryset, self.request.user, self.tenant_context)
 
     @extend_schema(request=s.RoomCreateSerializer, responses={201: s.RoomSerializer})
     def create(self, request, tenant=None):
@@ -92,14 +92,14 @@ class RoomMessagesView(TenantContextMixin, APIView):
         limit = min(_int_param(request, "limit", 100, minimum=1), selectors.PAGE_MAX)
         before = _int_param(request, "before_seq", minimum=1)
         if before is not None:
-            page = selectors.messages_before(request.user, room, before, limit)
+            page = selectors.message_list_before(request.user, room, before, limit)
             more = bool(page) and page[0].seq > 1
             next_url = (
                 request.build_absolute_uri(f"?before_seq={page[0].seq}&limit={limit}") if more and len(page) == limit else None
             )
         else:
             after = _int_param(request, "after_seq", 0)
-            page = selectors.messages_after(request.user, room, after, limit)
+            page = selectors.message_list_after(request.user, room, after, limit)
             next_url = request.build_absolute_uri(f"?after_seq={page[-1].seq}&limit={limit}") if len(page) == limit else None
         return Response({"results": _frames(page), "next": next_url})
 
@@ -215,6 +215,6 @@ class ConversationView(TenantContextMixin, APIView):
             raise exceptions.ValidationError({"kind": [_("Unknown subject kind.")]})
         if not ref or entry.resolve(tenant=self.tenant, user=request.user, ref=ref) is None:
             raise exceptions.NotFound()
-        return Response({"results": _frames(selectors.messages_about(request.user, self.tenant, kind, ref)), "next": None})
+        return Response({"results": _frames(selectors.message_list_about(request.user, self.tenant, kind, ref)), "next": None})
 
 

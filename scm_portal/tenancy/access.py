@@ -11,7 +11,7 @@ from django.http import Http404
 from scm_portal.db.templates import QueryTemplate, attnames
 from scm_portal.tenancy.context import TenantContext
 from scm_portal.tenancy.models import Invitation, Membership, Partnership, Tenant
-from scm_portal.tenancy.selectors import invitations_received
+from scm_portal.tenancy.selectors import invitation_list_received
 from scm_portal.tenancy.services import invitation_token_hash
 
 
@@ -160,10 +160,10 @@ def access_membership(user, tenant, membership_id, action="view"):
 
 
 def access_received_invitation(user, invitation_id):
-    """An invitation addressed to `user` (selectors.invitations_received); 404 for any other,
+    """An invitation addressed to `user` (selectors.invitation_list_received); 404 for any other,
     whether it is missing, another person's or another organisation's."""
     pk = _checked_pk(Invitation, user, invitation_id)
-    invitation = invitations_received(user).filter(pk=pk).first()
+    invitation = invitation_list_received(user).filter(pk=pk).first()
     if invitation is None:
         raise Http404
     return invitation
@@ -173,7 +173,7 @@ def access_received_invitation_by_token(user, token):
     """The invitation an invitation link names, if it is addressed to `user`; 404 otherwise."""
     if not user.is_authenticated or not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise Http404
-    invitation = invitations_received(user).filter(token_hash=invitation_token_hash(token)).first()
+    invitation = invitation_list_received(user).filter(token_hash=invitation_token_hash(token)).first()
     if invitation is None:
         raise Http404
     return invitation

@@ -1,4 +1,4 @@
-from scm_portal.tenancy.selectors import invitations_pending, invitations_received, tenants_for_user
+from scm_portal.tenancy.selectors import invitation_filter_pending, invitation_list_received, tenant_list_for_user
 
 
 def tenancy(request):
@@ -11,11 +11,11 @@ def tenancy(request):
 
     def pending_invitation_count():
         if not counted:
-            counted.append(invitations_pending(invitations_received(user)).count())
+            counted.append(invitation_filter_pending(invitation_list_received(user)).count())
         return counted[0]
 
     return {
-        "user_tenants": list(tenants_for_user(user)),
+        "user_tenants": list(tenant_list_for_user(user)),
         "current_tenant": getattr(request, "tenant", None),
         "pending_invitation_count": pending_invitation_count,
     }

@@ -53,6 +53,12 @@ PARTNER_ROLES = frozenset(PARTNER_ROLE_KIND)
 ALL_ROLES = CORE_ROLES | PARTNER_ROLES
 CORE_ROLE_VALUES = sorted(CORE_ROLES)  # one choice list for every API field that takes a core role
 
+
+def is_core_staff(roles):
+    """Whether any of `roles` is a core-enterprise role."""
+    return bool(set(roles) & CORE_ROLES)
+
+
 PARTNER_KINDS = [k for k in OrganizationKind if k != OrganizationKind.CORE]
 PARTNER_KIND_CHOICES = [(k.value, k.label) for k in PARTNER_KINDS]  # one choice list for every partner-kind field
 

@@ -12,34 +12,30 @@ from scm_portal.tenancy.models import (
     Partnership,
     Tenant,
 )
-from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
+from scm_portal.tenancy.roles import PARTNER_ROLES
 
 
-def tenants_for_user(user):
+def tenant_list_for_user(user):
     """Tenants where the user holds at least one active membership, by name."""
     if not user.is_authenticated:
         return Tenant.objects.none()
     return Tenant.objects.filter(memberships__in=Membership.objects.active().filter(user=user)).distinct().order_by("name")
 
 
-def memberships_for_user(user):
+def membership_list_for_user(user):
     if not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.active().filter(user=user).select_related("tenant", "organization").order_by("tenant__slug", "role")
 
 
-def roles_in_tenant(user, tenant):
+def role_list_for_user(user, tenant):
     """The set of roles the user holds in the tenant (empty when none)."""
     if not user.is_authenticated:
         return frozenset()
     return frozenset(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", flat=True))
 
 
-def is_core_staff(roles):
-    return bool(set(roles) & CORE_ROLES)
-
-
-def partnerships_followed(user, tenant):
+def partnership_list_followed(user, tenant):
     """Active partners whose events reach this user: those their roles (or they) follow, or their own."""
     visible = Partnership.objects.for_tenant(tenant).visible_to(user, "view").filter(active=True)
     followed = Q(pk__in=Partnership.objects.for_tenant(tenant).visible_to(user, "follow").values("pk"))
@@ -54,7 +50,7 @@ def tenant_language(tenant):
     return translation.override(tenant.default_language)
 
 
-def invitations_received(user):
+def invitation_list_received(user):
     """Invitations, in any tenant, that `user` may see and answer.
 
     A member invitation is for the person whose username it names, or whose e-mail address it
@@ -75,22 +71,22 @@ def invitations_received(user):
     ).select_related("tenant", "invited_by")
 
 
-def invitations_pending(queryset, now=None):
+def invitation_filter_pending(queryset, now=None):
     """Those of `queryset` still waiting for an answer (pending and not expired)."""
     return queryset.filter(state=InvitationState.PENDING, expires_at__gt=now or timezone.now())
 
 
-def invitations_in_state(queryset, state, now=None):
+def invitation_filter_state(queryset, state, now=None):
     """Those of `queryset` whose current state (expiry included) is `state`."""
     now = now or timezone.now()
     if state == InvitationState.PENDING:
-        return invitations_pending(queryset, now)
+        return invitation_filter_pending(queryset, now)
     if state == InvitationState.EXPIRED:
         return queryset.filter(Q(state=InvitationState.EXPIRED) | Q(state=InvitationState.PENDING, expires_at__lte=now))
     return queryset.filter(state=state)
 
 
-def invitations_of_tenant(tenant, user, context=None):
+def invitation_list(tenant, user, context=None):
     """A tenant's invitations, as its admins see them (the choke point decides who may)."""
     return (
         Invitation.objects.for_tenant(tenant)

@@ -25,7 +25,7 @@ from scm_portal.tenancy.models import (
     Tenant,
     slug_validator,
 )
-from scm_portal.tenancy.selectors import invitations_received
+from scm_portal.tenancy.selectors import invitation_list_received
 from scm_portal.tenancy.signals import partnership_saved, send_access_changed_on_commit, tenant_created
 from scm_portal.tenancy.roles import (
     CORE_ROLES,
@@ -182,7 +182,7 @@ def membership_set_active(*, tenant, actor, membership, active):
 # Joining a tenant needs the other side's consent. A tenant admin invites a person (member) or an
 # organisation (partner); the invitation records only what the admin typed, so creating one reads
 # no user and no foreign organisation and answers the same whatever the name is. The person named,
-# or a representative of the organisation named (see selectors.invitations_received), accepts.
+# or a representative of the organisation named (see selectors.invitation_list_received), accepts.
 
 INVITATION_LIFETIME = timedelta(days=14)
 
@@ -210,7 +210,7 @@ def invitation_token_hash(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def invitee_clean(value):
+def check_invitee(value):
     """A username or an e-mail address as typed, checked for its form only: (invitee, e-mail or "").
 
     Never looks the name up, so an unknown user and another tenant's user are treated alike."""
@@ -233,7 +233,7 @@ def invitee_clean(value):
     return value, email
 
 
-def organization_slug_clean(value):
+def check_organization_slug(value):
     """An organisation code as typed, lower-cased and checked for its form only (never looked up)."""
     value = value.strip().lower() if isinstance(value, str) else ""
     slug_validator(value)
@@ -263,7 +263,7 @@ def invitation_create_member(*, tenant, actor, invitee, organization, role):
     """Invites a person, by username or e-mail, to hold `role` in `tenant` for `organization`
     (the tenant's own organisation or one of its partners). Returns (invitation, token): the
     token is the link's secret, shown once."""
-    invitee, email = invitee_clean(invitee)
+    invitee, email = check_invitee(invitee)
     if organization.id != tenant.organization_id and not Partnership.objects.for_tenant(tenant).filter(
         organization=organization
     ).exists():
@@ -285,7 +285,7 @@ def invitation_create_member(*, tenant, actor, invitee, organization, role):
 def invitation_create_partner(*, tenant, actor, organization_slug, kind):
     """Invites the organisation `organization_slug` to work with `tenant` as `kind`, whether or not
     such an organisation exists. Returns (invitation, token)."""
-    slug = organization_slug_clean(organization_slug)
+    slug = check_organization_slug(organization_slug)
     if kind not in FOLLOWERS_BY_KIND:
         raise ValidationError({"kind": _("Unknown partner kind.")})
     if slug == tenant.organization.slug:
@@ -315,7 +315,7 @@ def invitation_accept(*, invitation, actor):
     """The invitee's (or the invited organisation's representative's) yes: creates the membership
     or the partnership (with its room) in one transaction. Accepting twice changes nothing.
 
-    `invitation` must come from selectors.invitations_received(actor)."""
+    `invitation` must come from selectors.invitation_list_received(actor)."""
     now = timezone.now()
     with transaction.atomic():
         invitation = _locked(invitation)
@@ -324,7 +324,7 @@ def invitation_accept(*, invitation, actor):
             return invitation
         if state == InvitationState.PENDING:
             # Checked again under the lock: who may answer can have changed since it was read.
-            if not invitations_received(actor).filter(pk=invitation.pk).exists():
+            if not invitation_list_received(actor).filter(pk=invitation.pk).exists():
                 raise Http404
             try:
                 with transaction.atomic():

@@ -25,15 +25,14 @@ from scm_portal.tenancy.access import (
 )
 from scm_portal.tenancy.dashboard import panels_for_roles
 from scm_portal.tenancy.models import InvitationKind, Membership, Organization, Partnership
-from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role
+from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role, is_core_staff
 from scm_portal.tenancy.selectors import (
-    invitations_of_tenant,
-    invitations_pending,
-    invitations_received,
-    is_core_staff,
-    partnerships_followed,
-    roles_in_tenant,
-    tenants_for_user,
+    invitation_filter_pending,
+    invitation_list,
+    invitation_list_received,
+    partnership_list_followed,
+    role_list_for_user,
+    tenant_list_for_user,
 )
 
 
@@ -44,7 +43,7 @@ def tenant_page(view):
     @functools.wraps(view)
     def wrapper(request, tenant, *args, **kwargs):
         request.tenant = access_tenant(request.user, tenant)
-        request.roles = roles_in_tenant(request.user, request.tenant)
+        request.roles = role_list_for_user(request.user, request.tenant)
         try:
             timezone.activate(zoneinfo.ZoneInfo(request.tenant.time_zone))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -59,17 +58,17 @@ def tenant_page(view):
 
 @login_required
 def home(request):
-    tenants = list(tenants_for_user(request.user))
+    tenants = list(tenant_list_for_user(request.user))
     if len(tenants) == 1:
         return redirect("dashboard", tenant=tenants[0].slug)
-    if not tenants and invitations_pending(invitations_received(request.user)).exists():
+    if not tenants and invitation_filter_pending(invitation_list_received(request.user)).exists():
         return redirect("invitations")  # a newcomer's way in
     return redirect("tenant-picker")
 
 
 @login_required
 def tenant_picker(request):
-    return render(request, "tenancy/tenant_picker.html", {"tenants": list(tenants_for_user(request.user))})
+    return render(request, "tenancy/tenant_picker.html", {"tenants": list(tenant_list_for_user(request.user))})
 
 
 @tenant_page
@@ -78,7 +77,7 @@ def dashboard(request):
     context = {
         "panels": panels_for_roles(roles),
         "roles": [Role(r).label for r in sorted(roles)],
-        "partners": list(partnerships_followed(request.user, tenant)[:20]),
+        "partners": list(partnership_list_followed(request.user, tenant)[:20]),
         "is_core": is_core_staff(roles),
         "is_admin": Role.TENANT_ADMIN in roles,
     }
@@ -109,7 +108,7 @@ def _invitation_revoke(request, tenant):
 
 
 def _pending_invitations(request, kind):
-    return list(invitations_pending(invitations_of_tenant(request.tenant, request.user).filter(kind=kind))[:100])
+    return list(invitation_filter_pending(invitation_list(request.tenant, request.user).filter(kind=kind))[:100])
 
 
 @tenant_page
@@ -241,7 +240,8 @@ def invitations(request, token=None):
     if token is not None:
         shown = [access_received_invitation_by_token(request.user, token)]
     else:
-        shown = list(invitations_pending(invitations_received(request.user)).order_by("-created_at", "-pk")[:100])
+        received = invitation_list_received(request.user)
+        shown = list(invitation_filter_pending(received).order_by("-created_at", "-pk")[:100])
     for invitation in shown:
         invitation.local_expires_at = _in_time_zone(invitation.expires_at, invitation.tenant.time_zone)
     return render(request, "tenancy/invitations.html", {"invitations": shown, "by_link": token is not None})

@@ -200,15 +200,15 @@ class TestEscalation:
         assert alert.policy_id == specific.pk
 
     def test_escalation_reaches_the_escalated_roles_cards(self, demo):
-        from messaging.selectors import messages_visible
+        from messaging.selectors import message_list
 
         tenant = demo["tenants"]["acme"]
         policy(tenant)
         alert = raise_alert(demo)
         room = room_of("acme", "sup-a")
-        assert not any(m.kind == "event" for m in messages_visible(user("acme.planner"), room))
+        assert not any(m.kind == "event" for m in message_list(user("acme.planner"), room))
         services.escalation_sweep(now=alert.next_escalation_at)
-        assert any(m.payload.get("escalation") for m in messages_visible(user("acme.planner"), room))
+        assert any(m.payload.get("escalation") for m in message_list(user("acme.planner"), room))
 
     @pytest.mark.django_db(transaction=True)
     def test_two_sweepers_at_once_escalate_each_alert_once(self, demo_tx):

@@ -40,7 +40,7 @@ def stock_world(demo, safety=500, reorder=800, step=None, max_level=None, openin
 
 
 def ingest(tenant, rows):
-    return services.stock_movements_ingest(tenant=tenant, actor=user("acme.warehouse"), rows=rows)
+    return services.stock_movement_ingest(tenant=tenant, actor=user("acme.warehouse"), rows=rows)
 
 
 def wait_until_a_backend_waits_for_a_lock(what, timeout=10):

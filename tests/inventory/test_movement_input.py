@@ -216,7 +216,7 @@ def test_a_batch_is_two_statements_on_postgresql(demo, django_assert_num_queries
     # the switch to generic plans), then the write (sent with SET CONSTRAINTS, so the write checks
     # its foreign keys rather than the commit, and with the switch back).
     with django_assert_num_queries(7):
-        result = services.stock_movements_ingest(tenant=tenant, actor=None, rows=rows)
+        result = services.stock_movement_ingest(tenant=tenant, actor=None, rows=rows)
     assert result == {"created": 1000, "duplicates": 0}
     assert on_hand(tenant) == 1000
     with connection.cursor() as cursor:  # what follows in the transaction (rules, alerts) plans as usual

@@ -111,7 +111,7 @@ class TestIngestion:
         services.warehouse_create(tenant=globex, actor=user("globex.buyer"), code="WH-T", name="x")
         services.sku_create(tenant=globex, actor=user("globex.buyer"), code="SKU-T1", name="x")
         ingest(tenant, [movement(delta=2, external_id="shared")])
-        services.stock_movements_ingest(tenant=globex, actor=user("globex.buyer"), rows=[movement(delta=3, external_id="shared")])
+        services.stock_movement_ingest(tenant=globex, actor=user("globex.buyer"), rows=[movement(delta=3, external_id="shared")])
         assert on_hand(tenant) == 2 and on_hand(globex) == 3
 
     def test_ingest_query_count_does_not_grow_with_the_batch(self, demo, django_assert_max_num_queries):
@@ -231,6 +231,6 @@ def test_rule_checks_are_one_query_per_batch_not_per_sku(demo, django_assert_max
     ReplenishmentRule.objects.bulk_create(
         [ReplenishmentRule(tenant=tenant, sku=s, warehouse=warehouse, safety_stock=5, reorder_point=10) for s in skus]
     )
-    services.stock_movements_ingest(tenant=tenant, actor=None, rows=[movement(sku=s.code, delta=100) for s in skus])
+    services.stock_movement_ingest(tenant=tenant, actor=None, rows=[movement(sku=s.code, delta=100) for s in skus])
     with django_assert_max_num_queries(12):  # 300 rules touched, none crossed
         ingest(tenant, [movement(sku=s.code, delta=-1) for s in skus])

@@ -185,7 +185,7 @@ def test_sku_page_suggestion_matches_the_service(full_demo, client):
 
     tenant = full_demo["tenants"]["acme"]
     rule = ReplenishmentRule.objects.get(tenant=tenant, sku__code="SKU-1002")
-    stats = services.demand_stats(tenant=tenant, rules=[rule])[rule.pk]
+    stats = services.rule_demand_stats(tenant=tenant, rules=[rule])[rule.pk]
     html = get(client, "acme.planner", STOCK.format(tenant="acme") + "SKU-1002/").content.decode()
     assert re.search(rf'data-testid="suggested-quantity">{stats["suggested_quantity"]}\b', html)
     assert re.search(rf'data-testid="days-of-cover">{stats["days_of_cover"]}\b', html)

@@ -117,14 +117,14 @@ def test_alert_cards_reach_the_supplier_room_and_the_internal_room(demo):
 
 
 def test_only_the_supplier_and_the_warehouse_see_the_card(demo):
-    from messaging.selectors import messages_visible
+    from messaging.selectors import message_list
 
     tenant, *_ = stock_world(demo, safety=500, reorder=0, opening=600)
     ingest(tenant, [movement(delta=-200)])
     room = room_of("acme", "sup-a")
 
     def sees(username):
-        return any(m.kind == "event" for m in messages_visible(user(username), room))
+        return any(m.kind == "event" for m in message_list(user(username), room))
 
     assert sees("supa.rep") and sees("acme.warehouse")
     assert not sees("acme.buyer") and not sees("acme.planner")
@@ -133,9 +133,9 @@ def test_only_the_supplier_and_the_warehouse_see_the_card(demo):
 def test_the_sweep_raises_what_inline_checks_could_not(demo):
     tenant, sku, warehouse, rule = stock_world(demo, safety=100, reorder=0, opening=300)
     ReplenishmentRule.objects.filter(pk=rule.pk).update(safety_stock=500)  # the line moved above the stock
-    assert services.rules_sweep(tenant=tenant)
+    assert services.rule_sweep(tenant=tenant)
     assert len(alerts("low_stock")) == 1
-    assert services.rules_sweep(tenant=tenant) == []  # and only once
+    assert services.rule_sweep(tenant=tenant) == []  # and only once
 
 
 def test_velocity_anomaly_against_its_own_baseline(demo):
@@ -145,10 +145,10 @@ def test_velocity_anomaly_against_its_own_baseline(demo):
     history = [movement(delta=-10, occurred_at=now - timedelta(hours=h)) for h in range(2, 7 * 24)]
     ingest(tenant, history)  # ~10 an hour for a week
     ingest(tenant, [movement(delta=-15, occurred_at=now - timedelta(minutes=10))])
-    services.rules_sweep(tenant=tenant)
+    services.rule_sweep(tenant=tenant)
     assert not alerts("velocity")  # 15 in the last hour: normal
     ingest(tenant, [movement(delta=-80, occurred_at=now - timedelta(minutes=5))])
-    services.rules_sweep(tenant=tenant)
+    services.rule_sweep(tenant=tenant)
     assert len(alerts("velocity")) == 1  # 95 in the last hour against ~10
 
 
@@ -229,7 +229,7 @@ def test_stock_history_uses_the_tenants_days(demo, settings):
 
     from django.utils import timezone as tz
 
-    from inventory.selectors import stock_history
+    from inventory.selectors import stock_level_history
 
     tenant, sku, warehouse, rule = stock_world(demo, opening=0, safety=0, reorder=0)
     shanghai = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -237,7 +237,7 @@ def test_stock_history_uses_the_tenants_days(demo, settings):
     early = datetime.combine(today, datetime.min.time(), shanghai).replace(hour=2)  # 02:00 local = 18:00 UTC the day before
     ingest(tenant, [movement(delta=100, occurred_at=early - timedelta(days=1))])
     with tz.override(shanghai):
-        points = dict(stock_history(tenant, sku, warehouse, days=3))
+        points = dict(stock_level_history(tenant, sku, warehouse, days=3))
     assert points[today - timedelta(days=1)] == 100 and points[today - timedelta(days=2)] == 0
 
 
@@ -252,6 +252,6 @@ def test_a_movement_raising_an_alert_keeps_its_statement_budget(demo_tx):
     tenant, *_ = stock_world(demo_tx, safety=500, reorder=0, opening=600)
     actor = user("acme.warehouse")
     with CaptureQueriesContext(connection) as queries:
-        services.stock_movements_ingest(tenant=tenant, actor=actor, rows=[movement(delta=-200)])
+        services.stock_movement_ingest(tenant=tenant, actor=actor, rows=[movement(delta=-200)])
     assert len(alerts("low_stock")) == 1 and Message.objects.filter(subject_kind="alert").count() == 2
     assert len(queries.captured_queries) == 18, [q["sql"][:100] for q in queries.captured_queries]

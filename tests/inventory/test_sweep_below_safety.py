@@ -48,15 +48,15 @@ def test_a_level_created_below_its_rule_is_raised_by_the_sweep(demo):
     ingest(tenant, [movement(delta=100)])  # the first movement: a new level, under the line from the start
     assert not low_stock()  # the inline check sees no crossing (0 -> 100)
     assert copy_of(tenant) == 500
-    raised = services.rules_sweep(tenant=tenant)
+    raised = services.rule_sweep(tenant=tenant)
     assert [a.dedupe_key for a in raised] == [f"low_stock:{rule.pk}"] and raised[0].payload["on_hand"] == 100
-    assert services.rules_sweep(tenant=tenant) == []
+    assert services.rule_sweep(tenant=tenant) == []
 
 
 def test_stock_at_the_line_is_not_below_it(demo):
     tenant, *_ = stock_world(demo, safety=500, reorder=0, opening=0)
     ingest(tenant, [movement(delta=500)])
-    assert services.rules_sweep(tenant=tenant) == [] and not low_stock()
+    assert services.rule_sweep(tenant=tenant) == [] and not low_stock()
 
 
 def test_a_rule_created_over_stock_already_below_it(demo):
@@ -67,17 +67,17 @@ def test_a_rule_created_over_stock_already_below_it(demo):
     rule = services.rule_upsert(tenant=tenant, actor=user("acme.planner"), sku=sku, warehouse=warehouse,
                                 safety_stock=500, reorder_point=0)
     assert copy_of(tenant, "SKU-T2") == 500
-    assert [a.dedupe_key for a in services.rules_sweep(tenant=tenant)] == [f"low_stock:{rule.pk}"]
+    assert [a.dedupe_key for a in services.rule_sweep(tenant=tenant)] == [f"low_stock:{rule.pk}"]
 
 
 def test_a_rule_raised_over_the_stock_through_the_api(demo, api):
     tenant, _sku, _warehouse, rule = stock_world(demo, safety=100, reorder=0, opening=300)
-    assert services.rules_sweep(tenant=tenant) == []
+    assert services.rule_sweep(tenant=tenant) == []
     api.as_user(user("acme.planner"))
     response = api.patch(f"/api/v1/t/acme/replenishment-rules/{rule.pk}/", {"safety_stock": 500}, format="json")
     assert response.status_code == 200, response.content
     assert copy_of(tenant) == 500
-    assert len(services.rules_sweep(tenant=tenant)) == 1 and low_stock()[0].payload["on_hand"] == 300
+    assert len(services.rule_sweep(tenant=tenant)) == 1 and low_stock()[0].payload["on_hand"] == 300
 
 
 def test_a_deactivated_rule_is_not_swept_even_with_a_stale_copy(demo):
@@ -85,13 +85,13 @@ def test_a_deactivated_rule_is_not_swept_even_with_a_stale_copy(demo):
     planner = user("acme.planner")
     services.rule_upsert(tenant=tenant, actor=planner, sku=sku, warehouse=warehouse, safety_stock=500, active=False)
     assert copy_of(tenant) is None
-    assert services.rules_sweep(tenant=tenant) == []
+    assert services.rule_sweep(tenant=tenant) == []
     # A copy the rule no longer stands behind only costs a lookup: the rule itself decides.
     StockLevel.objects.filter(tenant=tenant).update(rule_safety_stock=10**6)
-    assert services.rules_sweep(tenant=tenant) == [] and not low_stock()
+    assert services.rule_sweep(tenant=tenant) == [] and not low_stock()
     services.rule_upsert(tenant=tenant, actor=planner, sku=sku, warehouse=warehouse, active=True)
     assert copy_of(tenant) == 500
-    assert len(services.rules_sweep(tenant=tenant)) == 1
+    assert len(services.rule_sweep(tenant=tenant)) == 1
 
 
 def test_the_copy_follows_every_write_of_a_rule(demo):
@@ -203,5 +203,5 @@ def test_a_rule_write_and_a_batch_creating_its_level_never_miss_each_other(demo_
     _first_write_holds_until_the_second_waits(lambda: first(tenant, sku, warehouse), lambda: second(tenant, sku, warehouse))
     assert copy_of(tenant, "SKU-T2") == 500
     if swept:
-        assert len(services.rules_sweep(tenant=tenant)) == 1
+        assert len(services.rule_sweep(tenant=tenant)) == 1
 

@@ -4,7 +4,7 @@ import pytest
 from guardian.shortcuts import assign_perm
 
 from messaging.models import Room
-from messaging.selectors import rooms_for_user
+from messaging.selectors import room_list
 from scm_portal.tenancy import services as tenancy_services
 from scm_portal.tenancy.models import Membership, Partnership
 from tests.api_contract import TenantCreateChecks, assert_error, user
@@ -17,7 +17,7 @@ def names(username, tenant="acme"):
     u = user(username)
     from scm_portal.tenancy.models import Tenant
 
-    return sorted(r.name for r in rooms_for_user(u, Tenant.objects.get(slug=tenant)))
+    return sorted(r.name for r in room_list(u, Tenant.objects.get(slug=tenant)))
 
 
 class TestRoomsEndpoint(TenantCreateChecks):

@@ -9,7 +9,7 @@ from scm_portal.tenancy import services
 from scm_portal.tenancy.access import access_membership, access_partnership, access_tenant
 from scm_portal.tenancy.models import Membership, Partnership
 from scm_portal.tenancy.roles import Role
-from scm_portal.tenancy.selectors import partnerships_followed, roles_in_tenant, tenants_for_user
+from scm_portal.tenancy.selectors import partnership_list_followed, role_list_for_user, tenant_list_for_user
 from tests.api_contract import user
 from tests.factories import make_member, make_partner, make_tenant
 
@@ -76,8 +76,8 @@ def test_access_with_an_action_the_role_lacks_is_404(demo):
 def test_suspended_partnership_hides_the_tenant_from_its_people(demo):
     supa = user("supa.rep")
     Partnership.objects.filter(tenant__slug="acme", organization__slug="sup-a").update(active=False)
-    assert [t.slug for t in tenants_for_user(supa)] == ["globex"]
-    assert roles_in_tenant(supa, demo["tenants"]["acme"]) == frozenset()
+    assert [t.slug for t in tenant_list_for_user(supa)] == ["globex"]
+    assert role_list_for_user(supa, demo["tenants"]["acme"]) == frozenset()
     with pytest.raises(Http404):
         access_tenant(supa, "acme")
 
@@ -100,15 +100,15 @@ def test_followers_of_a_supplier_come_from_role_groups_and_direct_grants(db):
     approver = make_member(tenant, Role.FINANCE_APPROVER)
     rep = make_member(tenant, Role.SUPPLIER_REP, organization=supplier)
 
-    assert [p.organization.slug for p in partnerships_followed(buyer, tenant)] == ["s1"]
-    assert [p.organization.slug for p in partnerships_followed(approver, tenant)] == ["f1"]
-    assert [p.organization.slug for p in partnerships_followed(rep, tenant)] == ["s1"]
+    assert [p.organization.slug for p in partnership_list_followed(buyer, tenant)] == ["s1"]
+    assert [p.organization.slug for p in partnership_list_followed(approver, tenant)] == ["f1"]
+    assert [p.organization.slug for p in partnership_list_followed(rep, tenant)] == ["s1"]
 
     # A direct grant lets one approver follow a supplier too; it is checked in SQL (guardian direct FK).
     partnership = Partnership.objects.get(tenant=tenant, organization=supplier)
     services.partnership_follow(tenant=tenant, actor=None, partnership=partnership, user=approver)
     # Ordered by kind (funder before supplier), then name.
-    assert [p.organization.slug for p in partnerships_followed(approver, tenant)] == ["f1", "s1"]
+    assert [p.organization.slug for p in partnership_list_followed(approver, tenant)] == ["f1", "s1"]
     assert funder.partnerships.get(tenant=tenant).active
 
 

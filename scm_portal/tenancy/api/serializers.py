@@ -120,7 +120,7 @@ class PartnerInviteSerializer(StrictSerializer):
 
     def validate_organization(self, value):
         try:
-            return services.organization_slug_clean(value)
+            return services.check_organization_slug(value)
         except DjangoValidationError as exc:
             raise _django_errors(exc) from None
 
@@ -158,7 +158,7 @@ class MemberInviteSerializer(StrictSerializer):
 
     def validate_user(self, value):
         try:
-            invitee, _email = services.invitee_clean(value)
+            invitee, _email = services.check_invitee(value)
         except DjangoValidationError as exc:
             raise _django_errors(exc) from None
         return invitee

@@ -18,10 +18,10 @@ from scm_portal.tenancy.access import access_received_invitation
 from scm_portal.tenancy.api import serializers as s
 from scm_portal.tenancy.models import Invitation, Membership, Partnership
 from scm_portal.tenancy.selectors import (
-    invitations_in_state,
-    invitations_pending,
-    invitations_received,
-    memberships_for_user,
+    invitation_filter_pending,
+    invitation_filter_state,
+    invitation_list_received,
+    membership_list_for_user,
 )
 
 
@@ -84,7 +84,7 @@ class MeView(APIView):
             "display_name": user.get_full_name() or user.username,
             "email": user.email,
             "totp_enrolled": hasattr(user, "totp_device"),
-            "memberships": list(memberships_for_user(user)),
+            "memberships": list(membership_list_for_user(user)),
         }
         return Response(s.MeSerializer(body).data)
 
@@ -220,7 +220,7 @@ class InvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
         if state:
             if state not in s.INVITATION_STATES:
                 raise exceptions.ValidationError({"state": [_("Unknown state.")]})
-            queryset = invitations_in_state(queryset, state)
+            queryset = invitation_filter_state(queryset, state)
         kind = self.request.query_params.get("kind")
         if kind:
             if kind not in s.INVITATION_KINDS:
@@ -250,8 +250,8 @@ class ReceivedInvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Invitation.objects.none()
-        received = invitations_received(self.request.user)
-        return invitations_pending(received) if self.action == "list" else received
+        received = invitation_list_received(self.request.user)
+        return invitation_filter_pending(received) if self.action == "list" else received
 
     def get_object(self):
         return access_received_invitation(self.request.user, self.kwargs.get("pk"))
