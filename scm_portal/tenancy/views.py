@@ -22,7 +22,7 @@ from scm_portal.tenancy.access import (
     access_partnership,
     access_received_invitation,
     access_received_invitation_by_token,
-    access_tenant,
+    access_tenant_context,
 )
 from scm_portal.tenancy.dashboard import panels_for_roles
 from scm_portal.tenancy.models import InvitationKind, Membership, Organization, Partnership
@@ -33,19 +33,22 @@ from scm_portal.tenancy.selectors import (
     invitations_received,
     is_core_staff,
     partnerships_followed,
-    roles_in_tenant,
     tenants_for_user,
 )
 
 
 def tenant_page(view):
-    """Resolves /t/<tenant>/ for a page: login required, 404 for non-members, tenant time zone."""
+    """Resolves /t/<tenant>/ for a page: login required, 404 for non-members, tenant time zone.
+
+    `request.tenant_context` (the tenant and the user's active memberships there, one query) is
+    what the page, its templates (`current_roles`) and the services it calls read the user's
+    roles from; `request.tenant` is its tenant."""
 
     @login_required
     @functools.wraps(view)
     def wrapper(request, tenant, *args, **kwargs):
-        request.tenant = access_tenant(request.user, tenant)
-        request.roles = roles_in_tenant(request.user, request.tenant)
+        request.tenant_context = access_tenant_context(request.user, tenant)
+        request.tenant = request.tenant_context.tenant
         try:
             timezone.activate(zoneinfo.ZoneInfo(request.tenant.time_zone))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -75,11 +78,11 @@ def tenant_picker(request):
 
 @tenant_page
 def dashboard(request):
-    tenant, roles = request.tenant, request.roles
+    tenant, roles = request.tenant, request.tenant_context.roles
     context = {
         "panels": panels_for_roles(roles),
         "roles": [Role(r).label for r in sorted(roles)],
-        "partners": list(partnerships_followed(request.user, tenant)[:20]),
+        "partners": list(partnerships_followed(request.user, tenant, context=request.tenant_context)[:20]),
         "is_core": is_core_staff(roles),
         "is_admin": Role.TENANT_ADMIN in roles,
     }
@@ -110,14 +113,15 @@ def _invitation_revoke(request, tenant):
 
 
 def _pending_invitations(request, kind):
-    return list(invitations_pending(invitations_of_tenant(request.tenant, request.user).filter(kind=kind))[:100])
+    invitations = invitations_of_tenant(request.tenant, request.user, request.tenant_context)
+    return list(invitations_pending(invitations.filter(kind=kind))[:100])
 
 
 @tenant_page
 @require_http_methods(["GET", "POST"])
 def partners(request):
     tenant = request.tenant
-    can_manage = Role.TENANT_ADMIN in request.roles
+    can_manage = Role.TENANT_ADMIN in request.tenant_context.roles
     if request.method == "POST":
         if not can_manage:
             return render(request, "403.html", status=403)
@@ -143,8 +147,8 @@ def partners(request):
             messages.error(request, " ".join(exc.messages))
         return redirect("partners", tenant=tenant.slug)
     queryset = (
-        Partnership.objects.for_tenant(tenant).visible_to(request.user, "view").select_related("organization")
-        .order_by("kind", "organization__name")
+        Partnership.objects.for_tenant(tenant).visible_to(request.user, "view", context=request.tenant_context)
+        .select_related("organization").order_by("kind", "organization__name")
     )
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     context = {"page": page, "can_manage": can_manage, "kinds": PARTNER_KINDS}
@@ -157,7 +161,7 @@ def partners(request):
 @require_http_methods(["GET", "POST"])
 def members(request):
     tenant = request.tenant
-    if Role.TENANT_ADMIN not in request.roles:
+    if Role.TENANT_ADMIN not in request.tenant_context.roles:
         return render(request, "403.html", status=403)
     if request.method == "POST":
         try:
@@ -193,8 +197,8 @@ def members(request):
             messages.error(request, " ".join(exc.messages))
         return redirect("members", tenant=tenant.slug)
     queryset = (
-        Membership.objects.for_tenant(tenant).visible_to(request.user, "view").select_related("user", "organization")
-        .order_by("organization__name", "user__username", "role")
+        Membership.objects.for_tenant(tenant).visible_to(request.user, "view", context=request.tenant_context)
+        .select_related("user", "organization").order_by("organization__name", "user__username", "role")
     )
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     organizations = [tenant.organization] + [
