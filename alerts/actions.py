@@ -29,7 +29,8 @@ def _card_rooms(*, tenant, message):
 
 def _button(service):
     def handler(*, tenant, actor, message, room, context):
-        alert = service(tenant=tenant, actor=actor, context=context, alert=_alert_of(message, tenant), skip_room_id=room.pk)
+        alert = service(tenant=tenant, actor=actor, context=context, alert=_alert_of(message, tenant),
+                        skip_room_id=room.pk)
         with tenant_language(tenant):
             text = services.state_text(alert, actor)
         return {"message": text, "data": {"alert": alert.pk, "state": alert.state}}

@@ -12,7 +12,8 @@ from messaging import registry
 
 
 def _my_alerts(*, tenant, user, room, text, match, context):
-    rows = list(alert_list(user=user, tenant=tenant, context=context, mine=True).exclude(state=AlertState.RESOLVED)[:10])
+    mine = alert_list(user=user, tenant=tenant, context=context, mine=True)
+    rows = list(mine.exclude(state=AlertState.RESOLVED)[:10])
     if not rows:
         return _("No open alerts for you. 👍")
     lines = [_("Open alerts for you:"), ""]

@@ -41,9 +41,8 @@ def alert_kpis(*, user, tenant, context, since, until):
     TenantContext in `tenant`). Per registered subject (alerts.registry.AlertSubject) a
     `by_<field>` list: `[{<field>: ref, "count": n}]`."""
     check_context(context, tenant=tenant, user=user)
-    alerts = (
-        Alert.objects.for_tenant(tenant).visible_to(user, context=context).filter(opened_at__gte=since, opened_at__lt=until)
-    )
+    alerts = Alert.objects.for_tenant(tenant).visible_to(user, context=context).filter(
+        opened_at__gte=since, opened_at__lt=until)
     times = list(alerts.values_list("opened_at", "acknowledged_at", "resolved_at", "recovered"))
     by_partner = list(
         alerts.values("partner__slug", "partner__name").annotate(count=Count("pk")).order_by("-count", "partner__slug")[:20]

@@ -166,7 +166,8 @@ def _policy_editor(roles):
 def _policies_visible(request):
     if not request.tenant_context.roles & set(EscalationPolicy.access_policy.core.get("view", ())):
         return None
-    return EscalationPolicy.objects.for_tenant(request.tenant).visible_to(request.user, "view", context=request.tenant_context)
+    return EscalationPolicy.objects.for_tenant(request.tenant).visible_to(request.user, "view",
+                                                                          context=request.tenant_context)
 
 
 def _level_row(level):
@@ -305,7 +306,8 @@ def policy_list(request):
             "severity_name": SEVERITY_NAMES.get(policy.min_severity, ""),
             "levels": [_level_summary(level) for level in policy.levels or [] if isinstance(level, dict)],
         })
-    return render(request, "alerts/policies.html", {"rows": rows, "may_edit": _policy_editor(request.tenant_context.roles)})
+    may_edit = _policy_editor(request.tenant_context.roles)
+    return render(request, "alerts/policies.html", {"rows": rows, "may_edit": may_edit})
 
 
 @tenant_page

@@ -66,7 +66,8 @@ def stock_list(request):
         level.status = level_status(level)
     # The tenant's warehouses for core staff; a supplier (who may not list warehouses) gets
     # those its own SKUs are stocked in.
-    tenant_warehouses = Warehouse.objects.for_tenant(request.tenant).visible_to(request.user, context=request.tenant_context)
+    tenant_warehouses = Warehouse.objects.for_tenant(request.tenant).visible_to(request.user,
+                                                                                context=request.tenant_context)
     warehouses = list(tenant_warehouses.order_by("code").values_list("code", "name")) or list(
         visible.order_by("warehouse__code").values_list("warehouse__code", "warehouse__name").distinct()
     )
@@ -86,7 +87,8 @@ def sku_detail(request, code):
     sku = selectors.sku_for_user(user, tenant, code, context=tenant_context)
     if sku is None:
         raise Http404
-    levels = list(selectors.stock_levels(user, tenant, sku_code=sku.code, context=tenant_context).order_by("warehouse__code"))
+    levels = list(
+        selectors.stock_levels(user, tenant, sku_code=sku.code, context=tenant_context).order_by("warehouse__code"))
     # The stock_levels selector shows a level's rule lines to whoever may see the level; the
     # demand figures are computed from the same rules (those of the levels listed here).
     rules = list(
@@ -116,7 +118,8 @@ def sku_detail(request, code):
             StockMovement.objects.for_tenant(tenant).visible_to(user, context=tenant_context).filter(sku=sku)
             .select_related("warehouse").order_by("-occurred_at", "-pk")[:RECENT_MOVEMENTS]
         )
-    about_sku = alert_list(user=user, tenant=tenant, context=tenant_context).filter(subject_kind="sku", subject_ref=sku.code)
+    about_sku = alert_list(user=user, tenant=tenant, context=tenant_context).filter(
+        subject_kind="sku", subject_ref=sku.code)
     alerts = list(about_sku[:SKU_ALERTS])
     for alert in alerts:
         alert.severity_name = SEVERITY_NAMES.get(alert.severity, "")

@@ -43,7 +43,8 @@ def world(full_demo):
 
     buyer = demo["users"]["globex.buyer"]
     replenishment_request_create(tenant=globex, actor=buyer, context=tenant_context_for(buyer, globex),
-                                 sku=SKU.objects.get(tenant=globex), warehouse=Warehouse.objects.get(tenant=globex), quantity=7)
+                                 sku=SKU.objects.get(tenant=globex), warehouse=Warehouse.objects.get(tenant=globex),
+                                 quantity=7)
     return demo
 
 

@@ -181,7 +181,8 @@ def test_the_fault_is_real(world):
     context = tenant_context_for(supa, acme)
     with scoping_forgotten():
         assert {level.tenant_id for level in inventory_selectors.stock_levels(supa, acme, context=context)} == both
-        assert {alert.tenant_id for alert in alerts_selectors.alert_list(user=supa, tenant=acme, context=context)} == both
+        alerts = alerts_selectors.alert_list(user=supa, tenant=acme, context=context)
+        assert {alert.tenant_id for alert in alerts} == both
         assert {room.tenant_id for room in messaging_selectors.rooms_for_user(supa, acme, context=context)} == both
 
 
