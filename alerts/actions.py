@@ -28,8 +28,9 @@ def _card_rooms(*, tenant, message):
 
 
 def _button(service):
-    def handler(*, tenant, actor, message, room):
-        alert = service(tenant=tenant, actor=actor, alert=_alert_of(message, tenant), skip_room_id=room.pk)
+    def handler(*, tenant, actor, message, room, context):
+        alert = service(tenant=tenant, actor=actor, context=context, alert=_alert_of(message, tenant),
+                        skip_room_id=room.pk)
         with tenant_language(tenant):
             text = services.alert_state_text(alert, actor)
         return {"message": text, "data": {"alert": alert.pk, "state": alert.state}}

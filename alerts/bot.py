@@ -11,8 +11,9 @@ from alerts.selectors import alert_list
 from messaging import registry
 
 
-def _my_alerts(*, tenant, user, room, text, match):
-    rows = list(alert_list(user=user, tenant=tenant, mine=True).exclude(state=AlertState.RESOLVED)[:10])
+def _my_alerts(*, tenant, user, room, text, match, context):
+    mine = alert_list(user=user, tenant=tenant, context=context, mine=True)
+    rows = list(mine.exclude(state=AlertState.RESOLVED)[:10])
     if not rows:
         return _("No open alerts for you. 👍")
     lines = [_("Open alerts for you:"), ""]

@@ -8,18 +8,22 @@ from django.db.models.functions import TruncDate
 
 from alerts.models import Alert, Notification
 from alerts.registry import alert_subjects, subject_kinds
-from scm_portal.tenancy.models import Membership
+from scm_portal.tenancy.context import check_context
 
 
-def alert_list(*, user, tenant, mine=False):
+def alert_list(*, user, tenant, context, mine=False):
     """Alerts the user may see, newest first; `mine`: only those addressed to the user
-    (their organisation's, or their roles are in its audience)."""
-    queryset = Alert.objects.for_tenant(tenant).visible_to(user).select_related("partner").order_by("-opened_at", "-pk")
+    (their organisation's, or their roles are in its audience). `context`: the user's
+    TenantContext in `tenant`, which says both."""
+    check_context(context, tenant=tenant, user=user)
+    queryset = (
+        Alert.objects.for_tenant(tenant).visible_to(user, context=context).select_related("partner")
+        .order_by("-opened_at", "-pk")
+    )
     if mine:
-        memberships = list(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", "organization_id"))
         # Addressed to me: my roles or organisation, or I was told about it by name (an escalation).
         condition = Q(Exists(Notification.objects.filter(alert=OuterRef("pk"), user=user)))
-        for role, organization_id in memberships:
+        for role, organization_id in sorted(context.memberships):
             condition |= Q(core_audience__contains=f",{role},") | Q(partner_id=organization_id)
         queryset = queryset.filter(condition)
     return queryset
@@ -32,10 +36,13 @@ def _seconds(pairs):
     return {"count": len(values), "average": round(sum(values) / len(values), 1), "median": round(median(values), 1)}
 
 
-def alert_kpis(*, user, tenant, since, until):
-    """The KPIs of the alerts opened in [since, until) that the user may see. Per registered
-    subject (alerts.registry.AlertSubject) a `by_<field>` list: `[{<field>: ref, "count": n}]`."""
-    alerts = Alert.objects.for_tenant(tenant).visible_to(user).filter(opened_at__gte=since, opened_at__lt=until)
+def alert_kpis(*, user, tenant, context, since, until):
+    """The KPIs of the alerts opened in [since, until) that the user may see (`context`: the user's
+    TenantContext in `tenant`). Per registered subject (alerts.registry.AlertSubject) a
+    `by_<field>` list: `[{<field>: ref, "count": n}]`."""
+    check_context(context, tenant=tenant, user=user)
+    alerts = Alert.objects.for_tenant(tenant).visible_to(user, context=context).filter(
+        opened_at__gte=since, opened_at__lt=until)
     times = list(alerts.values_list("opened_at", "acknowledged_at", "resolved_at", "recovered"))
     by_partner = list(
         alerts.values("partner__slug", "partner__name").annotate(count=Count("pk")).order_by("-count", "partner__slug")[:20]

@@ -28,6 +28,7 @@ from messaging.frames import audience_roles, audience_value
 from messaging.models import MessageKind, Room, RoomKind
 from messaging.services import event_post, event_post_many, rooms_lock
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames, pipeline
+from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
 from scm_portal.tenancy.selectors import tenant_language
@@ -259,8 +260,10 @@ def _lock(alert):
     return Alert.objects.select_for_update(of=("self",)).select_related("policy", "partner").get(pk=alert.pk)
 
 
-def check_may_change(*, tenant, actor, alert):
-    if not Alert.objects.for_tenant(tenant).visible_to(actor, "change").filter(pk=alert.pk).exists():
+def check_may_change(*, tenant, actor, alert, context):
+    """`context`: the actor's TenantContext in the tenant (the request's, the socket frame's)."""
+    check_context(context, tenant=tenant, user=actor)
+    if not Alert.objects.for_tenant(tenant).visible_to(actor, "change", context=context).filter(pk=alert.pk).exists():
         raise PermissionDenied(_("Your role may not act on this alert."))
 
 
@@ -294,9 +297,10 @@ def _refusal(to_state, current):
     }[to_state]
 
 
-def _transition(*, tenant, actor, alert, to_state, allowed_from, skip_room_id=None):
+def _transition(*, tenant, actor, context, alert, to_state, allowed_from, skip_room_id=None):
+    check_context(context, tenant=tenant, user=actor)  # before any lock is taken
     alert = _lock(alert)
-    check_may_change(tenant=tenant, actor=actor, alert=alert)
+    check_may_change(tenant=tenant, actor=actor, alert=alert, context=context)
     if alert.state not in allowed_from:
         raise ValidationError({"state": _refusal(to_state, alert.state)})
     now = timezone.now()
@@ -321,20 +325,20 @@ def _transition(*, tenant, actor, alert, to_state, allowed_from, skip_room_id=No
 
 
 @transaction.atomic
-def alert_acknowledge(*, tenant, actor, alert, skip_room_id=None):
-    return _transition(tenant=tenant, actor=actor, alert=alert, to_state=AlertState.ACKNOWLEDGED,
+def alert_acknowledge(*, tenant, actor, context, alert, skip_room_id=None):
+    return _transition(tenant=tenant, actor=actor, context=context, alert=alert, to_state=AlertState.ACKNOWLEDGED,
                        allowed_from={AlertState.OPEN}, skip_room_id=skip_room_id)
 
 
 @transaction.atomic
-def alert_start(*, tenant, actor, alert, skip_room_id=None):
-    return _transition(tenant=tenant, actor=actor, alert=alert, to_state=AlertState.IN_PROGRESS,
+def alert_start(*, tenant, actor, context, alert, skip_room_id=None):
+    return _transition(tenant=tenant, actor=actor, context=context, alert=alert, to_state=AlertState.IN_PROGRESS,
                        allowed_from={AlertState.OPEN, AlertState.ACKNOWLEDGED}, skip_room_id=skip_room_id)
 
 
 @transaction.atomic
-def alert_resolve(*, tenant, actor, alert, skip_room_id=None):
-    return _transition(tenant=tenant, actor=actor, alert=alert, to_state=AlertState.RESOLVED,
+def alert_resolve(*, tenant, actor, context, alert, skip_room_id=None):
+    return _transition(tenant=tenant, actor=actor, context=context, alert=alert, to_state=AlertState.RESOLVED,
                        allowed_from={AlertState.OPEN, AlertState.ACKNOWLEDGED, AlertState.IN_PROGRESS},
                        skip_room_id=skip_room_id)
 

@@ -106,7 +106,7 @@ def board(request):
     state = form.cleaned_data.get("state") or "active"
     kind = form.cleaned_data.get("kind") or ""
     mine = bool(form.cleaned_data.get("mine"))
-    alerts = selectors.alert_list(user=user, tenant=tenant, mine=mine)
+    alerts = selectors.alert_list(user=user, tenant=tenant, context=request.tenant_context, mine=mine)
     if state == "active":
         alerts = alerts.exclude(state=AlertState.RESOLVED)
     elif state != "all":
@@ -116,7 +116,8 @@ def board(request):
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
     for alert in page.object_list:
         _decorate(alert, tenant)
-    kinds = set(selectors.alert_list(user=user, tenant=tenant).order_by().values_list("kind", flat=True).distinct())
+    kinds = set(selectors.alert_list(user=user, tenant=tenant, context=request.tenant_context).order_by()
+                .values_list("kind", flat=True).distinct())
     kinds = sorted(kinds | {kind} - {""})
     context = {
         "page": page,
@@ -126,8 +127,8 @@ def board(request):
         "kinds": [(k, kind_label(k)) for k in kinds],
         "partners": _partner_names(request),
         "subject_columns": subject_columns(tenant),
-        "may_act": _may_act(request.roles),
-        "is_core": is_core_staff(request.roles),
+        "may_act": _may_act(request.tenant_context.roles),
+        "is_core": is_core_staff(request.tenant_context.roles),
         "strings": _board_strings(),
     }
     return render(request, "alerts/board.html", context)
@@ -135,7 +136,8 @@ def board(request):
 
 def _partner_names(request):
     """{slug: name} of the partners the user may see (alert frames name a partner by its slug)."""
-    partnerships = Partnership.objects.for_tenant(request.tenant).visible_to(request.user, "view")
+    partnerships = Partnership.objects.for_tenant(request.tenant).visible_to(request.user, "view",
+                                                                             context=request.tenant_context)
     return {p.organization.slug: p.organization.name for p in partnerships.select_related("organization")}
 
 
@@ -161,9 +163,10 @@ def _policy_editor(roles):
 
 
 def _policies_visible(request):
-    if not set(request.roles) & set(EscalationPolicy.access_policy.core.get("view", ())):
+    if not request.tenant_context.roles & set(EscalationPolicy.access_policy.core.get("view", ())):
         return None
-    return EscalationPolicy.objects.for_tenant(request.tenant).visible_to(request.user, "view")
+    return EscalationPolicy.objects.for_tenant(request.tenant).visible_to(request.user, "view",
+                                                                          context=request.tenant_context)
 
 
 def _level_row(level):
@@ -272,7 +275,7 @@ def _form_context(request, policy, values, rows, field_errors=None, general_erro
         "core_roles": [(role.value, role.label) for role in Role if role.value in CORE_ROLE_VALUES],
         "channels": [(c, CHANNEL_LABELS.get(c, c)) for c in sorted(CHANNELS, key=lambda c: (c != "in_app", c))],
         "units": UNIT_LABELS,
-        "may_edit": _policy_editor(request.roles),
+        "may_edit": _policy_editor(request.tenant_context.roles),
         "field_errors": field_errors or {},
         "general_errors": general_errors or [],
         "has_errors": bool(field_errors or general_errors or any(r["errors"] or r["field_errors"] for r in rows)),
@@ -302,7 +305,8 @@ def policy_list(request):
             "severity_name": SEVERITY_NAMES.get(policy.min_severity, ""),
             "levels": [_level_summary(level) for level in policy.levels or [] if isinstance(level, dict)],
         })
-    return render(request, "alerts/policies.html", {"rows": rows, "may_edit": _policy_editor(request.roles)})
+    may_edit = _policy_editor(request.tenant_context.roles)
+    return render(request, "alerts/policies.html", {"rows": rows, "may_edit": may_edit})
 
 
 @tenant_page
@@ -317,7 +321,7 @@ def policy_edit(request, pk=None):
         policy = policies.filter(pk=pk).first()
         if policy is None:
             raise Http404
-    elif not _policy_editor(request.roles):
+    elif not _policy_editor(request.tenant_context.roles):
         return render(request, "403.html", status=403)
 
     if request.method == "GET":
@@ -332,7 +336,7 @@ def policy_edit(request, pk=None):
 
     action = "change" if policy is not None else "add"
     if policy is not None and not EscalationPolicy.objects.for_tenant(request.tenant).visible_to(
-            request.user, action).filter(pk=policy.pk).exists():
+            request.user, action, context=request.tenant_context).filter(pk=policy.pk).exists():
         return render(request, "403.html", status=403)
     post = request.POST
     values = {
@@ -389,7 +393,8 @@ def kpi_page(request):
         days = DEFAULT_PERIOD
     until = timezone.now()
     since = until - timedelta(days=days)
-    data = selectors.alert_kpis(user=request.user, tenant=request.tenant, since=since, until=until)
+    data = selectors.alert_kpis(user=request.user, tenant=request.tenant, context=request.tenant_context, since=since,
+                                until=until)
     partners = _partner_names(request)
     counts_by_day = {row["day"]: row["count"] for row in data["by_day"]}
     first_day, last_day = timezone.localdate(since), timezone.localdate(until)
@@ -420,7 +425,7 @@ def kpi_page(request):
         "supplier_chart": bar_chart(supplier_rows),
         "subject_charts": subject_charts,
         "kind_chart": bar_chart(kind_rows),
-        "is_core": is_core_staff(request.roles),
+        "is_core": is_core_staff(request.tenant_context.roles),
     }
     return render(request, "alerts/kpis.html", context)
 

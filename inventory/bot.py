@@ -11,11 +11,11 @@ from messaging import registry
 SKU_CODE = re.compile(r"\b([A-Za-z]{2,10}-[A-Za-z0-9-]{1,40})\b")
 
 
-def _stock_answer(*, tenant, user, room, text, match):
+def _stock_answer(*, tenant, user, room, text, match, context):
     found = SKU_CODE.search(text or "")
     if not found:
         return _("Which SKU? For example: `/stock SKU-1001`.")
-    levels = list(stock_level_list(user, tenant, sku_code=found.group(1)))
+    levels = list(stock_level_list(user, tenant, sku_code=found.group(1), context=context))
     if not levels:
         return _("I found no stock for %(code)s that you may see.") % {"code": found.group(1)}
     lines = [_("Stock of **%(code)s** (%(name)s):") % {"code": levels[0].sku.code, "name": levels[0].sku.name}, ""]

@@ -7,11 +7,15 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement
+from scm_portal.tenancy.context import check_context
 
 
-def stock_level_list(user, tenant, sku_code=None, warehouse_code=None):
-    """Stock levels the user may see, with their rule's lines (None when there is no rule)."""
-    return stock_level_list_from(StockLevel.objects.for_tenant(tenant).visible_to(user), sku_code, warehouse_code)
+def stock_level_list(user, tenant, sku_code=None, warehouse_code=None, *, context):
+    """Stock levels the user may see (`context`: the user's TenantContext in `tenant`), with their
+    rule's lines (None when there is no rule)."""
+    check_context(context, tenant=tenant, user=user)
+    visible = StockLevel.objects.for_tenant(tenant).visible_to(user, context=context)
+    return stock_level_list_from(visible, sku_code, warehouse_code)
 
 
 def stock_level_list_from(queryset, sku_code=None, warehouse_code=None):
@@ -31,8 +35,9 @@ def stock_level_list_from(queryset, sku_code=None, warehouse_code=None):
     return queryset
 
 
-def sku_get(user, tenant, code):
-    return SKU.objects.for_tenant(tenant).visible_to(user).filter(code=code).first()
+def sku_get(user, tenant, code, *, context):
+    check_context(context, tenant=tenant, user=user)
+    return SKU.objects.for_tenant(tenant).visible_to(user, context=context).filter(code=code).first()
 
 
 def stock_level_history(tenant, sku, warehouse, days=30):

@@ -53,7 +53,7 @@ def level_status(level):
 @tenant_page
 def stock_list(request):
     form, params = _filters(request)
-    visible = selectors.stock_level_list(request.user, request.tenant)
+    visible = selectors.stock_level_list(request.user, request.tenant, context=request.tenant_context)
     levels = visible
     if params["q"]:
         levels = levels.filter(Q(sku__code__icontains=params["q"]) | Q(sku__name__icontains=params["q"]))
@@ -66,7 +66,8 @@ def stock_list(request):
         level.status = level_status(level)
     # The tenant's warehouses for core staff; a supplier (who may not list warehouses) gets
     # those its own SKUs are stocked in.
-    tenant_warehouses = Warehouse.objects.for_tenant(request.tenant).visible_to(request.user)
+    tenant_warehouses = Warehouse.objects.for_tenant(request.tenant).visible_to(request.user,
+                                                                                context=request.tenant_context)
     warehouses = list(tenant_warehouses.order_by("code").values_list("code", "name")) or list(
         visible.order_by("warehouse__code").values_list("warehouse__code", "warehouse__name").distinct()
     )
@@ -82,11 +83,12 @@ def stock_list(request):
 
 @tenant_page
 def sku_detail(request, code):
-    tenant, user = request.tenant, request.user
-    sku = selectors.sku_get(user, tenant, code)
+    tenant, user, tenant_context = request.tenant, request.user, request.tenant_context
+    sku = selectors.sku_get(user, tenant, code, context=tenant_context)
     if sku is None:
         raise Http404
-    levels = list(selectors.stock_level_list(user, tenant, sku_code=sku.code).order_by("warehouse__code"))
+    levels = list(
+        selectors.stock_level_list(user, tenant, sku_code=sku.code, context=tenant_context).order_by("warehouse__code"))
     # The stock_level_list selector shows a level's rule lines to whoever may see the level; the
     # demand figures are computed from the same rules (those of the levels listed here).
     rules = list(
@@ -109,14 +111,16 @@ def sku_detail(request, code):
             "history": history,
             "chart": line_chart(history, safety=level.safety_stock, reorder=level.reorder_point),
         })
-    show_movements = is_core_staff(request.roles)
+    show_movements = is_core_staff(tenant_context.roles)
     movements = []
     if show_movements:
         movements = list(
-            StockMovement.objects.for_tenant(tenant).visible_to(user).filter(sku=sku)
+            StockMovement.objects.for_tenant(tenant).visible_to(user, context=tenant_context).filter(sku=sku)
             .select_related("warehouse").order_by("-occurred_at", "-pk")[:RECENT_MOVEMENTS]
         )
-    alerts = list(alert_list(user=user, tenant=tenant).filter(subject_kind="sku", subject_ref=sku.code)[:SKU_ALERTS])
+    about_sku = alert_list(user=user, tenant=tenant, context=tenant_context).filter(
+        subject_kind="sku", subject_ref=sku.code)
+    alerts = list(about_sku[:SKU_ALERTS])
     for alert in alerts:
         alert.severity_name = SEVERITY_NAMES.get(alert.severity, "")
     context = {

@@ -2,7 +2,8 @@
 
 Intents come from the registry (domain apps add theirs). The answer is a `bot` message in
 the same room addressed to the asker only, built from what the asker may see: each intent
-handler receives the asking user and reads through the tenancy choke point.
+handler receives the asking user and their TenantContext, and reads through the tenancy choke
+point with it.
 """
 
 import re
@@ -52,7 +53,7 @@ def help_text():
     return lines[0] + "\n\n" + "\n".join(lines[1:])
 
 
-def _help(*, tenant, user, room, text, match):
+def _help(*, tenant, user, room, text, match, context):
     return help_text()
 
 
@@ -70,8 +71,9 @@ def register():
 
 
 
-def answer(*, tenant, asker, room, question):
-    """Posts the bot's answer to `question` (a Message) in its room, visible to the asker only."""
+def answer(*, tenant, asker, room, question, context):
+    """Posts the bot's answer to `question` (a Message) in its room, visible to the asker only.
+    `context`: the asker's TenantContext in the tenant (message_post's)."""
     from messaging.services import event_post
 
     intent, match, rest = match_intent(question.body)
@@ -79,7 +81,7 @@ def answer(*, tenant, asker, room, question):
         text = _("Sorry, I did not understand that.") + "\n\n" + help_text()
         name = "unknown"
     else:
-        text = intent.handler(tenant=tenant, user=asker, room=room, text=rest, match=match)
+        text = intent.handler(tenant=tenant, user=asker, room=room, text=rest, match=match, context=context)
         name = intent.name
     return event_post(
         tenant=tenant,

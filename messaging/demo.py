@@ -8,6 +8,7 @@ from django.db import transaction
 
 from messaging import services
 from messaging.models import Room, RoomKind
+from scm_portal.tenancy.access import tenant_context_for
 
 SUPPLIER_CONVERSATION = [
     ("acme.buyer", "陈经理您好，PO-20231026 的 M6 不锈钢螺丝这周能发货吗？我们产线下周一要用。"),
@@ -41,12 +42,14 @@ def seed(ctx):
     if room is not None:
         (username, body), *rest = SUPPLIER_CONVERSATION
         _first, created = services.message_post(
-            tenant=tenant, actor=users[username], room=room, body=body, client_id="demo-1"
+            tenant=tenant, actor=users[username], context=tenant_context_for(users[username], tenant), room=room,
+            body=body, client_id="demo-1",
         )
         if created:
             for number, (username, body) in enumerate(rest, 2):
                 services.message_post(
-                    tenant=tenant, actor=users[username], room=room, body=body, client_id=f"demo-{number}"
+                    tenant=tenant, actor=users[username], context=tenant_context_for(users[username], tenant),
+                    room=room, body=body, client_id=f"demo-{number}",
                 )
             services.event_post(
                 tenant=tenant,
@@ -59,6 +62,6 @@ def seed(ctx):
     internal = _internal_room(tenant)
     if internal is not None:
         services.message_post(
-            tenant=tenant, actor=users["acme.buyer"], room=internal, body=INTERNAL_NOTE, client_id="demo-note-1",
-            internal=True,
+            tenant=tenant, actor=users["acme.buyer"], context=tenant_context_for(users["acme.buyer"], tenant),
+            room=internal, body=INTERNAL_NOTE, client_id="demo-note-1", internal=True,
         )

@@ -16,7 +16,9 @@ from typing import Callable
 class Action:
     name: str
     label: str  # shown on the button; may be a lazy translation
-    handler: Callable  # handler(*, tenant, actor, message, room) -> dict; raises PermissionDenied / ValidationError
+    # handler(*, tenant, actor, message, room, context) -> dict; raises PermissionDenied / ValidationError.
+    # `context`: the presser's TenantContext in the tenant; the handler checks roles against it.
+    handler: Callable
     # rooms(*, tenant, message) -> ids of the other rooms the handler writes to: the press locks
     # them with the pressed room, in id order, before the handler locks anything else.
     rooms: Callable | None = None
@@ -27,7 +29,9 @@ class Intent:
     name: str
     command: str | None  # "/po"
     patterns: tuple  # compiled regexes matched against free text after "@bot"
-    handler: Callable  # handler(*, tenant, user, room, text, match) -> markdown answer
+    # handler(*, tenant, user, room, text, match, context) -> markdown answer, built only from what
+    # `context` (the asker's TenantContext in the tenant) lets the asker see.
+    handler: Callable
     usage: str  # e.g. "/po PO-20231026"
     help_text: str  # lazy translation
     examples: tuple = field(default_factory=tuple)

@@ -4,7 +4,7 @@ from django.db.models import IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from messaging.models import Message, ReadState, Room
-from scm_portal.tenancy.access import tenant_context
+from scm_portal.tenancy.context import check_context
 
 PAGE_MAX = 500
 # Unread messages are counted up to here (shown as "99+"): the room list costs the same however
@@ -20,13 +20,12 @@ class _CountUpTo(Subquery):
     output_field = IntegerField()
 
 
-def room_list(user, tenant, context=None):
+def room_list(user, tenant, *, context):
     """Rooms the user sees in the tenant, with `unread` (see room_list_from). `context`: the
-    request's TenantContext, read here when not given: its form of the rule has constants where
-    the generic one has membership sub-queries (for every room's count), which took tens of
-    milliseconds to build and plan."""
-    if context is None:
-        context = tenant_context(user, tenant)
+    request's TenantContext: its form of the rule has constants where the generic one has
+    membership sub-queries (for every room's count), which took tens of milliseconds to build
+    and plan."""
+    check_context(context, tenant=tenant, user=user)
     return room_list_from(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context), user, context)
 
 

@@ -19,7 +19,7 @@ from messaging.chain import message_hash
 from messaging.frames import audience_value
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
-from scm_portal.tenancy.models import Membership
+from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.roles import CORE_ROLES, Role
 from scm_portal.tenancy.selectors import tenant_language
 
@@ -54,13 +54,9 @@ class Conflict(Exception):
     """The request contradicts what is stored (e.g. a reused client_id with another body)."""
 
 
-def _roles(user, tenant):
-    return set(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", flat=True))
-
-
-def check_may_post(*, tenant, actor, internal=False, roles=None):
-    """`roles`: the actor's active roles in the tenant when the caller already read them."""
-    roles = set(roles) if roles is not None else _roles(actor, tenant)
+def check_may_post(*, tenant, actor, context, internal=False):
+    """`context`: the actor's TenantContext in the tenant (the request's, the socket frame's)."""
+    roles = check_context(context, tenant=tenant, user=actor).roles
     if not roles or roles == {Role.AUDITOR}:
         raise PermissionDenied(_("Your role may read this room but not write in it."))
     if internal and not roles & CORE_ROLES:
@@ -159,12 +155,12 @@ def _publish(message, attachments=None):
     return message
 
 
-def _check_reference(*, room, actor, refers_to, relation):
+def _check_reference(*, room, actor, refers_to, relation, context):
     if refers_to is None and not relation:
         return None
     if relation not in RELATIONS or not isinstance(refers_to, int) or isinstance(refers_to, bool):
         raise ValidationError({"refers_to": _("A reference needs a message seq and a relation: edit, retract or reply.")})
-    original = Message.objects.filter(room=room, seq=refers_to).visible_to(actor).first()
+    original = Message.objects.filter(room=room, seq=refers_to).visible_to(actor, context=context).first()
     if original is None:
         raise ValidationError({"refers_to": _("No such message in this room.")})
     if relation in {"edit", "retract"} and (original.sender_id != actor.id or original.kind != MessageKind.CHAT):
@@ -174,13 +170,14 @@ def _check_reference(*, room, actor, refers_to, relation):
 
 @transaction.atomic
 def message_post(
-    *, tenant, actor, room, body, client_id=None, subject=None, internal=False, refers_to=None, relation="", files=(),
-    roles=None,
+    *, tenant, actor, context, room, body, client_id=None, subject=None, internal=False, refers_to=None, relation="",
+    files=(),
 ):
     """Posts a chat message; returns (message, created). Idempotent on (room, actor, client_id).
 
-    `roles`: the actor's active roles in the tenant, when the caller read them this request."""
-    check_may_post(tenant=tenant, actor=actor, internal=internal, roles=roles)
+    `context`: the actor's TenantContext in the tenant; the write and the bot's answer are
+    checked against it."""
+    check_may_post(tenant=tenant, actor=actor, context=context, internal=internal)
     check_body(body, allow_empty=bool(files) or relation == "retract")
     if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= CLIENT_ID_MAX):
         raise ValidationError({"client_id": _("client_id is a string of 1 to %(max)d characters.") % {"max": CLIENT_ID_MAX}})
@@ -192,7 +189,7 @@ def message_post(
         if existing.body != body or existing.subject_kind != subject_kind or existing.subject_ref != subject_ref:
             raise Conflict(_("This client_id was already used for a different message."))
         return existing, False
-    _check_reference(room=room, actor=actor, refers_to=refers_to, relation=relation)
+    _check_reference(room=room, actor=actor, refers_to=refers_to, relation=relation, context=context)
     payload = {}
     if checked_files:
         payload["attachments"] = [{"name": f["name"], "sha256": f["sha256"], "size": f["size"]} for f in checked_files]
@@ -220,7 +217,7 @@ def message_post(
     from messaging import bot  # the bot answers inside the same transaction
 
     if bot.is_query(body) and not internal:
-        bot.answer(tenant=tenant, asker=actor, room=room, question=message)
+        bot.answer(tenant=tenant, asker=actor, room=room, question=message, context=context)
     return message, True
 
 
@@ -385,16 +382,18 @@ def room_read(*, tenant, user, room, seq):
 
 
 @transaction.atomic
-def action_press(*, tenant, actor, room, message, action):
+def action_press(*, tenant, actor, room, message, action, context):
     """Presses an action button: permission checked now, handler run once, outcome posted.
 
     Returns (press, created). A second press of the same button is answered with the first
-    press, never run again.
+    press, never run again. `context`: the presser's TenantContext in the tenant, handed to the
+    handler, which checks the presser's roles against it.
 
     An action whose handler also writes to other rooms names them when it is registered
     (`register_action(..., rooms=)`); they are locked with the pressed room, in id order, before
     the handler locks anything else (the alert buttons: every room holding a card of the alert).
     """
+    check_context(context, tenant=tenant, user=actor)
     if action not in {a["name"] for a in message.actions}:
         raise ValidationError({"action": _("This message has no such action.")})
     entry = registry.ACTIONS.get(action)
@@ -407,7 +406,7 @@ def action_press(*, tenant, actor, room, message, action):
     if existing is not None:
         return existing, False
     # Errors speak the presser's language; the outcome line, read by everyone, the tenant's.
-    result = entry.handler(tenant=tenant, actor=actor, message=message, room=room) or {}
+    result = entry.handler(tenant=tenant, actor=actor, message=message, room=room, context=context) or {}
     with tenant_language(tenant):
         text = result.get("message") or _("%(who)s pressed “%(label)s”.") % {
             "who": actor.get_full_name() or actor.username,
@@ -423,9 +422,9 @@ def action_press(*, tenant, actor, room, message, action):
     return press, True
 
 
-def _acknowledge(*, tenant, actor, message, room):
+def _acknowledge(*, tenant, actor, message, room, context):
     """The built-in "Acknowledge" button on any event: the receiver confirms they saw it."""
-    check_may_post(tenant=tenant, actor=actor, internal=message.internal)
+    check_may_post(tenant=tenant, actor=actor, context=context, internal=message.internal)
     return {"message": _("%(who)s acknowledged.") % {"who": actor.get_full_name() or actor.username}}
 
 

@@ -16,7 +16,8 @@ from scm_portal.tenancy.views import tenant_page
 
 def _may_post(request, internal=False):
     try:
-        services.check_may_post(tenant=request.tenant, actor=request.user, internal=internal)
+        services.check_may_post(tenant=request.tenant, actor=request.user, context=request.tenant_context,
+                                internal=internal)
     except PermissionDenied:
         return False
     return True
@@ -29,13 +30,13 @@ def _limits():
 
 @tenant_page
 def room_list(request):
-    rooms = list(selectors.room_list(request.user, request.tenant))
+    rooms = list(selectors.room_list(request.user, request.tenant, context=request.tenant_context))
     return render(request, "messaging/room_list.html", {"rooms": rooms, **_limits()})
 
 
 @tenant_page
 def room_detail(request, room_id):
-    room = access_room(request.user, request.tenant, room_id)
+    room = access_room(request.user, request.tenant, room_id, request.tenant_context)
     partner = room.partnership.organization if room.partnership_id else None
     may_post = _may_post(request)
     context = {
@@ -45,7 +46,8 @@ def room_detail(request, room_id):
         "may_post": may_post,
         # internal notes inside a partner room: core staff only (an internal room is internal already)
         "may_post_internal": (
-            may_post and partner is not None and is_core_staff(request.roles) and _may_post(request, internal=True)
+            may_post and partner is not None and is_core_staff(request.tenant_context.roles)
+            and _may_post(request, internal=True)
         ),
     }
     return render(request, "messaging/room.html", {**context, **_limits()})

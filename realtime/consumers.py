@@ -506,8 +506,8 @@ def _post(user, access, frame):
     if not isinstance(internal, bool):
         raise ValidationError({"internal": "internal must be true or false."})
     message, created = message_post(
-        tenant=context.tenant, actor=user, room=room, body=frame.get("body"), client_id=frame.get("client_id"),
-        subject=frame.get("subject"), internal=internal, roles=context.roles,
+        tenant=context.tenant, actor=user, context=context, room=room, body=frame.get("body"),
+        client_id=frame.get("client_id"), subject=frame.get("subject"), internal=internal,
     )
     return message.seq, created
 
@@ -527,6 +527,7 @@ def _press(user, access, room_id, seq, action):
     if not isinstance(action, str):
         raise ValidationError({"action": "action must be a string."})
     message = access_message(user, room, seq)
-    press, created = action_press(tenant=context.tenant, actor=user, room=room, message=message, action=action)
+    press, created = action_press(tenant=context.tenant, actor=user, room=room, message=message, action=action,
+                                  context=context)
     return {"seq": message.seq, "action": action, "already_pressed": not created, "outcome_seq": press.outcome_seq,
             "pressed_by": press.actor.username}

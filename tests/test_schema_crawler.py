@@ -28,10 +28,10 @@ def world(full_demo):
     services.invitation_create_partner(tenant=globex, actor=None, organization_slug=CANARY.lower(), kind="supplier")
     # Messages (and so read states, attachments) in every globex room, carrying the canary.
     from messaging.models import Room
-    from messaging.services import message_post
+    from tests.messaging.helpers import post_as
 
     for room in Room.objects.filter(tenant=globex):
-        message_post(tenant=globex, actor=demo["users"]["globex.buyer"], room=room, body=f"{CANARY} in {room.name}")
+        post_as(demo["users"]["globex.buyer"], room, f"{CANARY} in {room.name}")
     # An alert (with its cards and notifications) and a replenishment request in globex.
     from inventory.models import SKU, Warehouse
     from inventory.services import replenishment_request_create
@@ -39,8 +39,12 @@ def world(full_demo):
 
     alert_raise(tenant=globex, kind="low_stock", severity=30, dedupe_key="canary", title=CANARY,
                 partner=demo["organizations"]["sup-a"], core_audience=["buyer"], subject_kind="sku", subject_ref="GX-5001")
-    replenishment_request_create(tenant=globex, actor=demo["users"]["globex.buyer"], sku=SKU.objects.get(tenant=globex),
-                                 warehouse=Warehouse.objects.get(tenant=globex), quantity=7)
+    from scm_portal.tenancy.access import tenant_context_for
+
+    buyer = demo["users"]["globex.buyer"]
+    replenishment_request_create(tenant=globex, actor=buyer, context=tenant_context_for(buyer, globex),
+                                 sku=SKU.objects.get(tenant=globex), warehouse=Warehouse.objects.get(tenant=globex),
+                                 quantity=7)
     return demo
 
 

@@ -26,6 +26,7 @@ from messaging.api import serializers as messaging_serializers
 from messaging.api.views import RoomViewSet
 from messaging.models import MessageQuerySet, Room
 from scm_portal.api.viewsets import TenantContextMixin, TenantScopedViewSet
+from scm_portal.tenancy.access import tenant_context_for
 from scm_portal.tenancy.querysets import TenantQuerySet
 from tests.api_contract import assert_error, user
 
@@ -177,10 +178,12 @@ def test_the_fault_is_real(world):
     """What the viewsets call really returns other tenants' rows when scoping is forgotten."""
     supa, acme = user("supa.rep"), world["tenants"]["acme"]
     both = {acme.pk, world["tenants"]["globex"].pk}
+    context = tenant_context_for(supa, acme)
     with scoping_forgotten():
-        assert {level.tenant_id for level in inventory_selectors.stock_level_list(supa, acme)} == both
-        assert {alert.tenant_id for alert in alerts_selectors.alert_list(user=supa, tenant=acme)} == both
-        assert {room.tenant_id for room in messaging_selectors.room_list(supa, acme)} == both
+        assert {level.tenant_id for level in inventory_selectors.stock_level_list(supa, acme, context=context)} == both
+        alerts = alerts_selectors.alert_list(user=supa, tenant=acme, context=context)
+        assert {alert.tenant_id for alert in alerts} == both
+        assert {room.tenant_id for room in messaging_selectors.room_list(supa, acme, context=context)} == both
 
 
 @pytest.mark.parametrize("username", USERS)
@@ -232,9 +235,10 @@ def test_stock_alerts_and_rooms_answer_what_the_selectors_read_in_three_statemen
 ):
     reader, acme = user(username), world["tenants"]["acme"]
     api.as_user(reader)
-    levels = inventory_selectors.stock_level_list(reader, acme).order_by("-pk")
-    alerts = alerts_selectors.alert_list(user=reader, tenant=acme).order_by("-pk")
-    rooms = messaging_selectors.room_list(reader, acme)
+    context = tenant_context_for(reader, acme)
+    levels = inventory_selectors.stock_level_list(reader, acme, context=context).order_by("-pk")
+    alerts = alerts_selectors.alert_list(user=reader, tenant=acme, context=context).order_by("-pk")
+    rooms = messaging_selectors.room_list(reader, acme, context=context)
     one_page = {"next": None, "previous": None}
     expected = {
         "stock/": {"results": inventory_serializers.StockLevelSerializer(levels, many=True).data, **one_page},

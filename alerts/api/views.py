@@ -28,7 +28,8 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
         params = self.request.query_params
         # The selector holds the one definition of `mine`; what it returns is scoped again by the base.
         mine = params.get("mine") in {"1", "true"}
-        queryset = selectors.alert_list(user=self.request.user, tenant=self.tenant, mine=mine)
+        queryset = selectors.alert_list(user=self.request.user, tenant=self.tenant, context=self.tenant_context,
+                                        mine=mine)
         queryset = queryset.select_related("acknowledged_by", "started_by", "resolved_by")
         state = params.get("state")
         if state:
@@ -40,7 +41,7 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScope
 
     def _transition(self, service):
         alert = self.get_object()
-        alert = service(tenant=self.tenant, actor=self.request.user, alert=alert)
+        alert = service(tenant=self.tenant, actor=self.request.user, context=self.tenant_context, alert=alert)
         return Response(s.AlertSerializer(alert).data)
 
     @extend_schema(request=None, responses={200: s.AlertSerializer})
@@ -99,7 +100,8 @@ class AlertKpiView(TenantContextMixin, APIView):
         since = self._when("since", until - timedelta(days=30))
         if since >= until or until - since > timedelta(days=366):
             raise exceptions.ValidationError({"since": [_("Choose a period of at most a year; since must be before until.")]})
-        data = selectors.alert_kpis(user=request.user, tenant=self.tenant, since=since, until=until)
+        data = selectors.alert_kpis(user=request.user, tenant=self.tenant, context=self.tenant_context, since=since,
+                                    until=until)
         return Response(s.KpiSerializer(data).data)
 
     def _when(self, name, default):

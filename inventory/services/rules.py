@@ -16,7 +16,8 @@ from alerts.models import Severity
 from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, StockLevel, StockMovement, Warehouse
 from messaging import registry
 from scm_portal.db.templates import QueryTemplate, attnames, pipeline
-from scm_portal.tenancy.models import Membership, Organization
+from scm_portal.tenancy.context import check_context
+from scm_portal.tenancy.models import Organization
 from scm_portal.tenancy.roles import Role
 from scm_portal.tenancy.selectors import tenant_language
 
@@ -382,9 +383,9 @@ def _check_velocity(tenant, now):
 # --- replenishment -----------------------------------------------------------------------------
 
 @transaction.atomic
-def replenishment_request_create(*, tenant, actor, sku, warehouse, quantity, supplier=None, alert_id=None):
-    roles = set(Membership.objects.active().filter(user=actor, tenant=tenant).values_list("role", flat=True))
-    if not roles & REPLENISHERS:
+def replenishment_request_create(*, tenant, actor, context, sku, warehouse, quantity, supplier=None, alert_id=None):
+    """`context`: the actor's TenantContext in the tenant; their roles decide whether they may."""
+    if not check_context(context, tenant=tenant, user=actor).roles & REPLENISHERS:
         raise PermissionDenied(_("Your role may not arrange replenishment."))
     if not isinstance(quantity, int) or quantity <= 0:
         raise ValidationError({"quantity": _("The quantity must be a positive whole number.")})
@@ -393,7 +394,7 @@ def replenishment_request_create(*, tenant, actor, sku, warehouse, quantity, sup
     )
 
 
-def _replenish_button(*, tenant, actor, message, room):
+def _replenish_button(*, tenant, actor, message, room, context):
     """"安排补货": a replenishment request for the supplier with the suggested quantity."""
     payload = message.payload or {}
     rule = ReplenishmentRule.objects.for_tenant(tenant).filter(pk=payload.get("rule")).select_related(
@@ -403,8 +404,9 @@ def _replenish_button(*, tenant, actor, message, room):
     stats = rule_demand_stats(tenant=tenant, rules=[rule])[rule.pk]
     quantity = max(stats["suggested_quantity"], rule.step or 0, 1)
     supplier = _supplier_of(rule)
-    request = replenishment_request_create(tenant=tenant, actor=actor, sku=rule.sku, warehouse=rule.warehouse,
-                                           quantity=quantity, supplier=supplier, alert_id=payload.get("alert"))
+    request = replenishment_request_create(tenant=tenant, actor=actor, context=context, sku=rule.sku,
+                                           warehouse=rule.warehouse, quantity=quantity, supplier=supplier,
+                                           alert_id=payload.get("alert"))
     who = actor.get_full_name() or actor.username
     with tenant_language(tenant):
         text = _("%(who)s arranged replenishment of %(qty)d %(unit)s of %(sku)s for %(wh)s (request #%(id)d).") % {

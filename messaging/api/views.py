@@ -110,7 +110,7 @@ class RoomMessagesView(TenantContextMixin, APIView):
         data.is_valid(raise_exception=True)
         try:
             message, created = services.message_post(
-                tenant=self.tenant, actor=request.user, room=room, roles=self.roles, **data.validated_data
+                tenant=self.tenant, actor=request.user, context=self.tenant_context, room=room, **data.validated_data
             )
         except services.Conflict as exc:
             raise Conflict(str(exc)) from None
@@ -128,7 +128,8 @@ class MessageActionView(TenantContextMixin, APIView):
     def post(self, request, tenant, room_id, seq, action_name):
         room = access_room(request.user, self.tenant, room_id, self.tenant_context)
         message = access_message(request.user, room, seq)
-        press, created = services.action_press(tenant=self.tenant, actor=request.user, room=room, message=message, action=action_name)
+        press, created = services.action_press(tenant=self.tenant, actor=request.user, room=room, message=message,
+                                               action=action_name, context=self.tenant_context)
         body = {"seq": message.seq, "action": action_name, "already_pressed": not created,
                 "pressed_by": press.actor.username, "outcome_seq": press.outcome_seq}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -152,7 +153,7 @@ class AttachmentUploadView(TenantContextMixin, APIView):
         try:
             message, created = services.message_post(
                 tenant=self.tenant, actor=request.user, room=room, body=request.data.get("body", ""),
-                client_id=request.data.get("client_id") or None, files=files, roles=self.roles,
+                client_id=request.data.get("client_id") or None, files=files, context=self.tenant_context,
             )
         except services.Conflict as exc:
             raise Conflict(str(exc)) from None

@@ -40,13 +40,15 @@ class TenantContextMixin:
     """Resolves the tenant from the URL for any API view: 401, then 404 for non-members.
 
     `tenant_context` (the tenant and the user's active memberships there, one query) is what
-    reads pass to `visible_to(..., context=)`; `tenant` and `roles` are read from it."""
+    reads pass to `visible_to(..., context=)` and what services that check the user's roles take
+    (`context=`); `tenant` and `roles` are read from it. It is also `request.tenant_context`, as
+    on the pages (tenancy.views.tenant_page)."""
 
     permission_classes = [IsAuthenticated]
 
     def check_permissions(self, request):
         super().check_permissions(request)  # anonymous -> 401
-        self.tenant_context = access_tenant_context(request.user, self.kwargs.get("tenant"))
+        self.tenant_context = request.tenant_context = access_tenant_context(request.user, self.kwargs.get("tenant"))
         self.tenant = self.tenant_context.tenant
         self.roles = self.tenant_context.roles
 

@@ -16,13 +16,9 @@ from scm_portal.tenancy.services import invitation_token_hash
 
 
 def access_tenant(user, slug):
-    """The tenant named by `slug` if the user holds an active membership there; 404 otherwise."""
-    if not user.is_authenticated or not isinstance(slug, str):
-        raise Http404
-    tenant = Tenant.objects.filter(slug=slug).first()
-    if tenant is None or not Membership.objects.active().filter(user=user, tenant=tenant).exists():
-        raise Http404
-    return tenant
+    """The tenant named by `slug` if the user holds an active membership there; 404 otherwise.
+    Code that goes on to ask what the user may do there wants `access_tenant_context` instead."""
+    return access_tenant_context(user, slug).tenant
 
 
 # One statement per request for the tenant and the user's active memberships there.
@@ -40,7 +36,8 @@ _TENANT_CONTEXT_BY_ID = QueryTemplate(
 
 
 def access_tenant_context(user, slug):
-    """`access_tenant` and the user's active memberships there, in one query: a TenantContext."""
+    """The tenant named by `slug` and the user's active memberships there, in one query: a
+    TenantContext. 404 when the tenant is missing or the user holds no active membership there."""
     if not user.is_authenticated or not isinstance(slug, str):
         raise Http404
     using = router.db_for_read(Membership)
@@ -67,12 +64,17 @@ def _context_of_rows(user, using, rows):
     return TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset((row[0], row[1]) for row in rows))
 
 
-def tenant_context(user, tenant):
-    """The TenantContext of a tenant already resolved (None when the user has no active membership)."""
+def tenant_context_for(user, tenant):
+    """The TenantContext of `user` in a tenant already resolved, for code that serves no request
+    (a task, the scheduler, a management command, the demo seed): one query.
+
+    A user without an active membership there gets a context with no memberships, which every
+    check refuses (no role may write, `visible_to` keeps no row). Requests and sockets never call
+    this: they read the context with the tenant (`access_tenant_context*`)."""
     if not user.is_authenticated:
-        return None
-    rows = set(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", "organization_id"))
-    return TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(rows)) if rows else None
+        return TenantContext(tenant=tenant, user_id=None, memberships=frozenset())
+    rows = Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", "organization_id")
+    return TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(rows))
 
 
 _VISIBLE_ONE = {}  # (model label, action) -> QueryTemplate

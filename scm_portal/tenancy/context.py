@@ -1,5 +1,11 @@
 """A request's tenant context: the tenant and the user's active memberships in it, read once.
 
+Who-am-I-in-this-tenant is answered here and nowhere else. It is read once per request (pages:
+`tenancy.views.tenant_page`; API: `api.viewsets.TenantContextMixin`; both set
+`request.tenant_context`), once per socket frame (`access_tenant_context_and_row`), or once
+per task or command (`access.tenant_context_for`), and handed to the services and selectors
+that ask what the user may do (`context=`); they never read memberships again.
+
 `visible_to(user, action, context=ctx)` uses it to turn the membership EXISTS sub-queries of
 an access policy into constants (`role IN (...)`, `organization_id IN (...)`): the same rule,
 a much smaller query to build and to plan. A context is only as fresh as the request that
@@ -29,3 +35,17 @@ class TenantContext:
         """The organisations the user acts for in the tenant through one of `roles`."""
         return frozenset(org for role, org in self.memberships if role in roles)
 
+
+
+def check_context(context, *, tenant, user):
+    """`context` as a service or selector receives it: the TenantContext of `user` in `tenant`.
+
+    A context read for another tenant or another person is a caller's bug that would grant the
+    wrong roles; it is refused loudly rather than trusted."""
+    if not isinstance(context, TenantContext):
+        raise TypeError(f"expected a TenantContext, got {type(context).__name__}")
+    if context.tenant_id != getattr(tenant, "pk", tenant):
+        raise ValueError("the tenant context is for another tenant")
+    if context.user_id != getattr(user, "pk", user):
+        raise ValueError("the tenant context belongs to another user")
+    return context

@@ -2,8 +2,9 @@ from scm_portal.tenancy.selectors import invitation_filter_pending, invitation_l
 
 
 def tenancy(request):
-    """The user's tenants for the header switcher, the current tenant on /t/<slug>/ pages, and
-    how many invitations wait for the user's answer (counted when a template asks)."""
+    """The user's tenants for the header switcher, the current tenant and the user's roles there
+    on /t/<slug>/ pages (from the page's tenant context: no query of their own), and how many
+    invitations wait for the user's answer (counted when a template asks)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
@@ -14,8 +15,10 @@ def tenancy(request):
             counted.append(invitation_filter_pending(invitation_list_received(user)).count())
         return counted[0]
 
+    context = getattr(request, "tenant_context", None)
     return {
         "user_tenants": list(tenant_list_for_user(user)),
-        "current_tenant": getattr(request, "tenant", None),
+        "current_tenant": context.tenant if context is not None else None,
+        "current_roles": context.roles if context is not None else frozenset(),
         "pending_invitation_count": pending_invitation_count,
     }

@@ -3,6 +3,7 @@
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.models import (
     Invitation,
     InvitationKind,
@@ -28,18 +29,13 @@ def membership_list_for_user(user):
     return Membership.objects.active().filter(user=user).select_related("tenant", "organization").order_by("tenant__slug", "role")
 
 
-def role_list_for_user(user, tenant):
-    """The set of roles the user holds in the tenant (empty when none)."""
-    if not user.is_authenticated:
-        return frozenset()
-    return frozenset(Membership.objects.active().filter(user=user, tenant=tenant).values_list("role", flat=True))
-
-
-def partnership_list_followed(user, tenant):
-    """Active partners whose events reach this user: those their roles (or they) follow, or their own."""
-    visible = Partnership.objects.for_tenant(tenant).visible_to(user, "view").filter(active=True)
-    followed = Q(pk__in=Partnership.objects.for_tenant(tenant).visible_to(user, "follow").values("pk"))
-    own = Q(organization__in=Membership.objects.active().filter(user=user, tenant=tenant).values("organization"))
+def partnership_list_followed(user, tenant, *, context):
+    """Active partners whose events reach this user: those their roles (or they) follow, or their
+    own. `context`: the user's TenantContext in `tenant` (their own organisations come from it)."""
+    check_context(context, tenant=tenant, user=user)
+    visible = Partnership.objects.for_tenant(tenant).visible_to(user, "view", context=context).filter(active=True)
+    followed = Q(pk__in=Partnership.objects.for_tenant(tenant).visible_to(user, "follow", context=context).values("pk"))
+    own = Q(organization__in=sorted({organization for _role, organization in context.memberships}))
     return visible.filter(followed | own).select_related("organization").order_by("kind", "organization__name")
 
 

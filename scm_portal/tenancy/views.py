@@ -21,29 +21,32 @@ from scm_portal.tenancy.access import (
     access_partnership,
     access_received_invitation,
     access_received_invitation_by_token,
-    access_tenant,
+    access_tenant_context,
 )
 from scm_portal.tenancy.dashboard import panels_for_roles
 from scm_portal.tenancy.models import InvitationKind, Membership, Organization, Partnership
 from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role, is_core_staff
 from scm_portal.tenancy.selectors import (
-    invitation_filter_pending,
     invitation_list,
+    invitation_filter_pending,
     invitation_list_received,
     partnership_list_followed,
-    role_list_for_user,
     tenant_list_for_user,
 )
 
 
 def tenant_page(view):
-    """Resolves /t/<tenant>/ for a page: login required, 404 for non-members, tenant time zone."""
+    """Resolves /t/<tenant>/ for a page: login required, 404 for non-members, tenant time zone.
+
+    `request.tenant_context` (the tenant and the user's active memberships there, one query) is
+    what the page, its templates (`current_roles`) and the services it calls read the user's
+    roles from; `request.tenant` is its tenant."""
 
     @login_required
     @functools.wraps(view)
     def wrapper(request, tenant, *args, **kwargs):
-        request.tenant = access_tenant(request.user, tenant)
-        request.roles = role_list_for_user(request.user, request.tenant)
+        request.tenant_context = access_tenant_context(request.user, tenant)
+        request.tenant = request.tenant_context.tenant
         try:
             timezone.activate(zoneinfo.ZoneInfo(request.tenant.time_zone))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -73,11 +76,11 @@ def tenant_picker(request):
 
 @tenant_page
 def dashboard(request):
-    tenant, roles = request.tenant, request.roles
+    tenant, roles = request.tenant, request.tenant_context.roles
     context = {
         "panels": panels_for_roles(roles),
         "roles": [Role(r).label for r in sorted(roles)],
-        "partners": list(partnership_list_followed(request.user, tenant)[:20]),
+        "partners": list(partnership_list_followed(request.user, tenant, context=request.tenant_context)[:20]),
         "is_core": is_core_staff(roles),
         "is_admin": Role.TENANT_ADMIN in roles,
     }
@@ -108,14 +111,15 @@ def _invitation_revoke(request, tenant):
 
 
 def _pending_invitations(request, kind):
-    return list(invitation_filter_pending(invitation_list(request.tenant, request.user).filter(kind=kind))[:100])
+    invitations = invitation_list(request.tenant, request.user, request.tenant_context)
+    return list(invitation_filter_pending(invitations.filter(kind=kind))[:100])
 
 
 @tenant_page
 @require_http_methods(["GET", "POST"])
 def partners(request):
     tenant = request.tenant
-    can_manage = Role.TENANT_ADMIN in request.roles
+    can_manage = Role.TENANT_ADMIN in request.tenant_context.roles
     if request.method == "POST":
         if not can_manage:
             return render(request, "403.html", status=403)
@@ -141,8 +145,8 @@ def partners(request):
             messages.error(request, " ".join(exc.messages))
         return redirect("partners", tenant=tenant.slug)
     queryset = (
-        Partnership.objects.for_tenant(tenant).visible_to(request.user, "view").select_related("organization")
-        .order_by("kind", "organization__name")
+        Partnership.objects.for_tenant(tenant).visible_to(request.user, "view", context=request.tenant_context)
+        .select_related("organization").order_by("kind", "organization__name")
     )
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     context = {"page": page, "can_manage": can_manage, "kinds": PARTNER_KINDS}
@@ -155,7 +159,7 @@ def partners(request):
 @require_http_methods(["GET", "POST"])
 def members(request):
     tenant = request.tenant
-    if Role.TENANT_ADMIN not in request.roles:
+    if Role.TENANT_ADMIN not in request.tenant_context.roles:
         return render(request, "403.html", status=403)
     if request.method == "POST":
         try:
@@ -191,8 +195,8 @@ def members(request):
             messages.error(request, " ".join(exc.messages))
         return redirect("members", tenant=tenant.slug)
     queryset = (
-        Membership.objects.for_tenant(tenant).visible_to(request.user, "view").select_related("user", "organization")
-        .order_by("organization__name", "user__username", "role")
+        Membership.objects.for_tenant(tenant).visible_to(request.user, "view", context=request.tenant_context)
+        .select_related("user", "organization").order_by("organization__name", "user__username", "role")
     )
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     organizations = [tenant.organization] + [

@@ -13,6 +13,7 @@ from alerts.models import Alert, AlertEvent, EscalationPolicy, Notification
 import realtime
 from messaging.chain import chain_verify
 from messaging.models import Message, Room
+from tests.alerts.helpers import act
 from tests.api_contract import TenantCreateChecks, TenantEndpointChecks, assert_error, user
 from tests.messaging.helpers import room_of
 
@@ -116,7 +117,7 @@ class TestLifecycle:
 
     def test_a_resolved_condition_can_alert_again(self, demo, api):
         alert = raise_alert(demo)
-        services.alert_resolve(tenant=alert.tenant, actor=user("acme.warehouse"), alert=alert)
+        act(services.alert_resolve, "acme.warehouse", alert)
         assert raise_alert(demo).pk != alert.pk
 
     def test_who_may_act(self, demo, api):
@@ -186,7 +187,7 @@ class TestEscalation:
         tenant = demo["tenants"]["acme"]
         policy(tenant)
         alert = raise_alert(demo)
-        services.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=alert)
+        act(services.alert_acknowledge, "acme.warehouse", alert)
         assert services.escalation_sweep(now=timezone.now() + timedelta(hours=1)) == 0
         alert.refresh_from_db()
         assert alert.level == 0
@@ -411,8 +412,8 @@ def test_kpis(demo, api):
     a = raise_alert(demo, key="k-a")
     raise_alert(demo, key="k-b", partner="sup-b")
     Alert.objects.filter(pk=a.pk).update(opened_at=timezone.now() - timedelta(minutes=10))
-    services.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=a)
-    services.alert_resolve(tenant=tenant, actor=user("acme.warehouse"), alert=a)
+    act(services.alert_acknowledge, "acme.warehouse", a)
+    act(services.alert_resolve, "acme.warehouse", a)
     api.as_user(user("acme.admin"))
     body = api.get("/api/v1/t/acme/kpis/alerts/").json()
     assert body["total"] == 2 and body["open"] == 1

@@ -15,6 +15,7 @@ from django.utils import timezone
 from alerts import services
 from alerts.views import bar_chart, column_chart, duration_text
 from alerts.models import Alert, AlertState, EscalationPolicy, Severity
+from tests.alerts.helpers import act
 from tests.api_contract import user
 
 pytestmark = pytest.mark.django_db
@@ -77,8 +78,8 @@ def test_a_row_shows_severity_state_level_partner_sku_and_the_buttons(full_demo,
 
 def test_buttons_follow_the_state_and_the_role(full_demo, client):
     first, second = acme_alerts().order_by("pk")[:2]
-    services.alert_acknowledge(tenant=first.tenant, actor=user("acme.warehouse"), alert=first)
-    services.alert_start(tenant=second.tenant, actor=user("acme.warehouse"), alert=second)
+    act(services.alert_acknowledge, "acme.warehouse", first)
+    act(services.alert_start, "acme.warehouse", second)
     html = get(client, "acme.planner", BOARD.format(tenant="acme")).content.decode()
     assert re.findall(r'data-action="(\w+)"', row_html(html, first.pk)) == ["start", "resolve"]
     assert re.findall(r'data-action="(\w+)"', row_html(html, second.pk)) == ["resolve"]
@@ -112,8 +113,8 @@ def test_filters_by_state_kind_and_mine(full_demo, client):
     tenant = full_demo["tenants"]["acme"]
     low_stock = acme_alerts().get(kind="low_stock")
     reorder = acme_alerts().get(kind="reorder_point")
-    services.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=low_stock)
-    services.alert_resolve(tenant=tenant, actor=user("acme.warehouse"), alert=reorder)
+    act(services.alert_acknowledge, "acme.warehouse", low_stock)
+    act(services.alert_resolve, "acme.warehouse", reorder)
     planner_alert = raise_alert(tenant, "test:planner", audience=("planner",), kind="velocity")
     url = BOARD.format(tenant="acme")
     client.force_login(user("acme.warehouse"))
@@ -323,7 +324,7 @@ def test_kpi_figures_and_charts(full_demo, client):
     tenant = full_demo["tenants"]["acme"]
     low_stock = acme_alerts().get(kind="low_stock")
     Alert.objects.filter(pk=low_stock.pk).update(opened_at=timezone.now() - timedelta(minutes=10))
-    services.alert_acknowledge(tenant=tenant, actor=user("acme.warehouse"), alert=low_stock)
+    act(services.alert_acknowledge, "acme.warehouse", low_stock)
     raise_alert(tenant, "test:kpi:b", partner=full_demo["organizations"]["sup-b"], sku="SKU-2001")
     html = get(client, "acme.planner", KPIS.format(tenant="acme") + "?days=7").content.decode()
     assert re.search(r'data-testid="kpi-total"><header>[^<]+</header><p class="kpi-value">7<', html)

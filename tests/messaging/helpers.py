@@ -2,6 +2,7 @@ from django.db import transaction
 
 from messaging.models import Room
 from messaging.services import event_post, message_post
+from scm_portal.tenancy.access import tenant_context_for
 from tests.api_contract import user
 
 
@@ -14,8 +15,13 @@ def internal_room(tenant_slug):
 
 
 def post(username, room, body, **kwargs):
-    message, _created = message_post(tenant=room.tenant, actor=user(username), room=room, body=body, **kwargs)
-    return message
+    return post_as(user(username), room, body, **kwargs)[0]
+
+
+def post_as(actor, room, body, **kwargs):
+    """message_post by `actor`, with their tenant context read now (as a request would)."""
+    context = tenant_context_for(actor, room.tenant)
+    return message_post(tenant=room.tenant, actor=actor, context=context, room=room, body=body, **kwargs)
 
 
 def post_event(room, body="事件", actions=("acknowledge",), **kwargs):

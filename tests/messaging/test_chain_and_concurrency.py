@@ -11,9 +11,9 @@ from django.db import connection, connections, transaction
 
 from messaging.chain import chain_verify
 from messaging.models import Message, Room
-from messaging.services import event_post_many, message_post
+from messaging.services import event_post_many
 from tests.api_contract import user
-from tests.messaging.helpers import internal_room, post, post_event, room_of
+from tests.messaging.helpers import internal_room, post, post_as, post_event, room_of
 
 @pytest.mark.django_db
 class TestChain:
@@ -134,7 +134,7 @@ class TestConcurrency:
 
         def send(i):
             actor = rep if i % 2 else buyer
-            return message_post(tenant=room.tenant, actor=actor, room=room, body=f"并发 {i}", client_id=f"p{i}")[0].seq
+            return post_as(actor, room, f"并发 {i}", client_id=f"p{i}")[0].seq
 
         with ThreadPoolExecutor(8) as pool:
             seqs = list(pool.map(lambda i: _in_thread(send, i), range(80)))
@@ -146,7 +146,7 @@ class TestConcurrency:
         rep = user("supa.rep")
 
         def send(_):
-            return message_post(tenant=room.tenant, actor=rep, room=room, body="一次就好", client_id="retry-1")[0].pk
+            return post_as(rep, room, "一次就好", client_id="retry-1")[0].pk
 
         with ThreadPoolExecutor(2) as pool:  # two at the same time
             ids = list(pool.map(lambda i: _in_thread(send, i), range(2)))
@@ -187,7 +187,7 @@ class TestConcurrency:
         holder.start()
         assert locked.wait(5)
         started = time.monotonic()
-        message_post(tenant=other.tenant, actor=user("supb.rep"), room=other, body="不受影响")
+        post_as(user("supb.rep"), other, "不受影响")
         elapsed = time.monotonic() - started
         release.set()
         holder.join()

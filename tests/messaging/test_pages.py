@@ -15,6 +15,7 @@ from messaging import services
 from messaging.models import Message, Room, RoomKind
 from scm_portal.tenancy.models import Organization, Tenant
 from tests.api_contract import user
+from tests.messaging.helpers import post_as
 
 pytestmark = pytest.mark.django_db
 
@@ -173,7 +174,7 @@ def test_pages_render_in_chinese_by_default(chats, client, settings):
 def test_no_user_text_reaches_the_page_unescaped(chats, client):
     tenant = Tenant.objects.get(slug="acme")
     room = partner_room("acme", "sup-a")
-    services.message_post(tenant=tenant, actor=user("acme.buyer"), room=room, body=f"look {SCRIPT} **bold**")
+    post_as(user("acme.buyer"), room, f"look {SCRIPT} **bold**")
     hostile = services.room_create_internal(tenant=tenant, actor=user("acme.admin"), name=f"team {SCRIPT}")
 
     client.force_login(user("acme.buyer"))
@@ -186,9 +187,7 @@ def test_no_user_text_reaches_the_page_unescaped(chats, client):
 def test_the_api_the_page_loads_serves_escaped_html(chats, client):
     tenant = Tenant.objects.get(slug="acme")
     room = partner_room("acme", "sup-a")
-    message, _ = services.message_post(
-        tenant=tenant, actor=user("acme.buyer"), room=room, body=f"look {SCRIPT} **bold**"
-    )
+    message, _ = post_as(user("acme.buyer"), room, f"look {SCRIPT} **bold**")
 
     client.force_login(user("supa.rep"))  # session auth, like the page's script
     response = client.get(f"/api/v1/t/acme/rooms/{room.pk}/messages/?before_seq={message.seq + 1}&limit=50")
@@ -240,7 +239,7 @@ def test_room_list_queries_do_not_grow_with_rooms(chats, client, django_assert_m
 
     for number in range(8):
         room = services.room_create_internal(tenant=tenant, actor=user("acme.admin"), name=f"班组 {number}")
-        services.message_post(tenant=tenant, actor=user("acme.planner"), room=room, body=f"第 {number} 条")
+        post_as(user("acme.planner"), room, f"第 {number} 条")
     many = _count_queries(client, "/t/acme/rooms/")
 
     html = client.get("/t/acme/rooms/").content.decode()

@@ -17,7 +17,10 @@ def names(username, tenant="acme"):
     u = user(username)
     from scm_portal.tenancy.models import Tenant
 
-    return sorted(r.name for r in room_list(u, Tenant.objects.get(slug=tenant)))
+    from scm_portal.tenancy.access import tenant_context_for
+
+    tenant = Tenant.objects.get(slug=tenant)
+    return sorted(r.name for r in room_list(u, tenant, context=tenant_context_for(u, tenant)))
 
 
 class TestRoomsEndpoint(TenantCreateChecks):

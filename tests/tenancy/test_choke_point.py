@@ -6,10 +6,10 @@ from django.http import Http404
 
 from scm_portal.api.viewsets import TenantScopedViewSet
 from scm_portal.tenancy import services
-from scm_portal.tenancy.access import access_membership, access_partnership, access_tenant
+from scm_portal.tenancy.access import access_membership, access_partnership, access_tenant, tenant_context_for
 from scm_portal.tenancy.models import Membership, Partnership
 from scm_portal.tenancy.roles import Role
-from scm_portal.tenancy.selectors import partnership_list_followed, role_list_for_user, tenant_list_for_user
+from scm_portal.tenancy.selectors import partnership_list_followed, tenant_list_for_user
 from tests.api_contract import user
 from tests.factories import make_member, make_partner, make_tenant
 
@@ -77,7 +77,7 @@ def test_suspended_partnership_hides_the_tenant_from_its_people(demo):
     supa = user("supa.rep")
     Partnership.objects.filter(tenant__slug="acme", organization__slug="sup-a").update(active=False)
     assert [t.slug for t in tenant_list_for_user(supa)] == ["globex"]
-    assert role_list_for_user(supa, demo["tenants"]["acme"]) == frozenset()
+    assert tenant_context_for(supa, demo["tenants"]["acme"]).roles == frozenset()
     with pytest.raises(Http404):
         access_tenant(supa, "acme")
 
@@ -92,6 +92,10 @@ def test_role_groups_follow_the_membership(demo):
     assert not buyer.groups.filter(name=group_name).exists()
 
 
+def followed(someone, tenant):
+    return partnership_list_followed(someone, tenant, context=tenant_context_for(someone, tenant))
+
+
 def test_followers_of_a_supplier_come_from_role_groups_and_direct_grants(db):
     tenant = make_tenant("t1")
     supplier = make_partner(tenant, "s1")
@@ -100,15 +104,15 @@ def test_followers_of_a_supplier_come_from_role_groups_and_direct_grants(db):
     approver = make_member(tenant, Role.FINANCE_APPROVER)
     rep = make_member(tenant, Role.SUPPLIER_REP, organization=supplier)
 
-    assert [p.organization.slug for p in partnership_list_followed(buyer, tenant)] == ["s1"]
-    assert [p.organization.slug for p in partnership_list_followed(approver, tenant)] == ["f1"]
-    assert [p.organization.slug for p in partnership_list_followed(rep, tenant)] == ["s1"]
+    assert [p.organization.slug for p in followed(buyer, tenant)] == ["s1"]
+    assert [p.organization.slug for p in followed(approver, tenant)] == ["f1"]
+    assert [p.organization.slug for p in followed(rep, tenant)] == ["s1"]
 
     # A direct grant lets one approver follow a supplier too; it is checked in SQL (guardian direct FK).
     partnership = Partnership.objects.get(tenant=tenant, organization=supplier)
     services.partnership_follow(tenant=tenant, actor=None, partnership=partnership, user=approver)
     # Ordered by kind (funder before supplier), then name.
-    assert [p.organization.slug for p in partnership_list_followed(approver, tenant)] == ["f1", "s1"]
+    assert [p.organization.slug for p in followed(approver, tenant)] == ["f1", "s1"]
     assert funder.partnerships.get(tenant=tenant).active
 
 
