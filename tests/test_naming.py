@@ -42,7 +42,12 @@ REGISTERING_CALLS = ("register_intent", "register_action", "register_subject", "
 
 
 def _project_apps():
-    return [config for config in apps.get_app_configs() if Path(config.path).resolve().is_relative_to(REPO)]
+    """The apps whose code lives in the repository (not installed packages, even when the
+    virtualenv sits inside the checkout, as `make` puts it)."""
+    return [
+        config for config in apps.get_app_configs()
+        if Path(config.path).resolve().is_relative_to(REPO) and "site-packages" not in Path(config.path).parts
+    ]
 
 
 def _naming_modules(app_path):
