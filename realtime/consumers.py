@@ -27,10 +27,10 @@ from realtime import frame_text
 from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
 from realtime.hub import RoomHub
 from realtime.per_loop import PerLoop
+from realtime.protocol import FrameError, decode_frame, error_frame, ref_of
 
 logger = logging.getLogger(__name__)
 
-FRAME_MAX_BYTES = 64 * 1024
 SYNC_MAX = 2000  # a client further behind than this is told to resync over HTTP
 SYNC_PAGE = 500
 # Frames waiting for one socket. The server's send waits while the client is not reading (uvicorn
@@ -179,10 +179,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_SLOW)
 
     async def _error(self, code, message, ref=None):
-        frame = {"type": "error", "code": code, "message": message}
-        if ref is not None:
-            frame["ref"] = ref
-        await self._enqueue(frame)
+        await self._enqueue(error_frame(code, message, ref))
 
     # --- access ----------------------------------------------------------------------------------
     async def _sync_groups(self):
@@ -246,27 +243,21 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:
             return
-        if text_data is None or len(text_data.encode()) > FRAME_MAX_BYTES:
-            await self._error("bad_frame", "Frames are JSON text of at most 64 KiB.")
-            return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self._error("bad_json", "The frame is not valid JSON.")
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._error("bad_frame", 'A frame is a JSON object with a "type".')
+            frame = decode_frame(text_data, bytes_data)
+        except FrameError as exc:
+            await self._error(exc.code, exc.message, ref=exc.ref)
             return
         handler = {"sync": self._on_sync, "send": self._on_send, "read": self._on_read, "action": self._on_action,
                    "ping": self._on_ping}.get(frame["type"])
+        ref = ref_of(frame)
         if handler is None:
-            await self._error("unknown_type", f"Unknown frame type: {frame['type'][:40]}")
+            await self._error("unknown_type", f"Unknown frame type: {frame['type'][:40]}", ref=ref)
             return
         room = frame.get("room")
         if frame["type"] != "ping" and (not isinstance(room, int) or isinstance(room, bool) or room not in self.access.room_ids):
-            await self._error("unknown_room", "No such room.", ref=_ref_of(frame))
+            await self._error("unknown_room", "No such room.", ref=ref)
             return
-        ref = _ref_of(frame)
         try:
             await handler(frame)
         except Http404:
@@ -277,6 +268,12 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
             first = next(iter(fields.values()))[0]
             await self._error("validation_error", first, ref=ref)
+        except FrameError as exc:
+            await self._error(exc.code, exc.message, ref=ref)
+        except Exception:
+            # A bug or an outage, not the client's doing: logged in full, and the socket stays up.
+            logger.exception("socket frame %r failed", frame["type"])
+            await self._error("server_error", "The server could not handle this frame; try again.", ref=ref)
 
     async def _on_ping(self, frame):
         await self._enqueue({"type": "pong"})
@@ -319,7 +316,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     async def _on_action(self, frame):
         press = await db(_press)(self.user, self.access, frame["room"], frame.get("seq"), frame.get("action"))
-        await self._enqueue({"type": "action_result", "room": frame["room"], "ref": _ref_of(frame), **press})
+        await self._enqueue({"type": "action_result", "room": frame["room"], "ref": ref_of(frame), **press})
 
     # --- room events, handed over by the process's RoomHub (plain calls: no task per socket) ------
     def hub_message(self, event):
@@ -393,12 +390,6 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if not self.access.is_core and not self.access.partner_ids & set(event.get("partners") or ()):
             return
         await self._enqueue(event["frame"])
-
-
-def _ref_of(frame):
-    """What the client named this frame by, echoed in the answer: `ref`, or a send's client_id."""
-    ref = frame.get("ref", frame.get("client_id"))
-    return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= 64 else None
 
 
 class _AccessPoller(PerLoop):
