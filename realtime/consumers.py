@@ -13,7 +13,6 @@ import collections
 import logging
 import random
 
-import redis.exceptions
 
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
@@ -25,7 +24,7 @@ from django.http import Http404
 
 import realtime
 from messaging.frames import message_frame
-from realtime import frame_text
+from realtime import UNAVAILABLE, frame_text
 from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
 from realtime.hub import RoomHub
 from realtime.per_loop import PerLoop
@@ -55,8 +54,6 @@ SLOW_REASON = "slow consumer: reconnect and sync"
 CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": Redis (channel layer or cache) is unreachable
 TRY_AGAIN_REASON = "try again later"
 
-# What Redis being unreachable looks like from here (the channel layer and the cache).
-UNAVAILABLE = (OSError, asyncio.TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def db(func):
@@ -631,6 +628,8 @@ class _AccessPoller(PerLoop):
                 continue
             try:
                 await self._poll(loop, sockets, check_credentials=loop.time() >= next_credentials)
+            except UNAVAILABLE as exc:  # Redis (the cache) is down: the next poll tries again
+                logger.warning("socket access poll failed: Redis is unavailable (%s)", exc)
             except Exception:
                 logger.exception("socket access poll failed")
             if loop.time() >= next_credentials:
