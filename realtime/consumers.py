@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 # A sync (or a socket's own gap fill) further behind than this is told to reload over HTTP instead.
 SYNC_MAX = getattr(settings, "WS_SYNC_MAX", 10_000)
 SYNC_PAGE = getattr(settings, "WS_SYNC_PAGE", 200)  # messages per database read of a sync
+SYNCS_AT_ONCE = 4  # syncs one socket runs at the same time
 # Frames waiting for one socket. The server's send waits while the client is not reading (uvicorn
 # stops at its write buffer's high-water mark), so a stalled client fills this queue and is cut off;
 # one that stops answering pings is closed by the server (uvicorn's --ws-ping-timeout).
@@ -135,6 +136,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         self.accepted = True
         self.queue = asyncio.Queue(maxsize=SEND_QUEUE_MAX)
         self.drained = asyncio.Event()  # set by the writer when the queue has room for a sync's next frames
+        self.sync_slots = asyncio.Semaphore(SYNCS_AT_ONCE)
         self.in_flight = None  # a send started by hub_message that had to wait; the writer waits for it
         self.writer_busy = False
         self.server_send = scope.get("portal_server_send") or self.base_send  # frames skip the middleware (scm_portal.asgi)
@@ -384,16 +386,21 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             await self._error("validation_error", "after_seq must be a non-negative integer.", ref=ref_of(frame))
             return
-        # Runs beside the frames that follow (a long sync must not hold up a ping or a send); the
-        # room's live events are held from now on, and follow the backlog.
+        # Runs beside the frames that follow (a long sync must not hold up a ping or a send), a few
+        # at a time: beyond that the socket reads no more frames until one is done. The room's live
+        # events are held from now on, and follow the backlog.
+        await self.sync_slots.acquire()
         room_id = frame["room"]
         self._hold(room_id)
         self._spawn(self._run_sync(room_id, after, ref_of(frame)))
 
     async def _run_sync(self, room_id, after, ref):
-        done = await self._answering(self._room_job(room_id, self._sync_backlog(room_id, after)), ref)
-        if done:
-            await self._enqueue({"type": "synced", "room": room_id, "last_seq": self.last_seq.get(room_id) or 0})
+        try:
+            done = await self._answering(self._room_job(room_id, self._sync_backlog(room_id, after)), ref)
+            if done:
+                await self._enqueue({"type": "synced", "room": room_id, "last_seq": self.last_seq.get(room_id) or 0})
+        finally:
+            self.sync_slots.release()
 
     async def _sync_backlog(self, room_id, after):
         head = await db(_room_head)(self.user, self.access, room_id)

@@ -118,3 +118,27 @@ async def test_other_frames_are_answered_while_a_long_sync_runs(demo_tx, reading
     messages, _synced, _others = await room_frames_until_done(rep, room.pk, head)
     assert messages[-1]["seq"] == head
     await rep.disconnect()
+
+
+async def test_a_flood_of_syncs_is_answered_a_few_at_a_time(demo_tx):
+    """Syncs run beside the socket's other frames, but never more than a few at once: a client that
+    sends hundreds gets them all answered, in order, without the server taking them all on at once."""
+    from realtime.hub import RoomHub
+
+    room = await a_room("acme", "sup-a")
+    head = await in_db_thread(backlog)(room.pk, 300, "acme.buyer")
+    rep = await connect("supa.rep")
+    socket = next(s for s in RoomHub.of_loop().rooms[room.pk].sockets if s.user.username == "supa.rep")
+    for _ in range(40):
+        await rep.send_json_to({"type": "sync", "room": room.pk, "after_seq": head - 5})
+    await rep.send_json_to({"type": "ping"})
+    busiest, synced, pong = 0, 0, False
+    while synced < 40 or not pong:
+        busiest = max(busiest, sum(not t.done() for t in socket.tasks))
+        frame = await rep.receive_json_from(timeout=10)
+        synced += frame["type"] == "synced"
+        pong = pong or frame["type"] == "pong"
+        if frame["type"] == "message":
+            assert head - 5 < frame["seq"] <= head
+    assert busiest <= consumers.SYNCS_AT_ONCE + 1  # the syncs and the writer
+    await rep.disconnect()
