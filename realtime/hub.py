@@ -26,25 +26,25 @@ logger = logging.getLogger(__name__)
 
 # How long a frame that skips ahead waits for the missing seqs before the database is asked.
 REORDER_WAIT_SECONDS = getattr(settings, "WS_REORDER_WAIT_SECONDS", 0.05)
-# Every this often the hub reads the heads (last seq) of the rooms it serves, one query for all: a
-# room whose head has moved past what the hub handed out, and has not caught up HEAD_GRACE_SECONDS
-# later (publishes in flight), missed a publish (Redis was down, or restarting, or dropped it). The
-# messages are then read from the database once for the process, as for a gap.
-HEAD_CHECK_SECONDS = getattr(settings, "WS_HEAD_CHECK_SECONDS", 2.0)
-HEAD_GRACE_SECONDS = getattr(settings, "WS_HEAD_GRACE_SECONDS", 1.0)
+# Every this often the hub reads the heads (last seq) of the rooms it serves, one query for all. A
+# room where the hub has still not handed out what the database held at the previous check (so not
+# a publish in flight) missed a publish: Redis was down, restarting, or dropped it. What it missed is
+# then read from the database once for the process, as for a gap: within one to two periods.
+HEAD_CHECK_SECONDS = getattr(settings, "WS_HEAD_CHECK_SECONDS", 1.5)
 # A gap longer than this is not read for every socket at once: each socket reads it itself, paced
 # by its client like a sync (TenantSocketConsumer.hub_gap).
 FILL_MAX = getattr(settings, "WS_HUB_FILL_MAX", 200)
 
 
 class _RoomState:
-    __slots__ = ("sockets", "head", "pending", "filling")
+    __slots__ = ("sockets", "head", "pending", "filling", "checked")
 
     def __init__(self, head=None):
         self.sockets = set()
         self.head = head  # highest seq handed to the sockets, or the room's head when the hub joined it
         self.pending = {}  # seq -> event that arrived ahead of a gap
         self.filling = None  # the task waiting for / reading the gap
+        self.checked = None  # the room's head in the database at the last head check
 
 
 class RoomHub(PerLoop):
@@ -209,9 +209,9 @@ class RoomHub(PerLoop):
             except Exception as exc:
                 logger.warning("room hub: head check failed (%s)", exc)
 
-    async def check_heads(self, grace=None):
-        """Compares the heads of the rooms this process serves with what it handed out; a room
-        behind is caught up (after `grace`, HEAD_GRACE_SECONDS by default) from the database."""
+    async def check_heads(self):
+        """Reads the heads of the rooms this process serves; a room the hub is still behind since
+        the previous check is caught up from the database."""
         from realtime.consumers import db
 
         heads = await db(_room_heads)(list(self.rooms))
@@ -221,9 +221,9 @@ class RoomHub(PerLoop):
                 continue
             if state.head is None:
                 state.head = head  # joined without a head: tracking starts here
-            elif head > state.head and state.filling is None:
-                wait = HEAD_GRACE_SECONDS if grace is None else grace
-                state.filling = asyncio.create_task(self._fill(room_id, state, wait, target=head))
+            elif state.checked is not None and state.head < state.checked and state.filling is None:
+                state.filling = asyncio.create_task(self._fill(room_id, state, 0, target=head))
+            state.checked = head
 
 
 async def _load_events(room_id, after, upto):
