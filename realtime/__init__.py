@@ -18,6 +18,7 @@ import json
 import logging
 import threading
 
+import redis.exceptions
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -27,6 +28,9 @@ from django.db import transaction
 from messaging.frames import message_frame
 
 logger = logging.getLogger(__name__)
+
+# What Redis (the channel layer, the cache) being unreachable looks like from here.
+UNAVAILABLE = (OSError, asyncio.TimeoutError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def _on_loop(loop):
@@ -269,6 +273,8 @@ async def _send_all(layer, events):
         for event in items:
             try:
                 await layer.group_send(group, event)
+            except UNAVAILABLE as exc:  # the sockets' head checks and the clients' syncs recover it
+                logger.warning("Could not publish %s to %s: Redis is unavailable (%s)", event.get("type"), group, exc)
             except Exception:
                 logger.exception("Could not publish %s to %s", event.get("type"), group)
 

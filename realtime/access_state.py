@@ -1,7 +1,7 @@
 """What one socket may receive, loaded from the database, and the cheap change counters
 sockets poll between full checks."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 
 from django.conf import settings
@@ -23,6 +23,9 @@ class SocketAccess:
     is_core: bool
     roles: frozenset = frozenset()
     partner_ids: frozenset = frozenset()  # the partner organisations the user acts for here
+    # room id -> its last seq when this was loaded: where the process's hub starts tracking a room
+    # it joins for this socket (realtime.hub), so a message it never hears of is still noticed.
+    heads: dict = field(default_factory=dict, compare=False)
 
 
 def load_socket_access(user, tenant_slug=None, tenant_id=None):
@@ -39,9 +42,9 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None):
     partner_ids = frozenset(org for role, org in memberships if role not in CORE_ROLES)
     # The memberships just read make the room rule's membership sub-queries constants.
     context = TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(memberships))
-    rooms = frozenset(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context).values_list("pk", flat=True))
-    return SocketAccess(tenant_id=tenant.id, room_ids=rooms, is_core=bool(roles & CORE_ROLES), roles=frozenset(roles),
-                        partner_ids=partner_ids)
+    heads = dict(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context).values_list("pk", "last_seq"))
+    return SocketAccess(tenant_id=tenant.id, room_ids=frozenset(heads), is_core=bool(roles & CORE_ROLES),
+                        roles=frozenset(roles), partner_ids=partner_ids, heads=heads)
 
 
 def credential_is_valid(user, kind, secret):

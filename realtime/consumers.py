@@ -9,9 +9,10 @@ checked every few seconds, so a logout or a lost membership closes the socket in
 """
 
 import asyncio
-import json
+import collections
 import logging
 import random
+
 
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
@@ -23,20 +24,24 @@ from django.http import Http404
 
 import realtime
 from messaging.frames import message_frame
-from realtime import frame_text
+from realtime import UNAVAILABLE, frame_text
 from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
 from realtime.hub import RoomHub
 from realtime.per_loop import PerLoop
+from realtime.protocol import FrameError, decode_frame, error_frame, ref_of
 
 logger = logging.getLogger(__name__)
 
-FRAME_MAX_BYTES = 64 * 1024
-SYNC_MAX = 2000  # a client further behind than this is told to resync over HTTP
-SYNC_PAGE = 500
+# A sync (or a socket's own gap fill) further behind than this is told to reload over HTTP instead.
+SYNC_MAX = getattr(settings, "WS_SYNC_MAX", 10_000)
+SYNC_PAGE = getattr(settings, "WS_SYNC_PAGE", 200)  # messages per database read of a sync
+SYNCS_AT_ONCE = 4  # syncs one socket runs at the same time
 # Frames waiting for one socket. The server's send waits while the client is not reading (uvicorn
 # stops at its write buffer's high-water mark), so a stalled client fills this queue and is cut off;
 # one that stops answering pings is closed by the server (uvicorn's --ws-ping-timeout).
 SEND_QUEUE_MAX = getattr(settings, "WS_SEND_QUEUE_MAX", 1000)
+# A sync waits this long at most for its client to read before the client is cut off as too slow.
+SYNC_STALL_SECONDS = getattr(settings, "WS_SYNC_STALL_SECONDS", 30.0)
 POLL_SECONDS = getattr(settings, "WS_ACCESS_POLL_SECONDS", 2.0)
 FULL_CHECK_SECONDS = getattr(settings, "WS_FULL_CHECK_SECONDS", 30.0)
 ROOMS_CHECK_SECONDS = getattr(settings, "WS_ROOMS_CHECK_SECONDS", 300.0)
@@ -46,6 +51,10 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_SLOW = 4408
+SLOW_REASON = "slow consumer: reconnect and sync"
+CLOSE_TRY_AGAIN = 1013  # RFC 6455 "Try Again Later": Redis (channel layer or cache) is unreachable
+TRY_AGAIN_REASON = "try again later"
+
 
 
 def db(func):
@@ -64,6 +73,23 @@ def db(func):
 
 
 class TenantSocketConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        """Channels' consumer, refusing the handshake cleanly (close 1013, "try again later") when
+        the channel layer cannot open this socket's channel: Redis is down. Without this the
+        server answered the handshake with a 500 and logged a traceback per attempt."""
+        try:
+            await super().__call__(scope, receive, send)
+        except UNAVAILABLE as exc:
+            if getattr(self, "channel_receive", None) is not None:
+                # Past the handshake (the layer failed later): the connection ends; the client reconnects.
+                logger.warning("socket ended: the channel layer is unavailable (%s)", exc)
+                return
+            logger.warning("socket refused: the channel layer is unavailable (%s)", exc)
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN, "reason": TRY_AGAIN_REASON})
+
     async def dispatch(self, message):
         """As Channels' dispatch, without its `aclose_old_connections()` before every handler: that
         is a hop to the process's one thread-sensitive worker thread, shared by every socket, for
@@ -81,9 +107,14 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         self.last_seq = {}  # room id -> highest seq delivered (or known to be invisible)
         self.groups_joined = set()
         self.rooms_joined = set()  # rooms whose events the process's RoomHub hands to this socket
-        self.gap_filling = {}  # room id -> events held while this socket fills a gap of its own
+        # room id -> live events held while this socket delivers the room's backlog itself (a sync,
+        # a gap); `room_jobs` counts the jobs running or waiting for the room, `room_locks` orders them.
+        self.holding = {}
+        self.room_jobs = {}
+        self.room_locks = {}
         self.tasks = []
         self.closing = False
+        self.accepted = False
         if scope.get("origin_refused") or (scope.get("cookie_auth") and not self._has_origin()):
             await self.close(code=CLOSE_FORBIDDEN)
             return
@@ -96,16 +127,36 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.user_id = self.user.id
-        self.versions = await db(access_versions)(tenant_id=self.access.tenant_id, user_id=self.user_id)
+        try:
+            self.versions = await db(access_versions)(tenant_id=self.access.tenant_id, user_id=self.user_id)
+        except UNAVAILABLE as exc:
+            await self._try_again_later(exc)
+            return
         await self.accept()
+        self.accepted = True
         self.queue = asyncio.Queue(maxsize=SEND_QUEUE_MAX)
+        self.drained = asyncio.Event()  # set by the writer when the queue has room for a sync's next frames
+        self.sync_slots = asyncio.Semaphore(SYNCS_AT_ONCE)
         self.in_flight = None  # a send started by hub_message that had to wait; the writer waits for it
         self.writer_busy = False
         self.server_send = scope.get("portal_server_send") or self.base_send  # frames skip the middleware (scm_portal.asgi)
-        await self._sync_groups()
-        self.tasks = [asyncio.create_task(self._writer())]
+        try:
+            await self._sync_groups()
+        except UNAVAILABLE as exc:
+            await self._try_again_later(exc)
+            return
+        self.tasks.append(asyncio.create_task(self._writer()))
         _AccessPoller.of_loop().add(self)
         await self._enqueue({"type": "hello", "user": self.user_id, "tenant": slug, "rooms": sorted(self.access.room_ids)})
+
+    async def _try_again_later(self, exc):
+        """Redis is unreachable: the client is told to come back (1013), with one log line, no traceback."""
+        logger.warning("socket refused: Redis is unavailable (%s)", exc)
+        self.closing = True
+        if not self.accepted:
+            await self.accept()
+            self.accepted = True
+        await self.close(code=CLOSE_TRY_AGAIN, reason=TRY_AGAIN_REASON)
 
     def _has_origin(self):
         return any(k == b"origin" for k, _v in self.scope.get("headers", []))
@@ -117,21 +168,28 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             task.cancel()
         if getattr(self, "in_flight", None) is not None:
             self.in_flight.cancel()
-        for group in list(self.groups_joined):
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups_joined.clear()
         hub = RoomHub.of_loop()
         for room in list(self.rooms_joined):
             await hub.leave(room, self)
         self.rooms_joined.clear()
+        for group in list(self.groups_joined):
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except UNAVAILABLE as exc:  # the layer drops this channel's subscriptions with its connection
+                logger.warning("socket group_discard failed: Redis is unavailable (%s)", exc)
+                break
+        self.groups_joined.clear()
 
     # --- outgoing: one bounded queue and one writer per socket ---------------------------------
     async def _writer(self):
+        queue, drained = self.queue, self.drained
         try:
             while True:
                 self.writer_busy = False
-                item = await self.queue.get()
+                item = await queue.get()
                 self.writer_busy = True
+                if queue.qsize() < SEND_QUEUE_MAX // 4:
+                    drained.set()
                 if self.in_flight is not None:
                     await self.in_flight  # keep the order: a direct send that had to wait goes first
                     self.in_flight = None
@@ -160,48 +218,80 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         except asyncio.QueueFull:
             await self._cut_off()
 
+    async def _put(self, item):
+        """Queues one frame of a backlog (a sync, a gap) with back-pressure: while the queue holds
+        half its size or more, waits for the writer, so live frames always find room. A client that
+        reads nothing for SYNC_STALL_SECONDS is cut off. Returns False once the socket is closing."""
+        while not self.closing and self.queue.qsize() >= SEND_QUEUE_MAX // 2:
+            self.drained.clear()
+            try:
+                await asyncio.wait_for(self.drained.wait(), SYNC_STALL_SECONDS)
+            except TimeoutError:
+                await self._cut_off()
+        if self.closing:
+            return False
+        self.queue.put_nowait(item)
+        return True
+
     def _cut_off_soon(self):
         """_cut_off from plain (non-async) code: nothing more is queued meanwhile."""
         self.closing = True
-        self.tasks.append(asyncio.create_task(self._cut_off()))
+        self._spawn(self._cut_off())
 
     async def _cut_off(self):
-        """A client that cannot keep up is told to resync and closed; others never wait for it."""
-        self.closing = True
+        """A client that cannot keep up is closed with 4408 ("reconnect and sync"); the others never
+        wait for it. What was queued for it is dropped, and no frame goes first: it would only wait
+        behind the ones the client is not reading, and the close code says it all. The close itself
+        goes out when the client reads again, or the connection ends (uvicorn's ping timeout)."""
+        if getattr(self, "cut_off", False):
+            return
+        self.cut_off = self.closing = True
         while not self.queue.empty():
             self.queue.get_nowait()
+        self.drained.set()
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+        if self.in_flight is not None:
+            self.in_flight.cancel()
         try:
-            await asyncio.wait_for(
-                self._send_text(json.dumps({"type": "resync", "reason": "slow_consumer"})), timeout=1.0
-            )
-        except Exception:
-            pass
-        await self.close(code=CLOSE_SLOW)
+            await self.close(code=CLOSE_SLOW, reason=SLOW_REASON)
+        except Exception:  # the client is gone already
+            logger.debug("slow consumer close failed", exc_info=True)
+
+    def _spawn(self, coro):
+        self.tasks = [t for t in self.tasks if not t.done()]
+        task = asyncio.create_task(coro)
+        self.tasks.append(task)
+        return task
 
     async def _error(self, code, message, ref=None):
-        frame = {"type": "error", "code": code, "message": message}
-        if ref is not None:
-            frame["ref"] = ref
-        await self._enqueue(frame)
+        await self._enqueue(error_frame(code, message, ref))
 
     # --- access ----------------------------------------------------------------------------------
     async def _sync_groups(self):
-        """The user's and tenant's groups on this socket's channel; rooms through the process's hub."""
+        """The user's and tenant's groups on this socket's channel; rooms through the process's hub.
+        Each join is recorded as it succeeds, so a failure halfway leaves nothing behind on leaving."""
         wanted = {realtime.user_group(self.user_id), realtime.tenant_group(self.access.tenant_id)}
         for group in wanted - self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.add(group)
         for group in self.groups_joined - wanted:
+            self.groups_joined.discard(group)
             await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups_joined = wanted
         hub = RoomHub.of_loop()
         rooms = set(self.access.room_ids)
         for room in rooms - self.rooms_joined:
-            await hub.join(room, self)
+            await hub.join(room, self, head=self.access.heads.get(room))
+            self.rooms_joined.add(room)
         for room in self.rooms_joined - rooms:
+            self.rooms_joined.discard(room)
             await hub.leave(room, self)
-        self.rooms_joined = rooms
 
     async def _recheck(self, full=False):
+        if self.closing:
+            return
         if full:
             valid = await db(credential_is_valid)(self.user, self.scope.get("auth_kind"), self.scope.get("auth_secret"))
             if not valid:
@@ -216,7 +306,11 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         added = access.room_ids - self.access.room_ids
         removed = self.access.room_ids - access.room_ids
         self.access = access
-        await self._sync_groups()
+        try:
+            await self._sync_groups()
+        except UNAVAILABLE as exc:  # a room it could not join would stay silent: reconnect later instead
+            await self._try_again_later(exc)
+            return
         for room in removed:
             self.last_seq.pop(room, None)
         if added or removed:
@@ -246,29 +340,29 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:
             return
-        if text_data is None or len(text_data.encode()) > FRAME_MAX_BYTES:
-            await self._error("bad_frame", "Frames are JSON text of at most 64 KiB.")
-            return
         try:
-            frame = json.loads(text_data)
-        except ValueError:
-            await self._error("bad_json", "The frame is not valid JSON.")
-            return
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await self._error("bad_frame", 'A frame is a JSON object with a "type".')
+            frame = decode_frame(text_data, bytes_data)
+        except FrameError as exc:
+            await self._error(exc.code, exc.message, ref=exc.ref)
             return
         handler = {"sync": self._on_sync, "send": self._on_send, "read": self._on_read, "action": self._on_action,
                    "ping": self._on_ping}.get(frame["type"])
+        ref = ref_of(frame)
         if handler is None:
-            await self._error("unknown_type", f"Unknown frame type: {frame['type'][:40]}")
+            await self._error("unknown_type", f"Unknown frame type: {frame['type'][:40]}", ref=ref)
             return
         room = frame.get("room")
         if frame["type"] != "ping" and (not isinstance(room, int) or isinstance(room, bool) or room not in self.access.room_ids):
-            await self._error("unknown_room", "No such room.", ref=_ref_of(frame))
+            await self._error("unknown_room", "No such room.", ref=ref)
             return
-        ref = _ref_of(frame)
+        await self._answering(handler(frame), ref)
+
+    async def _answering(self, work, ref):
+        """Awaits a frame's work; whatever it raises becomes an error frame for the sender."""
         try:
-            await handler(frame)
+            return await work
+        except asyncio.CancelledError:
+            raise
         except Http404:
             await self._error("not_found", "Not found.", ref=ref)
         except PermissionDenied as exc:
@@ -277,6 +371,12 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
             first = next(iter(fields.values()))[0]
             await self._error("validation_error", first, ref=ref)
+        except FrameError as exc:
+            await self._error(exc.code, exc.message, ref=ref)
+        except Exception:
+            # A bug or an outage, not the client's doing: logged in full, and the socket stays up.
+            logger.exception("socket frame failed")
+            await self._error("server_error", "The server could not handle this frame; try again.", ref=ref)
 
     async def _on_ping(self, frame):
         await self._enqueue({"type": "pong"})
@@ -284,20 +384,29 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
     async def _on_sync(self, frame):
         after = frame.get("after_seq", 0)
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            await self._error("validation_error", "after_seq must be a non-negative integer.")
+            await self._error("validation_error", "after_seq must be a non-negative integer.", ref=ref_of(frame))
             return
+        # Runs beside the frames that follow (a long sync must not hold up a ping or a send), a few
+        # at a time: beyond that the socket reads no more frames until one is done. The room's live
+        # events are held from now on, and follow the backlog.
+        await self.sync_slots.acquire()
         room_id = frame["room"]
-        head, pages = await db(_load_sync)(self.user, self.access, room_id, after)
-        if head - after > SYNC_MAX:
-            self.last_seq[room_id] = head
-            await self._enqueue({"type": "resync", "room": room_id, "reason": "too_far_behind", "last_seq": head})
-            return
-        for page in pages:
-            for item in page:
-                await self._enqueue(item)
-        # Live frames forwarded while the sync read the database may already be past `head`.
-        self.last_seq[room_id] = max(head, self.last_seq.get(room_id) or 0)
-        await self._enqueue({"type": "synced", "room": room_id, "last_seq": head})
+        self._hold(room_id)
+        self._spawn(self._run_sync(room_id, after, ref_of(frame)))
+
+    async def _run_sync(self, room_id, after, ref):
+        try:
+            done = await self._answering(self._room_job(room_id, self._sync_backlog(room_id, after)), ref)
+            if done:
+                await self._enqueue({"type": "synced", "room": room_id, "last_seq": self.last_seq.get(room_id) or 0})
+        finally:
+            self.sync_slots.release()
+
+    async def _sync_backlog(self, room_id, after):
+        head = await db(_room_head)(self.user, self.access, room_id)
+        outcome = await self._page_in(room_id, after, head)
+        self.last_seq[room_id] = max(self.last_seq.get(room_id) or 0, head)
+        return outcome == PAGED
 
     async def _on_send(self, frame):
         from messaging.services import Conflict
@@ -319,14 +428,112 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     async def _on_action(self, frame):
         press = await db(_press)(self.user, self.access, frame["room"], frame.get("seq"), frame.get("action"))
-        await self._enqueue({"type": "action_result", "room": frame["room"], "ref": _ref_of(frame), **press})
+        await self._enqueue({"type": "action_result", "room": frame["room"], "ref": ref_of(frame), **press})
+
+    # --- a room's backlog, delivered by this socket itself (a sync, a gap) -------------------------
+    def _hold(self, room_id):
+        """From now on the room's live events wait in `holding` until the job now queued has run."""
+        held = self.holding.get(room_id)
+        if held is None:
+            held = self.holding[room_id] = collections.deque()
+        self.room_jobs[room_id] = self.room_jobs.get(room_id, 0) + 1
+        return held
+
+    async def _room_job(self, room_id, work=None):
+        """Runs `work` (delivering part of the room's backlog) after the room's earlier jobs, then
+        the events held meanwhile, in seq order, completing any gap before each from the database.
+        The caller has _hold() the room. Returns what `work` returned (True without work)."""
+        lock = self.room_locks.setdefault(room_id, asyncio.Lock())
+        result = True
+        try:
+            async with lock:
+                if work is not None:
+                    result = await work
+                    work = None
+                await self._deliver_held(room_id)
+        finally:
+            if work is not None:
+                work.close()  # cancelled while waiting for the lock: never started
+            # No await since the last held event was taken: nothing can have been added unseen.
+            jobs = self.room_jobs.get(room_id, 1) - 1
+            if jobs > 0:
+                self.room_jobs[room_id] = jobs
+            else:
+                self.room_jobs.pop(room_id, None)
+                for event in self.holding.pop(room_id, ()):
+                    # Only when the job failed: the live path takes over from the held events, and
+                    # what the job could not deliver is left to the client's next sync (retrying
+                    # here could loop on a room whose access is being withdrawn).
+                    if "gap_upto" not in event:
+                        last = self.last_seq.get(room_id)
+                        if last is not None:
+                            self.last_seq[room_id] = max(last, event["seq"] - 1)
+                        self.hub_message(event)
+        return result
+
+    async def _gap_job(self, room_id):
+        try:
+            await self._room_job(room_id)
+        except Http404:
+            logger.debug("socket gap fill: room %s is no longer visible", room_id)
+        except Exception:
+            logger.exception("socket gap fill failed")
+
+    async def _deliver_held(self, room_id):
+        held = self.holding[room_id]
+        while held and not self.closing:
+            event = held.popleft()
+            last = self.last_seq.get(room_id)
+            upto = event.get("gap_upto")
+            if upto is not None:  # the hub skipped these (realtime.hub): read them here
+                if last is None:
+                    last = self.last_seq[room_id] = event["after"]
+                if upto > last and await self._page_in(room_id, last, upto) == CLOSED:
+                    return
+                self.last_seq[room_id] = max(self.last_seq.get(room_id) or 0, upto)
+                continue
+            seq = event["seq"]
+            if last is not None and seq <= last:
+                continue
+            if last is not None and seq > last + 1 and await self._page_in(room_id, last, seq - 1) == CLOSED:
+                return
+            self.last_seq[room_id] = seq
+            if self._forwardable(event) and not await self._put(event["text"]):
+                return
+
+    async def _page_in(self, room_id, after, upto):
+        """Queues the messages after `after` up to `upto` that this user may see, SYNC_PAGE per
+        database read (each re-checks access), waiting for the client between pages. Too far behind:
+        a resync frame instead (the client reloads over HTTP)."""
+        if upto - after > SYNC_MAX:
+            self.last_seq[room_id] = max(self.last_seq.get(room_id) or 0, upto)
+            await self._enqueue({"type": "resync", "room": room_id, "reason": "too_far_behind", "last_seq": upto})
+            return RESYNC
+        cursor = after
+        while cursor < upto:
+            frames, cursor = await db(_load_page)(self.user, self.access, room_id, cursor, upto, SYNC_PAGE)
+            for frame in frames:
+                if not await self._put(frame):
+                    return CLOSED
+        return PAGED
+
+    def _forwardable(self, event):
+        """hub_message's rule, for held events (kept inline there: it runs per socket per message)."""
+        if event["room"] not in self.access.room_ids:
+            return False
+        if event.get("internal") and not self.access.is_core:
+            return False
+        audience = event.get("core_audience")
+        if audience and self.access.is_core and not self.access.roles & set(audience):
+            return False
+        return event.get("recipient") in (None, self.user_id)
 
     # --- room events, handed over by the process's RoomHub (plain calls: no task per socket) ------
     def hub_message(self, event):
         if self.closing:
             return
         room_id = event["room"]
-        held = self.gap_filling.get(room_id)
+        held = self.holding.get(room_id)
         if held is not None:
             held.append(event)
             return
@@ -339,10 +546,11 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if last is not None and seq > last + 1:
             # The hub hands out every seq in order, so this socket's own mark is off (rare):
             # complete it from the database, holding later events meanwhile.
-            self.gap_filling[room_id] = [event]
-            self.tasks.append(asyncio.create_task(self._fill_own_gap(room_id, last, seq)))
+            self._hold(room_id).append(event)
+            self._spawn(self._gap_job(room_id))
             return
         self.last_seq[room_id] = seq
+        # The same rule as _forwardable(), inline on this hot path.
         if event.get("internal") and not self.access.is_core:
             return
         audience = event.get("core_audience")
@@ -362,20 +570,17 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         except asyncio.QueueFull:
             self._cut_off_soon()
 
-    async def _fill_own_gap(self, room_id, last, seq):
-        try:
-            missing = await db(_load_range)(self.user, self.access, room_id, last, seq - 1)
-            for item in missing:
-                await self._enqueue(item)
-            self.last_seq[room_id] = seq - 1
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("socket gap fill failed")
-        finally:
-            held = self.gap_filling.pop(room_id, [])
-        for event in held:
-            self.hub_message(event)
+    def hub_gap(self, room_id, after, upto):
+        """The hub skipped the room's messages after `after` up to `upto` (too many to read for every
+        socket at once): this socket reads those it may see, paced like a sync."""
+        if self.closing or room_id not in self.access.room_ids:
+            return
+        marker = {"room": room_id, "after": after, "gap_upto": upto}
+        if room_id in self.holding:
+            self.holding[room_id].append(marker)
+            return
+        self._hold(room_id).append(marker)
+        self._spawn(self._gap_job(room_id))
 
     def hub_read(self, event):
         if not self.closing and event["frame"]["room"] in self.access.room_ids:
@@ -395,10 +600,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         await self._enqueue(event["frame"])
 
 
-def _ref_of(frame):
-    """What the client named this frame by, echoed in the answer: `ref`, or a send's client_id."""
-    ref = frame.get("ref", frame.get("client_id"))
-    return ref if isinstance(ref, (str, int)) and not isinstance(ref, bool) and len(str(ref)) <= 64 else None
+PAGED, RESYNC, CLOSED = "paged", "resync", "closed"
 
 
 class _AccessPoller(PerLoop):
@@ -433,6 +635,8 @@ class _AccessPoller(PerLoop):
                 continue
             try:
                 await self._poll(loop, sockets, check_credentials=loop.time() >= next_credentials)
+            except UNAVAILABLE as exc:  # Redis (the cache) is down: the next poll tries again
+                logger.warning("socket access poll failed: Redis is unavailable (%s)", exc)
             except Exception:
                 logger.exception("socket access poll failed")
             if loop.time() >= next_credentials:
@@ -474,28 +678,21 @@ def _room(user, access, room_id):
     return access_tenant_context_and_row(user, access.tenant_id, Room, room_id)
 
 
-def _load_sync(user, access, room_id, after):
+def _room_head(user, access, room_id):
+    _context, room = _room(user, access, room_id)
+    return room.last_seq
+
+
+def _load_page(user, access, room_id, after, upto, limit):
+    """One page of a sync: the frames of the messages after `after` up to `upto` the user may see,
+    at most `limit` read, and where the next page starts (`upto` when there is none)."""
     from messaging.selectors import message_list_after
 
     _context, room = _room(user, access, room_id)
-    head = room.last_seq
-    if head - after > SYNC_MAX:
-        return head, []
-    pages, cursor = [], after
-    while cursor < head:
-        batch = [m for m in message_list_after(user, room, cursor, SYNC_PAGE) if m.seq <= head]
-        if not batch:
-            break
-        pages.append([message_frame(m, list(m.attachments.all())) for m in batch])
-        cursor = batch[-1].seq
-    return head, pages
-
-
-def _load_range(user, access, room_id, after, upto):
-    from messaging.selectors import message_list_after
-
-    _context, room = _room(user, access, room_id)
-    return [message_frame(m, list(m.attachments.all())) for m in message_list_after(user, room, after, upto - after) if m.seq <= upto]
+    batch = message_list_after(user, room, after, limit)
+    frames = [message_frame(m, list(m.attachments.all())) for m in batch if m.seq <= upto]
+    following = batch[-1].seq if len(batch) == limit and batch[-1].seq < upto else upto
+    return frames, following
 
 
 def _post(user, access, frame):

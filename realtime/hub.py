@@ -26,16 +26,25 @@ logger = logging.getLogger(__name__)
 
 # How long a frame that skips ahead waits for the missing seqs before the database is asked.
 REORDER_WAIT_SECONDS = getattr(settings, "WS_REORDER_WAIT_SECONDS", 0.05)
+# Every this often the hub reads the heads (last seq) of the rooms it serves, one query for all. A
+# room where the hub has still not handed out what the database held at the previous check (so not
+# a publish in flight) missed a publish: Redis was down, restarting, or dropped it. What it missed is
+# then read from the database once for the process, as for a gap: within one to two periods.
+HEAD_CHECK_SECONDS = getattr(settings, "WS_HEAD_CHECK_SECONDS", 1.5)
+# A gap longer than this is not read for every socket at once: each socket reads it itself, paced
+# by its client like a sync (TenantSocketConsumer.hub_gap).
+FILL_MAX = getattr(settings, "WS_HUB_FILL_MAX", 200)
 
 
 class _RoomState:
-    __slots__ = ("sockets", "head", "pending", "filling")
+    __slots__ = ("sockets", "head", "pending", "filling", "checked")
 
-    def __init__(self):
+    def __init__(self, head=None):
         self.sockets = set()
-        self.head = None  # highest seq handed to the sockets (None: nothing since the hub joined)
+        self.head = head  # highest seq handed to the sockets, or the room's head when the hub joined it
         self.pending = {}  # seq -> event that arrived ahead of a gap
         self.filling = None  # the task waiting for / reading the gap
+        self.checked = None  # the room's head in the database at the last head check
 
 
 class RoomHub(PerLoop):
@@ -46,6 +55,7 @@ class RoomHub(PerLoop):
         self.channel = None
         self.rooms = {}
         self.reader = None
+        self.watcher = None
         self.lock = asyncio.Lock()
         realtime.set_local_receiver(asyncio.get_running_loop(), self.deliver_local)
 
@@ -56,14 +66,23 @@ class RoomHub(PerLoop):
             self.channel = await self.layer.new_channel()
         if self.reader is None or self.reader.done():
             self.reader = asyncio.create_task(self._read())
+        if self.watcher is None or self.watcher.done():
+            self.watcher = asyncio.create_task(self._watch_heads())
 
-    async def join(self, room_id, socket):
+    async def join(self, room_id, socket, head=None):
+        """`head`: the room's last seq as the socket's access was loaded (where tracking starts)."""
         async with self.lock:
             state = self.rooms.get(room_id)
             if state is None:
                 await self._ensure_channel()
-                state = self.rooms[room_id] = _RoomState()
-                await self.layer.group_add(realtime.room_group(room_id), self.channel)
+                state = self.rooms[room_id] = _RoomState(head)
+                try:
+                    await self.layer.group_add(realtime.room_group(room_id), self.channel)
+                except BaseException:
+                    del self.rooms[room_id]  # not subscribed: the next join tries again
+                    raise
+            elif state.head is None:
+                state.head = head
             state.sockets.add(socket)
 
     async def leave(self, room_id, socket):
@@ -76,7 +95,10 @@ class RoomHub(PerLoop):
                 del self.rooms[room_id]
                 if state.filling is not None:
                     state.filling.cancel()
-                await self.layer.group_discard(realtime.room_group(room_id), self.channel)
+                try:
+                    await self.layer.group_discard(realtime.room_group(room_id), self.channel)
+                except Exception as exc:  # Redis is down: the subscription goes with the connection
+                    logger.warning("room hub: could not leave room %s (%s)", room_id, exc)
 
     def deliver_local(self, events):
         """Room messages this process publishes, handed to its own sockets as soon as the channel
@@ -123,7 +145,7 @@ class RoomHub(PerLoop):
         if state.head is not None and seq > state.head + 1:
             state.pending[seq] = event
             if state.filling is None:
-                state.filling = asyncio.create_task(self._fill_gap(event["room"], state))
+                state.filling = asyncio.create_task(self._fill(event["room"], state, REORDER_WAIT_SECONDS))
             return
         self._hand_out(state, event)
         self._drain(state)
@@ -137,23 +159,32 @@ class RoomHub(PerLoop):
         while state.pending and state.head is not None and state.head + 1 in state.pending:
             self._hand_out(state, state.pending.pop(state.head + 1))
 
-    async def _fill_gap(self, room_id, state):
-        """Waits a moment for out-of-order publishes, then reads what is still missing, once."""
+    async def _fill(self, room_id, state, wait, target=0):
+        """Waits `wait` for publishes in flight, then hands out, in order, whatever is still missing
+        before the events held in `pending` and up to `target`: read once from the database for the
+        whole process (each socket filters it by its own access), or for a long gap, read by each
+        socket itself."""
         try:
-            await asyncio.sleep(REORDER_WAIT_SECONDS)
-            while state.pending:
-                upto = min(state.pending)
-                if upto > state.head + 1:
-                    events = await _load_events(room_id, state.head, upto)
-                    if self.rooms.get(room_id) is not state:
-                        return
-                    for event in events:
-                        if event["seq"] > state.head:
-                            self._hand_out(state, event)
-                    state.head = max(state.head, upto - 1)  # nothing more is stored below `upto`
+            await asyncio.sleep(wait)
+            while self.rooms.get(room_id) is state:
                 self._drain(state)
-                if state.pending and min(state.pending) <= state.head:
-                    state.pending = {s: e for s, e in state.pending.items() if s > state.head}
+                state.pending = {s: e for s, e in state.pending.items() if s > state.head}
+                goal = min(state.pending) - 1 if state.pending else target
+                if goal <= state.head:
+                    break
+                after = state.head
+                if goal - after > FILL_MAX:
+                    for socket in list(state.sockets):
+                        socket.hub_gap(room_id, after, goal)
+                    state.head = goal
+                    continue
+                events = await _load_events(room_id, after, goal + 1)
+                if self.rooms.get(room_id) is not state:
+                    return
+                for event in events:
+                    if event["seq"] > state.head:
+                        self._hand_out(state, event)
+                state.head = max(state.head, goal)  # nothing more is stored up to `goal`
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -164,6 +195,35 @@ class RoomHub(PerLoop):
         finally:
             if self.rooms.get(room_id) is state:
                 state.filling = None
+
+    # --- the rooms' heads, checked against the database ------------------------------------------
+    async def _watch_heads(self):
+        while True:
+            await asyncio.sleep(HEAD_CHECK_SECONDS)
+            if not self.rooms:
+                continue
+            try:
+                await self.check_heads()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("room hub: head check failed (%s)", exc)
+
+    async def check_heads(self):
+        """Reads the heads of the rooms this process serves; a room the hub is still behind since
+        the previous check is caught up from the database."""
+        from realtime.consumers import db
+
+        heads = await db(_room_heads)(list(self.rooms))
+        for room_id, head in heads.items():
+            state = self.rooms.get(room_id)
+            if state is None:
+                continue
+            if state.head is None:
+                state.head = head  # joined without a head: tracking starts here
+            elif state.checked is not None and state.head < state.checked and state.filling is None:
+                state.filling = asyncio.create_task(self._fill(room_id, state, 0, target=head))
+            state.checked = head
 
 
 async def _load_events(room_id, after, upto):
@@ -176,3 +236,15 @@ def _room_events_between(room_id, after, upto):
     from messaging.selectors import message_list_between
 
     return [realtime.room_message_event(m, list(m.attachments.all())) for m in message_list_between(room_id, after, upto)]
+
+
+def _room_heads(room_ids):
+    """{room id: last seq} for the rooms a process serves: one indexed query, by primary key. Not
+    filtered by user: the heads go no further than the hub, and each socket checks every message
+    it forwards against its own access."""
+    from messaging.models import Room
+
+    heads = {}
+    for start in range(0, len(room_ids), 5000):
+        heads.update(Room.objects.filter(pk__in=room_ids[start:start + 5000]).values_list("pk", "last_seq"))
+    return heads

@@ -122,7 +122,7 @@
           onMessage(frame);
         } else if (frame.type === "read" && frame.user === me) {
           refresh();
-        } else if (frame.type === "rooms") {
+        } else if (frame.type === "rooms" || frame.type === "resync") {
           refresh();
         }
       },
@@ -447,7 +447,10 @@
           }
           break;
         case "resync":
-          if (frame.room === undefined || frame.room === roomId) reloadHistory(frame.last_seq);
+          // "too_far_behind": more than a sync would send; anything else: sync from what we have.
+          if (frame.room !== undefined && frame.room !== roomId) break;
+          if (frame.reason === "too_far_behind") reloadHistory(frame.last_seq);
+          else sync();
           break;
         case "ack":
           if (frame.room === roomId) onAck(frame);

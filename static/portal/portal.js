@@ -135,8 +135,11 @@
 
   /*
    * The tenant socket with reconnection: exponential backoff with jitter (1 s up to 30 s),
-   * reset after a successful open; an immediate retry when the browser comes back online or
-   * the tab becomes visible; a ping every 25 s while open. Close codes 4401/4403/4404 stop it.
+   * reset once the server's hello arrives (a socket the server accepts and then closes at once,
+   * as with 1013 "try again later" while it cannot reach Redis, keeps backing off); an immediate
+   * retry when the browser comes back online or the tab becomes visible; a ping every 25 s while
+   * open. Close codes 4401/4403/4404 stop it; every other close (4408 "too slow", 1013, 1006, ...)
+   * reconnects, and the page's open handler syncs from what it has.
    *
    * handlers.state(state): "connecting", "reconnecting", "open" or "closed".
    * handlers.frame(frame): every JSON frame with a string `type`.
@@ -179,7 +182,6 @@
     }
     this.ws = ws;
     ws.onopen = function () {
-      self.attempt = 0;
       if (!self.liveOnHello) self.handlers.state("open");
       self.pinger = setInterval(function () { self.send({ type: "ping" }); }, PING_MS);
       if (self.handlers.open) self.handlers.open();
@@ -188,7 +190,10 @@
       var frame;
       try { frame = JSON.parse(event.data); } catch (e) { return; }
       if (!frame || typeof frame.type !== "string") return;
-      if (self.liveOnHello && frame.type === "hello") self.handlers.state("open");
+      if (frame.type === "hello") {
+        self.attempt = 0; // the server took us in: the next failure starts the backoff afresh
+        if (self.liveOnHello) self.handlers.state("open");
+      }
       self.handlers.frame(frame);
     };
     ws.onclose = function (event) {

@@ -327,7 +327,7 @@ async def test_logging_out_closes_the_sessions_sockets(demo_tx):
     assert output["type"] == "websocket.close"
 
 
-async def test_a_slow_consumer_is_cut_off_with_a_resync_signal(demo_tx, monkeypatch):
+async def test_a_slow_consumer_is_cut_off_with_the_slow_consumer_close_code(demo_tx, monkeypatch):
     from realtime import consumers
 
     monkeypatch.setattr(consumers, "SEND_QUEUE_MAX", 5)
@@ -356,6 +356,7 @@ async def test_a_slow_consumer_is_cut_off_with_a_resync_signal(demo_tx, monkeypa
     # The stuck one is closed with the "slow consumer" code; on reconnect it syncs from its last seq.
     output = await rep.receive_output(timeout=5)
     assert output["type"] == "websocket.close" and output.get("code") == consumers.CLOSE_SLOW
+    assert output.get("reason") == "slow consumer: reconnect and sync"
     await fast.disconnect()
 
 
