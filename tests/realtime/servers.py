@@ -61,12 +61,12 @@ class PrivateRedis:
 
 
 class Servers:
-    """`count` uvicorn processes on the production settings (PostgreSQL or SQLite per DATABASE_URL,
+    """`count` uvicorn processes on the production settings (PostgreSQL per DATABASE_URL or the embedded server,
     the Redis channel layer and cache at `redis_url`), migrated and seeded."""
 
     def __init__(self, redis_url, count=2):
         self.tmp_dir = Path(tempfile.mkdtemp(prefix="scm-live-"))
-        self.database = ThrowawayDatabase(self.tmp_dir)
+        self.database = ThrowawayDatabase()
         self.env = _server_env(self.database.url)
         self.env.update({"DJANGO_SETTINGS_MODULE": "scm_portal.settings.base", "REDIS_URL": redis_url})
         self.count = count
