@@ -1,20 +1,19 @@
 """Row locks on alerts, in the portal's one lock order (docs/ARCHITECTURE.md, "Lock order").
 
-An alert is a record: it is locked after the rooms and before the domain's own records (the
-SKU, the PO) and their lines. And every write that locks an alert holds the rooms of all its
-cards first (alert.cards, fixed when it is raised), in one rooms_lock with any other room it
-writes to: the buttons on its cards (action_press locks the rooms the action names), the
-lifecycle services, recovery, the escalation sweep. So the lock of an alert only ever waits for
-a writer that is done with every room it needs.
+An alert comes last: after the rooms, and after the domain's records and lines it is about (a
+write learns which alerts it raises or recovers only once it has changed them). And every write
+that locks an alert holds the rooms of all its cards first (alert.cards, fixed when it is
+raised), in one rooms_lock with any other room it writes to: the buttons on its cards
+(action_press locks the rooms the action names), the lifecycle services, recovery, the
+escalation sweep. So the lock of an alert only ever waits for a writer that is done with every
+room it needs.
 
 Where a new alert's cards go (alert_room_ids) is decided here, once: the tenant's internal room
 and the partner's room. A domain write that may raise alerts later in its transaction locks
-those rooms with its first locks (inventory.lock_objects.stock_alerts_lock_sent).
+those rooms with its first locks (inventory.lock_objects.stock_alert_rooms_lock_sent).
 """
 
-from django.db.models import BigIntegerField, F, Func, JSONField, Q
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Q
 
 from alerts.models import Alert
 from messaging.lock_objects import room_from_row, rooms_locked
@@ -35,12 +34,6 @@ def alert_room_ids(*, tenant_id, partner_id=None, partners=None):
         partner_rooms = Room.objects.filter(tenant_id=tenant_id, partnership__active=True, partnership__organization_id__in=partners)
         wanted |= Q(pk__in=partner_rooms.values("pk"))
     return Room.objects.filter(wanted).values("pk")
-
-
-def alert_card_room_ids(alerts):
-    """The ids of the rooms holding the cards of `alerts` (a query of alerts), as a query."""
-    card = Func(F("cards"), function="jsonb_array_elements", output_field=JSONField())
-    return alerts.annotate(card=card).annotate(room=Cast(KeyTextTransform("room", "card"), BigIntegerField())).values("room")
 
 
 def _alert_rooms_query(shape, *, tenant_id, partner_id=None):

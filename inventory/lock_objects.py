@@ -5,83 +5,69 @@ of a rule or of stock levels holds its SKUs' locks first: FOR UPDATE to write a 
 (rule_upsert, and the rule trigger of migration inventory/0003), FOR KEY SHARE to book movements
 or to act on a rule (a movement batch, the replenish button). So a rule write and those never
 overlap, and a batch or a button reads the rule as it stands until it commits. Stock levels are
-the SKU's lines, locked last, in (sku, warehouse) order (a batch's upsert takes them so).
+the SKU's lines, locked after it, in (sku, warehouse) order (a batch's upsert takes them so).
 
-A movement batch may raise and recover stock alerts once its levels have moved. Their rooms and
-the open alerts it may recover are locked first (stock_alerts_lock_sent), so a batch takes
-rooms → alerts → SKUs → levels, as the replenish button pressed in one of those rooms does.
+A movement batch raises and recovers stock alerts once its levels have moved, and their cards go
+to rooms. Those rooms are locked before anything else (stock_alert_rooms_lock_sent), so a batch
+takes rooms → SKUs → levels → alerts, as the replenish button pressed in one of them does.
 """
 
 from django.db import connection
-from django.db.models import CharField, Exists, F, Func, Q, Value
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, Concat
+from django.db.models import BooleanField, Exists, F, Func, Q
 
-from alerts.lock_objects import alert_card_room_ids, alert_room_ids, alerts_locked
-from alerts.models import Alert, AlertState
+from alerts.lock_objects import alert_room_ids
 from inventory.models import SKU, ReplenishmentRule, StockLevel
 from messaging.lock_objects import rooms_locked
-from messaging.models import Room
 from scm_portal.db.templates import QueryTemplate
-
-# The alerts a movement recovers when stock climbs back over a line (rules._check_lines): their
-# dedupe keys are "<prefix>:<rule id>".
-RECOVERED_BY_MOVEMENTS = ("low_stock", "reorder")
+from scm_portal.tenancy.models import Organization
 
 
-def _unnest(array_literal):
-    """The ids in a PostgreSQL array literal ("{1,2,3}"), as a subquery: one parameter whatever
-    the count, so a statement built once serves every batch."""
-    return RawSQL("SELECT unnest(%s::bigint[])", (array_literal,))
+class _AnyOf(Func):
+    """`column = ANY(ids)`, the ids as one PostgreSQL array literal ("{1,2,3}"): one parameter
+    whatever their count, so a statement built once serves every batch."""
 
+    template = "%(expressions)s = ANY(%%s::bigint[])"
+    output_field = BooleanField()
 
-def _rules_of_pairs(tenant_id, sku_ids, warehouse_ids):
-    """The active rules of these SKUs in these warehouses (array literals)."""
-    return ReplenishmentRule.objects.filter(
-        tenant_id=tenant_id, active=True, sku_id__in=_unnest(sku_ids), warehouse_id__in=_unnest(warehouse_ids))
+    def __init__(self, column, array_literal):
+        super().__init__(F(column))
+        self.array_literal = array_literal
 
-
-def _recoverable_alerts(tenant_id, rules):
-    """The unresolved alerts of `rules` that a movement may recover."""
-    keys = rules.annotate(key=Func(
-        Func(*(Concat(Value(f"{prefix}:"), F("pk"), output_field=CharField()) for prefix in RECOVERED_BY_MOVEMENTS),
-             function="ARRAY", template="%(function)s[%(expressions)s]"),
-        function="unnest", output_field=CharField(),
-    )).values("key")
-    return Alert.objects.filter(tenant_id=tenant_id, dedupe_key__in=keys, state__is_not=AlertState.RESOLVED)
-
-
-def _stock_alert_rooms_query(shape, *, tenant_id, sku_ids, warehouse_ids):
-    rules = _rules_of_pairs(tenant_id, sku_ids, warehouse_ids)
-    suppliers = rules.annotate(partner=Coalesce("supplier_id", "sku__default_supplier_id")).values("partner")
-    new_alerts = alert_room_ids(tenant_id=tenant_id, partners=suppliers).filter(Exists(rules))
-    recovered = alert_card_room_ids(_recoverable_alerts(tenant_id, rules))
-    return rooms_locked(Room.objects.filter(Q(pk__in=new_alerts) | Q(pk__in=recovered)).values("pk"))
-
-
-def _stock_alerts_query(shape, *, tenant_id, sku_ids, warehouse_ids):
-    return alerts_locked(_recoverable_alerts(tenant_id, _rules_of_pairs(tenant_id, sku_ids, warehouse_ids))).values_list("pk")
-
-
-_STOCK_ALERT_ROOMS_LOCK = QueryTemplate(_stock_alert_rooms_query)
-_STOCK_ALERTS_LOCK = QueryTemplate(_stock_alerts_query)
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = super().as_sql(compiler, connection, **extra)
+        return sql, (*params, self.array_literal)
 
 
 def _pg_ids(ids):
     return "{" + ",".join(map(str, ids)) + "}"
 
 
-def stock_alerts_lock_sent(*, tenant_id, sku_ids, warehouse_ids, using):
-    """A movement batch's first locks: the rooms the alerts of the rules on these SKUs and
-    warehouses would be raised in (the suppliers' rooms and the internal room, as
-    alerts.lock_objects.alert_room_ids picks them) with the rooms of those rules' open alerts, in
-    ascending id; then those open alerts. Nothing when no active rule covers them. Two statements,
-    sent (inside pipeline() they travel with the batch's own); the function returned answers
-    (room ids, alert ids)."""
-    params = {"tenant_id": tenant_id, "sku_ids": _pg_ids(sku_ids), "warehouse_ids": _pg_ids(warehouse_ids)}
-    rooms = _STOCK_ALERT_ROOMS_LOCK.send(using=using, **params)
-    alerts = _STOCK_ALERTS_LOCK.send(using=using, **params)
-    return lambda: ([row[0] for row in rooms()], [row[0] for row in alerts()])
+def _stock_alert_rooms_query(shape, *, tenant_id, sku_ids, warehouse_ids):
+    rules = ReplenishmentRule.objects.filter(
+        _AnyOf("sku_id", sku_ids), _AnyOf("warehouse_id", warehouse_ids), tenant_id=tenant_id, active=True)
+    # A rule's alerts go to its own supplier, else to its SKU's default one. The SKUs' default
+    # suppliers are taken whether or not their SKU has a rule here: one pass over the SKUs, not a
+    # join of every rule with its SKU (a room too many, at worst, in a batch mixing both).
+    suppliers = Organization.objects.filter(
+        Q(pk__in=rules.filter(supplier__isnull=False).values("supplier_id"))
+        | Q(pk__in=SKU.objects.filter(_AnyOf("id", sku_ids)).values("default_supplier_id"))
+    ).values("pk")
+    return rooms_locked(alert_room_ids(tenant_id=tenant_id, partners=suppliers).filter(Exists(rules)))
+
+
+# Sent with every movement batch: compiled once (the ids travel as one array parameter each).
+_STOCK_ALERT_ROOMS_LOCK = QueryTemplate(_stock_alert_rooms_query)
+
+
+def stock_alert_rooms_lock_sent(*, tenant_id, sku_ids, warehouse_ids, using):
+    """A movement batch's first lock: the rooms the alerts of the active rules on these SKUs in
+    these warehouses go to (their suppliers' rooms and the internal room, as
+    alerts.lock_objects.alert_room_ids picks them), in ascending id; none when no active rule
+    covers them. Sent (inside pipeline() it travels with the batch's statement); the function
+    returned answers the ids of the rooms locked."""
+    fetch = _STOCK_ALERT_ROOMS_LOCK.send(using=using, tenant_id=tenant_id, sku_ids=_pg_ids(sku_ids),
+                                         warehouse_ids=_pg_ids(warehouse_ids))
+    return lambda: [row[0] for row in fetch()]
 
 
 def skus_lock_sent(ids, *, key_share=False):
@@ -118,6 +104,6 @@ def stock_levels_lock(*, tenant_id, pairs, share=True):
             f"SELECT sku_id, warehouse_id, on_hand FROM {StockLevel._meta.db_table} "
             f"WHERE tenant_id = %s AND (sku_id, warehouse_id) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[])) "
             f"ORDER BY sku_id, warehouse_id {mode}",
-            [tenant_id, "{" + ",".join(str(s) for s, _w in pairs) + "}", "{" + ",".join(str(w) for _s, w in pairs) + "}"],
+            [tenant_id, _pg_ids(s for s, _w in pairs), _pg_ids(w for _s, w in pairs)],
         )
         return {(sku_id, warehouse_id): on_hand for sku_id, warehouse_id, on_hand in cursor.fetchall()}

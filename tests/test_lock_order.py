@@ -84,7 +84,7 @@ def test_a_batch_raising_an_alert_then_a_replenish_press_in_its_room(demo_tx, mo
 
 def test_a_replenish_press_then_a_batch_raising_an_alert_in_its_room(demo_tx, monkeypatch):
     stock = stock_at_700(demo_tx)
-    reached, release = pause(monkeypatch, rules, "alert_lock")  # the press holds the alert's card rooms
+    reached, release = pause(monkeypatch, rules, "skus_lock")  # the press holds the alert's card rooms
     pressing = Side(replenish(stock))
     ingesting = Side(batch(stock, -300))
     race(pressing, ingesting, reached, release)

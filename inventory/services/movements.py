@@ -6,8 +6,8 @@ CONFLICT DO NOTHING (duplicates are counted, never applied), upserts the touched
 the rules whose lines the batch crossed. Never a loop of save().
 
 Row locks follow the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"): the rooms
-the batch's alerts may post to and the open alerts it may recover, then its SKUs, then its
-levels (inventory.lock_objects), all sent with the statement, in one round trip.
+the batch's alerts may post to, then its SKUs, then its levels (inventory.lock_objects), all
+sent with the statement, in one round trip; then the alerts it raises or recovers.
 """
 
 import zoneinfo
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from inventory.lock_objects import skus_lock_sent, stock_alerts_lock_sent
+from inventory.lock_objects import skus_lock_sent, stock_alert_rooms_lock_sent
 from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement, Warehouse
 from inventory.services.rules import rules_check_moves
 from scm_portal.db.templates import pipeline
@@ -273,15 +273,15 @@ def _ingest_postgresql(tenant, rows, source, sku_ids, warehouse_ids):
             micros[when] = (when - _EPOCH) // _MICROSECOND
     now = timezone.now()
     with pipeline(), connection.cursor() as cursor:
-        # The lock order (docs/ARCHITECTURE.md): the rooms the batch's alerts may post to and the
-        # alerts it may recover, before anything of a SKU, as a button pressed in those rooms
-        # takes them. Then its SKUs FOR KEY SHARE (as the movements' foreign keys would): a rule
-        # write locks its SKU FOR UPDATE (rule_upsert and the rule trigger of migration
-        # inventory/0003), so it and a batch never overlap on a SKU, and the level the statement
-        # creates reads its rule's safety stock after any such write has committed (and a rule
-        # written after that sees the level). Then the statement locks the levels.
-        alert_locks = stock_alerts_lock_sent(tenant_id=tenant.id, sku_ids=sku_ids, warehouse_ids=warehouse_ids,
-                                             using=connection.alias)
+        # The lock order (docs/ARCHITECTURE.md): the rooms the batch's alerts may post to, before
+        # anything of a SKU, as a button pressed in those rooms takes them. Then its SKUs FOR KEY
+        # SHARE (as the movements' foreign keys would): a rule write locks its SKU FOR UPDATE
+        # (rule_upsert and the rule trigger of migration inventory/0003), so it and a batch never
+        # overlap on a SKU, and the level the statement creates reads its rule's safety stock
+        # after any such write has committed (and a rule written after that sees the level). Then
+        # the statement locks the levels; the alerts come after them (rules_check_moves).
+        room_locks = stock_alert_rooms_lock_sent(tenant_id=tenant.id, sku_ids=sku_ids, warehouse_ids=warehouse_ids,
+                                                 using=connection.alias)
         sku_locks = skus_lock_sent(sku_ids, key_share=True)
         # The movements' foreign keys are checked by the statement itself, not at commit: a batch
         # that raises alerts holds its rooms' locks until commit, which should hold nothing slow
@@ -295,7 +295,7 @@ def _ingest_postgresql(tenant, rows, source, sku_ids, warehouse_ids):
         with connection.cursor() as mode:  # sent before the answer is asked for: same round trip
             mode.execute(_DEFAULT_PLANS)  # what follows (rules, alerts) plans as usual
         result = cursor.fetchall()
-        alert_locks(), sku_locks()  # answered with the statement's answer
+        room_locks(), sku_locks()  # answered with the statement's answer
     created, crossed, pairs = 0, {}, {}
     for rule_id, old, new, sku_id, warehouse_id in result:
         if rule_id is None:

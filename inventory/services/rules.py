@@ -400,18 +400,11 @@ def _replenish_button(*, tenant, actor, message, room):
     """"安排补货": a replenishment request for the supplier with the suggested quantity, one per alert.
 
     Its locks follow the portal's order (docs/ARCHITECTURE.md): the rooms of the alert's cards
-    (action_press locks them, as registered), the alert, the rule's SKU FOR KEY SHARE, then its
-    stock level FOR SHARE. So the quantity comes from the rule and the stock as they stand when
-    the request commits: a rule write or a movement batch on the SKU waits for the press, or the
-    press for it, and a press on the alert's other card finds the request made."""
+    (action_press locks them, as registered), the rule's SKU FOR KEY SHARE, its stock level FOR
+    SHARE, then the alert. So the quantity comes from the rule and the stock as they stand when
+    the request commits (a rule write or a movement batch on the SKU waits for the press, or the
+    press for it), and a press on the alert's other card finds the request made."""
     payload = message.payload or {}
-    alert_id = payload.get("alert")
-    if alert_id is not None:
-        alert_lock(alert_id, tenant=tenant)
-        made = ReplenishmentRequest.objects.for_tenant(tenant).filter(alert_id=alert_id).values_list("pk", flat=True).first()
-        if made is not None:
-            raise ValidationError({"action": _("Replenishment was already arranged for this alert (request #%(id)d).") % {
-                "id": made}})
     rules = ReplenishmentRule.objects.for_tenant(tenant).filter(pk=payload.get("rule"))
     sku_id = rules.values_list("sku_id", flat=True).first()
     if sku_id is not None:
@@ -421,6 +414,13 @@ def _replenish_button(*, tenant, actor, message, room):
         raise ValidationError({"action": _("The rule behind this alert no longer exists.")})
     pair = (rule.sku_id, rule.warehouse_id)
     on_hand = stock_levels_lock(tenant_id=tenant.id, pairs=[pair]).get(pair, 0)
+    alert_id = payload.get("alert")
+    if alert_id is not None:
+        alert_lock(alert_id, tenant=tenant)
+        made = ReplenishmentRequest.objects.for_tenant(tenant).filter(alert_id=alert_id).values_list("pk", flat=True).first()
+        if made is not None:
+            raise ValidationError({"action": _("Replenishment was already arranged for this alert (request #%(id)d).") % {
+                "id": made}})
     stats = demand_stats(tenant=tenant, rules=[rule], levels={pair: on_hand})[rule.pk]
     quantity = max(stats["suggested_quantity"], rule.step or 0, 1)
     supplier = _supplier_of(rule)

@@ -1,6 +1,6 @@
 """Inventory's writes in the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"): a
-movement batch locks the rooms its alerts may post to and the alerts it may recover before its
-SKUs and levels; the replenish button takes the alert's rooms, the alert, the SKU and its level.
+movement batch locks the rooms its alerts may post to before its SKUs and levels, its alerts
+after them; the replenish button takes the alert's rooms, the SKU, its level, then the alert.
 The races with other apps' writes are in tests/test_lock_order.py."""
 
 import pytest
@@ -34,22 +34,21 @@ def statement_index(queries, *fragments):
 
 
 @pytest.mark.django_db
-def test_a_batch_sends_its_room_alert_and_sku_locks_before_its_statement(demo):
+def test_a_batch_sends_its_room_and_sku_locks_before_its_statement(demo):
     tenant, *_ = stock_world(demo, safety=500, reorder=800, opening=1000)
     with CaptureQueriesContext(connection) as queries:
         ingest(tenant, [movement(delta=-300)])  # raises the reorder alert
     queries = queries.captured_queries
     rooms = statement_index(queries, 'FROM "messaging_room"', 'FOR UPDATE OF "messaging_room"')
-    alerts = statement_index(queries, 'FROM "alerts_alert"', 'FOR UPDATE OF "alerts_alert"')
     skus = statement_index(queries, "FROM inventory_sku", "FOR KEY SHARE")
     levels = statement_index(queries, "INSERT INTO inventory_stockmovement")
     raised = statement_index(queries, 'INSERT INTO "alerts_alert"')
-    assert rooms < alerts < skus < levels < raised
+    assert rooms < skus < levels < raised
     assert not any("FOR KEY SHARE" in q["sql"] for q in queries[:rooms])  # the code lookup locks nothing
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_holds_the_rooms_and_open_alerts_its_alerts_may_touch(demo_tx, monkeypatch):
+def test_a_batch_holds_the_rooms_its_alerts_may_post_to_from_the_start(demo_tx, monkeypatch):
     tenant, sku, warehouse, rule = stock_world(demo_tx, safety=500, reorder=800, opening=1000)
     ingest(tenant, [movement(delta=-300)])  # 700: the reorder alert is open
     reorder = Alert.objects.get(kind="reorder_point")
@@ -60,7 +59,7 @@ def test_a_batch_holds_the_rooms_and_open_alerts_its_alerts_may_touch(demo_tx, m
     try:
         assert held(Room, room_of("acme", "sup-a").pk) and held(Room, internal_room("acme").pk)
         assert not held(Room, room_of("acme", "sup-b").pk)
-        assert held(Alert, reorder.pk) and held(SKU, sku.pk)
+        assert held(SKU, sku.pk) and not held(Alert, reorder.pk)  # an alert comes after the levels
         assert held(StockLevel, StockLevel.objects.get(sku=sku, warehouse=warehouse).pk)
     finally:
         release.set()
@@ -86,7 +85,7 @@ def test_a_batch_without_rules_locks_no_room(demo_tx, monkeypatch):
 
 @pytest.mark.django_db
 def test_replenishment_is_arranged_once_per_alert(demo, api):
-    """The button locks the alert (after the rooms of all its cards): a press on its other card
+    """The button locks the alert (holding the rooms of all its cards): a press on its other card
     finds the request made rather than ordering the stock twice."""
     tenant, *_ = stock_world(demo, safety=500, reorder=0, max_level=2000, opening=600)
     ingest(tenant, [movement(delta=-200)])
