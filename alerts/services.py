@@ -27,8 +27,8 @@ from alerts.models import SEVERITY_NAMES, Alert, AlertEvent, AlertState, Escalat
 from alerts.registry import alert_kind_required
 import realtime
 from messaging.frames import audience_roles, audience_value
-from messaging.models import MessageKind, Room
 from messaging.lock_objects import rooms_lock
+from messaging.models import MessageKind, Room
 from messaging.services import event_post, event_post_many
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.models import Membership

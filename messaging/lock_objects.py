@@ -1,9 +1,9 @@
 """Row locks on rooms, in the portal's one lock order (docs/ARCHITECTURE.md, "Lock order").
 
-Rooms come second in that order: after tenant-level rows, before any record (an alert, a PO, a
-SKU), its lines and stock levels. A write that locks a room and anything of a record locks the
-room first, even when it starts from the record; a write that takes several rooms takes them all
-in one statement, in ascending id, before its other row locks. A room is locked FOR UPDATE by
+Rooms come second in that order: after tenant-level rows, before any record (a SKU, a PO), its
+lines (stock levels) and the alerts about them. A write that locks a room and anything of a
+record locks the room first, even when it starts from the record; a write that takes several
+rooms takes them all in one statement, in ascending id, before its other row locks. A room is locked FOR UPDATE by
 every write that appends to it (its head: the next seq and the chain link), so a message insert
 waits for its room only, and rooms never wait on each other.
 """

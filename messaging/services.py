@@ -1,7 +1,7 @@
 """Every write to rooms and messages. `check_*` validates, the rest writes and emits.
 
 Row locks follow the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"), through
-messaging.lock_objects: the room row, then anything of a record. A message insert locks only
+messaging.lock_objects: the room rows, then anything of a record. A message insert locks only
 its room, so rooms never wait on each other and a tenant is never serialised. A write that
 touches several rooms locks them all at once, in id order (rooms_lock), before anything else.
 """
@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 import realtime
 from messaging import registry
 from messaging.chain import message_hash
-from messaging.lock_objects import room_lock, room_lock_sent, rooms_lock
 from messaging.frames import audience_value
+from messaging.lock_objects import room_lock, room_lock_sent, rooms_lock
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
 from scm_portal.tenancy.models import Membership
