@@ -20,8 +20,10 @@ def _alert_of(message, tenant):
     return alert
 
 
-def _card_rooms(*, tenant, message):
-    """The rooms a button on an alert card writes to: action_press locks them with its own first."""
+def card_rooms(*, tenant, message):
+    """The rooms of every card of the alert a card is about: action_press locks them with the
+    pressed one, before the handler locks the alert (alerts.lock_objects). Any button on an alert
+    card that locks the alert names them (`register_action(..., rooms=card_rooms)`)."""
     alert_id = (message.payload or {}).get("alert")
     cards = Alert.objects.for_tenant(tenant).filter(pk=alert_id).values_list("cards", flat=True).first() if alert_id else None
     return [ref["room"] for ref in cards or ()]
@@ -49,8 +51,8 @@ def _resolve_subject(*, tenant, user, ref):
 def register():
     # Bilingual labels by design: a card is read by both sides of a partner room.
     registry.register_action("alert_ack", label="确认 / Acknowledge", handler=_button(services.alert_acknowledge),
-                             rooms=_card_rooms)
-    registry.register_action("alert_start", label="处理中 / Start", handler=_button(services.alert_start), rooms=_card_rooms)
+                             rooms=card_rooms)
+    registry.register_action("alert_start", label="处理中 / Start", handler=_button(services.alert_start), rooms=card_rooms)
     registry.register_action("alert_resolve", label="已完成 / Resolve", handler=_button(services.alert_resolve),
-                             rooms=_card_rooms)
+                             rooms=card_rooms)
     registry.register_subject("alert", resolve=_resolve_subject, label=lambda a: a.title)

@@ -7,9 +7,10 @@ room and the tenant's internal room, addressed (core_audience) to the roles that
 its live `alert` frame goes to exactly those people. Escalation is a due time on the alert
 row, swept by the scheduler with SELECT ... FOR UPDATE SKIP LOCKED: each level fires once.
 
-Lock order, as in messaging.services: the rooms holding the alert's cards (in id order), then
-the alert. Every alert write keeps it: the buttons (action_press locks the card rooms), the
-lifecycle services, recovery, raising and the sweep.
+Lock order (docs/ARCHITECTURE.md, "Lock order"; the helpers are in alerts.lock_objects): the
+rooms holding the alert's cards (in id order), then the alert. Every alert write keeps it: the
+buttons (action_press locks the card rooms), the lifecycle services, recovery, raising and the
+sweep.
 """
 
 import functools
@@ -21,12 +22,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from alerts.lock_objects import alert_lock, alert_rooms_lock_sent, alerts_locked
 from alerts.models import SEVERITY_NAMES, Alert, AlertEvent, AlertState, EscalationPolicy, Notification
 from alerts.registry import alert_kind_required
 import realtime
 from messaging.frames import audience_roles, audience_value
-from messaging.models import MessageKind, Room, RoomKind
-from messaging.services import event_post, event_post_many, rooms_lock
+from messaging.lock_objects import rooms_lock
+from messaging.models import MessageKind, Room
+from messaging.services import event_post, event_post_many
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames, pipeline
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.models import Membership
@@ -117,37 +120,6 @@ def _tell(alert, user_ids):
     realtime.publish_many(_alert_frames(alert, user_ids), urgent=True)
 
 
-_ROOM_FIELDS = attnames(Room)
-
-
-def _alert_rooms_query(shape, *, tenant_id, partner_id=None):
-    internal = Room.objects.filter(tenant_id=tenant_id, kind=RoomKind.INTERNAL, team_role="").order_by("pk").values("pk")[:1]
-    wanted = Q(pk__in=internal)
-    if partner_id is not None:
-        wanted |= Q(pk__in=Room.objects.filter(tenant_id=tenant_id, partnership__organization_id=partner_id,
-                                               partnership__active=True).values("pk"))
-    return Room.objects.select_for_update().filter(wanted).order_by("pk").values_list(*_ROOM_FIELDS)
-
-
-_ALERT_ROOMS = QueryTemplate(_alert_rooms_query)
-
-
-def _alert_rooms_lock_sent(tenant_id, partner_id, using):
-    """The rooms an alert's cards go to, locked (in id order, as rooms_lock does) by one read:
-    the partner's room first, then the tenant's internal room. Sent; the function returned
-    answers them (see compiled.pipeline)."""
-    params = {"tenant_id": tenant_id}
-    if partner_id:
-        params["partner_id"] = partner_id
-    fetch = _ALERT_ROOMS.send(shape=bool(partner_id), using=using, **params)
-
-    def rooms():
-        found = [Room.from_db(using, _ROOM_FIELDS, row) for row in fetch()]
-        return sorted(found, key=lambda room: (room.kind == RoomKind.INTERNAL, room.pk))
-
-    return rooms
-
-
 def _level_config(alert, index):
     levels = (alert.policy.levels if alert.policy_id and alert.policy else None) or []
     return levels[index] if 0 <= index < len(levels) else None
@@ -195,7 +167,7 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
         open_alert = _OPEN_ALERT.send(using=using, tenant_id=tenant.pk, key=dedupe_key)
         policy = _policy_sent(tenant.pk, kind, severity, using)
         recipients = _audience_sent(tenant.pk, partner_id, core_audience, using=using)
-        rooms = _alert_rooms_lock_sent(tenant.pk, partner_id, using)  # rooms first, then the new alert row
+        rooms = alert_rooms_lock_sent(tenant.pk, partner_id, using)  # rooms first, then the new alert row
         existing = open_alert()
         if existing:
             return Alert.objects.select_related("partner").get(pk=existing[0][0]), False
@@ -257,7 +229,7 @@ def _card_room_ids(alert):
 def _lock(alert):
     """Locks the alert's rooms, then the alert; returns the alert as it now is."""
     rooms_lock(_card_room_ids(alert))
-    return Alert.objects.select_for_update(of=("self",)).select_related("policy", "partner").get(pk=alert.pk)
+    return alert_lock(alert.pk)
 
 
 def check_may_change(*, tenant, actor, alert, context):
@@ -405,7 +377,7 @@ def escalation_sweep(*, now=None, batch_size=500):
             candidates = dict(due.exclude(pk__in=passed).values_list("pk", "cards")[:batch_size])
             rooms = rooms_lock(ref["room"] for cards in candidates.values() for ref in cards)
             taken = list(
-                due.select_for_update(skip_locked=True, of=("self",)).filter(pk__in=list(candidates))
+                alerts_locked(due.filter(pk__in=list(candidates)), skip_locked=True)
                 .select_related("policy", "tenant", "partner")
             )
             _escalate_batch(taken, now, rooms)

@@ -1,8 +1,9 @@
 """Every write to rooms and messages. `check_*` validates, the rest writes and emits.
 
-Lock order, always: the room row, then anything else. A message insert locks only its room,
-so rooms never wait on each other and a tenant is never serialised. A write that touches
-several rooms locks them all at once, in id order (rooms_lock), before anything else.
+Row locks follow the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"), through
+messaging.lock_objects: the room rows, then anything of a record. A message insert locks only
+its room, so rooms never wait on each other and a tenant is never serialised. A write that
+touches several rooms locks them all at once, in id order (rooms_lock), before anything else.
 """
 
 import hashlib
@@ -17,6 +18,7 @@ import realtime
 from messaging import registry
 from messaging.chain import message_hash
 from messaging.frames import audience_value
+from messaging.lock_objects import room_lock, room_lock_sent, rooms_lock
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
 from scm_portal.tenancy.context import check_context
@@ -94,17 +96,6 @@ def check_subject(*, tenant, actor, subject):
     return kind, ref
 
 
-_ROOM_FIELDS = attnames(Room)
-# Every post takes this lock: its SQL is compiled once, not per message.
-_LOCKED_ROOM = QueryTemplate(
-    lambda shape, *, pk: Room.objects.select_for_update().filter(pk=pk).values_list(*_ROOM_FIELDS)
-)
-
-
-def _lock_room(room):
-    return _lock_room_and_find_post(room, None, None)[0]
-
-
 _MESSAGE_FIELDS = attnames(Message)
 # A repeated send: the message this sender already posted with this client_id in the room.
 _POSTED = QueryTemplate(
@@ -118,14 +109,11 @@ def _lock_room_and_find_post(room, actor, client_id):
     """Locks the room, then finds the actor's earlier message with this client_id (None if there is
     none, or no client_id): the lookup runs once the lock is held."""
     using = router.db_for_write(Room)
-    rows = _LOCKED_ROOM.rows(using=using, pk=room.pk)
+    locked = room_lock_sent(room.pk, using)
     found = []
     if client_id is not None:
         found = _POSTED.rows(using=using, room_id=room.pk, sender_id=actor.pk, client_id=client_id)
-    if not rows:
-        raise Room.DoesNotExist("Room matching query does not exist.")
-    room = Room.from_db(using, _ROOM_FIELDS, rows[0])
-    return room, (Message.from_db(using, _MESSAGE_FIELDS, found[0]) if found else None)
+    return locked(), (Message.from_db(using, _MESSAGE_FIELDS, found[0]) if found else None)
 
 
 def _append(room, **fields):
@@ -259,20 +247,6 @@ def event_post(*, tenant, room, body, payload=None, actions=(), subject_kind="",
     return event_post_many([post])[0]
 
 
-def rooms_lock(room_ids):
-    """Locks these rooms in id order, the one order of every write that takes several; returns
-    {id: Room} as they are now. Inside the caller's transaction, before any other row lock."""
-    ids = sorted(set(room_ids))
-    if not ids:
-        return {}
-    if len(ids) == 1:  # most writes: the compiled single-room lock
-        return {ids[0]: _lock_room(Room(pk=ids[0]))}
-    rooms = {room.pk: room for room in Room.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-    if len(rooms) != len(ids):
-        raise Room.DoesNotExist(f"rooms_lock: no room {sorted(set(ids) - set(rooms))}")
-    return rooms
-
-
 EVENT_FIELDS = {"body", "payload", "actions", "subject_kind", "subject_ref", "internal", "recipient", "sender", "kind",
                 "refers_to", "relation", "core_audience"}
 
@@ -400,8 +374,9 @@ def action_press(*, tenant, actor, room, message, action, context):
     if entry is None:
         raise ValidationError({"action": _("This action is no longer available.")})
     others = set(entry.rooms(tenant=tenant, message=message)) - {room.pk} if entry.rooms else set()
-    # Lock order: rooms first, like every message write.
-    room = rooms_lock({room.pk, *others})[room.pk] if others else _lock_room(room)
+    # Lock order (docs/ARCHITECTURE.md): the rooms first, like every message write; the handler
+    # then locks the record it acts on.
+    room = rooms_lock({room.pk, *others})[room.pk] if others else room_lock(room)
     existing = ActionPress.objects.filter(message=message, action=action).select_related("actor").first()
     if existing is not None:
         return existing, False

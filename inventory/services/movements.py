@@ -4,6 +4,10 @@ One validation pass and one code lookup, then one statement that inserts the bat
 CONFLICT DO NOTHING (duplicates are counted, never applied), upserts the touched stock levels
 (in a fixed order, so concurrent batches cannot deadlock and totals stay exact) and answers only
 the rules whose lines the batch crossed. Never a loop of save().
+
+Row locks follow the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"): the rooms
+the batch's alerts may post to, then its SKUs, then its levels (inventory.lock_objects), all
+sent with the statement, in one round trip; then the alerts it raises or recovers.
 """
 
 import zoneinfo
@@ -15,6 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from inventory.lock_objects import skus_lock_sent, stock_alert_rooms_lock_sent
 from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement, Warehouse
 from inventory.services.rules import rule_check_moves
 from scm_portal.db.templates import pipeline
@@ -136,12 +141,7 @@ _DEFAULT_PLANS = "SET LOCAL plan_cache_mode = auto"
 
 def _ids_by_codes(tenant, sku_codes, warehouse_codes):
     """({code: id} of the tenant's SKUs, {code: id} of its active warehouses), in one query.
-
-    The SKU rows are locked FOR KEY SHARE here, as the movements' foreign-key checks
-    lock them at commit anyway: a rule write locks its SKU FOR UPDATE (rule_upsert and the rule
-    trigger of migration inventory/0003), so it and a batch never overlap on a SKU, and the level a
-    batch creates reads its rule's safety stock after any such write has committed (and a rule
-    written after that sees the level)."""
+    Nothing is locked yet: the batch's locks go with its write (_ingest_postgresql)."""
     sku_codes = [c for c in sku_codes if _text_ok(c)]
     warehouse_codes = [c for c in warehouse_codes if _text_ok(c)]
     with pipeline(), connection.cursor() as cursor:
@@ -149,8 +149,8 @@ def _ids_by_codes(tenant, sku_codes, warehouse_codes):
         # (see _GENERIC_PLANS); the mode is set back after the write (_ingest_postgresql).
         cursor.execute(_GENERIC_PLANS)
         cursor.execute(
-            f"SELECT false, code, id FROM (SELECT code, id FROM {SKU._meta.db_table} "
-            f"WHERE tenant_id = %s AND code = ANY(%s::text[]) FOR KEY SHARE) AS s "
+            f"SELECT false, code, id FROM {SKU._meta.db_table} "
+            f"WHERE tenant_id = %s AND code = ANY(%s::text[]) "
             f"UNION ALL SELECT true, code, id FROM {Warehouse._meta.db_table} "
             f"WHERE tenant_id = %s AND active AND code = ANY(%s::text[])",
             [tenant.id, _pg_array(sku_codes), tenant.id, _pg_array(warehouse_codes)],
@@ -171,6 +171,11 @@ def _tenant_zone(tenant):
 def check_movement_rows(*, tenant, rows):
     """Clean rows (external_id, sku_id, warehouse_id, delta, reason, occurred_at), or a
     StructuredValidationError naming every bad row by its index."""
+    return _checked(tenant, rows)[0]
+
+
+def _checked(tenant, rows):
+    """(clean rows, ids of the SKUs they move, ids of their warehouses): check_movement_rows."""
     if isinstance(rows, dict):
         rows = [rows]
     if not isinstance(rows, list) or not rows:
@@ -200,7 +205,8 @@ def check_movement_rows(*, tenant, rows):
             _("%(n)d of %(total)d movements are invalid; nothing was applied.") % {"n": len(errors), "total": len(rows)},
             fields={"rows": errors},
         )
-    return clean
+    # Every row is valid, so each code found is one a row moves: no pass over the rows to collect them.
+    return clean, skus.values(), warehouses.values()
 
 
 # Whether the move of a stock level from p.old to p.new crosses one of rule r's lines (or owes a step
@@ -254,9 +260,10 @@ CROSS JOIN LATERAL (SELECT v.on_hand - r.delta AS old, v.on_hand AS new) AS p
 WHERE r.rule_id IS NOT NULL AND {_RULE_CROSSED_SQL}"""
 
 
-def _ingest_postgresql(tenant, rows, source):
-    """Applies clean rows in one statement; returns (created, {rule id: (old, new)} of the rules
-    crossed, {rule id: (sku id, warehouse id)} of the same)."""
+def _ingest_postgresql(tenant, rows, source, sku_ids, warehouse_ids):
+    """Applies clean rows (moving `sku_ids` in `warehouse_ids`) in one statement; returns
+    (created, {rule id: (old, new)} of the rules crossed, {rule id: (sku id, warehouse id)} of the
+    same)."""
     external_ids, sku_ids, warehouse_ids, deltas, reasons, occurred = (list(column) for column in zip(*rows))
     # Times travel as microseconds since the epoch (split into seconds and microseconds in SQL, both
     # exact): any offset Python accepts works, where PostgreSQL's own parser stops at ±15:59.
@@ -266,6 +273,16 @@ def _ingest_postgresql(tenant, rows, source):
             micros[when] = (when - _EPOCH) // _MICROSECOND
     now = timezone.now()
     with pipeline(), connection.cursor() as cursor:
+        # The lock order (docs/ARCHITECTURE.md): the rooms the batch's alerts may post to, before
+        # anything of a SKU, as a button pressed in those rooms takes them. Then its SKUs FOR KEY
+        # SHARE (as the movements' foreign keys would): a rule write locks its SKU FOR UPDATE
+        # (rule_upsert and the rule trigger of migration inventory/0003), so it and a batch never
+        # overlap on a SKU, and the level the statement creates reads its rule's safety stock
+        # after any such write has committed (and a rule written after that sees the level). Then
+        # the statement locks the levels; the alerts come after them (rule_check_moves).
+        room_locks = stock_alert_rooms_lock_sent(tenant_id=tenant.id, sku_ids=sku_ids, warehouse_ids=warehouse_ids,
+                                                 using=connection.alias)
+        sku_locks = skus_lock_sent(sku_ids, key_share=True)
         # The movements' foreign keys are checked by the statement itself, not at commit: a batch
         # that raises alerts holds its rooms' locks until commit, which should hold nothing slow
         # (the checks of a thousand movements take ~10 ms). Sent with the statement: no extra round trip.
@@ -278,6 +295,7 @@ def _ingest_postgresql(tenant, rows, source):
         with connection.cursor() as mode:  # sent before the answer is asked for: same round trip
             mode.execute(_DEFAULT_PLANS)  # what follows (rules, alerts) plans as usual
         result = cursor.fetchall()
+        room_locks(), sku_locks()  # answered with the statement's answer
     created, crossed, pairs = 0, {}, {}
     for rule_id, old, new, sku_id, warehouse_id in result:
         if rule_id is None:
@@ -313,8 +331,8 @@ def stock_movement_ingest(*, tenant, actor, rows, source="api"):
     A batch with any bad row changes nothing (ValidationError listing every bad row). Within a
     batch the first movement of an external_id counts, later ones are duplicates.
     """
-    clean = check_movement_rows(tenant=tenant, rows=rows)
-    created, crossed, pairs = _ingest_postgresql(tenant, clean, source)
+    clean, sku_ids, warehouse_ids = _checked(tenant, rows)
+    created, crossed, pairs = _ingest_postgresql(tenant, clean, source, sku_ids, warehouse_ids)
     if crossed:
         with tenant_language(tenant):
             rule_check_moves(tenant, crossed, pairs)

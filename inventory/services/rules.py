@@ -13,6 +13,9 @@ from django.utils.translation import gettext as _
 
 from alerts import services as alerts
 from alerts.models import Severity
+from alerts.actions import card_rooms
+from alerts.lock_objects import alert_lock
+from inventory.lock_objects import skus_lock, stock_levels_lock
 from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, StockLevel, StockMovement, Warehouse
 from messaging import registry
 from scm_portal.db.templates import QueryTemplate, attnames, pipeline
@@ -47,15 +50,15 @@ def _check_rule_lines(values):
 # the database when a rule is written (the trigger of migration inventory/0003: any write, through
 # the services or not) and by the movement batch that creates a level (_INGEST_SQL). The two never
 # overlap on a SKU: a rule write locks the SKU row FOR UPDATE, a batch its SKU rows FOR KEY SHARE
-# (_ids_by_codes), so whichever comes second sees what the first committed.
+# (inventory.lock_objects), so whichever comes second sees what the first committed.
 
 
 @transaction.atomic
 def rule_upsert(*, tenant, actor, sku, warehouse, **values):
     """Creates or updates the rule of a SKU in a warehouse; then checks the current stock against it."""
-    # The SKU lock the rule's trigger takes, taken first as a movement batch does (SKU, then level
-    # and rule): taken after the rule row, a batch stepping this rule could deadlock with it.
-    list(SKU.objects.filter(pk=sku.pk).select_for_update().values_list("pk"))
+    # The lock order (docs/ARCHITECTURE.md): the SKU, then its rule and levels. The trigger locks
+    # the SKU too, but only after the rule row: a batch stepping this rule could deadlock with that.
+    skus_lock([sku.pk])
     rule = ReplenishmentRule.objects.for_tenant(tenant).filter(sku=sku, warehouse=warehouse).first()
     merged = {f: getattr(rule, f) for f in ("safety_stock", "reorder_point", "max_level", "step")} if rule else {}
     merged.update({k: v for k, v in values.items() if k in ("safety_stock", "reorder_point", "max_level", "step")})
@@ -395,18 +398,36 @@ def replenishment_request_create(*, tenant, actor, context, sku, warehouse, quan
 
 
 def _replenish_button(*, tenant, actor, message, room, context):
-    """"安排补货": a replenishment request for the supplier with the suggested quantity."""
+    """"安排补货": a replenishment request for the supplier with the suggested quantity, one per alert.
+
+    Its locks follow the portal's order (docs/ARCHITECTURE.md): the rooms of the alert's cards
+    (action_press locks them, as registered), the rule's SKU FOR KEY SHARE, its stock level FOR
+    SHARE, then the alert. So the quantity comes from the rule and the stock as they stand when
+    the request commits (a rule write or a movement batch on the SKU waits for the press, or the
+    press for it), and a press on the alert's other card finds the request made."""
     payload = message.payload or {}
-    rule = ReplenishmentRule.objects.for_tenant(tenant).filter(pk=payload.get("rule")).select_related(
-        "sku__default_supplier", "warehouse", "supplier").first()
+    rules = ReplenishmentRule.objects.for_tenant(tenant).filter(pk=payload.get("rule"))
+    sku_id = rules.values_list("sku_id", flat=True).first()
+    if sku_id is not None:
+        skus_lock([sku_id], key_share=True)
+    rule = rules.select_related("sku__default_supplier", "warehouse", "supplier").first()  # as it stands under the lock
     if rule is None:
         raise ValidationError({"action": _("The rule behind this alert no longer exists.")})
-    stats = rule_demand_stats(tenant=tenant, rules=[rule])[rule.pk]
+    pair = (rule.sku_id, rule.warehouse_id)
+    on_hand = stock_levels_lock(tenant_id=tenant.id, pairs=[pair]).get(pair, 0)
+    alert_id = payload.get("alert")
+    if alert_id is not None:
+        alert_lock(alert_id, tenant=tenant)
+        made = ReplenishmentRequest.objects.for_tenant(tenant).filter(alert_id=alert_id).values_list("pk", flat=True).first()
+        if made is not None:
+            raise ValidationError({"action": _("Replenishment was already arranged for this alert (request #%(id)d).") % {
+                "id": made}})
+    stats = rule_demand_stats(tenant=tenant, rules=[rule], levels={pair: on_hand})[rule.pk]
     quantity = max(stats["suggested_quantity"], rule.step or 0, 1)
     supplier = _supplier_of(rule)
     request = replenishment_request_create(tenant=tenant, actor=actor, context=context, sku=rule.sku,
                                            warehouse=rule.warehouse, quantity=quantity, supplier=supplier,
-                                           alert_id=payload.get("alert"))
+                                           alert_id=alert_id)
     who = actor.get_full_name() or actor.username
     with tenant_language(tenant):
         text = _("%(who)s arranged replenishment of %(qty)d %(unit)s of %(sku)s for %(wh)s (request #%(id)d).") % {
@@ -416,5 +437,7 @@ def _replenish_button(*, tenant, actor, message, room, context):
 
 def register_actions():
     """"安排补货" on stock alert cards; called from InventoryConfig.ready()."""
-    registry.register_action("inventory_replenish", label="安排补货 / Arrange replenishment", handler=_replenish_button)
+    # The press locks the alert: the rooms of all its cards are locked with the pressed one.
+    registry.register_action("inventory_replenish", label="安排补货 / Arrange replenishment", handler=_replenish_button,
+                             rooms=card_rooms)
 

@@ -25,6 +25,7 @@ from scm_portal.tenancy.models import (
     Tenant,
     slug_validator,
 )
+from scm_portal.tenancy.lock_objects import invitation_lock
 from scm_portal.tenancy.selectors import invitation_list_received
 from scm_portal.tenancy.signals import partnership_saved, send_access_changed_on_commit, tenant_created
 from scm_portal.tenancy.roles import (
@@ -295,10 +296,6 @@ def invitation_create_partner(*, tenant, actor, organization_slug, kind):
     )
 
 
-def _locked(invitation):
-    return Invitation.objects.select_for_update(of=("self",)).select_related("tenant", "organization").get(pk=invitation.pk)
-
-
 def _answer(invitation, *, state, actor, now):
     invitation.state = state
     invitation.answered_at = now
@@ -318,7 +315,7 @@ def invitation_accept(*, invitation, actor):
     `invitation` must come from selectors.invitation_list_received(actor)."""
     now = timezone.now()
     with transaction.atomic():
-        invitation = _locked(invitation)
+        invitation = invitation_lock(invitation)
         state = invitation.current_state(now)
         if state == InvitationState.ACCEPTED:
             return invitation
@@ -369,7 +366,7 @@ def invitation_revoke(*, tenant, actor, invitation):
 def _invitation_close(*, invitation, actor, state):
     now = timezone.now()
     with transaction.atomic():
-        invitation = _locked(invitation)
+        invitation = invitation_lock(invitation)
         current = invitation.current_state(now)
         if current == state:
             return invitation

@@ -1,94 +1,33 @@
-"""Alert writes take their row locks in one order: the rooms holding the alert's cards (in id
-order), then the alert. A button pressed while the sweep escalates the same alert waits for the
-sweep, or the sweep for it; neither is ever aborted as a deadlock victim.
+"""Alert writes take their row locks in one order (docs/ARCHITECTURE.md, "Lock order"): the
+rooms holding the alert's cards (in id order), then the alert. A button pressed while the sweep
+escalates the same alert waits for the sweep, or the sweep for it; neither is ever aborted as a
+deadlock victim.
 
 Each test pauses one side right after its first lock, runs the other until PostgreSQL shows it
-waiting for a lock (or it is done), then lets the first side go on: the interleaving that
-deadlocked when the sweep locked the alert before its rooms and a press its room before the alert.
+waiting for a lock (or it is done), then lets the first side go on (tests/concurrency.py): the
+interleaving that deadlocked when the sweep locked the alert before its rooms and a press its
+room before the alert. The pairs with other apps are in tests/test_lock_order.py.
 """
 
-import threading
-import time
-
 import pytest
-from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from alerts import services
 from alerts.models import Alert, AlertEvent
 from messaging.chain import chain_verify
 from messaging.models import Message, Room
+from tests import concurrency
 from tests.alerts.test_alerts import policy, raise_alert
 from tests.api_contract import assert_error, user
+from tests.concurrency import Side, race
 from tests.messaging.helpers import internal_room, room_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class Side(threading.Thread):
-    """One side of a race, on its own database connection; keeps its answer or its exception."""
-
-    def __init__(self, work):
-        super().__init__(daemon=True)
-        self.work, self.result, self.error = work, None, None
-
-    def run(self):
-        try:
-            self.result = self.work()
-        except BaseException as exc:  # reported by outcome()
-            self.error = exc
-        finally:
-            connections.close_all()
-
-    def outcome(self):
-        self.join(30)
-        assert not self.is_alive(), "still running: waiting for a lock that is never released"
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
 def pause(monkeypatch, name, after=False):
-    """The first call of services.<name> stops (before it runs, or after) until released."""
-    original = getattr(services, name)
-    reached, release = threading.Event(), threading.Event()
-
-    def paused(*args, **kwargs):
-        first = not reached.is_set()
-        if first and not after:
-            reached.set()
-            assert release.wait(30)
-        result = original(*args, **kwargs)
-        if first and after:
-            reached.set()
-            assert release.wait(30)
-        return result
-
-    monkeypatch.setattr(services, name, paused)
-    return reached, release
-
-
-def wait_until_blocked(side, timeout=10):
-    """Until a backend of this test database waits for a row lock, or `side` is done."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline and side.is_alive():
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND wait_event_type = 'Lock'")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-
-
-def race(first, second, reached, release):
-    """`first` runs to its pause, `second` until it waits, then both finish."""
-    first.start()
-    assert reached.wait(10), "the first side never reached its pause"
-    second.start()
-    wait_until_blocked(second)
-    release.set()
-    return first, second
+    """The first call of alerts.services.<name> stops (before it runs, or after) until released."""
+    return concurrency.pause(monkeypatch, services, name, after=after)
 
 
 def press(username, card, action="alert_ack"):

@@ -213,9 +213,11 @@ def test_a_batch_is_two_statements_on_postgresql(demo, django_assert_num_queries
 
     rows = [movement(delta=1, external_id=f"q-{i}") for i in range(1000)]
     # Two round trips, inside a savepoint of the test's transaction: the code lookup (sent with
-    # the switch to generic plans), then the write (sent with SET CONSTRAINTS, so the write checks
-    # its foreign keys rather than the commit, and with the switch back).
-    with django_assert_num_queries(7):
+    # the switch to generic plans), then the write, sent with its locks in the portal's lock order
+    # (the rooms its alerts may post to, then its SKUs FOR KEY SHARE: see test_lock_order.py),
+    # SET CONSTRAINTS (so the write checks its foreign keys rather than the commit) and the
+    # switch back.
+    with django_assert_num_queries(9):
         result = services.stock_movement_ingest(tenant=tenant, actor=None, rows=rows)
     assert result == {"created": 1000, "duplicates": 0}
     assert on_hand(tenant) == 1000
