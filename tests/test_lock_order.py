@@ -31,7 +31,7 @@ from tests.alerts.test_lock_order import assert_chains_valid, card_in, events, p
 from tests.api_contract import assert_error, user
 from tests.concurrency import Side, pause, race
 from tests.inventory.helpers import ingest, movement, stock_world
-from tests.messaging.helpers import room_of
+from tests.messaging.helpers import post_as, room_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,7 +102,7 @@ def test_a_replenish_press_then_a_batch_raising_an_alert_in_its_room(demo_tx, mo
 def test_a_batch_raising_an_alert_and_a_chat_post_in_its_room(demo_tx, monkeypatch, first):
     stock = stock_at_700(demo_tx)
     room = room_of("acme", "sup-a")
-    posting = Side(lambda: messaging.message_post(tenant=stock.tenant, actor=user("supa.rep"), room=room, body="到货时间?")[0])
+    posting = Side(lambda: post_as(user("supa.rep"), room, "到货时间?")[0])
     ingesting = Side(batch(stock, -300))
     if first == "batch":
         reached, release = pause(monkeypatch, movements, "rule_check_moves")
@@ -227,7 +227,7 @@ def test_a_partnership_suspended_while_its_room_is_posted_in(demo_tx, monkeypatc
     tenant = demo_tx["tenants"]["acme"]
     room = room_of("acme", "sup-a")
     partnership = Partnership.objects.get(tenant=tenant, organization__slug="sup-a")
-    posting = Side(lambda: messaging.message_post(tenant=tenant, actor=user("supa.rep"), room=room, body="发货了")[0])
+    posting = Side(lambda: post_as(user("supa.rep"), room, "发货了")[0])
     suspending = Side(lambda: tenancy.partnership_set_active(tenant=tenant, actor=user("acme.admin"),
                                                              partnership=partnership, active=False))
     if first == "post":
@@ -241,5 +241,5 @@ def test_a_partnership_suspended_while_its_room_is_posted_in(demo_tx, monkeypatc
     assert suspending.outcome().active is False
     assert not Partnership.objects.get(pk=partnership.pk).active
     with pytest.raises(PermissionDenied):
-        messaging.message_post(tenant=tenant, actor=user("supa.rep"), room=room, body="还在吗?")
+        post_as(user("supa.rep"), room, "还在吗?")
     assert_chains_valid(tenant)
