@@ -245,3 +245,21 @@ def test_a_patched_level_gets_the_defaults_a_new_one_gets(demo, api):
     assert response.json()["levels"] == [
         {"after_seconds": 120, "roles": [], "users": ["acme.warehouse"], "channels": ["in_app"]}
     ]
+
+
+# --- the same edge under ASGI (the served portal's handler) ---------------------------------------
+
+
+@pytest.mark.parametrize("method, url, data, expect", [
+    ("get", "/api/v1/t/acme/stock/?sku=%00", None, b'"code":"invalid_text"'),
+    ("get", "/t/acme/stock/%00/", None, b'data-status="400"'),
+    ("post", "/t/acme/partners/", {"organization": "a\x00b", "kind": "supplier"}, b'data-status="400"'),
+])
+def test_the_edge_answers_under_asgi_before_the_session_is_read(method, url, data, expect):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    send = async_to_sync(getattr(AsyncClient(raise_request_exception=False), method))
+    response = send(url, data) if data else send(url)
+    assert response.status_code == 400
+    assert expect in response.content.replace(b" ", b"")
