@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from alerts.models import SEVERITY_BY_NAME, SEVERITY_NAME_VALUES, SEVERITY_NAMES, Alert, EscalationPolicy, Notification
 from alerts.registry import alert_subjects, alert_text, subject_ref
-from scm_portal.api.serializers import StrictBooleanField, StrictCharField, StrictModelSerializer
+from scm_portal.api.serializers import StrictBooleanField, StrictCharField, StrictModelSerializer, StrictSerializer
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLE_VALUES
 
@@ -26,6 +26,11 @@ class SeverityField(serializers.ChoiceField):
 
     def to_internal_value(self, data):
         return SEVERITY_BY_NAME[super().to_internal_value(data)]
+
+    def get_default(self):
+        # The default is given by name, as clients write it; what the serializer returns is the level.
+        default = super().get_default()
+        return SEVERITY_BY_NAME[default] if isinstance(default, str) else default
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -68,21 +73,16 @@ class AlertSerializer(serializers.ModelSerializer):
         return data
 
 
-class LevelSerializer(serializers.Serializer):
+class LevelSerializer(StrictSerializer):
     after_seconds = serializers.IntegerField(min_value=1, max_value=7 * 24 * 3600)
     roles = serializers.ListField(child=serializers.ChoiceField(choices=CORE_ROLE_VALUES), required=False, default=list)
     users = serializers.ListField(child=StrictCharField(max_length=150), required=False, default=list)
     channels = serializers.ListField(child=serializers.ChoiceField(choices=sorted(CHANNELS)), required=False, default=lambda: ["in_app"])
 
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = set(data) - {"after_seconds", "roles", "users", "channels"}
-            if unknown:
-                raise serializers.ValidationError({k: [_("Unknown field.")] for k in unknown}, code="unknown_field")
-        value = super().to_internal_value(data)
-        if not value["roles"] and not value["users"]:
+    def validate(self, attrs):
+        if not attrs["roles"] and not attrs["users"]:
             raise serializers.ValidationError(_("A level names at least one role or user to tell."))
-        return value
+        return attrs
 
 
 class EscalationPolicySerializer(StrictModelSerializer):

@@ -3,9 +3,9 @@
 from datetime import timedelta
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -14,9 +14,14 @@ from rest_framework.views import APIView
 from alerts import selectors, services
 from alerts.api import serializers as s
 from alerts.models import Alert, AlertState, EscalationPolicy, Notification
+from scm_portal.api.params import datetime_param
 from scm_portal.api.viewsets import TenantContextMixin, TenantListCreateRetrieveUpdateViewSet, TenantScopedViewSet
 
 
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("state", str, enum=AlertState.values), OpenApiParameter("kind", str),
+    OpenApiParameter("mine", str, enum=["1", "true"], description="Only alerts addressed to me."),
+]))
 class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     """Alerts the user may see; `?state=open&kind=<kind>&mine=1`."""
 
@@ -73,6 +78,7 @@ class EscalationPolicyViewSet(TenantListCreateRetrieveUpdateViewSet):
             tenant=self.tenant, actor=self.request.user, policy=serializer.instance, **serializer.validated_data)
 
 
+@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("unread", str, enum=["1", "true"])]))
 class NotificationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     """The user's own in-app notices, newest first; POST notifications/read/ marks them all read."""
 
@@ -94,21 +100,15 @@ class NotificationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
 class AlertKpiView(TenantContextMixin, APIView):
     """`?since=&until=` (ISO 8601; default the last 30 days)."""
 
-    @extend_schema(parameters=[OpenApiParameter("since", str), OpenApiParameter("until", str)], responses={200: s.KpiSerializer})
+    @extend_schema(
+        parameters=[OpenApiParameter("since", OpenApiTypes.DATETIME), OpenApiParameter("until", OpenApiTypes.DATETIME)],
+        responses={200: s.KpiSerializer},
+    )
     def get(self, request, tenant):
-        until = self._when("until", timezone.now())
-        since = self._when("since", until - timedelta(days=30))
+        until = datetime_param(request, "until", timezone.now())
+        since = datetime_param(request, "since", until - timedelta(days=30))
         if since >= until or until - since > timedelta(days=366):
             raise exceptions.ValidationError({"since": [_("Choose a period of at most a year; since must be before until.")]})
         data = selectors.alert_kpis(user=request.user, tenant=self.tenant, context=self.tenant_context, since=since,
                                     until=until)
         return Response(s.KpiSerializer(data).data)
-
-    def _when(self, name, default):
-        raw = self.request.query_params.get(name)
-        if not raw:
-            return default
-        value = parse_datetime(raw)
-        if value is None:
-            raise exceptions.ValidationError({name: [_("An ISO 8601 date and time.")]})
-        return value if timezone.is_aware(value) else timezone.make_aware(value)

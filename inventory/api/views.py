@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from inventory import selectors, services
 from inventory.api import serializers as s
 from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, StockLevel, StockMovement, Warehouse
+from scm_portal.api.parsers import BodyRefused
 from scm_portal.api.viewsets import TenantListCreateRetrieveUpdateViewSet, TenantScopedViewSet
 
 
@@ -17,6 +18,7 @@ class WarehouseViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Re
         serializer.instance = services.warehouse_create(tenant=self.tenant, actor=self.request.user, **serializer.validated_data)
 
 
+@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("code", str, description="Only this SKU.")]))
 class SKUViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     model = SKU
     serializer_class = s.SKUSerializer
@@ -48,7 +50,11 @@ class StockViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     @extend_schema(request=s.MovementSerializer(many=True), responses={201: s.MovementResultSerializer})
     @action(detail=False, methods=["post"], url_path="movements")
     def movements(self, request, tenant=None):
-        result = services.stock_movement_ingest(tenant=self.tenant, actor=request.user, rows=request.data)
+        try:
+            rows = request.data
+        except BodyRefused as refused:  # named like every other bad row: {"rows": {index: {field: [...]}}}
+            raise refused.in_row_errors("rows") from None
+        result = services.stock_movement_ingest(tenant=self.tenant, actor=request.user, rows=rows)
         return Response(result, status=status.HTTP_201_CREATED)
 
     def roles_allow(self, permission):
@@ -57,6 +63,7 @@ class StockViewSet(mixins.ListModelMixin, TenantScopedViewSet):
         return super().roles_allow(permission)
 
 
+@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("sku", str, description="Only this SKU's rules.")]))
 class RuleViewSet(TenantListCreateRetrieveUpdateViewSet):
     model = ReplenishmentRule
     serializer_class = s.RuleSerializer

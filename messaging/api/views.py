@@ -6,7 +6,6 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,20 +16,9 @@ from messaging.chain import chain_verify
 from messaging.frames import message_frame
 from messaging.models import Room
 from scm_portal.api.errors import Conflict
+from scm_portal.api.params import int_param
+from scm_portal.api.parsers import MultiPartParser
 from scm_portal.api.viewsets import TenantContextMixin, TenantScopedViewSet
-
-
-def _int_param(request, name, default=None, minimum=0):
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise exceptions.ValidationError({name: [_("Must be an integer.")]}) from None
-    if value < minimum:
-        raise exceptions.ValidationError({name: [_("Must be at least %(min)d.") % {"min": minimum}]})
-    return value
 
 
 def _frames(messages):
@@ -89,8 +77,8 @@ class RoomMessagesView(TenantContextMixin, APIView):
     )
     def get(self, request, tenant, room_id):
         room = access_room(request.user, self.tenant, room_id, self.tenant_context)
-        limit = min(_int_param(request, "limit", 100, minimum=1), selectors.PAGE_MAX)
-        before = _int_param(request, "before_seq", minimum=1)
+        limit = min(int_param(request, "limit", 100, minimum=1), selectors.PAGE_MAX)
+        before = int_param(request, "before_seq", minimum=1)
         if before is not None:
             page = selectors.message_list_before(request.user, room, before, limit)
             more = bool(page) and page[0].seq > 1
@@ -98,7 +86,7 @@ class RoomMessagesView(TenantContextMixin, APIView):
                 request.build_absolute_uri(f"?before_seq={page[0].seq}&limit={limit}") if more and len(page) == limit else None
             )
         else:
-            after = _int_param(request, "after_seq", 0)
+            after = int_param(request, "after_seq", 0)
             page = selectors.message_list_after(request.user, room, after, limit)
             next_url = request.build_absolute_uri(f"?after_seq={page[-1].seq}&limit={limit}") if len(page) == limit else None
         return Response({"results": _frames(page), "next": next_url})
@@ -197,7 +185,7 @@ class MessageSearchView(TenantContextMixin, APIView):
         query = (request.query_params.get("q") or "").strip()
         if not 1 <= len(query) <= 200:
             raise exceptions.ValidationError({"q": [_("Search for 1 to 200 characters.")]})
-        room_id = _int_param(request, "room", minimum=1)
+        room_id = int_param(request, "room", minimum=1)
         room = access_room(request.user, self.tenant, room_id, self.tenant_context) if room_id else None
         return Response({"results": _frames(selectors.message_search(request.user, self.tenant, query, room)), "next": None})
 

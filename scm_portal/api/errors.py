@@ -104,7 +104,9 @@ def _error_response(exc, context):
         if hasattr(exc, "get_codes"):
             codes = _all_codes(exc.get_codes())
             code = codes[0] if codes else code
-        response.data = error_body(code, detail if isinstance(detail, str) else _jsonable(detail))
+        # `fields` of an exception that carries them (a refused body: scm_portal/api/parsers.py)
+        fields = getattr(exc, "fields", None)
+        response.data = error_body(code, detail if isinstance(detail, str) else _jsonable(detail), fields)
     return response
 
 

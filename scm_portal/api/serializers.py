@@ -4,9 +4,17 @@ from rest_framework import serializers
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know or may not write, instead of silently dropping them."""
+    """Refuses fields it does not know or may not write, instead of silently dropping them.
+
+    Nested in another serializer, it is validated whole even when its parent is updated in part
+    (a PATCH): DRF hands the parent's `partial` down to every nested field, which would skip the
+    nested object's required fields and defaults, and the nested value replaces the old one whole."""
 
     def to_internal_value(self, data):
+        if self.root is not self and getattr(self.root, "partial", False):
+            whole = type(self)(data=data, context=self.context)
+            whole.is_valid(raise_exception=True)
+            return whole.validated_data
         if isinstance(data, dict):
             writable = {name for name, f in self.fields.items() if not f.read_only}
             unknown = {str(key): [_("Unknown field.")] for key in data if key not in writable}

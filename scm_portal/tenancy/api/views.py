@@ -17,6 +17,7 @@ from scm_portal.tenancy import services, totp
 from scm_portal.tenancy.access import access_received_invitation
 from scm_portal.tenancy.api import serializers as s
 from scm_portal.tenancy.models import Invitation, Membership, Partnership
+from scm_portal.tenancy.roles import PARTNER_KIND_CHOICES
 from scm_portal.tenancy.selectors import (
     invitation_filter_pending,
     invitation_filter_state,
@@ -104,6 +105,9 @@ def _invitation_created(view, request, invitation, token):
     return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(list=extend_schema(parameters=[
+    OpenApiParameter("kind", str, enum=[value for value, _label in PARTNER_KIND_CHOICES]),
+]))
 class PartnershipViewSet(TenantListCreateRetrieveUpdateViewSet):
     """Partner organisations of the tenant. Core staff see all; a partner sees its own.
 
@@ -150,6 +154,7 @@ class PartnershipViewSet(TenantListCreateRetrieveUpdateViewSet):
         return Response(s.PartnershipSerializer(partnership, context=self.get_serializer_context()).data)
 
 
+@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("role", str)]))
 class MembershipViewSet(TenantListCreateRetrieveUpdateViewSet):
     """Who holds which role in the tenant. Tenant admins manage all; others see their own.
 
