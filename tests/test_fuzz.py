@@ -97,6 +97,18 @@ HOSTILE_IDS = ["0", "-1", str(2**31), str(2**63 - 1), str(2**63), "9" * 30, "%00
                "x" * 1000]
 HOSTILE_TENANTS = ["%00", "x" * 300, "ACME", "%ED%A0%80"]
 
+# Headers that reach content negotiation and the parsers, each tried on every operation with its
+# valid body; and bodies in charsets that decode to what UTF-8 never holds.
+HOSTILE_HEADERS = [
+    {"HTTP_ACCEPT": "application/xml"}, {"HTTP_ACCEPT": "text/html;q=abc, */*;q=-1"},
+    {"HTTP_ACCEPT_LANGUAGE": "xx-YY, zh-hans;q=abc, " + "a" * 5000}, {"HTTP_IDEMPOTENCY_KEY": "k" * 5000},
+    {"CONTENT_TYPE": "application/json; charset=utf-16"}, {"CONTENT_TYPE": "application/json; charset=bz2_codec"},
+    {"CONTENT_TYPE": "application/json; charset=nope"}, {"CONTENT_TYPE": "multipart/form-data"},
+    {"CONTENT_TYPE": "multipart/form-data; boundary="}, {"CONTENT_TYPE": "text/plain"},
+]
+ESCAPED_BODIES = [b'{"name": "\\ud800"}', b'{"name": "a\\x00b"}', b'{"\\udc00": 1}']  # charset=unicode_escape
+OTHER_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+
 RAW_BODIES = [
     DEEP_JSON, '{"a":' * 5000 + "1" + "}" * 5000, '{"\\ud800": 1}', '{"\\u0000": 1}', '{"a\\udfffb": "x"}',
     '"\\ud800"', '"\\u0000"', '{"x": "\\ud800"}', "[]", "{}", "null", "0", "1e400", "NaN", '{"a": NaN}',
@@ -383,15 +395,21 @@ def fixed_table(schemas, op, world):
                 yield method, f"{base}?{query_string({'cursor': cursor})}", None, None
 
 
-def body_table(schemas, op, world):
-    """The fixed hostile bodies for `op`, a valid one first (see test_api_answers_no_server_error)."""
-    method = op.method.upper()
-    real = path_ids(world, op)
-    values = {name: found[0] for name, found in real.items()}
-    if op.path.endswith("/actions/{action_name}/") and world.action_press:
+def base_url(path, world):
+    """`path` with real values: the first row of each parameter's model (a button's press for an action)."""
+    values = {name: found[0] for name, found in path_ids(world, Operation("get", path, {}, None, None)).items()}
+    if path.endswith("/actions/{action_name}/") and world.action_press:
         values.update(zip(("room_id", "seq", "action_name"), world.action_press))
-    url = fill(op.path, values)
-    if op.media == "application/json":
+    return fill(path, values)
+
+
+def body_table(schemas, op, world):
+    """The fixed hostile bodies for `op`, a valid request first (see test_api_answers_no_server_error)."""
+    method = op.method.upper()
+    url = base_url(op.path, world)
+    if op.method == "get":
+        yield method, url, None, None
+    elif op.media == "application/json":
         for body in mutations(schemas, op.body, world):
             yield method, url, encode(body), "application/json"
         for raw in RAW_BODIES:
@@ -403,10 +421,29 @@ def body_table(schemas, op, world):
         for value in ["\x00", "a\x00b", "\ud800", LONG, "9" * 30]:
             for key in ("body", "client_id", value):
                 yield (method, url, *multipart({key: value}, {"file": ("a.txt", b"data")}))
-    elif op.method in ("post", "patch", "put"):  # an endpoint without a body still gets one
+    else:  # an endpoint without a body still gets one
         yield method, url, None, None
         for raw in RAW_BODIES[:8]:
             yield method, url, raw.encode() if isinstance(raw, str) else raw, "application/json"
+
+
+def header_table(first, op):
+    """The operation's first fixed request (a valid one) with each hostile header, and for one
+    with a JSON body also bodies in a charset that decodes to what UTF-8 never holds."""
+    method, url, body, content_type = first
+    for headers in HOSTILE_HEADERS[:4] if body is None else HOSTILE_HEADERS:
+        headers = dict(headers)
+        yield method, url, body, headers.pop("CONTENT_TYPE", content_type or "application/json"), headers
+    if op.media == "application/json":
+        for raw in ESCAPED_BODIES:
+            yield method, url, raw, "application/json; charset=unicode_escape", {}
+
+
+def other_methods(path, listed, world):
+    url = base_url(path, world)
+    for method in OTHER_METHODS:
+        if method.lower() not in listed:
+            yield method, url, b"{}", "application/json"
 
 
 # --- generated requests ---------------------------------------------------------------------------
@@ -505,13 +542,13 @@ class Report:
         self.sent = 0
         self.failures = {}  # a short signature -> the first request that showed it
 
-    def send(self, client, method, url, body=None, content_type=None, *, expect=None):
+    def send(self, client, method, url, body=None, content_type=None, headers=None, *, expect=None):
         kwargs = {} if body is None else {"data": body, "content_type": content_type}
         with transaction.atomic():
-            response = client.generic(method, url, **kwargs)
+            response = client.generic(method, url, **kwargs, **(headers or {}))
             transaction.set_rollback(True)
         self.sent += 1
-        problem = self.problem(url, response)
+        problem = self.problem(method, url, response)
         if expect is None and "%00" in url:
             expect = 400  # a NUL in the address or query string is refused at the edge, for anyone
         if problem is None and expect is not None and response.status_code != expect:
@@ -523,12 +560,12 @@ class Report:
         return response
 
     @staticmethod
-    def problem(url, response):
+    def problem(method, url, response):
         status = response.status_code
         if status >= 500:
             exc = getattr(response, "exc_info", None)
             return f"{status} {exc[0].__name__}: {str(exc[1])[:200]}" if exc else f"{status}"
-        if 400 <= status < 500 and url.startswith("/api/"):
+        if 400 <= status < 500 and url.startswith("/api/") and method != "HEAD":  # HEAD answers carry no body
             try:
                 body = json.loads(response.content)
             except ValueError:
@@ -589,13 +626,18 @@ def test_api_answers_no_server_error(fuzz_world, username):
         for request in fixed_table(schemas, op, world):
             report.send(client, *request)
         bodies = body_table(schemas, op, world)
-        first = next(bodies, None)
-        # A valid body refused for who the caller is (401, 403, 404) stops there: its fields are
-        # tried by the roles whose requests get that far.
-        if first is not None and report.send(client, *first).status_code not in (401, 403, 404):
+        first = next(bodies)
+        # A valid request refused for who the caller is (401, 403, 404) stops there: its body and
+        # headers are tried by the roles whose requests get that far.
+        if report.send(client, *first).status_code not in (401, 403, 404):
             for request in bodies:
                 report.send(client, *request)
+            for request in header_table(first, op):
+                report.send(client, *request)
         explore(report, client, generated(schemas, op, world))
+    for path, item in spec["paths"].items():
+        for request in other_methods(path, set(item), world):
+            report.send(client, *request)
     # the schema and its docs take a query string too
     for url in ["/api/v1/schema/", "/api/v1/docs/"]:
         for value in HOSTILE_QUERY:
