@@ -113,7 +113,7 @@ RAW_BODIES = [
     DEEP_JSON, '{"a":' * 5000 + "1" + "}" * 5000, '{"\\ud800": 1}', '{"\\u0000": 1}', '{"a\\udfffb": "x"}',
     '"\\ud800"', '"\\u0000"', '{"x": "\\ud800"}', "[]", "{}", "null", "0", "1e400", "NaN", '{"a": NaN}',
     '{"a": Infinity}', "[" * 900 + "]" * 900, '{"a": ' + "9" * 5000 + "}", b'{"a": "\xff\xfe"}', b"\xef\xbb\xbf{}",
-    "{", '{"a": 1,}', "", " ", '{"a": 1}{"b": 2}',
+    "{", '{"a": 1,}', "", " ", '{"a": 1}{"b": 2}', '{"a": "' + "x" * 3_000_000 + '"}',  # past the upload limit
 ]
 
 
@@ -604,7 +604,7 @@ def explore(report, client, strategy):
 def fuzz_world(full_demo, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path  # uploads land here, not in the checkout
     # Thousands of 4xx and failed logins would each log a warning; the report lists what matters.
-    loggers = [logging.getLogger(name) for name in ("django.request", "axes")]
+    loggers = [logging.getLogger(name) for name in ("django.request", "django.security", "axes")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
