@@ -81,11 +81,6 @@ def register_alert_kind(kind, *, label, severity=Severity.WARNING, subject=None,
     return definition
 
 
-def alert_kind(kind):
-    """The registered AlertKind, or None."""
-    return KINDS.get(kind)
-
-
 def alert_kind_required(kind):
     """The registered AlertKind; a ValueError for a kind nobody registered."""
     definition = KINDS.get(kind)
