@@ -45,6 +45,20 @@ def world(full_demo):
     replenishment_request_create(tenant=globex, actor=buyer, context=tenant_context_for(buyer, globex),
                                  sku=SKU.objects.get(tenant=globex), warehouse=Warehouse.objects.get(tenant=globex),
                                  quantity=7)
+    # A PO of globex with a line, a change request and its history, naming the canary.
+    import datetime
+
+    from orders.models import LineChange, OrderSettings, PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine
+    from django.utils import timezone
+
+    OrderSettings.objects.create(tenant=globex)
+    po = PurchaseOrder.objects.create(tenant=globex, number="PO-CANARY", supplier=demo["organizations"]["sup-a"],
+                                      warehouse=Warehouse.objects.filter(tenant=globex).first(), currency="CNY",
+                                      note=CANARY)
+    line = PurchaseOrderLine.objects.create(tenant=globex, order=po, line=1, sku=SKU.objects.filter(tenant=globex).first(),
+                                            quantity=5, unit_price="1.00", requested_date=datetime.date(2026, 1, 1))
+    LineChange.objects.create(tenant=globex, order=po, line=line, answer="change", note=CANARY, requested_by=buyer)
+    PurchaseOrderEvent.objects.create(tenant=globex, order=po, action="create", details={"note": CANARY}, at=timezone.now())
     return demo
 
 

@@ -1,0 +1,232 @@
+"""Purchase orders and their lines, the supplier's answers per line, and the PO's history.
+
+A PO belongs to a tenant and is addressed to one supplier organisation (a partner of the
+tenant). The core enterprise's buyers write it; the supplier's reps answer it; both see it.
+Quantities are whole units, as stock levels are; prices are Decimal in the PO's currency.
+Shipments, positions, receipts and quality holds live beside these (logistics).
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from scm_portal.tenancy.models import Organization, Tenant
+from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
+from scm_portal.tenancy.roles import CORE_ROLES, Role
+
+# Who writes a PO on the core side (create, send, cancel, answer change requests).
+PO_WRITERS = frozenset({Role.BUYER, Role.COORDINATOR, Role.TENANT_ADMIN})
+# Who receives goods against a PO (receipts, inspections, quality holds).
+PO_RECEIVERS = frozenset({Role.WAREHOUSE, Role.COORDINATOR, Role.TENANT_ADMIN})
+# The supplier side: reps of the PO's supplier confirm, answer per line and ship.
+PO_SUPPLIER_ROLES = frozenset({Role.SUPPLIER_REP})
+
+
+class PurchaseOrderState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SENT = "sent", _("Sent")
+    CHANGE_REQUESTED = "change_requested", _("Change requested")
+    CONFIRMED = "confirmed", _("Confirmed")
+    SHIPPED = "shipped", _("Shipped")
+    RECEIVED = "received", _("Received")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+S = PurchaseOrderState
+# Every legal move of a PO's state; anything else answers 409 `illegal_transition`.
+# confirmed → confirmed and shipped → shipped are partial shipments and receipts counted per line.
+PO_TRANSITIONS = {
+    S.DRAFT: {S.SENT, S.CANCELLED},
+    S.SENT: {S.CONFIRMED, S.CHANGE_REQUESTED, S.CANCELLED},
+    S.CHANGE_REQUESTED: {S.SENT, S.CONFIRMED, S.CANCELLED},
+    S.CONFIRMED: {S.SHIPPED, S.CANCELLED},
+    S.SHIPPED: {S.SHIPPED, S.RECEIVED},
+    S.RECEIVED: set(),
+    S.CANCELLED: set(),
+}
+del S
+
+
+class OrderSettings(models.Model):
+    """A tenant's thresholds for the order and logistics rules (one row per tenant, defaults
+    when absent)."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="order_settings")
+    # A PO sent and not confirmed this long raises `po_unconfirmed`.
+    po_unconfirmed_after = models.DurationField(default=timedelta(hours=48))
+    # Farther than this from the planned route for two positions in a row is a detour.
+    route_deviation_meters = models.PositiveIntegerField(default=5000)
+    # Stationary this long away from the route's stops is an abnormal stop.
+    abnormal_stop_minutes = models.PositiveIntegerField(default=60)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(core={"view": CORE_ROLES, "change": {Role.TENANT_ADMIN, Role.COORDINATOR}})
+
+
+class PurchaseOrder(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    number = models.CharField(max_length=64)  # the ERP's number, e.g. PO-20231026
+    supplier = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)  # ISO 4217
+    state = models.CharField(max_length=20, choices=PurchaseOrderState.choices, default=PurchaseOrderState.DRAFT)
+    note = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # When a sent PO still unconfirmed raises `po_unconfirmed` (a timer row swept by beat); null
+    # once confirmed, cancelled or alerted.
+    confirm_due_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=20, default="api")  # api | erp | page | demo
+    version = models.PositiveIntegerField(default=1)  # bumped by every change of the PO or its lines
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+    # Core staff see every PO of their tenant; a supplier's reps see the POs addressed to them.
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES, "add": PO_WRITERS, "change": PO_WRITERS},
+        partner={"view": PO_SUPPLIER_ROLES},
+        partner_field="supplier",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "number"], name="po_number_unique")]
+        indexes = [
+            # A supplier's PO list, newest first, and the buyers' list filtered by state.
+            models.Index(fields=["tenant", "supplier", "-created_at", "-id"], name="po_supplier_recent"),
+            models.Index(fields=["tenant", "state", "-created_at", "-id"], name="po_state_recent"),
+            models.Index(fields=["confirm_due_at"], condition=Q(confirm_due_at__isnull=False), name="po_confirm_due"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+
+class LineStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ACCEPTED = "accepted", _("Accepted")
+    CHANGE_REQUESTED = "change_requested", _("Change requested")
+    BACKORDERED = "backordered", _("Back-ordered")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class PurchaseOrderLine(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="lines")
+    line = models.PositiveIntegerField()  # 1, 2, ... within the PO (the ERP's line number)
+    sku = models.ForeignKey("inventory.SKU", on_delete=models.PROTECT, related_name="+")
+    quantity = models.BigIntegerField()
+    unit_price = models.DecimalField(max_digits=18, decimal_places=4)
+    requested_date = models.DateField()
+    promised_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=LineStatus.choices, default=LineStatus.OPEN)
+    shipped_quantity = models.BigIntegerField(default=0)
+    received_quantity = models.BigIntegerField(default=0)  # accepted + rejected at receiving
+    accepted_quantity = models.BigIntegerField(default=0)  # passed inspection, into stock
+    rejected_quantity = models.BigIntegerField(default=0)  # failed inspection, on hold
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES},
+        partner={"view": PO_SUPPLIER_ROLES},
+        partner_field="order__supplier",
+    )
+
+    class Meta:
+        ordering = ["order", "line"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line"], name="po_line_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="po_line_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="po_line_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(shipped_quantity__gte=0) & Q(received_quantity__gte=0)
+                & Q(accepted_quantity__gte=0) & Q(rejected_quantity__gte=0),
+                name="po_line_counts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(received_quantity=F("accepted_quantity") + F("rejected_quantity")),
+                name="po_line_received_is_accepted_plus_rejected",
+            ),
+            models.CheckConstraint(condition=Q(received_quantity__lte=F("shipped_quantity")), name="po_line_received_not_past_shipped"),
+        ]
+        indexes = [models.Index(fields=["tenant", "sku"])]
+
+    def __str__(self):
+        return f"{self.order_id}/{self.line}"
+
+
+class LineAnswer(models.TextChoices):
+    ACCEPT = "accept", _("Accept")
+    CHANGE = "change", _("Accept with changes")
+    BACKORDER = "backorder", _("Back-order")
+    REJECT = "reject", _("Reject")
+
+
+class ChangeState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class LineChange(models.Model):
+    """The supplier's answer to one line when it is not a plain accept: proposed date, quantity or
+    price, a back-order or a rejection. The buyer accepts or rejects it, line by line."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="changes")
+    line = models.ForeignKey(PurchaseOrderLine, on_delete=models.CASCADE, related_name="changes")
+    answer = models.CharField(max_length=10, choices=LineAnswer.choices)
+    promised_date = models.DateField(null=True, blank=True)
+    quantity = models.BigIntegerField(null=True, blank=True)
+    unit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    note = models.TextField(blank=True, default="")
+    state = models.CharField(max_length=10, choices=ChangeState.choices, default=ChangeState.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES},
+        partner={"view": PO_SUPPLIER_ROLES},
+        partner_field="order__supplier",
+    )
+
+    class Meta:
+        constraints = [
+            # One open question per line at a time.
+            models.UniqueConstraint(fields=["line"], condition=Q(state="pending"), name="line_change_one_pending"),
+            models.CheckConstraint(condition=Q(quantity__isnull=True) | Q(quantity__gt=0), name="line_change_quantity_positive"),
+        ]
+
+
+class PurchaseOrderEvent(models.Model):
+    """The PO's history: one row per transition or change, in order (`history` in the API)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=30)  # create, update, send, confirm, request_change, accept_change, ...
+    from_state = models.CharField(max_length=20, blank=True, default="")
+    to_state = models.CharField(max_length=20, blank=True, default="")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES},
+        partner={"view": PO_SUPPLIER_ROLES},
+        partner_field="order__supplier",
+    )
+
+    class Meta:
+        ordering = ["order", "at", "id"]
+        indexes = [models.Index(fields=["tenant", "order", "at"])]
