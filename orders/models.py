@@ -230,3 +230,158 @@ class PurchaseOrderEvent(models.Model):
     class Meta:
         ordering = ["order", "at", "id"]
         indexes = [models.Index(fields=["tenant", "order", "at"])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Logistics: shipments (advance ship notices, 送货单), GPS positions, receipts, quality holds.
+
+# Who sees and handles shipments on the core side (besides every core role's view).
+LOGISTICS_ROLES = frozenset({Role.LOGISTICS, Role.WAREHOUSE, Role.COORDINATOR, Role.TENANT_ADMIN})
+
+
+class ShipmentState(models.TextChoices):
+    IN_TRANSIT = "in_transit", _("In transit")
+    DELIVERED = "delivered", _("Delivered")  # received, fully or in part
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Shipment(models.Model):
+    """An advance ship notice: lines and part quantities of one or more POs of one supplier."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    supplier = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    carrier = models.CharField(max_length=200, blank=True, default="")
+    tracking_number = models.CharField(max_length=100, blank=True, default="")
+    route = models.JSONField(default=list, blank=True)  # planned route: [{"lat", "lon"}, ...]
+    eta = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=20, choices=ShipmentState.choices, default=ShipmentState.IN_TRANSIT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The latest position by its own time (positions may arrive out of order).
+    last_lat = models.FloatField(null=True, blank=True)
+    last_lon = models.FloatField(null=True, blank=True)
+    last_position_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES, "change": LOGISTICS_ROLES},
+        partner={"view": PO_SUPPLIER_ROLES, "add": PO_SUPPLIER_ROLES, "change": PO_SUPPLIER_ROLES},
+        partner_field="supplier",
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "supplier", "-created_at"], name="shipment_supplier_recent"),
+            models.Index(fields=["tenant", "state"], name="shipment_state"),
+        ]
+
+
+class ShipmentLine(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(PurchaseOrderLine, on_delete=models.PROTECT, related_name="shipment_lines")
+    quantity = models.BigIntegerField()
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES},
+        partner={"view": PO_SUPPLIER_ROLES},
+        partner_field="shipment__supplier",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "order_line"], name="shipment_line_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="shipment_line_quantity_positive"),
+        ]
+
+
+class Position(models.Model):
+    """A GPS fix of a shipment's truck. Out-of-order arrivals are kept in their own time order."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="positions", db_index=False)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES},
+        partner={"view": PO_SUPPLIER_ROLES},
+        partner_field="shipment__supplier",
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["shipment", "at"], name="position_shipment_at")]
+        constraints = [
+            models.CheckConstraint(condition=Q(lat__gte=-90, lat__lte=90) & Q(lon__gte=-180, lon__lte=180), name="position_in_range"),
+        ]
+
+
+class Inspection(models.TextChoices):
+    PASS = "pass", _("Pass")
+    FAIL = "fail", _("Fail")
+
+
+class Receipt(models.Model):
+    """A goods receipt of one PO line: what arrived, its inspection and its lot."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(PurchaseOrder, on_delete=models.PROTECT, related_name="receipts")
+    order_line = models.ForeignKey(PurchaseOrderLine, on_delete=models.PROTECT, related_name="receipts")
+    shipment = models.ForeignKey(Shipment, null=True, blank=True, on_delete=models.PROTECT, related_name="receipts")
+    quantity = models.BigIntegerField()
+    inspection = models.CharField(max_length=4, choices=Inspection.choices)
+    lot = models.CharField(max_length=64, blank=True, default="")
+    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    received_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+    # The supplier sees the receiving result of its own POs.
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES, "add": PO_RECEIVERS},
+        partner={"view": PO_SUPPLIER_ROLES},
+        partner_field="order__supplier",
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="receipt_quantity_positive")]
+        indexes = [models.Index(fields=["tenant", "order"], name="receipt_order")]
+
+
+class QualityHoldState(models.TextChoices):
+    HELD = "held", _("On hold")
+    RELEASED = "released", _("Released")
+
+
+class QualityHold(models.Model):
+    """A lot held after a failed inspection: further receipt of the lot is blocked until released."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(PurchaseOrder, on_delete=models.PROTECT, related_name="quality_holds")
+    order_line = models.ForeignKey(PurchaseOrderLine, on_delete=models.PROTECT, related_name="quality_holds")
+    receipt = models.ForeignKey(Receipt, on_delete=models.PROTECT, related_name="quality_holds")
+    sku = models.ForeignKey("inventory.SKU", on_delete=models.PROTECT, related_name="+")
+    lot = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=QualityHoldState.choices, default=QualityHoldState.HELD)
+    reason = models.TextField(blank=True, default="")  # why it was held
+    release_reason = models.TextField(blank=True, default="")
+    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    released_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES, "change": PO_RECEIVERS},
+        partner={"view": PO_SUPPLIER_ROLES},
+        partner_field="order__supplier",
+    )
+
+    class Meta:
+        constraints = [
+            # A held lot of a SKU is blocked for every PO until released: one open hold per lot.
+            models.UniqueConstraint(fields=["tenant", "sku", "lot"], condition=Q(state="held"), name="quality_hold_one_per_lot"),
+        ]

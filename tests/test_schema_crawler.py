@@ -59,6 +59,17 @@ def world(full_demo):
                                             quantity=5, unit_price="1.00", requested_date=datetime.date(2026, 1, 1))
     LineChange.objects.create(tenant=globex, order=po, line=line, answer="change", note=CANARY, requested_by=buyer)
     PurchaseOrderEvent.objects.create(tenant=globex, order=po, action="create", details={"note": CANARY}, at=timezone.now())
+    from orders.models import Position, QualityHold, Receipt, Shipment, ShipmentLine
+
+    shipment = Shipment.objects.create(tenant=globex, supplier=po.supplier, carrier=CANARY, tracking_number=CANARY)
+    ShipmentLine.objects.create(tenant=globex, shipment=shipment, order_line=line, quantity=1)
+    Position.objects.create(tenant=globex, shipment=shipment, lat=31.2, lon=121.5, at=timezone.now())
+    line.shipped_quantity = 1
+    line.save()
+    receipt = Receipt.objects.create(tenant=globex, order=po, order_line=line, shipment=shipment, quantity=1,
+                                     inspection="fail", lot=CANARY, received_by=buyer, received_at=timezone.now())
+    QualityHold.objects.create(tenant=globex, order=po, order_line=line, receipt=receipt, sku=line.sku, lot=CANARY,
+                               reason=CANARY)
     return demo
 
 
