@@ -50,6 +50,25 @@ PO_TRANSITIONS = {
 del S
 
 
+class IllegalTransition(Exception):
+    """A PO move its state does not allow; the API answers 409 with `code`."""
+
+    def __init__(self, message, *, code="illegal_transition"):
+        super().__init__(message)
+        self.code = code
+
+
+def check_po_transition(order, to_state):
+    """Raises IllegalTransition unless `order` may move from its state to `to_state` (call it
+    with the PO row locked, so the state read is the one written over)."""
+    if to_state not in PO_TRANSITIONS[PurchaseOrderState(order.state)]:
+        raise IllegalTransition(
+            _("Purchase order %(number)s is %(state)s; it cannot become %(target)s.") % {
+                "number": order.number, "state": PurchaseOrderState(order.state).label,
+                "target": PurchaseOrderState(to_state).label},
+        )
+
+
 class OrderSettings(models.Model):
     """A tenant's thresholds for the order and logistics rules (one row per tenant, defaults
     when absent)."""
