@@ -25,6 +25,16 @@ PO_RECEIVERS = frozenset({Role.WAREHOUSE, Role.COORDINATOR, Role.TENANT_ADMIN})
 PO_SUPPLIER_ROLES = frozenset({Role.SUPPLIER_REP})
 
 
+def supplier_visible(partner_field, **core):
+    """Core staff see every row of their tenant (and do `core`'s actions); the supplier's reps see
+    the rows of their own POs and shipments, through `partner_field`."""
+    return AccessPolicy(core={"view": CORE_ROLES, **core}, partner={"view": PO_SUPPLIER_ROLES}, partner_field=partner_field)
+
+
+# A PO's lines, change requests and history: seen with the PO, written only through its services.
+PO_PART_ACCESS = supplier_visible("order__supplier")
+
+
 class PurchaseOrderState(models.TextChoices):
     DRAFT = "draft", _("Draft")
     SENT = "sent", _("Sent")
@@ -151,11 +161,7 @@ class PurchaseOrderLine(models.Model):
     rejected_quantity = models.BigIntegerField(default=0)  # failed inspection, on hold
 
     objects = TenantQuerySet.as_manager()
-    access_policy = AccessPolicy(
-        core={"view": CORE_ROLES},
-        partner={"view": PO_SUPPLIER_ROLES},
-        partner_field="order__supplier",
-    )
+    access_policy = PO_PART_ACCESS
 
     class Meta:
         ordering = ["order", "line"]
@@ -213,11 +219,7 @@ class LineChange(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
-    access_policy = AccessPolicy(
-        core={"view": CORE_ROLES},
-        partner={"view": PO_SUPPLIER_ROLES},
-        partner_field="order__supplier",
-    )
+    access_policy = PO_PART_ACCESS
 
     class Meta:
         constraints = [
@@ -240,11 +242,7 @@ class PurchaseOrderEvent(models.Model):
     at = models.DateTimeField()
 
     objects = TenantQuerySet.as_manager()
-    access_policy = AccessPolicy(
-        core={"view": CORE_ROLES},
-        partner={"view": PO_SUPPLIER_ROLES},
-        partner_field="order__supplier",
-    )
+    access_policy = PO_PART_ACCESS
 
     class Meta:
         ordering = ["order", "at", "id"]
@@ -303,11 +301,7 @@ class ShipmentLine(models.Model):
     quantity = models.BigIntegerField()
 
     objects = TenantQuerySet.as_manager()
-    access_policy = AccessPolicy(
-        core={"view": CORE_ROLES},
-        partner={"view": PO_SUPPLIER_ROLES},
-        partner_field="shipment__supplier",
-    )
+    access_policy = supplier_visible("shipment__supplier")
 
     class Meta:
         constraints = [
@@ -327,11 +321,7 @@ class Position(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
-    access_policy = AccessPolicy(
-        core={"view": CORE_ROLES},
-        partner={"view": PO_SUPPLIER_ROLES},
-        partner_field="shipment__supplier",
-    )
+    access_policy = supplier_visible("shipment__supplier")
 
     class Meta:
         indexes = [models.Index(fields=["shipment", "at"], name="position_shipment_at")]
@@ -360,11 +350,7 @@ class Receipt(models.Model):
 
     objects = TenantQuerySet.as_manager()
     # The supplier sees the receiving result of its own POs.
-    access_policy = AccessPolicy(
-        core={"view": CORE_ROLES, "add": PO_RECEIVERS},
-        partner={"view": PO_SUPPLIER_ROLES},
-        partner_field="order__supplier",
-    )
+    access_policy = supplier_visible("order__supplier", add=PO_RECEIVERS)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="receipt_quantity_positive")]
@@ -393,11 +379,7 @@ class QualityHold(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
-    access_policy = AccessPolicy(
-        core={"view": CORE_ROLES, "change": PO_RECEIVERS},
-        partner={"view": PO_SUPPLIER_ROLES},
-        partner_field="order__supplier",
-    )
+    access_policy = supplier_visible("order__supplier", change=PO_RECEIVERS)
 
     class Meta:
         constraints = [
