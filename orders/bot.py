@@ -12,6 +12,7 @@ tenancy choke point with the asker's TenantContext: a PO of another tenant or an
 is answered exactly as a PO that does not exist.
 """
 
+import functools
 import re
 import zoneinfo
 
@@ -62,12 +63,11 @@ def answer_language(*, user, tenant):
 def _in_askers_language(handler):
     """Runs an intent handler with the asker's language active."""
 
+    @functools.wraps(handler)
     def answer(*, tenant, user, room, text, match, context):
         with translation.override(answer_language(user=user, tenant=tenant)):
             return handler(tenant=tenant, user=user, room=room, text=text, match=match, context=context)
 
-    answer.__name__ = handler.__name__
-    answer.__doc__ = handler.__doc__
     return answer
 
 
