@@ -17,7 +17,7 @@ from orders.scorecards import (
 )
 from scm_portal.tenancy.access import tenant_context_for
 from tests.api_contract import user
-from tests.orders.factories_scorecard import local, make_alert, make_po, make_receipt
+from tests.orders.factories_scorecard import SHANGHAI, local, make_alert, make_po, make_receipt
 
 pytestmark = pytest.mark.django_db
 
@@ -207,3 +207,22 @@ def test_query_budget_does_not_grow_with_the_number_of_pos(demo, bucket):
     assert few_queries == many_queries == (4 if bucket is None else 8)
     by_slug = {card["supplier"].slug: card for card in many}
     assert by_slug["sup-a"]["on_time"]["lines_due"] == 66 and by_slug["sup-b"]["quality"]["received"] == 450
+
+
+def test_alert_response_follows_the_alert_lifecycle(demo):
+    """Through the alerts services: raised, then acknowledged by a person; the scorecard's answer
+    time is the one the alert's history records."""
+    from alerts import services as alert_services
+    from alerts.models import AlertEvent
+
+    tenant, sup_a = demo["tenants"]["acme"], demo["organizations"]["sup-a"]
+    alert, _created = alert_services.alert_raise(tenant=tenant, kind="low_stock", dedupe_key="scorecard:lifecycle",
+                                                 title="low", partner=sup_a, core_audience=("warehouse",))
+    acker = user("acme.warehouse")
+    alert_services.alert_acknowledge(tenant=tenant, actor=acker, context=tenant_context_for(acker, tenant), alert=alert)
+    alert.refresh_from_db()
+    answered_at = AlertEvent.objects.get(alert=alert, action="acknowledged").at
+    today = alert.opened_at.astimezone(SHANGHAI).date()
+    card = cards("acme.buyer", tenant, since=today, until=today, today=today)["sup-a"]
+    assert card["alert_response"]["count"] == 1 and card["alert_response"]["answered"] == 1
+    assert card["alert_response"]["median"] == pytest.approx((answered_at - alert.opened_at).total_seconds())
