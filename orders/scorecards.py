@@ -127,12 +127,12 @@ def _empty_figures():
     }
 
 
-def _grouped(queryset, supplier_field, bucket, period_expression):
-    """`queryset` grouped by supplier (and period when `bucket`): its `values()` before the
-    aggregates are annotated."""
+def _grouped(queryset, supplier_field, bucket, date_field, tz):
+    """`queryset` grouped by supplier, and by the week or month of `date_field` when `bucket`
+    (in `tz`; None for a date): its `values()` before the aggregates are annotated."""
     if bucket is None:
         return queryset.values(scored_supplier=F(supplier_field))
-    return queryset.values(scored_supplier=F(supplier_field), scored_period=period_expression)
+    return queryset.values(scored_supplier=F(supplier_field), scored_period=_truncate(bucket, date_field, tz))
 
 
 def _period_key(value, tz):
@@ -163,7 +163,7 @@ def _delivery_rows(*, user, tenant, context, supplier_ids, since, until, today, 
         .annotate(on_time_quantity=Coalesce(Subquery(arrived_by_due_day), 0))
         .order_by()
     )
-    return _grouped(lines, "order__supplier_id", bucket, _truncate(bucket, "due", None) if bucket else None).annotate(
+    return _grouped(lines, "order__supplier_id", bucket, "due", None).annotate(
         lines_due=Count("pk"),
         lines_on_time=Count("pk", filter=Q(on_time_quantity__gte=F("quantity"))),
         ordered=Sum("quantity"),
@@ -178,8 +178,7 @@ def _quality_rows(*, user, tenant, context, supplier_ids, start, end, tz, bucket
         .filter(order__supplier_id__in=supplier_ids, received_at__gte=start, received_at__lt=end)
         .order_by()
     )
-    return _grouped(receipts, "order__supplier_id", bucket,
-                    _truncate(bucket, "received_at", tz) if bucket else None).annotate(
+    return _grouped(receipts, "order__supplier_id", bucket, "received_at", tz).annotate(
         received=Sum("quantity"),
         passed=Coalesce(Sum("quantity", filter=Q(inspection="pass")), 0),
     )
@@ -191,7 +190,8 @@ def _confirmation_rows(*, user, tenant, context, supplier_ids, start, end, tz, b
 
     def first(to_state):
         return Subquery(
-            PurchaseOrderEvent.objects.filter(order=OuterRef("pk"), to_state=to_state).order_by("at", "pk").values("at")[:1]
+            PurchaseOrderEvent.objects.filter(order=OuterRef("pk"), to_state=to_state)
+            .order_by("at", "pk").values("at")[:1]
         )
 
     orders = (
@@ -202,7 +202,7 @@ def _confirmation_rows(*, user, tenant, context, supplier_ids, start, end, tz, b
         .annotate(latency=ExpressionWrapper(F("first_confirmed") - F("first_sent"), output_field=DurationField()))
         .order_by()
     )
-    return _grouped(orders, "supplier_id", bucket, _truncate(bucket, "first_confirmed", tz) if bucket else None).annotate(
+    return _grouped(orders, "supplier_id", bucket, "first_confirmed", tz).annotate(
         count=Count("pk"),
         median=PercentileCont("latency", 0.5, output_field=DurationField()),
         p90=PercentileCont("latency", 0.9, output_field=DurationField()),
@@ -219,7 +219,7 @@ def _alert_rows(*, user, tenant, context, supplier_ids, start, end, tz, bucket):
         .annotate(response=ExpressionWrapper(F("acknowledged_at") - F("opened_at"), output_field=DurationField()))
         .order_by()
     )
-    return _grouped(alerts, "partner_id", bucket, _truncate(bucket, "opened_at", tz) if bucket else None).annotate(
+    return _grouped(alerts, "partner_id", bucket, "opened_at", tz).annotate(
         count=Count("pk"),
         answered=Count("pk", filter=answered),
         median=PercentileCont("response", 0.5, filter=answered, output_field=DurationField()),
@@ -270,7 +270,10 @@ def supplier_scorecard_list(*, user, tenant, context, suppliers, since, until, b
     def read(bucket):
         """{(supplier id, period or None): row} of each figure's statement."""
         def keyed(rows):
-            return {(row["scored_supplier"], _period_key(row["scored_period"], tz) if bucket else None): row for row in rows}
+            return {
+                (row["scored_supplier"], _period_key(row["scored_period"], tz) if bucket else None): row
+                for row in rows
+            }
 
         return (
             keyed(_delivery_rows(**window, since=since, until=until, today=today, bucket=bucket)),
@@ -287,8 +290,8 @@ def supplier_scorecard_list(*, user, tenant, context, suppliers, since, until, b
         card = {"supplier": supplier, **_fill(_empty_figures(), *(rows.get((supplier.pk, None)) for rows in totals))}
         if bucket:
             card["series"] = [
-                {"start": first_day, **_fill(_empty_figures(), *(rows.get((supplier.pk, first_day)) for rows in periods))}
-                for first_day in starts
+                {"start": day, **_fill(_empty_figures(), *(rows.get((supplier.pk, day)) for rows in periods))}
+                for day in starts
             ]
         cards.append(card)
     return cards

@@ -40,8 +40,11 @@ def _period(request, tenant):
     if bucket == "week":
         since = until - timedelta(days=until.weekday(), weeks=11)
     else:
-        first = until.replace(day=1)
-        since = first.replace(year=first.year - 1, month=first.month + 1) if first.month < 12 else first.replace(month=1)
+        first = until.replace(day=1)  # then eleven months back
+        if first.month == 12:
+            since = first.replace(month=1)
+        else:
+            since = first.replace(year=first.year - 1, month=first.month + 1)
     return since, until, bucket
 
 
@@ -91,8 +94,9 @@ def scorecard_list(request):
 
     def order(card):
         number = card[figure][value]
-        # Without data: last, whichever way the figure sorts.
-        return (number is None, -number if (number is not None and highest_first) else (number or 0), card["supplier"].name)
+        if number is None:
+            return (True, 0, card["supplier"].name)  # without data: last, whichever way the figure sorts
+        return (False, -number if highest_first else number, card["supplier"].name)
 
     rows = []
     for rank, card in enumerate(sorted(cards, key=order), 1):
@@ -184,8 +188,9 @@ def period_chart(points, top, tick_text, value_text):
             "label": label if index % label_every == 0 else "", "label_x": _coordinate(LEFT + index * slot + slot / 2),
             "dash_y": _coordinate(TOP_PAD + plot_h - 3),
         })
-    ticks = [{"y": _coordinate(TOP_PAD + plot_h * (1 - i / 2)), "text_y": _coordinate(TOP_PAD + plot_h * (1 - i / 2) + 4),
-              "label": tick_text(top * i / 2)} for i in range(3)]
+    tick_ys = [TOP_PAD + plot_h * (1 - i / 2) for i in range(3)]
+    ticks = [{"y": _coordinate(y), "text_y": _coordinate(y + 4), "label": tick_text(top * i / 2)}
+             for i, y in enumerate(tick_ys)]
     return {"width": WIDTH, "height": HEIGHT, "columns": columns, "ticks": ticks, "left": LEFT,
             "right": _coordinate(WIDTH - RIGHT), "label_y": _coordinate(HEIGHT - 6)}
 
