@@ -31,21 +31,21 @@ SORTS = {
 }
 
 
-def _period(request, tenant):
-    """(since, until, bucket) of the page: `?bucket=week|month`; anything else is the default."""
-    bucket = request.GET.get("bucket")
+def page_period(bucket, today):
+    """(since, until, bucket) the pages show: the twelve weeks or the twelve months up to `today`;
+    a bucket other than week or month is the default."""
     if bucket not in PERIODS:
         bucket = DEFAULT_BUCKET
-    until = supplier_scorecard_today(tenant)
     if bucket == "week":
-        since = until - timedelta(days=until.weekday(), weeks=11)
-    else:
-        first = until.replace(day=1)  # then eleven months back
-        if first.month == 12:
-            since = first.replace(month=1)
-        else:
-            since = first.replace(year=first.year - 1, month=first.month + 1)
-    return since, until, bucket
+        return today - timedelta(days=today.weekday(), weeks=11), today, bucket
+    first = today.replace(day=1)  # then eleven months back
+    if first.month == 12:
+        return first.replace(month=1), today, bucket
+    return first.replace(year=first.year - 1, month=first.month + 1), today, bucket
+
+
+def _period(request, tenant):
+    return page_period(request.GET.get("bucket"), supplier_scorecard_today(tenant))
 
 
 def _readers_roles_allow(context):

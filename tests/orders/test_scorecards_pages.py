@@ -2,7 +2,7 @@
 supplier's rep), the SVG charts, the empty states, and each role's answer."""
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.db import connection
@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from orders.scorecards import supplier_scorecard_today
-from orders.views_scorecards import hours_chart, percent_text, rate_chart
+from orders.views_scorecards import hours_chart, page_period, percent_text, rate_chart
 from tests.api_contract import user
 from tests.orders.factories_scorecard import local, make_alert, make_po, make_receipt
 
@@ -150,3 +150,14 @@ def test_chart_geometry():
         hours = hours_chart([("03-02", 3600 * 3), ("03-09", 3600 * 7.5)])
     assert [t["label"] for t in hours["ticks"]] == ["0", "5", "10"] and hours["columns"][1]["value_text"] == "7.5 h"
     assert percent_text(None) == "—"
+
+
+@pytest.mark.parametrize("bucket, today, since", [
+    ("week", date(2026, 3, 18), date(2025, 12, 29)),  # Wednesday: from the Monday eleven weeks before
+    ("month", date(2026, 3, 18), date(2025, 4, 1)),
+    ("month", date(2026, 12, 31), date(2026, 1, 1)),
+    ("month", date(2026, 1, 1), date(2025, 2, 1)),
+    ("year", date(2026, 3, 18), date(2025, 12, 29)),  # unknown: by week
+])
+def test_page_periods_are_twelve_weeks_or_months(bucket, today, since):
+    assert page_period(bucket, today)[:2] == (since, today)
