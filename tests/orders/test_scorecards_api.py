@@ -11,7 +11,7 @@ from orders.models import PurchaseOrder
 from tests.api_contract import assert_error, user
 from tests.orders.factories_scorecard import local, make_alert, make_po, make_receipt
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.orders.urls_scorecards")]
+pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/t/{tenant}/kpis/suppliers/"
 PERIOD = "?since=2026-03-02&until=2026-03-29"

@@ -14,7 +14,7 @@ from orders.views_scorecards import hours_chart, page_period, percent_text, rate
 from tests.api_contract import user
 from tests.orders.factories_scorecard import local, make_alert, make_po, make_receipt
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.orders.urls_scorecards")]
+pytestmark = pytest.mark.django_db
 
 LIST = "/t/{tenant}/scorecards/"
 DETAIL = "/t/{tenant}/scorecards/{supplier}/"
