@@ -235,7 +235,7 @@ async def _load_events(room_id, after, upto):
 def _room_events_between(room_id, after, upto):
     from messaging.selectors import message_list_between
 
-    return [realtime.room_message_event(m, list(m.attachments.all())) for m in message_list_between(room_id, after, upto)]
+    return realtime.room_message_events(message_list_between(room_id, after, upto))
 
 
 def _room_heads(room_ids):
