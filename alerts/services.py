@@ -120,6 +120,15 @@ def _alert_frames(alert):
     return [(realtime.tenant_group(alert.tenant_id), event)]
 
 
+def alert_live_events(alert_ids):
+    """The live `alert` frame events of these alerts, as they stand: for a process whose hub found
+    their cards or notices missing (realtime.register_recoverable_subject). Not filtered by user:
+    each socket forwards them by the board's rule, as it does the published ones."""
+    ids = [int(i) for i in alert_ids if str(i).isdigit()]
+    alerts = Alert.objects.filter(pk__in=ids).select_related("partner").order_by("pk")
+    return [event for alert in alerts for _group, event in _alert_frames(alert)]
+
+
 def _tell(alert):
     """The live `alert` frame for everyone who sees the alert, after commit, in one hand-over; the
     thread waits until it is sent before going on (the cards and the response can wait; the alert

@@ -179,17 +179,17 @@ def message_post(
             raise Conflict(_("This client_id was already used for a different message."))
         return existing, False
     original = _check_reference(room=room, actor=actor, refers_to=refers_to, relation=relation, context=context)
-    recipient = None
+    recipient_id = None
     if relation in {"edit", "retract"}:
         # An edit or a retraction is seen by exactly those who see the message it changes: a
         # public edit of an internal note, or of a private question to the bot, would show it.
-        internal, recipient = original.internal, original.recipient
+        internal, recipient_id = original.internal, original.recipient_id
         question = False
     else:
         # A question to the bot is the asker's own, like its answer (recipient: only they see it).
         question = bot.is_query(body)
         if question:
-            recipient = actor
+            recipient_id = actor.pk
     payload = {}
     if checked_files:
         payload["attachments"] = [{"name": f["name"], "sha256": f["sha256"], "size": f["size"]} for f in checked_files]
@@ -201,7 +201,7 @@ def message_post(
         subject_kind=subject_kind,
         subject_ref=subject_ref,
         internal=internal,
-        recipient=recipient,
+        recipient_id=recipient_id,
         refers_to=refers_to,
         relation=relation or "",
         client_id=client_id,

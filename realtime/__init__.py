@@ -269,6 +269,31 @@ def user_frame_event(frame, *, tenant_id, partner_ids=()):
     return {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)}
 
 
+# subject kind -> loader(refs) -> [user.frame events]: the live frames of the records that room
+# messages with that subject are about (an alert's cards and notices). When a process's hub reads
+# room messages it never received (a publish lost while Redis was down), the frames published with
+# them were lost too: the hub reads these again and hands them to the room's sockets, each of which
+# forwards them by its own rule (TenantSocketConsumer.user_frame). Registered by the apps in ready().
+_RECOVERABLE = {}
+
+
+def register_recoverable_subject(subject_kind, loader):
+    _RECOVERABLE[subject_kind] = loader
+
+
+def recovered_frame_events(messages):
+    """The user.frame events for the records `messages` (read from the database, not received) are
+    about, one per record, for the subject kinds registered with register_recoverable_subject."""
+    refs = {}
+    for message in messages:
+        if message.subject_kind in _RECOVERABLE:
+            refs.setdefault(message.subject_kind, set()).add(message.subject_ref)
+    events = []
+    for kind, wanted in sorted(refs.items()):
+        events += _RECOVERABLE[kind](sorted(wanted))
+    return events
+
+
 def publish_messages(messages):
     """Publishes stored messages after commit; their frames are built then, so the transaction
     and any frame handed over before (an alert's) do not wait for the markdown rendering."""

@@ -601,13 +601,25 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     # --- events from the channel layer --------------------------------------------------------------
     async def user_frame(self, event):
+        if self._may_receive(event):
+            await self._enqueue(event["frame"])
+
+    def hub_user_frame(self, event):
+        """A user frame the process's hub read again (realtime.recovered_frame_events): its publish
+        was lost, as the room messages it came with were."""
+        if self.closing or not self._may_receive(event):
+            return
+        try:
+            self.queue.put_nowait(event["frame"])
+        except asyncio.QueueFull:
+            self._cut_off_soon()
+
+    def _may_receive(self, event):
         # Checked against this socket's access as it stands now (no database round trip):
         # the frame's tenant, and for a partner's people, their organisation.
         if event.get("tenant") != self.access.tenant_id:
-            return
-        if not self.access.is_core and not self.access.partner_ids & set(event.get("partners") or ()):
-            return
-        await self._enqueue(event["frame"])
+            return False
+        return self.access.is_core or bool(self.access.partner_ids & set(event.get("partners") or ()))
 
 
 PAGED, RESYNC, CLOSED = "paged", "resync", "closed"

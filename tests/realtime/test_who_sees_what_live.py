@@ -175,3 +175,31 @@ async def test_the_hubs_gap_fill_keeps_the_reference_per_reader(demo_tx, monkeyp
     assert [(f["seq"], f["refers_to"]) for f in got_planner] == [(reply.seq, note.seq), (after.seq, None)]
     await rep.disconnect()
     await planner.disconnect()
+
+
+async def test_alert_frames_lost_with_their_cards_arrive_from_the_head_check(demo_tx, monkeypatch):
+    """Redis down while an alert is raised: its cards' and its frame's publishes are lost. Each process's
+    head check reads the missed cards from the database, and with them the alert's frame as it now
+    stands, for every board among the room's sockets that shows the alert."""
+    import realtime
+    from realtime import hub as hub_module
+
+    monkeypatch.setattr(hub_module, "HEAD_CHECK_SECONDS", 0.2)
+    sockets = {name: await connect(name) for name in ("acme.buyer", "acme.auditor", "supa.rep", "supb.rep")}
+    lost, original = [], realtime._group_send_many
+
+    def group_send_many(events, urgent=False):
+        kept = [(g, e) for g, e in events if not g.startswith(("room.", "tenant."))]
+        lost.extend(e for g, e in events if g.startswith(("room.", "tenant.")))
+        if kept:
+            original(kept, urgent=urgent)
+
+    monkeypatch.setattr(realtime, "_group_send_many", group_send_many)
+    alert = await raise_alert(demo_tx, "sup-a", "SKU-L")
+    assert {e["type"] for e in lost} == {"room.message", "user.frame"}
+    for name in ("acme.buyer", "acme.auditor", "supa.rep"):
+        got = await alert_frames(sockets[name], 2.0)
+        assert alert.pk in {f["id"] for f in got} and all(f["state"] == "open" for f in got), name
+    assert await alert_frames(sockets["supb.rep"], 0.5) == []
+    for communicator in sockets.values():
+        await communicator.disconnect()
