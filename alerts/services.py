@@ -4,7 +4,7 @@ and escalation policies.
 Domain apps own the rules that raise alerts and register their kinds (alerts.registry);
 everything an alert does after that lives here. An alert's event cards go to the partner's
 room and the tenant's internal room, addressed (core_audience) to the roles that own it;
-its live `alert` frame goes to exactly those people. Escalation is a due time on the alert
+its live `alert` frame goes to everyone who sees it on the board. Escalation is a due time on the alert
 row, swept by the scheduler with SELECT ... FOR UPDATE SKIP LOCKED: each level fires once.
 
 Lock order (docs/ARCHITECTURE.md, "Lock order"; the helpers are in alerts.lock_objects): the
@@ -107,17 +107,33 @@ def alert_frame(alert):
     }
 
 
-def _alert_frames(alert, user_ids):
-    """(group, event) of the live `alert` frame for each of these users."""
+def _alert_frames(alert):
+    """(group, event) of the live `alert` frame for everyone who sees the alert on the board.
+
+    One publish to the tenant's group, not one per addressed user: the board shows an alert to
+    every core member of the tenant and to the partner's people (Alert.access_policy), so each
+    socket applies that rule itself from what it already holds (TenantSocketConsumer.user_frame:
+    the tenant, core staff or one of the alert's partners), without a query. Who is addressed
+    (the audience) still decides the notifications and the cards."""
     event = realtime.user_frame_event(alert_frame(alert), tenant_id=alert.tenant_id,
                                       partner_ids=[alert.partner_id] if alert.partner_id else [])
-    return [(realtime.user_group(u), event) for u in user_ids]
+    return [(realtime.tenant_group(alert.tenant_id), event)]
 
 
-def _tell(alert, user_ids):
-    """The live `alert` frame for each of these users, after commit, in one hand-over; the thread
-    waits until it is sent before going on (the cards and the response can wait; the alert cannot)."""
-    realtime.publish_many(_alert_frames(alert, user_ids), urgent=True)
+def alert_live_events(alert_ids):
+    """The live `alert` frame events of these alerts, as they stand: for a process whose hub found
+    their cards or notices missing (realtime.register_recoverable_subject). Not filtered by user:
+    each socket forwards them by the board's rule, as it does the published ones."""
+    ids = [int(i) for i in alert_ids if str(i).isdigit()]
+    alerts = Alert.objects.filter(pk__in=ids).select_related("partner").order_by("pk")
+    return [event for alert in alerts for _group, event in _alert_frames(alert)]
+
+
+def _tell(alert):
+    """The live `alert` frame for everyone who sees the alert, after commit, in one hand-over; the
+    thread waits until it is sent before going on (the cards and the response can wait; the alert
+    cannot)."""
+    realtime.publish_many(_alert_frames(alert), urgent=True)
 
 
 def _level_config(alert, index):
@@ -189,7 +205,7 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
     if not inserted:  # raised concurrently by another batch: that one stands
         return Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key, state__is_not=AlertState.RESOLVED).get(), False
     alert.pk, alert._state.adding, alert._state.db = inserted[0][0], False, using
-    _tell(alert, recipients)
+    _tell(alert)
     card_payload = {"alert": alert.pk, "kind": kind, "severity": SEVERITY_NAMES.get(severity), **(payload or {})}
     with pipeline(using):
         _ALERT_EVENT_INSERT.insert([AlertEvent(tenant=tenant, alert=alert, action="raised", at=now)], using=using)
@@ -292,7 +308,7 @@ def _transition(*, tenant, actor, context, alert, to_state, allowed_from, skip_r
     AlertEvent.objects.create(tenant=tenant, alert=alert, action=to_state, actor=actor, level=alert.level, at=now)
     with tenant_language(alert.tenant):
         _announce(alert, actor, alert_state_text(alert, actor), skip_room_id)
-    _tell(alert, audience_user_ids(tenant=tenant, partner_id=alert.partner_id, roles=audience_roles(alert.core_audience)))
+    _tell(alert)
     return alert
 
 
@@ -329,7 +345,7 @@ def alert_recover(*, tenant, dedupe_key, note):
     alert.save(update_fields=["state", "recovered", "resolved_at", "next_escalation_at"])
     AlertEvent.objects.create(tenant=tenant, alert=alert, action="recovered", level=alert.level, at=now)
     _announce(alert, None, note)
-    _tell(alert, audience_user_ids(tenant=tenant, partner_id=alert.partner_id, roles=audience_roles(alert.core_audience)))
+    _tell(alert)
     return alert
 
 
@@ -448,7 +464,6 @@ def _escalate_batch(due, now, rooms):
             Notification(tenant=alert.tenant, user_id=u, alert=alert, kind="escalation", level=alert.level,
                          channels=config.get("channels", ["in_app"]), text=text[:500]) for u in recipients
         ]
-        everyone = audiences(tenant=alert.tenant, partner_id=alert.partner_id, roles=audience, extra_usernames=usernames)
-        frames += _alert_frames(alert, everyone)
+        frames += _alert_frames(alert)
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
     realtime.publish_many(frames)

@@ -1,7 +1,8 @@
 """Demo stock for acme (and a little for globex): the 缺货 story.
 
 SKU-1001 (M6 不锈钢螺丝, from sup-a) sells steadily for two weeks, then a sales peak drains
-it below safety stock: the warehouse and sup-a's rep get the alert, with "安排补货".
+it below safety stock: sup-a's rep and acme's warehouse, buyer and planner get the alert, with
+"安排补货".
 Idempotent: warehouses, SKUs and rules are looked up first; movements are idempotent on
 their external ids, so a second run applies nothing.
 """

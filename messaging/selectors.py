@@ -1,6 +1,6 @@
 """Reads of rooms and messages, always through the tenancy choke point."""
 
-from django.db.models import IntegerField, OuterRef, Subquery, Value
+from django.db.models import IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from messaging.models import Message, ReadState, Room
@@ -87,6 +87,25 @@ def message_search(user, tenant, query, room=None, limit=50):
     if room is not None:
         queryset = queryset.filter(room=room)
     return list(queryset.select_related("sender", "room").prefetch_related("attachments").order_by("-created_at", "-pk")[:limit])
+
+
+def message_references_hidden(user, messages, context=None):
+    """The ids of those of `messages` (messages the user sees) whose reference (refers_to) the
+    user does not see (messaging.references): their frames go out without it. One query, none
+    when every reference is among `messages`."""
+    shown = {(m.room_id, m.seq) for m in messages}
+    wanted = {}
+    for message in messages:
+        if message.refers_to is not None and (message.room_id, message.refers_to) not in shown:
+            wanted.setdefault(message.room_id, set()).add(message.refers_to)
+    if not wanted:
+        return set()
+    condition = Q(pk__in=[])
+    for room_id, seqs in sorted(wanted.items()):
+        condition |= Q(room_id=room_id, seq__in=sorted(seqs))
+    seen = set(Message.objects.filter(condition).visible_to(user, context=context).values_list("room_id", "seq"))
+    return {m.pk for m in messages
+            if m.refers_to is not None and (m.room_id, m.refers_to) not in shown and (m.room_id, m.refers_to) not in seen}
 
 
 def message_list_between(room_id, after_seq, before_seq):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 import realtime
-from messaging import registry
+from messaging import bot, registry
 from messaging.chain import message_hash
 from messaging.frames import audience_value
 from messaging.lock_objects import room_lock, room_lock_sent, rooms_lock
@@ -138,8 +138,9 @@ def _append(room, **fields):
 _MESSAGE_INSERT = InsertTemplate(Message)
 
 
-def _publish(message, attachments=None):
-    realtime.publish_message(message, attachments)
+def _publish(message, attachments=None, reference=None):
+    """`reference`: the message `message` refers to, when the caller holds it (spares reading it)."""
+    realtime.publish_message(message, attachments, reference=reference)
     return message
 
 
@@ -177,7 +178,18 @@ def message_post(
         if existing.body != body or existing.subject_kind != subject_kind or existing.subject_ref != subject_ref:
             raise Conflict(_("This client_id was already used for a different message."))
         return existing, False
-    _check_reference(room=room, actor=actor, refers_to=refers_to, relation=relation, context=context)
+    original = _check_reference(room=room, actor=actor, refers_to=refers_to, relation=relation, context=context)
+    recipient_id = None
+    if relation in {"edit", "retract"}:
+        # An edit or a retraction is seen by exactly those who see the message it changes: a
+        # public edit of an internal note, or of a private question to the bot, would show it.
+        internal, recipient_id = original.internal, original.recipient_id
+        question = False
+    else:
+        # A question to the bot is the asker's own, like its answer (recipient: only they see it).
+        question = bot.is_query(body)
+        if question:
+            recipient_id = actor.pk
     payload = {}
     if checked_files:
         payload["attachments"] = [{"name": f["name"], "sha256": f["sha256"], "size": f["size"]} for f in checked_files]
@@ -189,6 +201,7 @@ def message_post(
         subject_kind=subject_kind,
         subject_ref=subject_ref,
         internal=internal,
+        recipient_id=recipient_id,
         refers_to=refers_to,
         relation=relation or "",
         client_id=client_id,
@@ -200,11 +213,8 @@ def message_post(
                                   content_type=f["content_type"], size=f["size"], sha256=f["sha256"])
         for f in checked_files
     ]
-    _publish(message, attachments)
-
-    from messaging import bot  # the bot answers inside the same transaction
-
-    if bot.is_query(body) and not internal:
+    _publish(message, attachments, reference=original)
+    if question:  # the bot answers inside the same transaction
         bot.answer(tenant=tenant, asker=actor, room=room, question=message, context=context)
     return message, True
 
@@ -393,7 +403,7 @@ def action_press(*, tenant, actor, room, message, action, context):
     press = ActionPress.objects.create(
         tenant_id=tenant.id, message=message, action=action, actor=actor, outcome_seq=outcome.seq, result=result.get("data", {})
     )
-    _publish(outcome, attachments=[])
+    _publish(outcome, attachments=[], reference=message)
     return press, True
 
 

@@ -26,6 +26,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from messaging.frames import message_frame
+from messaging.references import reference_of, reference_routings, without_reference
+from messaging.references import routing as reference_routing
 
 logger = logging.getLogger(__name__)
 
@@ -184,12 +186,16 @@ def flush_publishes(timeout=5.0):
     asyncio.run_coroutine_threadsafe(_publisher_of(loop).wait_idle(), loop).result(timeout)
 
 
-def room_message_event(message, attachments=None):
+def room_message_event(message, attachments=None, reference=None):
     """The channel-layer event of one stored message: the frame serialised once (every socket
     forwards the same text, no per-socket JSON work) beside the small routing fields each socket
-    checks. `attachments`: [] when the caller knows there are none, to spare the query."""
+    checks. `attachments`: [] when the caller knows there are none, to spare the query.
+
+    `reference`: the routing fields of the message this one refers to, when some of its readers
+    may not see that one (messaging.references.reference_of): the event then carries them as
+    `ref` and a second text without the reference, which those readers get."""
     frame = message_frame(message, attachments)
-    return {
+    event = {
         "type": "room.message",
         "room": message.room_id,
         "seq": message.seq,
@@ -198,11 +204,33 @@ def room_message_event(message, attachments=None):
         "core_audience": frame["core_audience"],
         "text": frame_text(frame),
     }
+    if reference is not None:
+        event["ref"] = reference
+        event["text_unreferenced"] = frame_text(without_reference(frame))
+    return event
 
 
-def publish_message(message, attachments=None):
-    """A posted message, after commit: urgent (someone is waiting for it; see _group_send_many)."""
-    event = room_message_event(message, attachments)
+def room_message_events(messages, attachments=None):
+    """room_message_event of each of `messages` (one room's or several), their references read
+    at most once for all. `attachments`: as for room_message_event, or None to read each's."""
+    routings = reference_routings(messages)
+    return [
+        room_message_event(m, list(m.attachments.all()) if attachments is None else attachments,
+                           reference_of(m, routings))
+        for m in messages
+    ]
+
+
+def publish_message(message, attachments=None, reference=None):
+    """A posted message, after commit: urgent (someone is waiting for it; see _group_send_many).
+    `reference`: the message it refers to, when the caller has it (None: read if it has one)."""
+    if message.refers_to is None:
+        routings = {}
+    elif reference is not None:
+        routings = {(reference.room_id, reference.seq): reference_routing(reference)}
+    else:
+        routings = reference_routings([message])
+    event = room_message_event(message, attachments, reference_of(message, routings))
     transaction.on_commit(lambda: _group_send(room_group(message.room_id), event, urgent=True))
 
 
@@ -241,13 +269,38 @@ def user_frame_event(frame, *, tenant_id, partner_ids=()):
     return {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)}
 
 
+# subject kind -> loader(refs) -> [user.frame events]: the live frames of the records that room
+# messages with that subject are about (an alert's cards and notices). When a process's hub reads
+# room messages it never received (a publish lost while Redis was down), the frames published with
+# them were lost too: the hub reads these again and hands them to the room's sockets, each of which
+# forwards them by its own rule (TenantSocketConsumer.user_frame). Registered by the apps in ready().
+_RECOVERABLE = {}
+
+
+def register_recoverable_subject(subject_kind, loader):
+    _RECOVERABLE[subject_kind] = loader
+
+
+def recovered_frame_events(messages):
+    """The user.frame events for the records `messages` (read from the database, not received) are
+    about, one per record, for the subject kinds registered with register_recoverable_subject."""
+    refs = {}
+    for message in messages:
+        if message.subject_kind in _RECOVERABLE:
+            refs.setdefault(message.subject_kind, set()).add(message.subject_ref)
+    events = []
+    for kind, wanted in sorted(refs.items()):
+        events += _RECOVERABLE[kind](sorted(wanted))
+    return events
+
+
 def publish_messages(messages):
     """Publishes stored messages after commit; their frames are built then, so the transaction
     and any frame handed over before (an alert's) do not wait for the markdown rendering."""
     messages = list(messages)
     if messages:
         transaction.on_commit(
-            lambda: _group_send_many([(room_group(m.room_id), room_message_event(m, attachments=[])) for m in messages]),
+            lambda: _group_send_many([(room_group(e["room"]), e) for e in room_message_events(messages, attachments=[])]),
             robust=True,
         )
 

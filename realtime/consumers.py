@@ -23,7 +23,7 @@ from django.db import close_old_connections
 from django.http import Http404
 
 import realtime
-from messaging.frames import message_frame
+from messaging.references import message_frames, routing_visible
 from realtime import UNAVAILABLE, frame_text
 from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
 from realtime.hub import RoomHub
@@ -498,7 +498,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             if last is not None and seq > last + 1 and await self._page_in(room_id, last, seq - 1) == CLOSED:
                 return
             self.last_seq[room_id] = seq
-            if self._forwardable(event) and not await self._put(event["text"]):
+            if self._forwardable(event) and not await self._put(self._text_of(event)):
                 return
 
     async def _page_in(self, room_id, after, upto):
@@ -527,6 +527,15 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if audience and self.access.is_core and not self.access.roles & set(audience):
             return False
         return event.get("recipient") in (None, self.user_id)
+
+    def _text_of(self, event):
+        """The message's text for this reader: without its reference when the reader does not see
+        the message it refers to (messaging.references; `ref` is there only when some reader may not)."""
+        ref = event.get("ref")
+        if ref is not None and not routing_visible(ref, is_core=self.access.is_core, roles=self.access.roles,
+                                                   user_id=self.user_id):
+            return event["text_unreferenced"]
+        return event["text"]
 
     # --- room events, handed over by the process's RoomHub (plain calls: no task per socket) ------
     def hub_message(self, event):
@@ -558,15 +567,16 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         if event.get("recipient") not in (None, self.user_id):
             return
+        text = event["text"] if "ref" not in event else self._text_of(event)
         if not self.writer_busy and self.queue.empty() and (self.in_flight is None or self.in_flight.done()):
             # Nothing waiting for this socket: write now, without waking its writer task. The
             # server's send waits only when the client has stopped reading, so the eager task
             # usually finishes right here; otherwise later frames queue behind it.
-            task = asyncio.Task(self._send_now(event["text"]), loop=asyncio.get_running_loop(), eager_start=True)
+            task = asyncio.Task(self._send_now(text), loop=asyncio.get_running_loop(), eager_start=True)
             self.in_flight = None if task.done() else task
             return
         try:
-            self.queue.put_nowait(event["text"])
+            self.queue.put_nowait(text)
         except asyncio.QueueFull:
             self._cut_off_soon()
 
@@ -591,13 +601,25 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
 
     # --- events from the channel layer --------------------------------------------------------------
     async def user_frame(self, event):
+        if self._may_receive(event):
+            await self._enqueue(event["frame"])
+
+    def hub_user_frame(self, event):
+        """A user frame the process's hub read again (realtime.recovered_frame_events): its publish
+        was lost, as the room messages it came with were."""
+        if self.closing or not self._may_receive(event):
+            return
+        try:
+            self.queue.put_nowait(event["frame"])
+        except asyncio.QueueFull:
+            self._cut_off_soon()
+
+    def _may_receive(self, event):
         # Checked against this socket's access as it stands now (no database round trip):
         # the frame's tenant, and for a partner's people, their organisation.
         if event.get("tenant") != self.access.tenant_id:
-            return
-        if not self.access.is_core and not self.access.partner_ids & set(event.get("partners") or ()):
-            return
-        await self._enqueue(event["frame"])
+            return False
+        return self.access.is_core or bool(self.access.partner_ids & set(event.get("partners") or ()))
 
 
 PAGED, RESYNC, CLOSED = "paged", "resync", "closed"
@@ -688,9 +710,9 @@ def _load_page(user, access, room_id, after, upto, limit):
     at most `limit` read, and where the next page starts (`upto` when there is none)."""
     from messaging.selectors import message_list_after
 
-    _context, room = _room(user, access, room_id)
+    context, room = _room(user, access, room_id)
     batch = message_list_after(user, room, after, limit)
-    frames = [message_frame(m, list(m.attachments.all())) for m in batch if m.seq <= upto]
+    frames = [frame for frame in message_frames(user, batch, context) if frame["seq"] <= upto]
     following = batch[-1].seq if len(batch) == limit and batch[-1].seq < upto else upto
     return frames, following
 

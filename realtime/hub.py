@@ -178,13 +178,16 @@ class RoomHub(PerLoop):
                         socket.hub_gap(room_id, after, goal)
                     state.head = goal
                     continue
-                events = await _load_events(room_id, after, goal + 1)
+                events, recovered = await _load_events(room_id, after, goal + 1)
                 if self.rooms.get(room_id) is not state:
                     return
                 for event in events:
                     if event["seq"] > state.head:
                         self._hand_out(state, event)
                 state.head = max(state.head, goal)  # nothing more is stored up to `goal`
+                for event in recovered:  # e.g. the alert frames published with the missed cards
+                    for socket in list(state.sockets):
+                        socket.hub_user_frame(event)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -233,9 +236,12 @@ async def _load_events(room_id, after, upto):
 
 
 def _room_events_between(room_id, after, upto):
+    """The room events of the messages after `after` and before `upto`, and the frames of the records
+    they are about (realtime.recovered_frame_events): their publishes were lost with the messages'."""
     from messaging.selectors import message_list_between
 
-    return [realtime.room_message_event(m, list(m.attachments.all())) for m in message_list_between(room_id, after, upto)]
+    messages = message_list_between(room_id, after, upto)
+    return realtime.room_message_events(messages), realtime.recovered_frame_events(messages)
 
 
 def _room_heads(room_ids):

@@ -26,9 +26,13 @@ from scm_portal.tenancy.selectors import tenant_language
 
 SWEEP_RAISE_MAX = 1000  # alerts a sweep raises per tenant at most; the next sweep continues
 DEMAND_DAYS = 14  # recent demand: the window of average daily consumption
-# Core roles that get stock alerts live (escalation policies add more).
-STOCK_ALERT_AUDIENCE = (Role.WAREHOUSE,)
+# Core roles that may arrange a replenishment ("安排补货" on a stock alert's card).
 REPLENISHERS = {Role.WAREHOUSE, Role.PLANNER, Role.BUYER, Role.COORDINATOR}
+# Core roles a stock alert is addressed to: of the staff who follow its supplier, they see its
+# cards in the supplier's room and the internal room, and are notified. Everyone who may press
+# its replenish button, and logistics, who dispatch the delivery that refills the stock
+# (escalation policies add more).
+STOCK_ALERT_AUDIENCE = tuple(sorted(REPLENISHERS | {Role.LOGISTICS}))
 
 
 def _check_rule_lines(values):

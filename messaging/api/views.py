@@ -15,14 +15,15 @@ from messaging.api import serializers as s
 from messaging.chain import chain_verify
 from messaging.frames import message_frame
 from messaging.models import Room
+from messaging.references import message_frames
 from scm_portal.api.errors import Conflict
 from scm_portal.api.params import int_param
 from scm_portal.api.parsers import MultiPartParser
 from scm_portal.api.viewsets import TenantContextMixin, TenantScopedViewSet
 
 
-def _frames(messages):
-    return [message_frame(m, list(m.attachments.all())) for m in messages]
+def _frames(request, messages, context):
+    return message_frames(request.user, messages, context)
 
 
 class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -89,7 +90,7 @@ class RoomMessagesView(TenantContextMixin, APIView):
             after = int_param(request, "after_seq", 0)
             page = selectors.message_list_after(request.user, room, after, limit)
             next_url = request.build_absolute_uri(f"?after_seq={page[-1].seq}&limit={limit}") if len(page) == limit else None
-        return Response({"results": _frames(page), "next": next_url})
+        return Response({"results": _frames(request, page, self.tenant_context), "next": next_url})
 
     @extend_schema(request=s.MessageCreateSerializer, responses={201: s.MessageFrameSerializer, 200: s.MessageFrameSerializer})
     def post(self, request, tenant, room_id):
@@ -102,8 +103,9 @@ class RoomMessagesView(TenantContextMixin, APIView):
             )
         except services.Conflict as exc:
             raise Conflict(str(exc)) from None
-        # A message created here carries no files; a replayed one may (an upload's client_id).
-        frame = message_frame(message, [] if created else None)
+        # A message created here carries no files; a replayed one may (an upload's client_id), and
+        # its reference is shown as the poster may see it now.
+        frame = message_frame(message, []) if created else _frames(request, [message], self.tenant_context)[0]
         return Response(frame, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -187,7 +189,8 @@ class MessageSearchView(TenantContextMixin, APIView):
             raise exceptions.ValidationError({"q": [_("Search for 1 to 200 characters.")]})
         room_id = int_param(request, "room", minimum=1)
         room = access_room(request.user, self.tenant, room_id, self.tenant_context) if room_id else None
-        return Response({"results": _frames(selectors.message_search(request.user, self.tenant, query, room)), "next": None})
+        return Response({"results": _frames(request, selectors.message_search(request.user, self.tenant, query, room),
+                                            self.tenant_context), "next": None})
 
 
 class ConversationView(TenantContextMixin, APIView):
@@ -204,6 +207,7 @@ class ConversationView(TenantContextMixin, APIView):
             raise exceptions.ValidationError({"kind": [_("Unknown subject kind.")]})
         if not ref or entry.resolve(tenant=self.tenant, user=request.user, ref=ref) is None:
             raise exceptions.NotFound()
-        return Response({"results": _frames(selectors.message_list_about(request.user, self.tenant, kind, ref)), "next": None})
+        return Response({"results": _frames(request, selectors.message_list_about(request.user, self.tenant, kind, ref),
+                                            self.tenant_context), "next": None})
 
 

@@ -262,6 +262,12 @@
       }).catch(function () { /* the socket keeps the board current; the next reconnect retries */ });
     }
 
+    var refreshTimer = null;
+    function refreshSoon() {
+      if (refreshTimer) return;
+      refreshTimer = setTimeout(function () { refreshTimer = null; refresh(); }, 300);
+    }
+
     rows.addEventListener("click", function (event) {
       var button = event.target.closest("button[data-action]");
       if (!button || !rows.contains(button)) return;
@@ -290,7 +296,10 @@
         if (frame.type === "hello") {
           refresh();
         } else if (frame.type === "alert") {
-          upsert(frame, true);
+          // Every alert the reader may see arrives live; whether it is addressed to them ("mine")
+          // is the server's answer, so a new one under that filter is read from the API.
+          if (filter.mine && !rowOf(frame.id)) refreshSoon();
+          else upsert(frame, true);
         }
       }
     }, { liveOn: "hello" });

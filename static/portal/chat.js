@@ -243,6 +243,7 @@
       if (frame.internal) meta.appendChild(el("span", "msg-badge badge-internal", t("internal_note")));
       if (frame.kind === "event") meta.appendChild(el("span", "msg-badge", t("event")));
       if (frame.kind === "bot" && frame.recipient === me) meta.appendChild(el("span", "msg-badge", t("bot_private")));
+      if (frame.kind === "chat" && frame.recipient === me) meta.appendChild(el("span", "msg-badge", t("question_private")));
       if (frame.subject) meta.appendChild(el("span", "msg-badge msg-subject", frame.subject.kind + " " + frame.subject.id));
       node.appendChild(meta);
 
@@ -250,7 +251,13 @@
         var ref = el("a", "msg-ref", t("reply_to", { seq: frame.refers_to }));
         ref.href = "#msg-" + Number(frame.refers_to);
         ref.setAttribute("data-jump", String(frame.refers_to));
+        ref.setAttribute("data-testid", "reply-link");
         node.appendChild(ref);
+      } else if (!frame.refers_to && frame.relation === "reply" && frame.kind !== "system") {
+        // The server leaves out a reference this reader may not see: no seq, no link.
+        var hidden = el("span", "msg-ref", t("reply_hidden"));
+        hidden.setAttribute("data-testid", "reply-hidden");
+        node.appendChild(hidden);
       }
 
       var body = el("div", "msg-body");

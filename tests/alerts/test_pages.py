@@ -133,9 +133,12 @@ def test_filters_by_state_kind_and_mine(full_demo, client):
     assert ids("?kind=velocity") == {planner_alert.pk}
     # "mine": addressed to the warehouse role, not the planner's alert
     assert ids("?mine=1") == everything - {reorder.pk, planner_alert.pk}
+    # The planner: its own alert, and the stock alerts (addressed to every role that replenishes)
     client.force_login(user("acme.planner"))
-    assert ids("?mine=1") == {planner_alert.pk}
-    assert ids("?mine=1&kind=low_stock") == set()
+    assert ids("?mine=1") == everything - {reorder.pk}
+    assert ids("?mine=1&kind=low_stock") == {low_stock.pk}
+    client.force_login(user("acme.auditor"))  # sees the board; no alert is addressed to the auditor
+    assert ids("?mine=1") == set() and ids("") == everything - {reorder.pk}
     assert b'data-testid="board-empty"' in client.get(url + "?mine=1&kind=low_stock").content
 
 

@@ -227,15 +227,46 @@ def test_internal_notes_and_bot_answers_reach_only_their_readers(new_context, lo
     question_seq = int(question.get_attribute("data-seq"))
     answer_seq = int(answer.get_attribute("data-seq"))
     assert answer_seq > question_seq
-    expect(planner.locator(f'[data-testid=chat-log] [data-seq="{answer_seq}"]')).to_have_count(0)
-    expect(supplier.locator(f'[data-testid=chat-log] [data-seq="{answer_seq}"]')).to_have_count(0)
-    # the question itself is public
-    expect(supplier.locator(f'[data-testid=chat-log] [data-seq="{question_seq}"]')).to_have_count(1)
+    # and the question is the buyer's alone too
+    for page in (planner, supplier):
+        for seq in (question_seq, answer_seq):
+            expect(page.locator(f'[data-testid=chat-log] [data-seq="{seq}"]')).to_have_count(0)
 
     supplier.wait_for_timeout(300)
     assert note not in supplier.content()
     assert not [f for f in supplier.frames_received if note in f], "an internal note reached the supplier's socket"
     assert_each_seq_once(buyer)
+
+
+def test_a_reply_to_a_message_the_reader_cannot_see_shows_no_seq(new_context, login, portal_server):
+    # Given the planner and the supplier in acme's sup-a room
+    planner = open_room(new_context, login, "acme.planner", "sup-a")
+    supplier = open_room(new_context, login, "supa.rep", "sup-a")
+    credentials = {"username": "acme.buyer", "password": DEMO_PASSWORD}
+    token = api_call(portal_server, "POST", "/api/v1/auth/token/", credentials)["token"]
+    room = next(r for r in api_call(portal_server, "GET", "/api/v1/t/acme/rooms/", token=token)
+                if (r["partner"] or {}).get("organization") == "sup-a")
+    path = f"/api/v1/t/acme/rooms/{room['id']}/messages/"
+
+    # When the buyer answers an internal note in public
+    note_text, reply_text = canary("note"), canary("reply")
+    note = api_call(portal_server, "POST", path, {"body": f"内部 {note_text}", "internal": True}, token=token)
+    api_call(portal_server, "POST", path, {"body": f"按原计划 {reply_text}", "refers_to": note["seq"],
+                                           "relation": "reply"}, token=token)
+
+    # Then the planner's reply links to the note; the supplier's names no seq, live and after a reload
+    expect(messages_with(planner, reply_text).locator("[data-testid=reply-link]")).to_have_attribute(
+        "data-jump", str(note["seq"]))
+    for page in (supplier, None):
+        if page is None:
+            supplier.reload()
+            expect(supplier.locator("[data-chat=room]")).to_have_attribute("data-history", "ready")
+            page = supplier
+        reply = messages_with(page, reply_text)
+        expect(reply.locator("[data-testid=reply-hidden]")).to_have_count(1)
+        expect(reply.locator("[data-testid=reply-link]")).to_have_count(0)
+        assert f"#{note['seq']}" not in reply.inner_text()
+    assert note_text not in supplier.content()
 
 
 def test_scrolling_up_loads_the_whole_history_once(new_context, login, portal_server):
