@@ -52,6 +52,7 @@ from finance.models import (
     Repayment,
 )
 from finance.money import MoneyError, check_amount, currency_of, interest, quantize, quantize_down
+from scm_portal.errors import StructuredValidationError
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.models import Partnership
 from scm_portal.tenancy.roles import OrganizationKind
@@ -84,10 +85,13 @@ def check_reason(reason):
 
 
 def check_money(amount, currency, field="amount"):
+    """`amount` as money of `currency` (finance.money.check_amount); a 400 on `field` otherwise, whose
+    code is `too_many_decimals` when that is what is wrong."""
     try:
         return check_amount(amount, currency)
     except MoneyError as error:
-        raise ValidationError({field: ValidationError(str(error), code=error.code)}) from None
+        code = error.code if error.code == "too_many_decimals" else "validation_error"
+        raise StructuredValidationError(str(error), fields={field: [str(error)]}, code=code) from None
 
 
 def check_application_transition(application, to_state):

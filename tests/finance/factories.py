@@ -48,12 +48,25 @@ def invoice(po, amount, number=None, username="supa.rep"):
                                    number=number or f"INV-{next(_numbers)}", amount=Decimal(amount), currency=po.currency)
 
 
+def finance_approver(tenant="acme"):
+    """acme's demo approver; for another tenant, its own `<tenant>.finance` (the demo has none)."""
+    if tenant == "acme":
+        return "acme.finance"
+    from scm_portal.tenancy import services as tenancy
+    from tests.factories import UserFactory
+
+    target = Tenant.objects.get(slug=tenant)
+    who = UserFactory(username=f"{tenant}.finance")
+    tenancy.membership_create(tenant=target, actor=None, user=who, organization=target.organization, role="finance_approver")
+    return who.username
+
+
 def confirmed_receivable(amount="1000.00", supplier="sup-a", due_in=90, currency="CNY", tenant="acme"):
-    """A receivable of `supplier` confirmed by acme.finance, due in `due_in` days."""
+    """A receivable of `supplier` confirmed by the tenant's finance approver, due in `due_in` days."""
     po = received_po(tenant=tenant, supplier=supplier, currency=currency, lines=((1, amount),))
     rep = {"sup-a": "supa.rep", "sup-b": "supb.rep"}[supplier]
     inv = invoice(po, amount, username=rep)
-    actor, context = ctx("acme.finance", tenant)
+    actor, context = ctx(finance_approver(tenant), tenant)
     return services.receivable_confirm(tenant=po.tenant, actor=actor, context=context, receivable=inv.receivable,
                                        due_date=timezone.localdate() + timedelta(days=due_in))
 
