@@ -96,3 +96,46 @@ def disburse(application, key="key-1", username="bank.officer"):
     actor, context = ctx(username)
     return services.financing_disburse(tenant=context.tenant, actor=actor, context=context, application=application,
                                        idempotency_key=key, verified_at=timezone.now())
+
+
+def tenant_financing_flow(tenant_slug, text):
+    """Rows of every finance model in another tenant (for the crawlers), through the services: an
+    invoice (number `text`) with an attachment, its receivable confirmed, terms, and an application
+    approved by two of the tenant's finance approvers and its funder, disbursed and repaid. Adds
+    the approvers, a funder partnership and its officer to the tenant as it goes."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from finance.models import FinancingTerms
+    from scm_portal.tenancy import services as tenancy
+    from tests.factories import UserFactory
+
+    tenant = Tenant.objects.get(slug=tenant_slug)
+    bank = Organization.objects.get(slug="bank")
+    tenancy.partnership_create(tenant=tenant, actor=None, organization=bank, kind="funder")
+    people = {}
+    for name, organization, role in ((f"{tenant_slug}.finance", tenant.organization, "finance_approver"),
+                                     (f"{tenant_slug}.cfo", tenant.organization, "finance_approver"),
+                                     (f"{tenant_slug}.bank", bank, "funder_officer")):
+        people[name] = UserFactory(username=name)
+        tenancy.membership_create(tenant=tenant, actor=None, user=people[name], organization=organization, role=role)
+    FinancingTerms.objects.create(tenant=tenant, funder=bank, annual_rate=Decimal("0.05"), advance_rate=Decimal("0.8"))
+
+    po = received_po(tenant=tenant, lines=((1, "1000.00"),))
+    inv = invoice(po, "1000.00", number=text[:64])
+    rep, rep_context = ctx("supa.rep", tenant_slug)
+    services.invoice_attachment_add(tenant=tenant, actor=rep, context=rep_context, invoice=inv,
+                                    upload=SimpleUploadedFile(f"{text}.pdf", b"%PDF-1.4 " + text.encode()))
+    finance, finance_context = ctx(f"{tenant_slug}.finance", tenant_slug)
+    receivable = services.receivable_confirm(tenant=tenant, actor=finance, context=finance_context,
+                                             receivable=inv.receivable, due_date=timezone.localdate() + timedelta(days=30))
+    application = services.financing_apply(tenant=tenant, actor=rep, context=rep_context, receivables=[receivable.pk],
+                                           amount=Decimal("800.00"), funder=bank)
+    for name in (f"{tenant_slug}.finance", f"{tenant_slug}.cfo", f"{tenant_slug}.bank"):
+        actor, context = ctx(name, tenant_slug)
+        services.financing_approve(tenant=tenant, actor=actor, context=context, application=application,
+                                   verified_at=timezone.now())
+    actor, context = ctx(f"{tenant_slug}.bank", tenant_slug)
+    services.financing_disburse(tenant=tenant, actor=actor, context=context, application=application,
+                                idempotency_key=text, verified_at=timezone.now())
+    services.financing_repay(tenant=tenant, actor=finance, context=finance_context, application=application)
+    return application
