@@ -16,7 +16,7 @@ tenant, and a disbursement without two such approvals and the funder's.
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from finance.money import CURRENCY_CHOICES
 from scm_portal.tenancy.models import Organization, Tenant
@@ -50,9 +50,9 @@ class OtpRequired(Exception):
 
 
 class InvoiceState(models.TextChoices):
-    SUBMITTED = "submitted", _("Submitted")
-    CONFIRMED = "confirmed", _("Confirmed")
-    REJECTED = "rejected", _("Rejected")
+    SUBMITTED = "submitted", pgettext_lazy("finance", "Submitted")
+    CONFIRMED = "confirmed", pgettext_lazy("finance", "Confirmed")
+    REJECTED = "rejected", pgettext_lazy("finance", "Rejected")
 
 
 class Invoice(models.Model):
@@ -127,12 +127,12 @@ class InvoiceAttachment(models.Model):
 
 
 class ReceivableState(models.TextChoices):
-    PENDING = "pending", _("Awaiting confirmation")  # its invoice is submitted
-    CONFIRMED = "confirmed", _("Confirmed")  # a payable the core enterprise owes on due_date
-    PLEDGED = "pledged", _("Pledged")  # in a live financing application
-    SETTLED = "settled", _("Settled")  # repaid
-    TRANSFERRED = "transferred", _("Transferred")  # split off whole to lower tiers (amount 0)
-    REJECTED = "rejected", _("Rejected")  # its invoice was rejected
+    PENDING = "pending", pgettext_lazy("finance", "Awaiting confirmation")  # its invoice is submitted
+    CONFIRMED = "confirmed", pgettext_lazy("finance", "Confirmed")  # a payable the core enterprise owes on due_date
+    PLEDGED = "pledged", pgettext_lazy("finance", "Pledged")  # in a live financing application
+    SETTLED = "settled", pgettext_lazy("finance", "Settled")  # repaid
+    TRANSFERRED = "transferred", pgettext_lazy("finance", "Transferred")  # split off whole to lower tiers (amount 0)
+    REJECTED = "rejected", pgettext_lazy("finance", "Rejected")  # its invoice was rejected
 
 
 class Receivable(models.Model):
@@ -211,14 +211,14 @@ class FinancingTerms(models.Model):
 
 
 class ApplicationState(models.TextChoices):
-    REQUESTED = "requested", _("Requested")
-    CORE_REVIEW = "core_review", _("In core review")  # one core approval of two
-    FUNDER_REVIEW = "funder_review", _("In funder review")  # two core approvals; the funder's turn
-    DISBURSED = "disbursed", _("Disbursed")
-    REPAID = "repaid", _("Repaid")
-    REJECTED = "rejected", _("Rejected")
-    WITHDRAWN = "withdrawn", _("Withdrawn")
-    OVERDUE = "overdue", _("Overdue")
+    REQUESTED = "requested", pgettext_lazy("finance", "Requested")
+    CORE_REVIEW = "core_review", pgettext_lazy("finance", "In core review")  # one core approval of two
+    FUNDER_REVIEW = "funder_review", pgettext_lazy("finance", "In funder review")  # two core approvals; the funder's turn
+    DISBURSED = "disbursed", pgettext_lazy("finance", "Disbursed")
+    REPAID = "repaid", pgettext_lazy("finance", "Repaid")
+    REJECTED = "rejected", pgettext_lazy("finance", "Rejected")
+    WITHDRAWN = "withdrawn", pgettext_lazy("finance", "Withdrawn")
+    OVERDUE = "overdue", pgettext_lazy("finance", "Overdue")
 
 
 A = ApplicationState
@@ -335,13 +335,13 @@ class FinancingItem(models.Model):
 
 
 class ApprovalStage(models.TextChoices):
-    CORE = "core", _("Core enterprise")
-    FUNDER = "funder", _("Funder")
+    CORE = "core", pgettext_lazy("finance", "Core enterprise")
+    FUNDER = "funder", pgettext_lazy("finance", "Funder")
 
 
 class Decision(models.TextChoices):
-    APPROVE = "approve", _("Approved")
-    REJECT = "reject", _("Rejected")
+    APPROVE = "approve", pgettext_lazy("finance", "Approved")
+    REJECT = "reject", pgettext_lazy("finance", "Rejected")
 
 
 class Approval(models.Model):
