@@ -8,6 +8,29 @@ class FinanceConfig(AppConfig):
 
     def ready(self):
         self.register_alert_kinds()
+        self.register_subjects()
+
+    @staticmethod
+    def register_subjects():
+        """Messages may be linked to an invoice or a financing application (`subject`), resolved only
+        among the records the user may see."""
+        from finance.models import FinancingApplication, Invoice
+        from messaging import registry
+
+        def resolver(model):
+            def resolve(*, tenant, user, ref):
+                try:
+                    pk = int(ref)
+                except (TypeError, ValueError):
+                    return None
+                if not 0 < pk < 2**63:
+                    return None
+                return model.objects.for_tenant(tenant).visible_to(user).filter(pk=pk).first()
+            return resolve
+
+        registry.register_subject("invoice", resolve=resolver(Invoice), label=lambda invoice: invoice.number)
+        registry.register_subject("financing_application", resolve=resolver(FinancingApplication),
+                                  label=lambda application: f"FA-{application.pk}")
 
     @staticmethod
     def register_alert_kinds():

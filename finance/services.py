@@ -119,6 +119,44 @@ def _partner(tenant, organization, kind, field):
     return organization
 
 
+# --- cards in the rooms ----------------------------------------------------------------------
+
+
+def financing_rooms_lock(tenant, *organization_ids):
+    """Locks the partner rooms of these organisations in `tenant` (the supplier's, the funder's), the
+    first locks of every write that posts a card; returns them."""
+    from messaging.lock_objects import rooms_lock
+    from messaging.models import Room
+
+    ids = Room.objects.filter(tenant=tenant, partnership__active=True, partnership__organization_id__in=organization_ids)
+    return list(rooms_lock(list(ids.values_list("pk", flat=True))).values())
+
+
+def financing_card_post(tenant, rooms, application, event, **params):
+    """An event card about `application` in each of `rooms` (locked by the caller), linked to it as
+    subject `{"kind": "financing_application", "id": id}`. The text is the tenant's language's."""
+    from django.utils import translation
+
+    from finance.cards import financing_card_text
+    from messaging.services import event_post_many
+
+    values = {
+        "id": application.pk, "supplier": application.supplier.name, "funder": application.funder.name,
+        "amount": quantize(application.amount, application.currency), "currency": application.currency,
+        "cost": quantize(application.cost, application.currency), "days": application.days,
+        "maturity": application.maturity_date.isoformat(), **params,
+    }
+    with translation.override(tenant.default_language):
+        body = financing_card_text(event, values)
+    payload = {"application": application.pk, "event": event, "state": application.state,
+               "amount": str(quantize(application.amount, application.currency)), "currency": application.currency}
+    return event_post_many([
+        {"tenant": tenant, "room": room, "body": body, "payload": payload, "subject_kind": "financing_application",
+         "subject_ref": str(application.pk)}
+        for room in rooms
+    ], locked={room.pk: room for room in rooms})
+
+
 # --- invoices and receivables ----------------------------------------------------------------
 
 
@@ -365,6 +403,9 @@ def financing_apply(*, tenant, actor, context, receivables, amount, funder):
     if not _supplier_orgs(context):
         raise PermissionDenied(_("Only a supplier's representatives apply for financing."))
     _partner(tenant, funder, OrganizationKind.FUNDER, "funder")
+    holders = Receivable.objects.for_tenant(tenant).filter(pk__in=[r for r in receivables if isinstance(r, int)])
+    holder_ids = set(holders.values_list("holder_id", flat=True)) & _supplier_orgs(context)
+    rooms = financing_rooms_lock(tenant, *holder_ids, funder.pk)  # rooms first, then the receivables
     rows = _receivables_for(tenant, context, receivables, lock=True)
     quote = _quote(tenant, rows, amount, funder)
     application = FinancingApplication.objects.create(
@@ -376,6 +417,7 @@ def financing_apply(*, tenant, actor, context, receivables, amount, funder):
         FinancingItem(tenant=tenant, application=application, receivable=r, amount=r.amount) for r in rows
     ])
     Receivable.objects.filter(pk__in=[r.pk for r in rows]).update(state=ReceivableState.PLEDGED)
+    financing_card_post(tenant, rooms, application, "requested")
     return application
 
 
@@ -412,6 +454,7 @@ def financing_approve(*, tenant, actor, context, application, verified_at):
     if stage == ApprovalStage.CORE and application.created_by_id == actor.pk:
         raise PermissionDenied(_("The maker of an application may not approve it."))
     check_second_factor(verified_at)
+    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
     application = lock_objects.application_lock(tenant, application.pk)
     if Approval.objects.filter(application=application, approver=actor).exists():
         raise FinanceConflict(_("You have decided on this application already."), code="already_decided")
@@ -426,6 +469,8 @@ def financing_approve(*, tenant, actor, context, application, verified_at):
         check_application_transition(application, target)
         application.state = target
         application.save(update_fields=["state", "updated_at"])
+        financing_card_post(tenant, rooms, application, "core_approved", approver=actor.get_full_name() or actor.username,
+                            count=approvers)
     else:
         if application.state != S.FUNDER_REVIEW:
             raise FinanceConflict(_("This application is not in funder review."))
@@ -433,6 +478,7 @@ def financing_approve(*, tenant, actor, context, application, verified_at):
                                 stage=stage, decision=Decision.APPROVE, at=now)
         application.funder_approved_at = now
         application.save(update_fields=["funder_approved_at", "updated_at"])
+        financing_card_post(tenant, rooms, application, "funder_approved")
     return application
 
 
@@ -446,6 +492,7 @@ def financing_reject(*, tenant, actor, context, application, reason, verified_at
         raise PermissionDenied(_("The maker of an application may not decide on it."))
     reason = check_reason(reason)
     check_second_factor(verified_at)
+    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
     application = lock_objects.application_lock(tenant, application.pk)
     allowed = (S.REQUESTED, S.CORE_REVIEW) if stage == ApprovalStage.CORE else (S.FUNDER_REVIEW,)
     if application.state not in allowed:
@@ -460,6 +507,8 @@ def financing_reject(*, tenant, actor, context, application, reason, verified_at
     application.state, application.reason = S.REJECTED, reason
     application.save(update_fields=["state", "reason", "updated_at"])
     _release(tenant, application)
+    financing_card_post(tenant, rooms, application, "rejected", approver=actor.get_full_name() or actor.username,
+                        reason=reason)
     return application
 
 
@@ -470,11 +519,13 @@ def financing_withdraw(*, tenant, actor, context, application, reason):
     if application.supplier_id not in _supplier_orgs(context):
         raise PermissionDenied(_("Only the applicant may withdraw an application."))
     reason = check_reason(reason)
+    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
     application = lock_objects.application_lock(tenant, application.pk)
     check_application_transition(application, S.WITHDRAWN)
     application.state, application.reason = S.WITHDRAWN, reason
     application.save(update_fields=["state", "reason", "updated_at"])
     _release(tenant, application)
+    financing_card_post(tenant, rooms, application, "withdrawn", reason=reason)
     return application
 
 
@@ -537,6 +588,7 @@ def financing_disburse(*, tenant, actor, context, application, idempotency_key, 
 
 
 def _disburse(tenant, actor, application, key, request_hash):
+    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
     application = lock_objects.application_lock(tenant, application.pk)
     found = _replay(tenant, key, request_hash)  # committed while this waited for the lock
     if found is not None:
@@ -556,6 +608,7 @@ def _disburse(tenant, actor, application, key, request_hash):
     disbursement.response_body = _disbursement_body(application, disbursement)
     disbursement.save(force_insert=True)
     application.save(update_fields=["state", "disbursed_at", "updated_at"])
+    financing_card_post(tenant, rooms, application, "disbursed")
     return disbursement, False
 
 
@@ -565,6 +618,7 @@ def financing_repay(*, tenant, actor, context, application):
     are settled."""
     check_context(context, tenant=tenant, user=actor)
     check_finance_approver(context)
+    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
     application = lock_objects.application_lock(tenant, application.pk)
     check_application_transition(application, S.REPAID)
     now = timezone.now()
@@ -575,6 +629,7 @@ def financing_repay(*, tenant, actor, context, application):
     items = FinancingItem.objects.filter(application=application, released=False)
     rows = lock_objects.receivables_lock(tenant, items.values_list("receivable_id", flat=True))
     Receivable.objects.filter(pk__in=[r.pk for r in rows]).update(state=ReceivableState.SETTLED)
+    financing_card_post(tenant, rooms, application, "repaid")
     return repayment
 
 

@@ -366,3 +366,22 @@ def test_the_sweep_marks_overdue_once_and_raises_an_alert(full_demo):
     actor, context = ctx("acme.finance")
     services.financing_repay(tenant=context.tenant, actor=actor, context=context, application=application)
     assert FinancingApplication.objects.get(pk=application.pk).state == "repaid"
+
+
+def test_every_transition_is_a_card_in_the_supplier_and_funder_rooms(demo):
+    from messaging.models import Message
+
+    application = funder_approved()
+    disburse(application)
+    actor, context = ctx("acme.finance")
+    services.financing_repay(tenant=context.tenant, actor=actor, context=context, application=application)
+    cards = Message.objects.filter(subject_kind="financing_application", subject_ref=str(application.pk)).order_by("pk")
+    rooms = {}
+    for card in cards:
+        rooms.setdefault(card.room.partnership.organization.slug, []).append(card.payload["event"])
+    expected = ["requested", "core_approved", "core_approved", "funder_approved", "disbursed", "repaid"]
+    assert rooms == {"sup-a": expected, "bank": expected}
+    # A refused step posts nothing.
+    with pytest.raises(FinanceConflict):
+        disburse(application, key="another")
+    assert cards.count() == 2 * len(expected)
