@@ -385,3 +385,14 @@ def test_every_transition_is_a_card_in_the_supplier_and_funder_rooms(demo):
     with pytest.raises(FinanceConflict):
         disburse(application, key="another")
     assert cards.count() == 2 * len(expected)
+
+
+def test_the_demo_seeds_a_receivable_and_an_application_awaiting_approval_once(full_demo):
+    from finance import demo as finance_demo
+
+    assert set(Receivable.objects.filter(holder__slug="sup-a").values_list("state", flat=True)) == {"confirmed", "pledged"}
+    application = FinancingApplication.objects.get()
+    assert (application.state, application.supplier.slug, application.funder.slug) == ("requested", "sup-a", "bank")
+    before = snapshot()
+    finance_demo.seed(full_demo)
+    assert snapshot() == before
