@@ -51,7 +51,7 @@ from finance.models import (
     ReceivableState,
     Repayment,
 )
-from finance.money import MoneyError, check_amount, currency_of, interest, quantize, quantize_down
+from finance.money import MAX_AMOUNT, MoneyError, check_amount, currency_of, interest, quantize, quantize_down
 from scm_portal.errors import StructuredValidationError
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.models import Partnership
@@ -59,6 +59,7 @@ from scm_portal.tenancy.roles import OrganizationKind
 
 S = ApplicationState
 REASON_MAX = 2000
+MAX_TERM_DAYS = 3660  # a payable is due within ten years: interest and dates stay within what is stored
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -262,6 +263,8 @@ def receivable_confirm(*, tenant, actor, context, receivable, due_date):
         raise ValidationError({"due_date": _("Give a date.")})
     if due_date <= _today(tenant):
         raise ValidationError({"due_date": _("The due date must be after today.")})
+    if due_date > _today(tenant) + timedelta(days=MAX_TERM_DAYS):
+        raise ValidationError({"due_date": _("The due date is at most ten years away.")})
     invoice = lock_objects.invoice_lock(tenant, receivable.invoice_id)
     receivable = lock_objects.receivables_lock(tenant, [receivable.pk])[0]
     if receivable.state != ReceivableState.PENDING or invoice.state != InvoiceState.SUBMITTED:
@@ -371,6 +374,8 @@ def _quote(tenant, receivables, amount, funder):
         raise FinanceConflict(_("A receivable is due today or earlier."), code="matured")
     rate, advance = financing_terms(tenant, funder)
     outstanding = sum((r.amount for r in receivables), Decimal(0))
+    if outstanding > MAX_AMOUNT:
+        raise ValidationError({"receivables": _("Together these receivables are too large for one application.")})
     limit = quantize_down(advance * outstanding, currency)
     if amount > limit:
         raise ValidationError({"amount": ValidationError(
@@ -403,6 +408,8 @@ def financing_apply(*, tenant, actor, context, receivables, amount, funder):
     if not _supplier_orgs(context):
         raise PermissionDenied(_("Only a supplier's representatives apply for financing."))
     _partner(tenant, funder, OrganizationKind.FUNDER, "funder")
+    if not isinstance(receivables, (list, tuple)):
+        raise ValidationError({"receivables": _("Give between 1 and 100 distinct receivables.")})
     holders = Receivable.objects.for_tenant(tenant).filter(pk__in=[r for r in receivables if isinstance(r, int)])
     holder_ids = set(holders.values_list("holder_id", flat=True)) & _supplier_orgs(context)
     rooms = financing_rooms_lock(tenant, *holder_ids, funder.pk)  # rooms first, then the receivables

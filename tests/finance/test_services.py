@@ -396,3 +396,14 @@ def test_the_demo_seeds_a_receivable_and_an_application_awaiting_approval_once(f
     before = snapshot()
     finance_demo.seed(full_demo)
     assert snapshot() == before
+
+
+def test_a_due_date_past_ten_years_is_refused(demo):
+    po = received_po()
+    inv = invoice(po, "100.00")
+    actor, context = ctx("acme.finance")
+    before = snapshot()
+    with pytest.raises(ValidationError):
+        services.receivable_confirm(tenant=po.tenant, actor=actor, context=context, receivable=inv.receivable,
+                                    due_date=timezone.localdate().replace(year=9999))
+    assert snapshot() == before
