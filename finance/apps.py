@@ -1,6 +1,44 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class FinanceConfig(AppConfig):
     name = "finance"
     verbose_name = "Finance"
+
+    def ready(self):
+        self.register_alert_kinds()
+        self.register_subjects()
+
+    @staticmethod
+    def register_subjects():
+        """Messages may be linked to an invoice or a financing application (`subject`), resolved only
+        among the records the user may see."""
+        from finance.models import FinancingApplication, Invoice
+        from messaging import registry
+
+        def resolver(model):
+            def resolve(*, tenant, user, ref):
+                try:
+                    pk = int(ref)
+                except (TypeError, ValueError):
+                    return None
+                if not 0 < pk < 2**63:
+                    return None
+                return model.objects.for_tenant(tenant).visible_to(user).filter(pk=pk).first()
+            return resolve
+
+        registry.register_subject("invoice", resolve=resolver(Invoice), label=lambda invoice: invoice.number)
+        registry.register_subject("financing_application", resolve=resolver(FinancingApplication),
+                                  label=lambda application: f"FA-{application.pk}")
+
+    @staticmethod
+    def register_alert_kinds():
+        """`financing_overdue`: a disbursed application not repaid by its maturity date
+        (finance.services.financing_overdue_sweep); its title and body come from finance/cards.py."""
+        from alerts.models import Severity
+        from alerts.registry import register_alert_kind
+        from finance.cards import financing_overdue_text
+
+        register_alert_kind("financing_overdue", label=_("Financing overdue"), severity=Severity.CRITICAL,
+                            render=financing_overdue_text)

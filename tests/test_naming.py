@@ -26,7 +26,7 @@ ENTITIES = {
     "alerts": {"alert", "audience", "escalation", "escalation_policy", "notification"},
     "inventory": {"warehouse", "sku", "stock_level", "stock_movement", "rule", "replenishment_request"},
     "orders": set(),
-    "finance": set(),
+    "finance": {"invoice", "receivable", "financing"},
 }
 PREFIXES = ("check_", "register_")  # validators; registrations called from ready()
 

@@ -70,6 +70,11 @@ def world(full_demo):
                                      inspection="fail", lot=CANARY, received_by=buyer, received_at=timezone.now())
     QualityHold.objects.create(tenant=globex, order=po, order_line=line, receipt=receipt, sku=line.sku, lot=CANARY,
                                reason=CANARY)
+    # Financing in globex: an invoice named by the canary, its receivable, an application through
+    # to repayment (approvals, the disbursement, the repayment), the tenant's terms.
+    from tests.finance.factories import tenant_financing_flow
+
+    tenant_financing_flow("globex", CANARY)
     return demo
 
 

@@ -28,8 +28,8 @@ def _all_codes(codes):
     return [codes] if isinstance(codes, str) else []
 
 
-# Codes that name the whole 400 better than "validation_error" does.
-_TOP_LEVEL_VALIDATION_CODES = ("unknown_field", "conflict")
+# Codes that name the whole 400 better than "validation_error" does (money: finance/money.py).
+_TOP_LEVEL_VALIDATION_CODES = ("unknown_field", "conflict", "float_not_allowed", "too_many_decimals")
 
 
 def _validation_code(exc):

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("alerts.api.urls")),
     path("", include("inventory.api.urls")),
     path("", include("orders.api.kpi_urls")),
+    path("", include("finance.api.urls")),
 ]

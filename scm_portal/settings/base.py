@@ -183,10 +183,20 @@ CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "tenancy.housekeeping", "schedule": 3600.0},
     "escalations": {"task": "alerts.escalation_sweep", "schedule": float(env_int("ESCALATION_SWEEP_SECONDS", 5))},
     "stock-rules": {"task": "inventory.rules_sweep", "schedule": float(env_int("RULES_SWEEP_SECONDS", 60))},
+    "financing-overdue": {"task": "finance.overdue_sweep", "schedule": float(env_int("FINANCING_OVERDUE_SWEEP_SECONDS", 3600))},
 }
 # The embedded default runs CELERY_BEAT_SCHEDULE in a thread of the server process;
 # with a broker, exactly one `celery beat` does (see `make up`).
 EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", not CELERY_BROKER_URL)
+
+# --- Financing (finance/) ------------------------------------------------------------------
+# Money actions (approve, reject, disburse) need a token or session verified with TOTP at most
+# this many seconds ago (403 `otp_required` otherwise).
+MONEY_OTP_MAX_AGE = env_int("MONEY_OTP_MAX_AGE", 15 * 60)
+# Terms when a tenant has no FinancingTerms row: the annual rate and the share of the
+# receivables a supplier may borrow (decimal strings, read as Decimal).
+FINANCING_DEFAULT_RATE = env_str("FINANCING_DEFAULT_RATE", "0.060000")
+FINANCING_ADVANCE_RATE = env_str("FINANCING_ADVANCE_RATE", "0.9000")
 
 # --- Auth --------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -72,3 +72,21 @@ def totp_is_verified(request):
     except ValidationError:
         return False
     return TotpVerification.objects.filter(credential=credential, user=user, expires_at__gt=timezone.now()).exists()
+
+
+def totp_verified_at(request):
+    """When the request's token or session last passed TOTP (None: never, or expired). Money
+    actions compare it with settings.MONEY_OTP_MAX_AGE: "verified in the last N minutes"."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        credential = _credential(request)
+    except ValidationError:
+        return None
+    expires_at = (
+        TotpVerification.objects.filter(credential=credential, user=user, expires_at__gt=timezone.now())
+        .values_list("expires_at", flat=True).first()
+    )
+    # A verification lasts VERIFICATION_TTL from the moment the code was checked.
+    return None if expires_at is None else expires_at - VERIFICATION_TTL

@@ -1,0 +1,12 @@
+from rest_framework.routers import SimpleRouter
+
+from finance.api import views
+
+T = r"t/(?P<tenant>[a-z0-9-]+)/"
+
+router = SimpleRouter()
+router.register(T + "invoices", views.InvoiceViewSet, basename="invoice")
+router.register(T + "receivables", views.ReceivableViewSet, basename="receivable")
+router.register(T + "financing-applications", views.FinancingApplicationViewSet, basename="financing-application")
+
+urlpatterns = router.urls
