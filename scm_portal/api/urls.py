@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("messaging.api.urls")),
     path("", include("alerts.api.urls")),
     path("", include("inventory.api.urls")),
+    path("", include("orders.api.urls")),
 ]

@@ -183,6 +183,7 @@ CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "tenancy.housekeeping", "schedule": 3600.0},
     "escalations": {"task": "alerts.escalation_sweep", "schedule": float(env_int("ESCALATION_SWEEP_SECONDS", 5))},
     "stock-rules": {"task": "inventory.rules_sweep", "schedule": float(env_int("RULES_SWEEP_SECONDS", 60))},
+    "po-unconfirmed": {"task": "orders.po_unconfirmed_sweep", "schedule": float(env_int("PO_UNCONFIRMED_SWEEP_SECONDS", 60))},
 }
 # The embedded default runs CELERY_BEAT_SCHEDULE in a thread of the server process;
 # with a broker, exactly one `celery beat` does (see `make up`).

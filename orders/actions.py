@@ -1,0 +1,69 @@
+"""The buttons of purchase-order cards and what a press does.
+
+A card reaching someone never grants them the action: each handler checks the presser's roles
+against their TenantContext when the button is pressed (through the same services as the API),
+and a card whose PO has moved on answers with why not.
+"""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.utils.translation import gettext as _
+
+from alerts.lock_objects import alert_room_ids
+from messaging import registry
+from orders import cards
+from orders.models import IllegalTransition, PurchaseOrder
+from orders.services import purchase_orders as services
+from scm_portal.tenancy.selectors import tenant_language
+
+
+def _order_of(tenant, message):
+    order = None
+    if message.subject_kind == "purchase_order":
+        order = PurchaseOrder.objects.for_tenant(tenant).filter(number=message.subject_ref).first()
+    if order is None:
+        raise ValidationError({"action": _("This purchase order no longer exists.")})
+    return order
+
+
+def _card_rooms(*, tenant, message):
+    """The rooms a PO write locks (the supplier's and the internal room, where its alert's cards
+    sit): action_press locks them with the pressed room, in id order."""
+    supplier_id = (PurchaseOrder.objects.for_tenant(tenant).filter(number=message.subject_ref)
+                   .values_list("supplier_id", flat=True).first())
+    if supplier_id is None:
+        return []
+    return [row["pk"] for row in alert_room_ids(tenant_id=tenant.pk, partner_id=supplier_id)]
+
+
+def _pressed(service, done_text):
+    def handler(*, tenant, actor, message, room, context):
+        order = _order_of(tenant, message)
+        try:
+            order = service(tenant=tenant, actor=actor, context=context, order=order)
+        except Http404:
+            raise PermissionDenied(_("You may not act on this purchase order.")) from None
+        except IllegalTransition as refused:
+            raise ValidationError({"action": str(refused)}, code=refused.code) from None
+        with tenant_language(tenant):
+            text = str(done_text) % {"who": actor.get_full_name() or actor.username, "number": order.number}
+        return {"message": text, "data": {"purchase_order": order.number, "state": order.state}}
+
+    return handler
+
+
+def register_actions():
+    """The PO card buttons; called from OrdersConfig.ready()."""
+    from django.utils.translation import gettext_lazy
+
+    registry.register_action(
+        cards.ACTION_CONFIRM, label=cards.ACTION_LABELS[cards.ACTION_CONFIRM], rooms=_card_rooms,
+        handler=_pressed(services.purchase_order_confirm, gettext_lazy("%(who)s confirmed purchase order %(number)s.")))
+    registry.register_action(
+        cards.ACTION_ACCEPT_CHANGE, label=cards.ACTION_LABELS[cards.ACTION_ACCEPT_CHANGE], rooms=_card_rooms,
+        handler=_pressed(services.purchase_order_accept_change,
+                         gettext_lazy("%(who)s accepted the changes to purchase order %(number)s.")))
+    registry.register_action(
+        cards.ACTION_REJECT_CHANGE, label=cards.ACTION_LABELS[cards.ACTION_REJECT_CHANGE], rooms=_card_rooms,
+        handler=_pressed(services.purchase_order_reject_change,
+                         gettext_lazy("%(who)s rejected the changes to purchase order %(number)s.")))
