@@ -45,6 +45,9 @@ def _pressed(service, done_text):
             raise PermissionDenied(_("You may not act on this purchase order.")) from None
         except IllegalTransition as refused:
             raise ValidationError({"action": str(refused)}, code=refused.code) from None
+        # The service posted its card (and maybe its alert's recovery) in the pressed room, which
+        # action_press holds locked and appends the outcome to next: read its head as it now is.
+        room.refresh_from_db(fields=["last_seq", "last_hash", "last_message_at"])
         with tenant_language(tenant):
             text = str(done_text) % {"who": actor.get_full_name() or actor.username, "number": order.number}
         return {"message": text, "data": {"purchase_order": order.number, "state": order.state}}
