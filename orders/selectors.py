@@ -42,3 +42,12 @@ def purchase_order_conversation(order, user, *, context, limit=200):
                 .filter(subject_kind="purchase_order", subject_ref=order.number)
                 .select_related("sender", "room").order_by("created_at", "room_id", "seq"))
     return list(messages[:limit])
+
+
+LIST_FIELDS = ("pk", "number", "state", "supplier__slug", "warehouse__code", "currency", "version", "created_at",
+               "sent_at", "confirmed_at")
+
+
+def purchase_order_list_rows(queryset):
+    """The list's columns as plain rows: a page of 50 read without building 150 model objects."""
+    return queryset.values(*LIST_FIELDS)

@@ -32,6 +32,17 @@ def purchase_order_row(order):
     }
 
 
+def purchase_order_list_row(row):
+    """A row of orders.selectors.purchase_order_list_rows, as purchase_order_row answers a PO."""
+    return {
+        "number": row["number"], "state": row["state"], "supplier": row["supplier__slug"],
+        "warehouse": row["warehouse__code"], "currency": row["currency"], "version": row["version"],
+        "created_at": row["created_at"].isoformat(),
+        "sent_at": row["sent_at"].isoformat() if row["sent_at"] else None,
+        "confirmed_at": row["confirmed_at"].isoformat() if row["confirmed_at"] else None,
+    }
+
+
 def purchase_order_line_row(line, pending=None):
     row = {
         "line": line.line, "sku": line.sku.code, "quantity": line.quantity, "shipped_quantity": line.shipped_quantity,

@@ -68,12 +68,13 @@ class PurchaseOrderViewSet(OrdersErrorsMixin, TenantScopedViewSet):
             state, supplier = params.get("state"), params.get("supplier")
             if state and state not in PurchaseOrderState.values:
                 raise exceptions.ValidationError({"state": ["No such state."]})
-        return selectors.purchase_order_list_from(queryset, context=self.tenant_context, state=state, supplier=supplier)
+        queryset = selectors.purchase_order_list_from(queryset, context=self.tenant_context, state=state, supplier=supplier)
+        return selectors.purchase_order_list_rows(queryset) if self.action == "list" else queryset
 
     # --- reads ------------------------------------------------------------------------------
     def list(self, request, tenant=None):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response([s.purchase_order_row(order) for order in page])
+        return self.get_paginated_response([s.purchase_order_list_row(row) for row in page])
 
     def _detail(self, order):
         lines = list(order.lines.select_related("sku").order_by("line"))
