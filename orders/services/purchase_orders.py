@@ -404,7 +404,7 @@ def _upsert(tenant, actor, rows, source, *, create_only=False, field="purchase_o
         events.append(_event(order, "update", order.state, actor, now, version=order.version, source=source))
         results.append((order, "updated"))
     if conflicts:
-        raise IllegalTransition(_("%(n)d purchase orders cannot be written as sent; nothing was applied.") % {"n": len(conflicts)},
+        raise IllegalTransition(_("%(n)d purchase orders are no longer drafts and cannot be changed; nothing was applied.") % {"n": len(conflicts)},
                                 code="po_not_editable", fields={field: conflicts})
     if new_orders:
         PurchaseOrder.objects.bulk_create([order for order, _row in new_orders])
