@@ -170,3 +170,25 @@ def test_bad_answers_are_refused_and_nothing_changes(world, answers):
     with pytest.raises(ValidationError):
         move("confirm", order, "supa.rep", answers=answers)
     assert snapshot(order) == before
+
+
+def test_update_changes_a_draft_whole_and_refuses_a_sent_po(world):
+    from tests.orders.helpers import body, ctx
+    from orders.services import purchase_orders as services
+
+    order = create()
+    changed = body(note="加急")
+    changed["lines"] = changed["lines"][:1]
+    changed["lines"][0]["quantity"] = 7
+    order = services.purchase_order_update(**ctx("acme.buyer"), order=order, data=changed)
+    assert (order.note, order.version) == ("加急", 2)
+    assert list(order.lines.values_list("line", "quantity")) == [(1, 7)]
+    with pytest.raises(PermissionDenied):
+        services.purchase_order_update(**ctx("acme.warehouse"), order=order, data=changed)
+    order = move("send", order, "acme.buyer")
+    before = snapshot(order)
+    changed["lines"][0]["quantity"] = 8
+    with pytest.raises(IllegalTransition) as refused:
+        services.purchase_order_update(**ctx("acme.buyer"), order=order, data=changed)
+    assert refused.value.code == "po_not_editable"
+    assert snapshot(order) == before
