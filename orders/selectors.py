@@ -2,7 +2,7 @@
 supplier's reps the POs addressed to them once sent (a draft is the buyer's own)."""
 
 from messaging.models import Message
-from orders.models import PurchaseOrder, PurchaseOrderState
+from orders.models import PO_SUPPLIER_ROLES, PurchaseOrder, PurchaseOrderState
 from scm_portal.tenancy.roles import CORE_ROLES
 
 
@@ -51,3 +51,18 @@ LIST_FIELDS = ("pk", "number", "state", "supplier__slug", "warehouse__code", "cu
 def purchase_order_list_rows(queryset):
     """The list's columns as plain rows: a page of 50 read without building 150 model objects."""
     return queryset.values(*LIST_FIELDS)
+
+
+def purchase_order_list_awaiting(user, tenant, *, context, limit=10):
+    """The POs waiting for this reader: a supplier's reps, those sent to them and not yet
+    answered; the buyers, the drafts to send and the changes to decide."""
+    from orders.models import PO_WRITERS
+
+    visible = purchase_order_list(user, tenant, context=context)
+    if context.roles & PO_WRITERS:
+        waiting = visible.filter(state__in=[PurchaseOrderState.DRAFT, PurchaseOrderState.CHANGE_REQUESTED])
+    elif context.organizations(PO_SUPPLIER_ROLES):
+        waiting = visible.filter(state=PurchaseOrderState.SENT)
+    else:
+        return []
+    return list(waiting[:limit])

@@ -108,3 +108,15 @@ def test_a_message_about_the_po_joins_its_conversation(world, client):
     assert "能否提前两天交货?" in client.get(detail()).content.decode()
     assert "能否提前两天交货?" in login(client, "acme.buyer").get(detail() + "?part=live").content.decode()
     assert login(client, "supa.rep").post(detail() + "comment/", {"body": ""}).status_code == 400
+
+
+def test_the_dashboards_show_the_pos_awaiting_me(world, client):
+    move("send", create(), "acme.buyer")
+    create(number="PO-DRAFT")
+    move("confirm", move("send", create(number="PO-CHG"), "acme.buyer"), "supa.rep",
+         answers=[{"line": 1, "promised_date": "2027-01-05"}])
+    page = login(client, "acme.buyer").get("/t/acme/").content.decode()
+    assert "PO-DRAFT" in page and "PO-CHG" in page and "PO-20231026" not in page  # a sent PO waits for the supplier
+    page = login(client, "supa.rep").get("/t/acme/").content.decode()
+    assert "PO-20231026" in page and "PO-DRAFT" not in page and "PO-CHG" not in page
+    assert "PO-20231026" not in login(client, "supb.rep").get("/t/acme/").content.decode()
