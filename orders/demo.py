@@ -2,7 +2,8 @@
 
 The stories: PO-20231026 (sup-a) is confirmed and ready to ship; PO-20231101 waits for sup-a's
 confirmation in its portal; PO-20231102 has sup-a's proposal of a later date for the buyer to
-decide; PO-20231104 went unanswered by sup-b past the tenant's time and raised `po_unconfirmed`.
+decide; PO-20231104 waits for sup-b (the `po_unconfirmed` sweep raises its alert if sup-b stays
+silent past acme's time).
 Shipped and received POs come from the logistics demo, which ships and receives confirmed ones
 (PO-20231015, PO-20231020). Everything goes through the services, so history and cards are real.
 Idempotent: a PO whose number exists is left as it is.
@@ -25,7 +26,7 @@ POS = {
         ("PO-20231102", "sup-a", "WH-SH", [("SKU-1002", 800, "0.12", 7), ("SKU-1001", 500, "0.35", 7)],
          ["send", "propose_date"]),
         ("PO-20231103", "sup-b", "WH-SZ", [("SKU-2001", 600, "2.80", 20)], []),
-        ("PO-20231104", "sup-b", "WH-SZ", [("SKU-2002", 1000, "0.45", 5)], ["send", "overdue"]),
+        ("PO-20231104", "sup-b", "WH-SZ", [("SKU-2002", 1000, "0.45", 5)], ["send"]),
         ("PO-20231020", "sup-b", "WH-SZ", [("SKU-2001", 400, "2.80", 3), ("SKU-2002", 300, "0.45", 3)], ["send", "confirm"]),
         ("PO-20231015", "sup-a", "WH-SH", [("SKU-1002", 1200, "0.12", 2)], ["send", "confirm"]),
         ("PO-20231001", "sup-a", "WH-SH", [("SKU-1001", 100, "0.36", 1)], ["send", "cancel"]),
@@ -68,8 +69,3 @@ def seed(ctx):
                         {"line": 1, "promised_date": later, "note": "原材料到货推迟 / raw material arrives later"}])
                 elif move == "cancel":
                     order = services.purchase_order_cancel(**_ctx(buyer, tenant), order=order, reason="需求取消")
-                elif move == "overdue":
-                    # Sent long ago and never answered: the sweep raises po_unconfirmed for it.
-                    PurchaseOrder.objects.filter(pk=order.pk).update(
-                        sent_at=timezone.now() - timedelta(days=3), confirm_due_at=timezone.now() - timedelta(days=1))
-                    services.purchase_order_alert_unconfirmed()
