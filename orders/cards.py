@@ -35,8 +35,6 @@ TEXTS = {
     "purchase_order.changes_decided": gettext_lazy(
         "**Purchase order %(number)s**: %(who)s decided on the supplier's changes."),
     "purchase_order.cancelled": gettext_lazy("**Purchase order %(number)s** was cancelled by %(who)s."),
-    "purchase_order.resent": gettext_lazy(
-        "**Purchase order %(number)s** is waiting for the supplier's answer again on the rejected lines."),
 }
 
 # One whole sentence per kind of line answer, so that every language words it its own way.
