@@ -36,7 +36,7 @@ def _card_rooms(*, tenant, message):
     return [row["pk"] for row in alert_room_ids(tenant_id=tenant.pk, partner_id=supplier_id)]
 
 
-def _pressed(service, done_text):
+def _pressed(action, service):
     def handler(*, tenant, actor, message, room, context):
         order = _order_of(tenant, message)
         try:
@@ -49,7 +49,7 @@ def _pressed(service, done_text):
         # action_press holds locked and appends the outcome to next: read its head as it now is.
         room.refresh_from_db(fields=["last_seq", "last_hash", "last_message_at"])
         with tenant_language(tenant):
-            text = str(done_text) % {"who": actor.get_full_name() or actor.username, "number": order.number}
+            text = cards.purchase_order_press_text(action, actor=actor, order=order)
         return {"message": text, "data": {"purchase_order": order.number, "state": order.state}}
 
     return handler
@@ -57,16 +57,11 @@ def _pressed(service, done_text):
 
 def register_actions():
     """The PO card buttons; called from OrdersConfig.ready()."""
-    from django.utils.translation import gettext_lazy
-
-    registry.register_action(
-        cards.ACTION_CONFIRM, label=cards.ACTION_LABELS[cards.ACTION_CONFIRM], rooms=_card_rooms,
-        handler=_pressed(services.purchase_order_confirm, gettext_lazy("%(who)s confirmed purchase order %(number)s.")))
-    registry.register_action(
-        cards.ACTION_ACCEPT_CHANGE, label=cards.ACTION_LABELS[cards.ACTION_ACCEPT_CHANGE], rooms=_card_rooms,
-        handler=_pressed(services.purchase_order_accept_change,
-                         gettext_lazy("%(who)s accepted the changes to purchase order %(number)s.")))
-    registry.register_action(
-        cards.ACTION_REJECT_CHANGE, label=cards.ACTION_LABELS[cards.ACTION_REJECT_CHANGE], rooms=_card_rooms,
-        handler=_pressed(services.purchase_order_reject_change,
-                         gettext_lazy("%(who)s rejected the changes to purchase order %(number)s.")))
+    services_of = {
+        cards.ACTION_CONFIRM: services.purchase_order_confirm,
+        cards.ACTION_ACCEPT_CHANGE: services.purchase_order_accept_change,
+        cards.ACTION_REJECT_CHANGE: services.purchase_order_reject_change,
+    }
+    for action, service in services_of.items():
+        registry.register_action(action, label=cards.ACTION_LABELS[action], rooms=_card_rooms,
+                                 handler=_pressed(action, service))

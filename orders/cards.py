@@ -43,6 +43,12 @@ CHANGE_TEXTS = {
     "backorder": gettext_lazy("Line %(line)d: back-ordered%(when)s"),
     "reject": gettext_lazy("Line %(line)d: rejected by the supplier"),
 }
+# The line under a card once its button was pressed (action_press posts it).
+PRESS_TEXTS = {
+    ACTION_CONFIRM: gettext_lazy("%(who)s confirmed purchase order %(number)s."),
+    ACTION_ACCEPT_CHANGE: gettext_lazy("%(who)s accepted the changes to purchase order %(number)s."),
+    ACTION_REJECT_CHANGE: gettext_lazy("%(who)s rejected the changes to purchase order %(number)s."),
+}
 DECISION_TEXTS = {
     "accepted": gettext_lazy("Line %(line)d: change accepted"),
     "rejected": gettext_lazy("Line %(line)d: change rejected"),
@@ -140,3 +146,8 @@ def purchase_order_changes_decided_card(order, *, actor, decisions, pending):
 
 def purchase_order_cancelled_card(order, *, actor):
     return _card("purchase_order.cancelled", {"number": order.number, "who": _who(actor)})
+
+
+def purchase_order_press_text(action, *, actor, order):
+    """The outcome line of a pressed PO button, in the active language."""
+    return str(PRESS_TEXTS[action]) % {"who": _who(actor), "number": order.number}
