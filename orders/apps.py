@@ -1,4 +1,44 @@
+import functools
+
 from django.apps import AppConfig
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+def _po_url(tenant_slug, number):
+    return reverse("orders:detail", kwargs={"tenant": tenant_slug, "number": number})
+
+
+def _resolve_purchase_order(*, tenant, user, ref):
+    """A message's subject {"kind": "purchase_order", "id": number}: the PO as the user may see it."""
+    from orders.selectors import purchase_order_get
+    from scm_portal.tenancy.access import tenant_context_for
+
+    return purchase_order_get(user, tenant, ref, context=tenant_context_for(user, tenant))
+
+
+def _awaiting(request):
+    from orders.selectors import purchase_order_list_awaiting
+
+    orders = purchase_order_list_awaiting(request.user, request.tenant, context=request.tenant_context)
+    return [{"text": order.number, "url": _po_url(request.tenant.slug, order.number),
+             "note": f"{order.get_state_display()} · {order.supplier.name}"} for order in orders]
+
+
+def _render_unconfirmed(alert):
+    title = _("Purchase order %(number)s is not confirmed") % {"number": alert.subject_ref}
+    body = _("The supplier has not answered it within the time the tenant set.")
+    return title, body
+
+
+@functools.cache
+def purchase_order_alert_subject():
+    """What the orders' alerts about a PO are about (one definition for every such kind: the
+    alerts registry refuses two different subjects under one field)."""
+    from alerts.registry import AlertSubject
+
+    return AlertSubject(field="purchase_order", subject_kind="purchase_order", label=_("Purchase order"),
+                        per_label=_("Alerts per purchase order"), url=_po_url)
 
 
 class OrdersConfig(AppConfig):
@@ -6,6 +46,28 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self):
-        from orders import bot
+        from messaging import registry
+        from orders import actions, bot
 
         bot.register()  # /po, /eta, /pending
+
+        registry.register_subject("purchase_order", resolve=_resolve_purchase_order, label=lambda order: order.number)
+        actions.register_actions()  # "确认订单", accept / reject changes on PO cards
+        self.register_alert_kinds()
+        self.register_dashboard_panels()
+
+    @staticmethod
+    def register_dashboard_panels():
+        """"POs awaiting me" in the buyers' and the suppliers' dashboard panels."""
+        from scm_portal.tenancy.dashboard import register_panel_content
+
+        register_panel_content("purchase_orders", _awaiting)
+        register_panel_content("supplier_orders", _awaiting)
+
+    @staticmethod
+    def register_alert_kinds():
+        from alerts.models import Severity
+        from alerts.registry import register_alert_kind
+
+        register_alert_kind("po_unconfirmed", label=_("Purchase order not confirmed"), severity=Severity.WARNING,
+                            subject=purchase_order_alert_subject(), render=_render_unconfirmed)

@@ -46,19 +46,20 @@ def world(full_demo):
                                  sku=SKU.objects.get(tenant=globex), warehouse=Warehouse.objects.get(tenant=globex),
                                  quantity=7)
     # A PO of globex with a line, a change request and its history, naming the canary.
-    import datetime
-
-    from orders.models import LineChange, OrderSettings, PurchaseOrder, PurchaseOrderEvent, PurchaseOrderLine
+    from orders.models import OrderSettings
+    from orders.services import purchase_orders as po_services
     from django.utils import timezone
 
     OrderSettings.objects.create(tenant=globex)
-    po = PurchaseOrder.objects.create(tenant=globex, number="PO-CANARY", supplier=demo["organizations"]["sup-a"],
-                                      warehouse=Warehouse.objects.filter(tenant=globex).first(), currency="CNY",
-                                      note=CANARY)
-    line = PurchaseOrderLine.objects.create(tenant=globex, order=po, line=1, sku=SKU.objects.filter(tenant=globex).first(),
-                                            quantity=5, unit_price="1.00", requested_date=datetime.date(2026, 1, 1))
-    LineChange.objects.create(tenant=globex, order=po, line=line, answer="change", note=CANARY, requested_by=buyer)
-    PurchaseOrderEvent.objects.create(tenant=globex, order=po, action="create", details={"note": CANARY}, at=timezone.now())
+    as_buyer = {"tenant": globex, "actor": buyer, "context": tenant_context_for(buyer, globex)}
+    po = po_services.purchase_order_create(**as_buyer, data={
+        "number": "PO-CANARY", "supplier": "sup-a", "warehouse": "GX-BJ", "currency": "CNY", "note": CANARY,
+        "lines": [{"sku": "GX-5001", "quantity": 5, "unit_price": "1.00", "requested_date": "2026-01-01"}]})
+    po = po_services.purchase_order_send(**as_buyer, order=po)
+    rep = demo["users"]["supa.rep"]
+    po = po_services.purchase_order_confirm(tenant=globex, actor=rep, context=tenant_context_for(rep, globex), order=po,
+                                            answers=[{"line": 1, "promised_date": "2026-02-01", "note": CANARY}])
+    line = po.lines.get()
     from orders.models import Position, QualityHold, Receipt, Shipment, ShipmentLine
 
     shipment = Shipment.objects.create(tenant=globex, supplier=po.supplier, carrier=CANARY, tracking_number=CANARY)
@@ -82,8 +83,15 @@ def tenant_models():
     return [m for m in apps.get_models() if hasattr(m, "access_policy") and any(f.name == "tenant" for f in m._meta.fields)]
 
 
-def foreign_ids(model, tenant_slug):
-    return sorted(model.objects.filter(tenant__slug=tenant_slug).values_list("pk", flat=True))
+def foreign_ids(model, tenant_slug, lookup="pk"):
+    return sorted(model.objects.filter(tenant__slug=tenant_slug).values_list(lookup, flat=True))
+
+
+def lookup_of(url):
+    """The field a detail URL names its object by (a PO by its number, most by id)."""
+    cls = getattr(resolve(url).func, "cls", None)
+    field = getattr(cls, "lookup_field", "pk") if getattr(cls, "model", None) is not None else "pk"
+    return "pk" if field == "id" else field
 
 
 def model_of(url):
@@ -120,7 +128,8 @@ def test_no_path_gives_another_tenants_data(world, api, client, username):
         if has_id:
             model = model_of(fill(path, "acme", 1))
             assert model is not None, f"{path} has an id but no model to probe it with"
-            probes += [fill(path, "acme", pk) for pk in foreign_ids(model, "globex")]
+            lookup = lookup_of(fill(path, "acme", 1))
+            probes += [fill(path, "acme", pk) for pk in foreign_ids(model, "globex", lookup)]
         for url in probes:
             response = getattr(api, method)(url, {}, format="json")
             checked += 1

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("inventory.api.urls")),
     path("", include("orders.api.kpi_urls")),
     path("", include("finance.api.urls")),
+    path("", include("orders.api.urls")),
 ]

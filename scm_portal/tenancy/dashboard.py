@@ -74,3 +74,23 @@ def panels_for_roles(roles):
                 title, empty = PANELS[key]
                 panels.append({"key": key, "title": title, "empty": empty})
     return panels
+
+
+# What domain apps show in a panel, registered from their AppConfig.ready():
+# key -> provider(request) returning [{"text", "url", "note"}] for the reader (empty: the panel's
+# empty state). Tenancy names no domain app; the provider reads through its app's selectors.
+PANEL_CONTENT = {}
+
+
+def register_panel_content(key, provider):
+    if key not in PANELS:
+        raise ValueError(f"No dashboard panel {key!r}")
+    PANEL_CONTENT[key] = provider
+
+
+def panel_items(request, panels):
+    """Fills each panel's `items` from its registered provider."""
+    for panel in panels:
+        provider = PANEL_CONTENT.get(panel["key"])
+        panel["items"] = list(provider(request)) if provider is not None else []
+    return panels

@@ -10,4 +10,5 @@ urlpatterns = [
     path("stock/", include("inventory.urls")),
     path("alerts/", include("alerts.urls")),
     path("scorecards/", include("orders.scorecard_urls")),
+    path("orders/", include("orders.urls")),
 ]

@@ -23,7 +23,7 @@ from scm_portal.tenancy.access import (
     access_received_invitation_by_token,
     access_tenant_context,
 )
-from scm_portal.tenancy.dashboard import panels_for_roles
+from scm_portal.tenancy.dashboard import panel_items, panels_for_roles
 from scm_portal.tenancy.models import InvitationKind, Membership, Organization, Partnership
 from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role, is_core_staff
 from scm_portal.tenancy.selectors import (
@@ -78,7 +78,7 @@ def tenant_picker(request):
 def dashboard(request):
     tenant, roles = request.tenant, request.tenant_context.roles
     context = {
-        "panels": panels_for_roles(roles),
+        "panels": panel_items(request, panels_for_roles(roles)),
         "roles": [Role(r).label for r in sorted(roles)],
         "partners": list(partnership_list_followed(request.user, tenant, context=request.tenant_context)[:20]),
         "is_core": is_core_staff(roles),

@@ -1,0 +1,68 @@
+"""Reads of purchase orders, always scoped: the core's staff see every PO of their tenant, a
+supplier's reps the POs addressed to them once sent (a draft is the buyer's own)."""
+
+from messaging.models import Message
+from orders.models import PO_SUPPLIER_ROLES, PurchaseOrder, PurchaseOrderState
+from scm_portal.tenancy.roles import CORE_ROLES
+
+
+def purchase_order_filter_visible(queryset, *, context):
+    """Drafts stay out for readers who are not core staff."""
+    if context.roles & CORE_ROLES:
+        return queryset
+    return queryset.exclude(state=PurchaseOrderState.DRAFT)
+
+
+def purchase_order_list_from(queryset, *, context, state=None, supplier=None):
+    """The list's shaping of a queryset the caller scoped: filters and the newest first."""
+    queryset = purchase_order_filter_visible(queryset, context=context)
+    if state:
+        queryset = queryset.filter(state=state)
+    if supplier:
+        queryset = queryset.filter(supplier__slug=supplier)
+    return queryset.select_related("supplier", "warehouse").order_by("-pk")
+
+
+def purchase_order_list(user, tenant, *, context, state=None, supplier=None):
+    visible = PurchaseOrder.objects.for_tenant(tenant).visible_to(user, context=context)
+    return purchase_order_list_from(visible, context=context, state=state, supplier=supplier)
+
+
+def purchase_order_get(user, tenant, number, *, context):
+    """The PO of this number the user may see, or None."""
+    visible = PurchaseOrder.objects.for_tenant(tenant).visible_to(user, context=context)
+    return purchase_order_filter_visible(visible, context=context).filter(number=number).select_related(
+        "supplier", "warehouse").first()
+
+
+def purchase_order_conversation(order, user, *, context, limit=200):
+    """The messages linked to the PO (subject purchase_order/number) that the user may read, in
+    order: its cards, the button presses under them and the chat about it."""
+    messages = (Message.objects.for_tenant(context.tenant).visible_to(user, context=context)
+                .filter(subject_kind="purchase_order", subject_ref=order.number)
+                .select_related("sender", "room").order_by("created_at", "room_id", "seq"))
+    return list(messages[:limit])
+
+
+LIST_FIELDS = ("pk", "number", "state", "supplier__slug", "warehouse__code", "currency", "version", "created_at",
+               "sent_at", "confirmed_at")
+
+
+def purchase_order_list_rows(queryset):
+    """The list's columns as plain rows: a page of 50 read without building 150 model objects."""
+    return queryset.values(*LIST_FIELDS)
+
+
+def purchase_order_list_awaiting(user, tenant, *, context, limit=10):
+    """The POs waiting for this reader: a supplier's reps, those sent to them and not yet
+    answered; the buyers, the drafts to send and the changes to decide."""
+    from orders.models import PO_WRITERS
+
+    visible = purchase_order_list(user, tenant, context=context)
+    if context.roles & PO_WRITERS:
+        waiting = visible.filter(state__in=[PurchaseOrderState.DRAFT, PurchaseOrderState.CHANGE_REQUESTED])
+    elif context.organizations(PO_SUPPLIER_ROLES):
+        waiting = visible.filter(state=PurchaseOrderState.SENT)
+    else:
+        return []
+    return list(waiting[:limit])

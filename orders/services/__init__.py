@@ -1,0 +1,1 @@
+"""Every write of the orders app: purchase orders (purchase_orders.py), logistics beside them."""
