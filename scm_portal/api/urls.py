@@ -12,4 +12,6 @@ urlpatterns = [
     path("", include("messaging.api.urls")),
     path("", include("alerts.api.urls")),
     path("", include("inventory.api.urls")),
+    # Before the purchase-order routes: purchase-orders/{number}/ship/ and /receive/ are served here.
+    path("", include("orders.api.logistics_urls")),
 ]

@@ -9,4 +9,5 @@ urlpatterns = [
     path("rooms/", include("messaging.urls")),
     path("stock/", include("inventory.urls")),
     path("alerts/", include("alerts.urls")),
+    path("shipments/", include("orders.shipment_urls")),
 ]
