@@ -33,9 +33,11 @@ def _km(meters):
 def render_route_deviation(alert):
     p = alert.payload
     title = _("Shipment %(number)s is off its route") % {"number": p.get("shipment_number", "")}
-    body = _("%(km)s km from the planned route at %(lat).4f, %(lon).4f (threshold %(limit)s km).") % {
-        "km": _km(p.get("distance_m")), "lat": p.get("lat", 0), "lon": p.get("lon", 0),
-        "limit": _km(p.get("threshold_m"))}
+    where = {"km": _km(p.get("distance_m")), "lat": p.get("lat", 0), "lon": p.get("lon", 0), "limit": _km(p.get("threshold_m"))}
+    if p.get("distance_m") is None:
+        body = _("More than %(limit)s km from the planned route at %(lat).4f, %(lon).4f.") % where
+    else:
+        body = _("%(km)s km from the planned route at %(lat).4f, %(lon).4f (threshold %(limit)s km).") % where
     return title, body
 
 

@@ -175,7 +175,9 @@ def _advance(track, fixes, segments, threshold, stop_minutes):
         if off and not track.deviating and track.off_route_streak >= 2:
             track.deviating = True
             track.events.append(("raise", "route_deviation", {
-                "lat": lat, "lon": lon, "at": at.isoformat(), "distance_m": round(distance), "threshold_m": threshold}))
+                "lat": lat, "lon": lon, "at": at.isoformat(), "threshold_m": threshold,
+                # None: no segment of the route passes within the index's distance of the fix
+                "distance_m": round(distance) if distance != float("inf") else None}))
         elif not off and track.deviating:
             track.deviating = False
             track.events.append(("recover", "route_deviation", {"lat": lat, "lon": lon, "at": at.isoformat()}))
