@@ -25,7 +25,7 @@ ENTITIES = {
     "messaging": {"room", "message", "event", "action", "attachment"},
     "alerts": {"alert", "audience", "escalation", "escalation_policy", "notification"},
     "inventory": {"warehouse", "sku", "stock_level", "stock_movement", "rule", "replenishment_request"},
-    "orders": set(),
+    "orders": {"purchase_order", "order_settings", "shipment", "position", "receipt", "quality_hold", "route"},
     "finance": set(),
 }
 PREFIXES = ("check_", "register_")  # validators; registrations called from ready()

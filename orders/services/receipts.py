@@ -37,7 +37,7 @@ from orders.models import (
     ShipmentState,
     check_po_transition,
 )
-from orders.services.shipments import CLOSED_LINE_STATUSES, QUANTITY_MAX, LogisticsConflict, po_moved
+from orders.services.shipments import CLOSED_LINE_STATUSES, QUANTITY_MAX, LogisticsConflict, purchase_order_event_record
 from scm_portal.errors import StructuredValidationError
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.selectors import tenant_language
@@ -170,7 +170,7 @@ def receipt_create(*, tenant, actor, context, order, lines=None):
     check_po_transition(order, to_state)
     PurchaseOrder.objects.filter(pk=order.pk).update(state=to_state, version=F("version") + 1, updated_at=now)
     order.state = to_state
-    po_moved(order=order, actor=actor, action="receive", from_state=from_state, to_state=to_state, at=now, details={
+    purchase_order_event_record(order=order, actor=actor, action="receive", from_state=from_state, to_state=to_state, at=now, details={
         "lines": [{"line": line.line, "quantity": q, "inspection": i, "lot": lot} for line, q, i, lot in taking]})
     _deliver_shipments(set(shipment_of.values()), now)
 

@@ -173,7 +173,7 @@ def _tenant_zone(tenant):
         return timezone.get_current_timezone()
 
 
-def po_moved(*, order, actor, action, from_state, to_state, details, at):
+def purchase_order_event_record(*, order, actor, action, from_state, to_state, details, at):
     """The PO's history row for a logistics step (ship, receive). The PO's event card in the
     supplier's room is posted by the PO lifecycle's cards beside this (orders.cards)."""
     PurchaseOrderEvent.objects.create(tenant_id=order.tenant_id, order=order, action=action, from_state=from_state,
@@ -284,7 +284,7 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
         PurchaseOrder.objects.filter(pk=po.pk).update(state=PurchaseOrderState.SHIPPED, version=F("version") + 1,
                                                       updated_at=now)
         po.state = PurchaseOrderState.SHIPPED
-        po_moved(order=po, actor=actor, action="ship", from_state=from_state, to_state=po.state,
+        purchase_order_event_record(order=po, actor=actor, action="ship", from_state=from_state, to_state=po.state,
                  details={"shipment": shipment.pk, "shipment_number": shipment.number, "lines": shipped}, at=now)
 
     late = _late_line([line for line, _q in shipping], eta, tz)
