@@ -8,5 +8,5 @@ app_name = "shipments"
 
 urlpatterns = [
     path("", views.shipment_list, name="list"),
-    path("<int:pk>/", views.shipment_detail, name="detail"),
+    path("<str:pk>/", views.shipment_detail, name="detail")  # any text, so the alert board can fill it in,
 ]

@@ -56,6 +56,8 @@ def shipment_map(shipment, track, deviations):
 
 @tenant_page
 def shipment_detail(request, pk):
+    if not pk.isascii() or not pk.isdigit() or len(pk) > 18:
+        raise Http404
     shipment = selectors.shipment_list(request.user, request.tenant, context=request.tenant_context).filter(pk=pk).first()
     if shipment is None:
         raise Http404

@@ -178,6 +178,8 @@ class PurchaseOrderShipView(LogisticsConflicts, TenantContextMixin, APIView):
     """purchase-orders/{number}/ship/ POST: the supplier ships the PO's open lines, or
     {"lines": [{"line", "quantity"}]}, with optional carrier, tracking_number, route and eta."""
 
+    model = PurchaseOrder  # what the URL's number names (the schema crawler probes with its rows)
+
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: ShipmentSerializer})
     def post(self, request, tenant=None, number=None):
         order = _purchase_order(self, number)
@@ -203,6 +205,8 @@ class PurchaseOrderShipView(LogisticsConflicts, TenantContextMixin, APIView):
 class PurchaseOrderReceiveView(LogisticsConflicts, TenantContextMixin, APIView):
     """purchase-orders/{number}/receive/ POST {"lines": [{"line", "quantity", "inspection", "lot"}]}
     or an empty body (everything shipped, inspected pass): the core warehouse roles only."""
+
+    model = PurchaseOrder  # what the URL's number names (the schema crawler probes with its rows)
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, tenant=None, number=None):

@@ -48,6 +48,8 @@ def test_another_supplier_lists_nothing_and_gets_404_on_the_page(world, client):
     assert get(client, "globex.buyer", f"/t/acme/shipments/{world['shipment'].pk}/").status_code == 404
     assert get(client, "supa.rep", f"/t/globex/shipments/{world['shipment'].pk}/").status_code == 404
     assert get(client, "supa.rep", "/t/acme/shipments/999999/").status_code == 404
+    assert get(client, "supa.rep", "/t/acme/shipments/__ref__/").status_code == 404
+    assert get(client, "supa.rep", "/t/acme/shipments/99999999999999999999999/").status_code == 404
 
 
 def test_anonymous_is_sent_to_log_in(world, client):
