@@ -24,6 +24,7 @@ changes what this one raises can make this batch raise after its shipment locks 
 rooms then come after the record, as in the movement batches' documented exceptions).
 """
 
+import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -52,7 +53,10 @@ FUTURE_SKEW = timedelta(minutes=10)  # a device clock a little ahead is accepted
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 _STATE_FIELDS = ("pk", "supplier_id", "number", "state", "last_position_at", "route_cell_deg", "route_margin_meters",
-                 "off_route_streak", "deviating", "stop_lat", "stop_lon", "stop_since", "stop_alerted", "stops", "route")
+                 "off_route_streak", "deviating", "stop_lat", "stop_lon", "stop_since", "stop_alerted", "stops")
+# What another batch of the same shipment may have changed meanwhile (read again under the lock).
+_MOVING_FIELDS = ("pk", "state", "last_position_at", "off_route_streak", "deviating", "stop_since", "stop_alerted",
+                  "route_margin_meters")
 
 
 def _parse_at(raw, tz, latest):
@@ -132,17 +136,28 @@ class _Track:
         self.last = None
 
 
-def _states(tenant, ids, *, lock):
-    query = Shipment.objects.for_tenant(tenant).filter(pk__in=ids).order_by("pk")
-    if lock:
-        query = query.select_for_update(of=("self",))
-    return {row[0]: _Track(row) for row in query.values_list(*_STATE_FIELDS)}
+def _states(shipments, ids):
+    """{id: _Track} of the shipments `ids` among `shipments` (a query), unlocked."""
+    return {row[0]: _Track(row) for row in shipments.filter(pk__in=ids).order_by("pk").values_list(*_STATE_FIELDS)}
 
 
+def _lock_states(tenant, ids):
+    """Locks the shipments (ascending id); answers what another batch may have moved meanwhile."""
+    query = Shipment.objects.for_tenant(tenant).filter(pk__in=ids).order_by("pk").select_for_update(of=("self",))
+    return {row[0]: row[1:] for row in query.values_list(*_MOVING_FIELDS)}
+
+
+def _moving(track):
+    return tuple(getattr(track, name) for name in _MOVING_FIELDS[1:])
+
+
+# One probe of the (shipment, cell) index per cell wanted, whatever the table holds: the LIMIT
+# (the key is unique) keeps the planner from turning the probes into a hash of the whole table.
 _CELLS_SQL = f"""
-SELECT c.shipment_id, c.cell, c.segments FROM {RouteCell._meta.db_table} c
-JOIN unnest(%s::bigint[], %s::bigint[]) AS w(shipment_id, cell) ON c.shipment_id = w.shipment_id AND c.cell = w.cell
-WHERE c.tenant_id = %s"""
+SELECT w.shipment_id, w.cell, c.segments
+FROM json_to_recordset(%s::json) AS w(shipment_id bigint, cell bigint)
+CROSS JOIN LATERAL (SELECT segments FROM {RouteCell._meta.db_table} r
+                    WHERE r.shipment_id = w.shipment_id AND r.cell = w.cell AND r.tenant_id = %s LIMIT 1) AS c"""
 
 
 def _route_segments(tenant, tracks, by_shipment):
@@ -156,9 +171,8 @@ def _route_segments(tenant, tracks, by_shipment):
             wanted.add((shipment_id, cell))
     if not wanted:
         return {}
-    shipments, cells = zip(*wanted)
     with connection.cursor() as cursor:
-        cursor.execute(_CELLS_SQL, [list(shipments), list(cells), tenant.pk])
+        cursor.execute(_CELLS_SQL, [json.dumps([{"shipment_id": s, "cell": c} for s, c in wanted]), tenant.pk])
         return {(s, c): geo.unpack(data) for s, c, data in cursor.fetchall()}
 
 
@@ -205,7 +219,8 @@ def _run_rules(tenant, tracks, by_shipment, settings):
         track = tracks[shipment_id]
         if track.route_cell_deg is not None and track.route_margin_meters < threshold:
             shipment = Shipment(pk=track.pk, tenant_id=tenant.pk)
-            route_index_build(shipment, [(p["lat"], p["lon"]) for p in track.route], threshold)
+            route = Shipment.objects.filter(pk=track.pk).values_list("route", flat=True).get()
+            route_index_build(shipment, [(p["lat"], p["lon"]) for p in route], threshold)
             track.route_cell_deg, track.route_margin_meters = shipment.route_cell_deg, threshold
     located = {
         shipment_id: [(lat, lon, at, geo.cell_key(lat, lon, tracks[shipment_id].route_cell_deg)
@@ -229,27 +244,27 @@ def _new_fixes(tracks, clean):
     return by_shipment
 
 
+# A batch's rows travel as one JSON text (json.dumps is C; the driver's array literals are not).
 _INSERT_SQL = f"""
 INSERT INTO {Position._meta.db_table} (tenant_id, shipment_id, lat, lon, at, received_at)
-SELECT %s, s, la, lo, a, %s FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::timestamptz[]) AS b(s, la, lo, a)"""
+SELECT %s, b.s, b.la, b.lo, b.a, %s
+FROM json_to_recordset(%s::json) AS b(s bigint, la float8, lo float8, a timestamptz)"""
 
 _UPDATE_SQL = f"""
 UPDATE {Shipment._meta.db_table} AS s SET
-    last_lat = coalesce(v.la, s.last_lat), last_lon = coalesce(v.lo, s.last_lon),
-    last_position_at = coalesce(v.a, s.last_position_at),
+    last_lat = v.la, last_lon = v.lo, last_position_at = v.a,
     off_route_streak = v.streak, deviating = v.dev, stop_lat = v.sla, stop_lon = v.slo, stop_since = v.ss,
     stop_alerted = v.sa, updated_at = %s
-FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::timestamptz[], %s::int[], %s::bool[], %s::float8[],
-            %s::float8[], %s::timestamptz[], %s::bool[]) AS v(id, la, lo, a, streak, dev, sla, slo, ss, sa)
+FROM json_to_recordset(%s::json) AS v(id bigint, la float8, lo float8, a timestamptz, streak int, dev bool,
+                                      sla float8, slo float8, ss timestamptz, sa bool)
 WHERE s.id = v.id AND s.tenant_id = %s"""
 
 
 def _check_shipments(tenant, actor, context, ids, clean, single):
     """The shipments' states (unlocked), after checking the actor may post to every one."""
-    tracks = _states(tenant, ids, lock=False)
-    changeable = set(Shipment.objects.for_tenant(tenant).visible_to(actor, "change", context=context)
-                     .filter(pk__in=ids).values_list("pk", flat=True))
-    unknown = set(ids) - changeable
+    changeable = Shipment.objects.for_tenant(tenant).visible_to(actor, "change", context=context)
+    tracks = _states(changeable, ids)
+    unknown = set(ids) - set(tracks)
     if unknown:
         visible = set(Shipment.objects.for_tenant(tenant).visible_to(actor, "view", context=context)
                       .filter(pk__in=unknown).values_list("pk", flat=True))
@@ -285,37 +300,32 @@ def position_ingest(*, tenant, actor, context, rows, shipment=None):
     settings = order_settings_for(tenant)
 
     # The rules on the state as read: which alerts will this batch raise or recover?
+    moved_before = {i: _moving(track) for i, track in tracks.items()}
     by_shipment = _new_fixes(tracks, clean)
     _run_rules(tenant, tracks, by_shipment, settings)
     alerting = sorted({track.supplier_id for track in tracks.values() if track.events})
     if alerting:
         list(rooms_locked(alert_room_ids(tenant_id=tenant.pk, partners=alerting)))
     # Then the shipments, locked, and the rules again if another batch moved them meanwhile.
-    locked = _states(tenant, ids, lock=True)
-    if any(_moved(locked[i], tracks[i]) for i in ids):
-        tracks = locked
+    locked = _lock_states(tenant, ids)
+    if any(locked.get(i) != read for i, read in moved_before.items()):
+        tracks = _states(Shipment.objects.for_tenant(tenant), ids)
         by_shipment = _new_fixes(tracks, clean)
         _run_rules(tenant, tracks, by_shipment, settings)
 
     now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, [tenant.pk, now, [r[0] for r in clean], [r[1] for r in clean],
-                                     [r[2] for r in clean], [r[3] for r in clean]])
+        cursor.execute(_INSERT_SQL, [tenant.pk, now, json.dumps(
+            [{"s": s, "la": lat, "lo": lon, "a": at.isoformat()} for s, lat, lon, at in clean])])
         moved = [tracks[i] for i in sorted(by_shipment)]
         if moved:
-            cursor.execute(_UPDATE_SQL, [
-                now, [t.pk for t in moved], [t.last[0] for t in moved], [t.last[1] for t in moved],
-                [t.last[2] for t in moved], [t.off_route_streak for t in moved], [t.deviating for t in moved],
-                [t.stop_lat for t in moved], [t.stop_lon for t in moved], [t.stop_since for t in moved],
-                [t.stop_alerted for t in moved], tenant.pk])
+            cursor.execute(_UPDATE_SQL, [now, json.dumps([
+                {"id": t.pk, "la": t.last[0], "lo": t.last[1], "a": t.last[2].isoformat(), "streak": t.off_route_streak,
+                 "dev": t.deviating, "sla": t.stop_lat, "slo": t.stop_lon,
+                 "ss": t.stop_since.isoformat() if t.stop_since else None, "sa": t.stop_alerted} for t in moved]),
+                tenant.pk])
     _alert(tenant, [t for t in moved if t.events])
     return {"created": len(clean)}
-
-
-def _moved(locked, read):
-    return (locked.last_position_at, locked.off_route_streak, locked.deviating, locked.stop_since, locked.stop_alerted,
-            locked.state) != (read.last_position_at, read.off_route_streak, read.deviating, read.stop_since,
-                              read.stop_alerted, read.state)
 
 
 def _alert(tenant, tracks):
