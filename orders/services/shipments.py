@@ -6,8 +6,9 @@ when the ETA is already past a line's promised date), then the POs (ascending id
 lines (ascending id); the alert last.
 """
 
+import zoneinfo
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -44,6 +45,7 @@ SHIPMENT_LINES_MAX = 1_000
 SHIPPABLE_STATES = (PurchaseOrderState.CONFIRMED, PurchaseOrderState.SHIPPED)
 CLOSED_LINE_STATUSES = (LineStatus.REJECTED, LineStatus.CANCELLED)
 QUANTITY_MAX = 10**12
+ETA_EARLIEST, ETA_LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class LogisticsConflict(Exception):
@@ -104,10 +106,13 @@ def _check_eta(value, errors):
             when = parse_datetime(value) if isinstance(value, str) else None
         except ValueError:
             when = None
-    if when is None:
+    if when is not None and not timezone.is_aware(when):
+        when = timezone.make_aware(when)
+    # A date far outside any delivery (year 1, year 9999) could not be shown in every time zone.
+    if when is None or not ETA_EARLIEST <= when <= ETA_LATEST:
         errors["eta"] = [_("eta is an ISO 8601 date and time.")]
         return None
-    return when if timezone.is_aware(when) else timezone.make_aware(when)
+    return when
 
 
 def order_settings_for(tenant):
@@ -165,8 +170,6 @@ def _late_line(lines, eta, tz):
 
 
 def _tenant_zone(tenant):
-    import zoneinfo
-
     try:
         return zoneinfo.ZoneInfo(tenant.time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -86,6 +86,8 @@ def test_lines_over_several_pos_of_one_supplier_count_per_line(world, api):
     {"purchase_order": "{po}", "route": [{"lat": 1, "lon": "2"}]},
     {"purchase_order": "{po}", "route": "north"},
     {"purchase_order": "{po}", "eta": "tomorrow"},
+    {"purchase_order": "{po}", "eta": "0001-01-01T00:00:00Z"},
+    {"purchase_order": "{po}", "eta": "9999-12-31T23:59:59-12:00"},
     {"purchase_order": "{po}", "carrier": ["x"]},
     {"purchase_order": "{po}", "colour": "red"},
 ])
