@@ -174,10 +174,13 @@ def receipt_create(*, tenant, actor, context, order, lines=None):
         "lines": [{"line": line.line, "quantity": q, "inspection": i, "lot": lot} for line, q, i, lot in taking]})
     _deliver_shipments(set(shipment_of.values()), now)
 
-    holds = [QualityHold(tenant=tenant, order=order, order_line=line, receipt=receipt, sku=line.sku, lot=lot,
-                         reason=_("Failed inspection at receiving (%(quantity)d).") % {"quantity": quantity})
-             for receipt, (line, quantity, inspection, lot) in zip(receipts, taking) if inspection == Inspection.FAIL]
-    for hold in holds:
+    holds = {}  # one hold per lot of a SKU, however many lines of the receipt failed in it
+    for receipt, (line, quantity, inspection, lot) in zip(receipts, taking):
+        if inspection == Inspection.FAIL and (line.sku_id, lot) not in holds:
+            holds[line.sku_id, lot] = QualityHold(
+                tenant=tenant, order=order, order_line=line, receipt=receipt, sku=line.sku, lot=lot,
+                reason=_("Failed inspection at receiving (%(quantity)d).") % {"quantity": quantity})
+    for hold in holds.values():
         hold.save()
         quality_hold_alert_raise(tenant=tenant, hold=hold, order=order, quantity=hold.receipt.quantity)
     return receipts

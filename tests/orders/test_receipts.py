@@ -176,3 +176,14 @@ def test_quality_holds_are_scoped(world, api):
     api.as_user(user("globex.buyer"))
     assert_error(api.get("/api/v1/t/acme/quality-holds/"), 404)
     assert_error(api.get(f"/api/v1/t/globex/quality-holds/{hold.pk}/"), 404)
+
+
+def test_two_lines_failing_in_one_lot_of_a_sku_make_one_hold(demo, api):
+    acme, orgs = demo["tenants"]["acme"], demo["organizations"]
+    po = confirmed_po(acme, orgs["sup-a"], lines=((10, "SKU-L5"), (10, "SKU-L5")))
+    ship(acme, po)
+    response = receive(api, "acme.warehouse", po, {"lines": [{"line": 1, "inspection": "fail", "lot": "DUP"},
+                                                             {"line": 2, "inspection": "fail", "lot": "DUP"}]})
+    assert response.status_code == 201, response.content
+    assert QualityHold.objects.filter(lot="DUP").count() == 1
+    assert Alert.objects.filter(kind="quality_hold").count() == 1
