@@ -68,6 +68,8 @@ class OrdersConfig(AppConfig):
     def register_alert_kinds():
         from alerts.models import Severity
         from alerts.registry import register_alert_kind
+        from orders import logistics_alerts
 
         register_alert_kind("po_unconfirmed", label=_("Purchase order not confirmed"), severity=Severity.WARNING,
                             subject=purchase_order_alert_subject(), render=_render_unconfirmed)
+        logistics_alerts.register_alert_kinds()  # route_deviation, abnormal_stop, shipment_late, quality_hold

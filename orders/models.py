@@ -268,6 +268,8 @@ class Shipment(models.Model):
     """An advance ship notice: lines and part quantities of one or more POs of one supplier."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    # The delivery note's number, printed as its barcode: ASN-<id>, set when the shipment is created.
+    number = models.CharField(max_length=40, blank=True, default="")
     supplier = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     carrier = models.CharField(max_length=200, blank=True, default="")
     tracking_number = models.CharField(max_length=100, blank=True, default="")
@@ -279,6 +281,22 @@ class Shipment(models.Model):
     last_lat = models.FloatField(null=True, blank=True)
     last_lon = models.FloatField(null=True, blank=True)
     last_position_at = models.DateTimeField(null=True, blank=True)
+    # The route's stops ([[lat, lon], ...]: its first and last point and those marked "stop"):
+    # standing still near one is not an abnormal stop.
+    stops = models.JSONField(default=list, blank=True)
+    # The route's segment index (RouteCell rows): the grid's cell size in degrees and the distance
+    # it was built for; a tenant threshold above that distance rebuilds it (orders.geo).
+    route_cell_deg = models.FloatField(null=True, blank=True)
+    route_margin_meters = models.PositiveIntegerField(default=0)
+    # The rules' state, advanced by each batch of positions newer than the last one:
+    # positions in a row off the route, whether a detour is under way (its alert raised), and
+    # where and since when the truck has stood still (and whether that stop was alerted).
+    off_route_streak = models.PositiveIntegerField(default=0)
+    deviating = models.BooleanField(default=False)
+    stop_lat = models.FloatField(null=True, blank=True)
+    stop_lon = models.FloatField(null=True, blank=True)
+    stop_since = models.DateTimeField(null=True, blank=True)
+    stop_alerted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -294,6 +312,33 @@ class Shipment(models.Model):
             models.Index(fields=["tenant", "supplier", "-created_at"], name="shipment_supplier_recent"),
             models.Index(fields=["tenant", "state"], name="shipment_state"),
         ]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "number"], condition=~Q(number=""), name="shipment_number_unique"),
+        ]
+
+    def __str__(self):
+        return self.number or f"shipment {self.pk}"
+
+
+class RouteCell(models.Model):
+    """One cell of a shipment's route index: the route's segments that pass within the index's
+    distance of the cell, as flat [lat1, lon1, lat2, lon2, ...]. A position is checked against
+    the segments of its own cell only, so the work per position does not grow with the route."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="route_cells", db_index=False)
+    cell = models.BigIntegerField()  # orders.geo.cell_key
+    segments = models.BinaryField()
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": CORE_ROLES},
+        partner={"view": PO_SUPPLIER_ROLES},
+        partner_field="shipment__supplier",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["shipment", "cell"], name="route_cell_unique")]
 
 
 class ShipmentLine(models.Model):

@@ -25,7 +25,7 @@ ENTITIES = {
     "messaging": {"room", "message", "event", "action", "attachment"},
     "alerts": {"alert", "audience", "escalation", "escalation_policy", "notification"},
     "inventory": {"warehouse", "sku", "stock_level", "stock_movement", "rule", "replenishment_request"},
-    "orders": {"purchase_order"},
+    "orders": {"purchase_order", "order_settings", "shipment", "position", "receipt", "quality_hold", "route"},
     "finance": {"invoice", "receivable", "financing"},
 }
 PREFIXES = ("check_", "register_")  # validators; registrations called from ready()

@@ -65,6 +65,9 @@ def world(full_demo):
     shipment = Shipment.objects.create(tenant=globex, supplier=po.supplier, carrier=CANARY, tracking_number=CANARY)
     ShipmentLine.objects.create(tenant=globex, shipment=shipment, order_line=line, quantity=1)
     Position.objects.create(tenant=globex, shipment=shipment, lat=31.2, lon=121.5, at=timezone.now())
+    from orders.models import RouteCell
+
+    RouteCell.objects.create(tenant=globex, shipment=shipment, cell=0, segments=b"")
     line.shipped_quantity = 1
     line.save()
     receipt = Receipt.objects.create(tenant=globex, order=po, order_line=line, shipment=shipment, quantity=1,

@@ -11,4 +11,5 @@ urlpatterns = [
     path("alerts/", include("alerts.urls")),
     path("scorecards/", include("orders.scorecard_urls")),
     path("orders/", include("orders.urls")),
+    path("shipments/", include("orders.shipment_urls")),
 ]
