@@ -242,6 +242,10 @@ def rule_sweep(*, tenant, now=None):
     from alerts.models import Alert
 
     rules_table, levels_table = ReplenishmentRule._meta.db_table, StockLevel._meta.db_table
+    # One SQL statement, not the ORM: the below-safety set comes first, from the levels alone (a
+    # MATERIALIZED CTE, which the ORM cannot write; without it the planner walks every rule in id
+    # order under the LIMIT). 10^6 levels: 0.066 s, against 0.517 s for the join of every rule with
+    # its level (bench/STOCK.md, part 3).
     with connection.cursor() as cursor:
         # The below-safety set from the levels alone (their copy of the rule's safety stock: one
         # filtered scan, no join of a million rules), each checked against its rule (a stale copy
