@@ -16,7 +16,9 @@ those rooms with its first locks (inventory.lock_objects.stock_alert_rooms_lock_
 from django.db.models import Q
 
 from alerts.models import Alert
+from messaging.lock_objects import room_from_row, rooms_locked
 from messaging.models import Room, RoomKind
+from scm_portal.db.templates import QueryTemplate
 
 
 def alert_room_ids(*, tenant_id, partner_id=None, partners=None):
@@ -34,12 +36,28 @@ def alert_room_ids(*, tenant_id, partner_id=None, partners=None):
     return Room.objects.filter(wanted).values("pk")
 
 
-def alert_rooms_lock(*, tenant_id, partner_id=None):
-    """Locks the rooms a new alert's cards go to, in ascending id (as rooms_lock does), in one
-    statement; returns them as they now are, the partner's room first, then the internal room."""
-    rooms = Room.objects.select_for_update(of=("self",)).filter(
-        pk__in=alert_room_ids(tenant_id=tenant_id, partner_id=partner_id)).order_by("pk")
-    return sorted(rooms, key=lambda room: (room.kind == RoomKind.INTERNAL, room.pk))
+def _alert_rooms_query(shape, *, tenant_id, partner_id=None):
+    return rooms_locked(alert_room_ids(tenant_id=tenant_id, partner_id=partner_id))
+
+
+# Sent for every alert raised: compiled once per shape (with or without a partner).
+_ALERT_ROOMS_LOCK = QueryTemplate(_alert_rooms_query)
+
+
+def alert_rooms_lock_sent(tenant_id, partner_id, using):
+    """Locks the rooms a new alert's cards go to (ascending id, as rooms_lock does) by one read,
+    sent; the function returned answers them, the partner's room first, then the internal room
+    (see scm_portal.db.templates.pipeline)."""
+    params = {"tenant_id": tenant_id}
+    if partner_id:
+        params["partner_id"] = partner_id
+    fetch = _ALERT_ROOMS_LOCK.send(shape=bool(partner_id), using=using, **params)
+
+    def rooms():
+        found = [room_from_row(row, using) for row in fetch()]
+        return sorted(found, key=lambda room: (room.kind == RoomKind.INTERNAL, room.pk))
+
+    return rooms
 
 
 def alerts_locked(alerts, *, skip_locked=False):
