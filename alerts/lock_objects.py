@@ -68,6 +68,6 @@ def alerts_locked(alerts, *, skip_locked=False):
 
 def alert_lock(alert_id, *, tenant=None):
     """Locks one alert (of `tenant`, when named), its card rooms already locked by the caller;
-    returns it as it now is, with its policy and partner."""
+    returns it as it now is, with its tenant, policy and partner."""
     alerts = Alert.objects.for_tenant(tenant) if tenant is not None else Alert.objects.all()
-    return alerts_locked(alerts.filter(pk=alert_id)).select_related("policy", "partner").get()
+    return alerts_locked(alerts.filter(pk=alert_id)).select_related("tenant", "policy", "partner").get()

@@ -70,7 +70,10 @@ NAME = "ws_fanout"
 # Targets (from the issue), for this 2-core machine.
 P99_TARGET_MS = {10: 25.0, 100: 40.0, 1000: 150.0}
 DELIVERIES_TARGET = 10_000  # per second, for rooms of 1,000 sockets
-BARE_FACTOR = 2.0  # the portal's p99 within 2x the bare broadcaster's, same harness
+BARE_FACTOR = 2.0  # shown beside the floor: what the floor alone costs against the bare broadcaster
+# The portal's p99 within 3x the store-then-relay floor's, same harness (issue 13: it replaces "2x the
+# bare broadcaster", which no design that commits before it publishes can meet for small rooms).
+FLOOR_FACTOR = 3.0
 REFERENCE_REDIS = {"p50": 0.17, "p99": 0.26}  # ms, measured on a machine like this one
 
 LAYERS = {  # name -> backend (chosen in bench/settings.py by BENCH_CHANNEL_LAYER)
@@ -607,7 +610,7 @@ def run(opts):
 
 def checks(data):
     out = []
-    bare = data.get("bare", {})
+    floor = data.get("floor", {})
     for config, per_size in data["portal"].items():
         for n, res in per_size.items():
             n = int(n)
@@ -621,11 +624,12 @@ def checks(data):
             if n in P99_TARGET_MS:
                 out.append({"config": config, "size": n, "kind": "p99", "check": f"p99 ≤ {P99_TARGET_MS[n]:g} ms",
                             "value": p99, "ok": p99 is not None and p99 <= P99_TARGET_MS[n]})
-            b = bare.get(n) or bare.get(str(n))
-            # Against the bare broadcaster only with the same harness: its sender writes to a socket.
-            if b and config.endswith("/socket"):
-                limit = BARE_FACTOR * b["steady"]["latency_ms"]["p99"]
-                out.append({"config": config, "size": n, "kind": "bare", "check": f"p99 ≤ {BARE_FACTOR:g}× bare p99 ({limit:.1f} ms)",
+            f = floor.get(n) or floor.get(str(n))
+            # Against the floor only with the same harness: its sender writes to a socket.
+            if f and config.endswith("/socket"):
+                limit = FLOOR_FACTOR * f["steady"]["latency_ms"]["p99"]
+                out.append({"config": config, "size": n, "kind": "floor",
+                            "check": f"p99 ≤ {FLOOR_FACTOR:g}× floor p99 ({limit:.1f} ms)",
                             "value": p99, "ok": p99 is not None and p99 <= limit})
             if n >= 1000:
                 dps = res["burst"]["deliveries_per_s"]
@@ -674,7 +678,7 @@ def report(data):
         lines.append("")
 
     headers = ["layer/workers/sent over", "room", "rate/s", "p50 ms", "p99 ms", "bare p50", "bare p99", "target p99", "p99≤target",
-               "p99≤2×bare", "floor p99", "deliv/s", "bare deliv/s", "≥10k/s", "missing"]
+               "floor p99", "p99≤3×floor", "deliv/s", "bare deliv/s", "≥10k/s", "missing"]
     rows = []
     for config, per_size in data["portal"].items():
         for n, res in per_size.items():
@@ -686,8 +690,8 @@ def report(data):
             rows.append([
                 config, n, fmt(s["rate_achieved"]), fmt(s["latency_ms"]["p50"]), fmt(s["latency_ms"]["p99"]),
                 fmt(bs["steady"]["latency_ms"]["p50"]) if bs else "—", fmt(bs["steady"]["latency_ms"]["p99"]) if bs else "—",
-                fmt(P99_TARGET_MS.get(n)), mark(config, n, "p99"), mark(config, n, "bare"),
-                fmt(floor_of(n)["steady"]["latency_ms"]["p99"]) if floor_of(n) else "—",
+                fmt(P99_TARGET_MS.get(n)), mark(config, n, "p99"),
+                fmt(floor_of(n)["steady"]["latency_ms"]["p99"]) if floor_of(n) else "—", mark(config, n, "floor"),
                 fmt(b["deliveries_per_s"], 0), fmt(bs["burst"]["deliveries_per_s"], 0) if bs else "—",
                 mark(config, n, "throughput"), s["missing"] + b["missing"],
             ])

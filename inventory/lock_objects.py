@@ -55,7 +55,10 @@ def _stock_alert_rooms_query(shape, *, tenant_id, sku_ids, warehouse_ids):
     return rooms_locked(alert_room_ids(tenant_id=tenant_id, partners=suppliers).filter(Exists(rules)))
 
 
-# Sent with every movement batch: compiled once (the ids travel as one array parameter each).
+# Sent with every movement batch, in its pipeline with its statement (the one bulk-SQL path,
+# inventory/services/movements.py): compiled once, the ids as one array parameter each, where an
+# ORM `__in` of a 1,000-row batch's ids would bind them one by one (psycopg's list binding: ~10 ms
+# per batch, bench/STOCK.md "Ingestion").
 _STOCK_ALERT_ROOMS_LOCK = QueryTemplate(_stock_alert_rooms_query)
 
 
