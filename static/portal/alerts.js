@@ -145,6 +145,7 @@
         var next = el("small", "muted", t("next") + " ");
         var when = el("time", "", format.clock(alert.next_escalation_at));
         when.setAttribute("datetime", alert.next_escalation_at);
+        when.setAttribute("data-format", "time");
         next.appendChild(when);
         td.appendChild(next);
       }
