@@ -106,7 +106,7 @@ class NotificationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     @extend_schema(request=s.NotificationReadSerializer, responses={200: s.NotificationReadResultSerializer})
     @action(detail=False, methods=["post"])
     def read(self, request, tenant=None):
-        serializer = s.NotificationReadSerializer(data=request.data if request.data else {})
+        serializer = s.NotificationReadSerializer(data=request.data)  # no body: every unread notice
         serializer.is_valid(raise_exception=True)
         marked = services.notification_mark_read(tenant=self.tenant, actor=request.user, context=self.tenant_context,
                                                  ids=serializer.validated_data.get("ids"))
