@@ -20,6 +20,9 @@ READERS = [
 ]
 
 
+PER_PAGE = 12  # links followed from each section's page
+
+
 def nav_links(html):
     """{name: href} of the tenant navigation."""
     block = html.split('data-testid="tenant-nav"', 1)[1].split("</nav>", 1)[0]
@@ -32,12 +35,20 @@ def tenant_links(html, tenant):
 
 
 @pytest.mark.parametrize("username, tenant", READERS)
-def test_every_link_on_the_dashboard_opens_for_its_reader(full_demo, client, username, tenant):
+def test_every_link_on_the_dashboard_and_its_sections_opens_for_its_reader(full_demo, client, username, tenant):
     client.force_login(user(username))
     html = client.get(f"/t/{tenant}/").content.decode()
     assert "dashboard" in nav_links(html)
+    opened = set()
     for href in tenant_links(html, tenant):
-        assert client.get(href).status_code == 200, f"{username} is linked to {href}"
+        response = client.get(href)
+        assert response.status_code == 200, f"{username} is linked to {href}"
+        opened.add(href)
+        if href in nav_links(html).values():
+            # and the links of each section's page (its sub-navigation, its first rows)
+            for inner in [h for h in tenant_links(response.content.decode(), tenant) if h not in opened][:PER_PAGE]:
+                assert client.get(inner).status_code == 200, f"{username} is linked to {inner} from {href}"
+                opened.add(inner)
 
 
 @pytest.mark.parametrize("username, tenant", READERS)

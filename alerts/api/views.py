@@ -91,8 +91,9 @@ class NotificationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     action_permissions = {"read": "view", "count": "view"}
 
     def safely_get_queryset(self, queryset):
-        queryset = queryset.filter(user=self.request.user)
-        return queryset.filter(read_at__isnull=True) if self.request.query_params.get("unread") in {"1", "true"} else queryset
+        # The selector holds the one definition of "my notices"; the base scopes it again.
+        return selectors.notification_list(user=self.request.user, tenant=self.tenant, context=self.tenant_context,
+                                           unread=self.request.query_params.get("unread") in {"1", "true"})
 
     def _unread(self):
         return selectors.notification_unread_count(user=self.request.user, tenant=self.tenant,

@@ -150,7 +150,16 @@ def test_replenishment_requests_show_to_core_staff_and_the_supplier_asked(full_d
     assert waiting.count() > waiting.filter(supplier__slug="sup-a").count() >= 1
     client.force_login(user("supb.rep"))
     html = client.get("/t/acme/").content.decode()
-    assert 'data-testid="replenishment-none"' in html and request.sku.code + "</a>" not in html
+    assert figure(html, "replenishment-count") == 1 and f'href="/t/acme/stock/{request.sku.code}/"' not in html
+    client.force_login(user("bank.officer"))
+    assert 'data-panel="replenishment_requests"' not in client.get("/t/acme/").content.decode()
+
+
+def test_a_supplier_asked_for_nothing_gets_its_empty_state(full_demo, client):
+    _request_for("sup-a")
+    client.force_login(user("supb.rep"))
+    html = client.get("/t/acme/").content.decode()
+    assert 'data-testid="replenishment-none"' in html and "No replenishment requested from you." in html
 
 
 def test_empty_states_suit_a_read_only_reader(demo, client):
