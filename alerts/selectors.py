@@ -6,9 +6,12 @@ from statistics import median
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncDate
 
-from alerts.models import Alert, Notification
+from alerts.models import Alert, AlertState, Notification
 from alerts.registry import alert_subjects, subject_kinds
 from scm_portal.tenancy.context import check_context
+
+UNRESOLVED_STATES = (AlertState.OPEN, AlertState.ACKNOWLEDGED, AlertState.IN_PROGRESS)
+NOTIFICATION_COUNT_CAP = 100
 
 
 def alert_list(*, user, tenant, context, mine=False):
@@ -21,12 +24,44 @@ def alert_list(*, user, tenant, context, mine=False):
         .order_by("-opened_at", "-pk")
     )
     if mine:
-        # Addressed to me: my roles or organisation, or I was told about it by name (an escalation).
-        condition = Q(Exists(Notification.objects.filter(alert=OuterRef("pk"), user=user)))
-        for role, organization_id in sorted(context.memberships):
-            condition |= Q(core_audience__contains=f",{role},") | Q(partner_id=organization_id)
-        queryset = queryset.filter(condition)
+        queryset = queryset.filter(_addressed_to(user, context))
     return queryset
+
+
+def _addressed_to(user, context):
+    """Addressed to me: my roles or organisation, or I was told about it by name (an escalation)."""
+    condition = Q(Exists(Notification.objects.filter(alert=OuterRef("pk"), user=user)))
+    for role, organization_id in sorted(context.memberships):
+        condition |= Q(core_audience__contains=f",{role},") | Q(partner_id=organization_id)
+    return condition
+
+
+def alert_counts(*, user, tenant, context):
+    """How many unresolved alerts the user may see, per state, and how many of them are addressed
+    to the user (as `alert_list(mine=True)` has them): one query, for the dashboard."""
+    alerts = alert_list(user=user, tenant=tenant, context=context).exclude(state=AlertState.RESOLVED).order_by()
+    per_state = {state: Count("pk", filter=Q(state=state)) for state in UNRESOLVED_STATES}
+    return alerts.aggregate(**per_state, mine=Count("pk", filter=_addressed_to(user, context)))
+
+
+def notification_list(*, user, tenant, context, unread=False):
+    """The user's own in-app notices in `tenant`, newest first (`unread`: not yet marked read)."""
+    check_context(context, tenant=tenant, user=user)
+    notices = Notification.objects.for_tenant(tenant).visible_to(user, context=context).filter(user=user)
+    if unread:
+        notices = notices.filter(read_at__isnull=True)
+    return notices.order_by("-created_at", "-pk")
+
+
+def notification_unread_count(*, user, tenant, context):
+    """What the header's bell counts: the user's unread in-app notices (`Notification`) in
+    `tenant`: an alert raised for one of the user's roles or their organisation, or escalated to
+    them. Chat messages do not ring the bell: each room shows its own unread count (the room list,
+    the dashboard's rooms panel), and every chat line is not a call for this person's attention.
+    Counted up to NOTIFICATION_COUNT_CAP (the bell says "99+" from 100 on), so a page costs the
+    same however many the user left unread."""
+    unread = notification_list(user=user, tenant=tenant, context=context, unread=True).order_by()
+    return unread.values("pk")[:NOTIFICATION_COUNT_CAP].count()
 
 
 def _seconds(pairs):

@@ -375,6 +375,25 @@ def escalation_policy_save(*, tenant, actor, policy=None, **data):
     return policy
 
 
+# --- notifications -----------------------------------------------------------------------------
+
+NOTIFICATION_IDS_MAX = 500
+
+
+def notification_mark_read(*, tenant, actor, context, ids=None):
+    """Marks the actor's own unread notices in `tenant` read: those of `ids`, or all of them when
+    `ids` is None. Ids that are not the actor's unread notices in this tenant are passed over
+    (another person's notice is never touched). Returns how many were marked."""
+    check_context(context, tenant=tenant, user=actor)
+    notices = Notification.objects.for_tenant(tenant).visible_to(actor, context=context).filter(
+        user=actor, read_at__isnull=True)
+    if ids is not None:
+        if len(ids) > NOTIFICATION_IDS_MAX:
+            raise ValidationError({"ids": _("At most %(n)d notices at once.") % {"n": NOTIFICATION_IDS_MAX}})
+        notices = notices.filter(pk__in=ids)
+    return notices.update(read_at=timezone.now())
+
+
 # --- escalation --------------------------------------------------------------------------------
 
 def escalation_sweep(*, now=None, batch_size=500):

@@ -12,12 +12,13 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self):
-        from inventory import bot
+        from inventory import bot, portal
         from inventory.services import rules
 
         self.register_alert_kinds()
         rules.register_actions()  # "安排补货" on stock alert cards
         bot.register()  # /stock
+        portal.register_portal()  # the Stock section and the dashboard's stock panels
 
     @staticmethod
     def register_alert_kinds():

@@ -2,11 +2,11 @@
 
 from datetime import timedelta
 
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement
+from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, StockLevel, StockMovement
 from scm_portal.tenancy.context import check_context
 
 
@@ -16,6 +16,21 @@ def stock_level_list(user, tenant, sku_code=None, warehouse_code=None, *, contex
     check_context(context, tenant=tenant, user=user)
     visible = StockLevel.objects.for_tenant(tenant).visible_to(user, context=context)
     return stock_level_list_from(visible, sku_code, warehouse_code)
+
+
+def stock_level_filter_below_safety(queryset):
+    """The levels of `stock_level_list` under their rule's safety stock (the stock page's `below`)."""
+    return queryset.filter(safety_stock__isnull=False, on_hand__lt=F("safety_stock"))
+
+
+def replenishment_request_list(user, tenant, *, context, state=None):
+    """Replenishment requests the user may see (core staff all, a supplier those addressed to
+    it), newest first, with their SKU, warehouse and supplier."""
+    check_context(context, tenant=tenant, user=user)
+    requests = ReplenishmentRequest.objects.for_tenant(tenant).visible_to(user, context=context)
+    if state:
+        requests = requests.filter(state=state)
+    return requests.select_related("sku", "warehouse", "supplier").order_by("-created_at", "-pk")
 
 
 def stock_level_list_from(queryset, sku_code=None, warehouse_code=None):

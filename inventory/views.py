@@ -8,7 +8,7 @@ import math
 
 from django import forms
 from django.core.paginator import Paginator
-from django.db.models import F, Q
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from alerts.models import SEVERITY_NAMES
 from alerts.selectors import alert_list
 from inventory import selectors, services
-from inventory.models import ReplenishmentRule, StockMovement, Warehouse
+from inventory.models import ReplenishmentRule, StockLevel, StockMovement, Warehouse
 from scm_portal.tenancy.roles import is_core_staff
 from scm_portal.tenancy.views import tenant_page
 
@@ -50,8 +50,16 @@ def level_status(level):
     return "ok"
 
 
+def may_view_stock(context):
+    """Whether the stock pages are for this reader: the roles that may see some stock level (a
+    funder or a carrier may not, and is neither linked to them nor let in)."""
+    return bool(context.roles & StockLevel.access_policy.roles("view"))
+
+
 @tenant_page
 def stock_list(request):
+    if not may_view_stock(request.tenant_context):
+        return render(request, "403.html", status=403)
     form, params = _filters(request)
     visible = selectors.stock_level_list(request.user, request.tenant, context=request.tenant_context)
     levels = visible
@@ -60,7 +68,7 @@ def stock_list(request):
     if params["warehouse"]:
         levels = levels.filter(warehouse__code=params["warehouse"])
     if params["below"]:
-        levels = levels.filter(safety_stock__isnull=False, on_hand__lt=F("safety_stock"))
+        levels = selectors.stock_level_filter_below_safety(levels)
     page = Paginator(levels.order_by("sku__code", "warehouse__code", "pk"), PAGE_SIZE).get_page(request.GET.get("page"))
     for level in page.object_list:
         level.status = level_status(level)
@@ -84,6 +92,8 @@ def stock_list(request):
 @tenant_page
 def sku_detail(request, code):
     tenant, user, tenant_context = request.tenant, request.user, request.tenant_context
+    if not may_view_stock(tenant_context):
+        return render(request, "403.html", status=403)
     sku = selectors.sku_get(user, tenant, code, context=tenant_context)
     if sku is None:
         raise Http404

@@ -17,14 +17,6 @@ def _resolve_purchase_order(*, tenant, user, ref):
     return purchase_order_get(user, tenant, ref, context=tenant_context_for(user, tenant))
 
 
-def _awaiting(request):
-    from orders.selectors import purchase_order_list_awaiting
-
-    orders = purchase_order_list_awaiting(request.user, request.tenant, context=request.tenant_context)
-    return [{"text": order.number, "url": _po_url(request.tenant.slug, order.number),
-             "note": f"{order.get_state_display()} · {order.supplier.name}"} for order in orders]
-
-
 def _render_unconfirmed(alert):
     title = _("Purchase order %(number)s is not confirmed") % {"number": alert.subject_ref}
     body = _("The supplier has not answered it within the time the tenant set.")
@@ -47,22 +39,14 @@ class OrdersConfig(AppConfig):
 
     def ready(self):
         from messaging import registry
-        from orders import actions, bot
+        from orders import actions, bot, portal
 
         bot.register()  # /po, /eta, /pending
 
         registry.register_subject("purchase_order", resolve=_resolve_purchase_order, label=lambda order: order.number)
         actions.register_actions()  # "确认订单", accept / reject changes on PO cards
         self.register_alert_kinds()
-        self.register_dashboard_panels()
-
-    @staticmethod
-    def register_dashboard_panels():
-        """"POs awaiting me" in the buyers' and the suppliers' dashboard panels."""
-        from scm_portal.tenancy.dashboard import register_panel_content
-
-        register_panel_content("purchase_orders", _awaiting)
-        register_panel_content("supplier_orders", _awaiting)
+        portal.register_portal()  # the Purchase orders, Shipments and Scorecards sections, "POs awaiting me"
 
     @staticmethod
     def register_alert_kinds():

@@ -9,6 +9,7 @@ from django.shortcuts import render
 from alerts.models import SEVERITY_NAMES
 from alerts.registry import alert_text
 from orders import geo, logistics_selectors as selectors
+from orders.models import Shipment
 from scm_portal.tenancy.views import tenant_page
 
 PAGE_SIZE = 50
@@ -18,6 +19,8 @@ MAP_POINTS_MAX = 1500  # a longer line is thinned for drawing (every n-th point,
 
 @tenant_page
 def shipment_list(request):
+    if not request.tenant_context.roles & Shipment.access_policy.roles("view"):
+        return render(request, "403.html", status=403)  # a funder has no shipments here
     shipments = selectors.shipment_list(request.user, request.tenant, context=request.tenant_context)
     state = request.GET.get("state", "")
     if state in ("in_transit", "delivered", "cancelled"):

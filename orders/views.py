@@ -11,13 +11,12 @@ from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
 
 from messaging.models import Room, RoomKind
 from messaging.sanitize import render_markdown
 from messaging.services import message_post
 from orders import selectors
-from orders.models import PO_SUPPLIER_ROLES, PO_WRITERS, ChangeState, IllegalTransition, LineAnswer, LineStatus
+from orders.models import PO_SUPPLIER_ROLES, PO_WRITERS, ChangeState, IllegalTransition, LineAnswer, LineStatus, PurchaseOrder
 from orders.models import PurchaseOrderState as S
 from orders.services import purchase_orders as services
 from scm_portal.tenancy.roles import CORE_ROLES
@@ -35,6 +34,8 @@ class ListFilterForm(forms.Form):
 
 @tenant_page
 def purchase_order_list_page(request):
+    if not request.tenant_context.roles & PurchaseOrder.access_policy.roles("view"):
+        return render(request, "403.html", status=403)  # a funder or carrier has no POs here
     form = ListFilterForm(request.GET)
     params = form.cleaned_data if form.is_valid() else {"state": "", "supplier": "", "before": None}
     context = request.tenant_context

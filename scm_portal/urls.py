@@ -1,4 +1,6 @@
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 
 from scm_portal.tenancy import views as tenancy_views
 
@@ -7,6 +9,8 @@ urlpatterns = [
     path("accounts/", include("scm_portal.tenancy.auth_urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", tenancy_views.home, name="home"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the API docs, JSON answers).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"), permanent=True), name="favicon"),
     path("t/", tenancy_views.tenant_picker, name="tenant-picker"),
     path("invitations/", include("scm_portal.tenancy.invitation_urls")),
     path("t/<slug:tenant>/", include("scm_portal.tenancy.urls")),

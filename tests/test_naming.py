@@ -36,7 +36,7 @@ PENDING = {}
 
 # Module-level calls and decorators that register something on import.
 REGISTERING_CALLS = ("register_intent", "register_action", "register_subject", "register_alert_kind",
-                     "register_lookup", "connect", "receiver")
+                     "register_lookup", "register_nav_item", "register_dashboard_panel", "connect", "receiver")
 
 
 def _project_apps():

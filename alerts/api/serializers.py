@@ -119,6 +119,20 @@ class NotificationSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "alert", "level", "text", "channels", "created_at", "read_at"]
 
 
+class NotificationCountSerializer(serializers.Serializer):
+    unread = serializers.IntegerField()
+
+
+class NotificationReadSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False,
+                                max_length=500, help_text="The notices to mark read; without it, all of them.")
+
+
+class NotificationReadResultSerializer(serializers.Serializer):
+    marked = serializers.IntegerField()
+    unread = serializers.IntegerField()
+
+
 class KpiSerializer(serializers.Serializer):
     since = serializers.DateTimeField()
     until = serializers.DateTimeField()

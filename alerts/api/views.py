@@ -80,21 +80,38 @@ class EscalationPolicyViewSet(TenantListCreateRetrieveUpdateViewSet):
 
 @extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("unread", str, enum=["1", "true"])]))
 class NotificationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
-    """The user's own in-app notices, newest first; POST notifications/read/ marks them all read."""
+    """The user's own in-app notices, newest first (what the page header's bell lists).
+
+    GET notifications/count/ answers `{"unread": n}` (counted up to 100: the bell shows 99+);
+    POST notifications/read/ marks them read: `{"ids": [...]}` those notices, no body all of them.
+    """
 
     model = Notification
     serializer_class = s.NotificationSerializer
-    action_permissions = {"read": "view"}
+    action_permissions = {"read": "view", "count": "view"}
 
     def safely_get_queryset(self, queryset):
-        queryset = queryset.filter(user=self.request.user)
-        return queryset.filter(read_at__isnull=True) if self.request.query_params.get("unread") in {"1", "true"} else queryset
+        # The selector holds the one definition of "my notices"; the base scopes it again.
+        return selectors.notification_list(user=self.request.user, tenant=self.tenant, context=self.tenant_context,
+                                           unread=self.request.query_params.get("unread") in {"1", "true"})
 
-    @extend_schema(request=None, responses={200: None})
+    def _unread(self):
+        return selectors.notification_unread_count(user=self.request.user, tenant=self.tenant,
+                                                   context=self.tenant_context)
+
+    @extend_schema(responses={200: s.NotificationCountSerializer})
+    @action(detail=False, methods=["get"])
+    def count(self, request, tenant=None):
+        return Response({"unread": self._unread()})
+
+    @extend_schema(request=s.NotificationReadSerializer, responses={200: s.NotificationReadResultSerializer})
     @action(detail=False, methods=["post"])
     def read(self, request, tenant=None):
-        count = self.get_queryset().filter(read_at__isnull=True).update(read_at=timezone.now())
-        return Response({"marked": count})
+        serializer = s.NotificationReadSerializer(data=request.data)  # no body: every unread notice
+        serializer.is_valid(raise_exception=True)
+        marked = services.notification_mark_read(tenant=self.tenant, actor=request.user, context=self.tenant_context,
+                                                 ids=serializer.validated_data.get("ids"))
+        return Response({"marked": marked, "unread": self._unread()})
 
 
 class AlertKpiView(TenantContextMixin, APIView):

@@ -8,7 +8,6 @@ that would change one already sent: the same shape with code `po_not_editable` (
 applied unless every PO is.
 """
 
-from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
 from rest_framework.decorators import action

@@ -15,7 +15,7 @@ allow is IllegalTransition (409 with a code).
 """
 
 import re
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError

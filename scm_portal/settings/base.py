@@ -92,6 +92,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "scm_portal.tenancy.context_processors.tenancy",
+                "alerts.context_processors.notification_bell",
+                "scm_portal.formats.time_formats",
             ],
         },
     },
@@ -277,6 +279,8 @@ LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True
+# One date and time format per language for pages and scripts alike (scm_portal/formats/).
+FORMAT_MODULE_PATH = "scm_portal.formats"
 TIME_ZONE = "UTC"
 
 # --- Static files --------------------------------------------------------------------------

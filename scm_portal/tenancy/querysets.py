@@ -39,6 +39,11 @@ class AccessPolicy:
         if ("condition" in cls.__dict__) != ("condition_in_context" in cls.__dict__):
             raise TypeError(f"{cls.__name__} must override condition() and condition_in_context() together.")
 
+    def roles(self, action):
+        """Every role that may do `action` on some row (core staff on all, partners on theirs): a
+        page or a link for the action is for these roles only."""
+        return frozenset(self.core.get(action, ())) | frozenset(self.partner.get(action, ()))
+
     def condition(self, model, user, action):
         from scm_portal.tenancy.models import Membership
 

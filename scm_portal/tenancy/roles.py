@@ -54,6 +54,16 @@ ALL_ROLES = CORE_ROLES | PARTNER_ROLES
 CORE_ROLE_VALUES = sorted(CORE_ROLES)  # one choice list for every API field that takes a core role
 
 
+# Roles that may read but never write: their pages offer no buttons and their empty states no
+# invitation to act ("say hello" is not for the auditor).
+READ_ONLY_ROLES = frozenset({Role.AUDITOR})
+
+
+def is_read_only(roles):
+    """Whether every one of `roles` is read-only (a member with any other role may act)."""
+    return bool(roles) and set(roles) <= READ_ONLY_ROLES
+
+
 def is_core_staff(roles):
     """Whether any of `roles` is a core-enterprise role."""
     return bool(set(roles) & CORE_ROLES)

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from scm_portal.dashboard import dashboard_panels_for
 from scm_portal.tenancy import services
 from scm_portal.tenancy.access import (
     access_invitation,
@@ -23,14 +24,12 @@ from scm_portal.tenancy.access import (
     access_received_invitation_by_token,
     access_tenant_context,
 )
-from scm_portal.tenancy.dashboard import panel_items, panels_for_roles
 from scm_portal.tenancy.models import InvitationKind, Membership, Organization, Partnership
-from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role, is_core_staff
+from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role
 from scm_portal.tenancy.selectors import (
     invitation_list,
     invitation_filter_pending,
     invitation_list_received,
-    partnership_list_followed,
     tenant_list_for_user,
 )
 
@@ -76,17 +75,12 @@ def tenant_picker(request):
 
 @tenant_page
 def dashboard(request):
-    tenant, roles = request.tenant, request.tenant_context.roles
+    """The reader's panels (scm_portal.dashboard: each app registers its own, for the roles it names)."""
+    roles = request.tenant_context.roles
     context = {
-        "panels": panel_items(request, panels_for_roles(roles)),
+        "panels": dashboard_panels_for(request),
         "roles": [Role(r).label for r in sorted(roles)],
-        "partners": list(partnership_list_followed(request.user, tenant, context=request.tenant_context)[:20]),
-        "is_core": is_core_staff(roles),
-        "is_admin": Role.TENANT_ADMIN in roles,
     }
-    if Role.TENANT_ADMIN in roles:
-        context["member_count"] = Membership.objects.for_tenant(tenant).active().values("user").distinct().count()
-        context["partner_count"] = Partnership.objects.for_tenant(tenant).filter(active=True).count()
     return render(request, "tenancy/dashboard.html", context)
 
 

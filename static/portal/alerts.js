@@ -40,30 +40,11 @@
     return Portal.api(method, url, undefined, { details: true, networkText: networkText });
   }
 
-  /* "YYYY-MM-DD HH:mm" (and "HH:mm") in the tenant's time zone, as the server renders them. */
-  function timeFormatter(zone) {
-    var format = Portal.timeFormatter(zone, {
-      locale: "en-GB", year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", hourCycle: "h23"
-    });
-    function parts(iso) {
-      var date = new Date(iso);
-      if (isNaN(date.getTime())) return null;
-      var out = {};
-      format.formatToParts(date).forEach(function (part) { out[part.type] = part.value; });
-      return out;
-    }
-    return {
-      full: function (iso) {
-        var p = parts(iso);
-        return p ? p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute : "";
-      },
-      clock: function (iso) {
-        var p = parts(iso);
-        return p ? p.hour + ":" + p.minute : "";
-      }
-    };
-  }
+  /* The portal's one date and time format, in the tenant's time zone, as the server renders them. */
+  var format = {
+    full: function (iso) { return Portal.formatTime(iso, "datetime"); },
+    clock: function (iso) { return Portal.formatTime(iso, "time"); }
+  };
 
   // --- the board -----------------------------------------------------------------------------
 
@@ -73,7 +54,6 @@
     // What alerts are about, one column each: [{field, label, subject_kind, url}] (alerts.registry).
     var subjects = readJson("alert-subjects");
     if (!Array.isArray(subjects)) subjects = [];
-    var format = timeFormatter(root.getAttribute("data-time-zone"));
     var rows = root.querySelector("[data-role=rows]");
     var table = root.querySelector("table");
     var empty = root.querySelector("[data-role=empty]");
@@ -165,6 +145,7 @@
         var next = el("small", "muted", t("next") + " ");
         var when = el("time", "", format.clock(alert.next_escalation_at));
         when.setAttribute("datetime", alert.next_escalation_at);
+        when.setAttribute("data-format", "time");
         next.appendChild(when);
         td.appendChild(next);
       }

@@ -26,7 +26,7 @@
   var TenantSocket = Portal.TenantSocket;
   var el = Portal.el;
   var api = Portal.api;
-  var timeFormatter = Portal.timeFormatter;
+  var formatTime = Portal.formatTime; // the portal's one format, in the tenant's time zone
   var showState = Portal.showSocketState;
 
   function loadStrings() {
@@ -56,7 +56,6 @@
     var t = loadStrings();
     var me = Number(root.getAttribute("data-user"));
     var list = root.querySelector("[data-role=rooms]");
-    var format = timeFormatter(root.getAttribute("data-time-zone"));
     var refreshTimer = null;
     var hellos = 0;
 
@@ -76,7 +75,7 @@
       var time = li.querySelector("[data-role=activity]");
       if (!iso) return;
       time.setAttribute("datetime", iso);
-      time.textContent = format.format(new Date(iso));
+      time.textContent = formatTime(iso);
     }
 
     function onMessage(frame) {
@@ -139,7 +138,6 @@
     var me = Number(root.getAttribute("data-user"));
     var roomApi = root.getAttribute("data-room-api");
     var searchApi = root.getAttribute("data-search-api");
-    var format = timeFormatter(root.getAttribute("data-time-zone"));
     var $ = function (role) { return root.querySelector("[data-role=" + role + "]"); };
     var scroller = $("scroll");
     var log = $("log");
@@ -237,7 +235,7 @@
 
       var meta = el("div", "msg-meta");
       meta.appendChild(el("span", "msg-sender", senderName(frame)));
-      var time = el("time", null, format.format(new Date(frame.created_at)));
+      var time = el("time", null, formatTime(frame.created_at));
       time.setAttribute("datetime", frame.created_at);
       meta.appendChild(time);
       if (frame.internal) meta.appendChild(el("span", "msg-badge badge-internal", t("internal_note")));
@@ -746,7 +744,7 @@
           hit.setAttribute("data-testid", "search-hit");
           var meta = el("div", "msg-meta");
           meta.appendChild(el("span", "msg-sender", senderName(frame)));
-          meta.appendChild(el("time", null, format.format(new Date(frame.created_at))));
+          meta.appendChild(el("time", null, formatTime(frame.created_at)));
           if (frame.internal) meta.appendChild(el("span", "msg-badge badge-internal", t("internal_note")));
           hit.appendChild(meta);
           var body = el("div", "msg-body");

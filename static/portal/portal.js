@@ -7,6 +7,7 @@
  */
 (function () {
   "use strict";
+  if (window.Portal) return; // base.html loads it on every page; a page that loads it again changes nothing
 
   var SOCKET_OPEN = 1;
   var PING_MS = 25000;
@@ -125,6 +126,52 @@
     }
   }
 
+  /*
+   * The portal's one date and time format (scm_portal/formats/): base.html puts the language's
+   * Django patterns, the tenant's time zone and the month names on <html>, and this prints an
+   * ISO time exactly as the server's templates do. kind: "datetime" (default), "date" or "time".
+   * Without a zone (pages outside a tenant) the browser's is used. "" for a missing or bad time.
+   */
+  var formatParts = {};
+  function timeParts(date, zone) {
+    var key = zone || "";
+    if (!formatParts[key]) {
+      var fields = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+                     second: "2-digit", hourCycle: "h23" };
+      try {
+        formatParts[key] = new Intl.DateTimeFormat("en-GB", Object.assign({ timeZone: zone || undefined }, fields));
+      } catch (e) {
+        formatParts[key] = new Intl.DateTimeFormat("en-GB", fields); // an unknown zone: the browser's
+      }
+    }
+    var out = {};
+    formatParts[key].formatToParts(date).forEach(function (part) { out[part.type] = part.value; });
+    if (out.hour === "24") out.hour = "00";
+    return out;
+  }
+
+  function formatTime(iso, kind) {
+    if (!iso) return "";
+    var date = iso instanceof Date ? iso : new Date(iso);
+    if (isNaN(date.getTime())) return "";
+    var html = document.documentElement;
+    var pattern = html.getAttribute("data-" + (kind || "datetime") + "-format") || "Y-m-d H:i";
+    var months = (html.getAttribute("data-month-names") || "").split(",");
+    var p = timeParts(date, html.getAttribute("data-time-zone"));
+    var tokens = {
+      Y: p.year, y: p.year.slice(-2), m: p.month, n: String(Number(p.month)), d: p.day,
+      j: String(Number(p.day)), H: p.hour, G: String(Number(p.hour)), i: p.minute, s: p.second,
+      M: months[Number(p.month) - 1] || p.month
+    };
+    var text = "";
+    for (var i = 0; i < pattern.length; i++) {
+      var c = pattern.charAt(i);
+      if (c === "\\" && i + 1 < pattern.length) { text += pattern.charAt(++i); continue; }
+      text += Object.prototype.hasOwnProperty.call(tokens, c) ? tokens[c] : c;
+    }
+    return text;
+  }
+
   /* The socket's state on the page: root[data-socket] and the [data-role=status] text. */
   function showSocketState(root, t, state) {
     root.setAttribute("data-socket", state);
@@ -156,12 +203,15 @@
     this.timer = null;
     this.pinger = null;
     this.stopped = false;
+    TenantSocket.count += 1; // the header's bell listens on the page's socket when there is one
     var self = this;
     window.addEventListener("online", function () { self.reconnectNow(); });
     document.addEventListener("visibilitychange", function () {
       if (document.visibilityState === "visible") self.reconnectNow();
     });
   }
+
+  TenantSocket.count = 0;
 
   TenantSocket.prototype.url = function () {
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + this.path;
@@ -195,6 +245,8 @@
         if (self.liveOnHello) self.handlers.state("open");
       }
       self.handlers.frame(frame);
+      // Every frame also goes to the page's other listeners (the header's bell).
+      document.dispatchEvent(new CustomEvent("portal:frame", { detail: frame }));
     };
     ws.onclose = function (event) {
       clearInterval(self.pinger);
@@ -248,6 +300,7 @@
     csrfToken: csrfToken,
     api: api,
     timeFormatter: timeFormatter,
+    formatTime: formatTime,
     showSocketState: showSocketState,
   };
 })();

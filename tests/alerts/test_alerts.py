@@ -161,7 +161,7 @@ class TestLifecycle:
         assert set(Notification.objects.values_list("user__username", flat=True)) == {"acme.warehouse", "supa.rep"}
         api.as_user(user("acme.warehouse"))
         assert len(api.get("/api/v1/t/acme/notifications/?unread=1").json()["results"]) == 1
-        assert api.post("/api/v1/t/acme/notifications/read/").json() == {"marked": 1}
+        assert api.post("/api/v1/t/acme/notifications/read/").json() == {"marked": 1, "unread": 0}
         assert api.get("/api/v1/t/acme/notifications/?unread=1").json()["results"] == []
 
 
