@@ -9,7 +9,7 @@ import math
 from datetime import timedelta
 
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -83,7 +83,7 @@ def scorecard_list(request):
         return render(request, "403.html", status=403)
     suppliers = list(supplier_scorecard_suppliers(user=request.user, tenant=request.tenant, context=context))
     if not is_core_staff(context.roles) and len(suppliers) == 1:
-        return redirect("scorecards:detail", tenant=request.tenant.slug, supplier=suppliers[0].slug)
+        return _scorecard_page(request, suppliers[0].slug)  # a rep's section is their own scorecard
     since, until, bucket = _period(request, request.tenant)
     sort = request.GET.get("sort")
     if sort not in SORTS:
@@ -111,6 +111,10 @@ def scorecard_list(request):
 
 @tenant_page
 def scorecard_detail(request, supplier):
+    return _scorecard_page(request, supplier)
+
+
+def _scorecard_page(request, supplier):
     context = request.tenant_context
     if not _readers_roles_allow(context):
         return render(request, "403.html", status=403)

@@ -73,7 +73,7 @@ def test_a_funder_sees_no_stock_pages(full_demo, client):
 def test_a_supplier_rep_is_linked_to_its_own_stock_and_never_to_members(full_demo, client):
     client.force_login(user("supa.rep"))
     links = nav_links(client.get("/t/acme/").content.decode())
-    assert set(links) == {"dashboard", "messages", "alerts", "stock", "partners"}
+    assert set(links) == {"dashboard", "messages", "alerts", "stock", "orders", "shipments", "scorecards", "partners"}
     assert client.get("/t/acme/members/").status_code == 403
 
 

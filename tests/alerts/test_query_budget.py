@@ -57,12 +57,13 @@ def test_raising_an_alert_already_open(demo, django_assert_num_queries):
 def test_acknowledging(demo, django_assert_num_queries, more_people):
     """Its savepoint; the rooms of its cards, then the alert locked; the access check; the alert
     row and its event; a system line under each card (event_post: the room, its head, the
-    message); the audience told; the savepoint released."""
+    message); the savepoint released. The alert frame goes to the tenant's sockets, which filter
+    it themselves: no audience is read."""
     alert = raise_alert(demo)
     _more_warehouse_staff(demo, more_people)
     actor = user("acme.warehouse")
     context = tenant_context_for(actor, alert.tenant)  # the request's, read before the service runs
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(13):
         alert = services.alert_acknowledge(tenant=alert.tenant, actor=actor, context=context, alert=alert)
     assert alert.state == "acknowledged"
 
@@ -72,10 +73,10 @@ class TestEscalationSweep:
     def test_one_batch(self, demo, django_assert_num_queries, due):
         """One batch, whatever its size: the due alerts read and their rooms locked; the ones still
         due locked; one UPDATE per distinct outcome (one here: a single policy); their events;
-        their cards (one INSERT) and each room's head; the level's people and everyone told
-        (asked once per audience); the notifications (one INSERT)."""
+        their cards (one INSERT) and each room's head; the level's people; the notifications (one
+        INSERT). The alert frames go to the tenant's sockets: no audience is read for them."""
         policy(demo["tenants"]["acme"])
         raised = [raise_alert(demo, key=f"e-{i}", partner="sup-a" if i % 2 else "sup-b") for i in range(due)]
-        with django_assert_num_queries(13):
+        with django_assert_num_queries(11):
             assert services.escalation_sweep(now=raised[-1].next_escalation_at + timedelta(seconds=1)) == due
         assert {a.level for a in Alert.objects.all()} == {1}

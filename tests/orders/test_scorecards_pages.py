@@ -66,9 +66,14 @@ class TestRanking:
         html = get(client, "acme.buyer", LIST.format(tenant="acme")).content.decode()
         assert 'data-testid="scorecards-no-data"' in html and html.count('data-testid="scorecard-row"') == 2
 
-    def test_a_supplier_rep_is_sent_to_their_own_scorecard(self, demo, client):
+    def test_a_supplier_reps_section_is_their_own_scorecard(self, demo, client):
         response = get(client, "supa.rep", LIST.format(tenant="acme"))
-        assert response.status_code == 302 and response["Location"] == "/t/acme/scorecards/sup-a/"
+        html = response.content.decode()
+        assert response.status_code == 200 and 'data-testid="scorecard-title"' in html
+        from scm_portal.tenancy.models import Organization
+
+        assert f"Scorecard of {Organization.objects.get(slug='sup-a').name}" in html
+        assert 'data-testid="scorecard-row"' not in html  # no ranking of the other suppliers
 
     def test_other_roles_get_403_and_other_tenants_404(self, demo, client):
         assert get(client, "bank.officer", LIST.format(tenant="acme")).status_code == 403
