@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from messaging.frames import message_frame
+from messaging.frames import message_frame, subject_records
 
 logger = logging.getLogger(__name__)
 
@@ -184,12 +184,17 @@ def flush_publishes(timeout=5.0):
     asyncio.run_coroutine_threadsafe(_publisher_of(loop).wait_idle(), loop).result(timeout)
 
 
-def room_message_event(message, attachments=None):
+def room_message_event(message, attachments=None, records=None):
     """The channel-layer event of one stored message: the frame serialised once (every socket
     forwards the same text, no per-socket JSON work) beside the small routing fields each socket
-    checks. `attachments`: [] when the caller knows there are none, to spare the query."""
+    checks. `attachments`: [] when the caller knows there are none, to spare the query.
+
+    A message that reads differently per reader (a keyed text, buttons) also carries what its
+    readers' frames are made from (`render`): each process's room hub renders it once per language
+    and buttons once per reader's memberships (realtime.hub.ReaderFrames), never once per socket.
+    `records`: subject_records' answer for a batch (read here when None and needed)."""
     frame = message_frame(message, attachments)
-    return {
+    event = {
         "type": "room.message",
         "room": message.room_id,
         "seq": message.seq,
@@ -198,6 +203,39 @@ def room_message_event(message, attachments=None):
         "core_audience": frame["core_audience"],
         "text": frame_text(frame),
     }
+    if message.text is not None or message.actions:
+        event["render"] = _render_parts(message, frame, records)
+    return event
+
+
+def _render_parts(message, frame, records):
+    if message.actions and records is None:
+        records = subject_records([message])
+    return {
+        "frame": frame,
+        "tenant": message.tenant_id,
+        "stored_text": message.text,
+        "stored_actions": message.actions,
+        "core_audience_value": message.core_audience,
+        "record": (records or {}).get((message.subject_kind, message.subject_ref)),
+    }
+
+
+def room_actions_event(message, records):
+    """The channel-layer event telling a card's readers its buttons changed (`actions` frames)."""
+    event = room_message_event(message, attachments=[], records=records)
+    event["type"] = "room.actions"
+    event.pop("text")  # every reader's frame is built from `render`
+    return event
+
+
+def publish_actions(messages):
+    """`actions` frames for these cards (messaging.services.message_cards_refresh), now: call it
+    after commit. One read of their records for all of them."""
+    messages = list(messages)
+    if messages:
+        records = subject_records(messages)
+        _group_send_many([(room_group(m.room_id), room_actions_event(m, records)) for m in messages])
 
 
 def publish_message(message, attachments=None):
@@ -246,10 +284,12 @@ def publish_messages(messages):
     and any frame handed over before (an alert's) do not wait for the markdown rendering."""
     messages = list(messages)
     if messages:
-        transaction.on_commit(
-            lambda: _group_send_many([(room_group(m.room_id), room_message_event(m, attachments=[])) for m in messages]),
-            robust=True,
-        )
+        def send():
+            records = subject_records(messages)
+            _group_send_many([(room_group(m.room_id), room_message_event(m, attachments=[], records=records))
+                              for m in messages])
+
+        transaction.on_commit(send, robust=True)
 
 
 def publish_many(events, urgent=False):

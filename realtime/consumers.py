@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import random
+from urllib.parse import parse_qs
 
 
 from asgiref.sync import sync_to_async
@@ -21,14 +22,16 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import close_old_connections
 from django.http import Http404
+from django.utils import translation
 
 import realtime
 from messaging.frames import message_frame
 from realtime import UNAVAILABLE, frame_text
 from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
-from realtime.hub import RoomHub
+from realtime.hub import RoomHub, reader_text
 from realtime.per_loop import PerLoop
 from realtime.protocol import FrameError, decode_frame, error_frame, ref_of
+from scm_portal.errors import StateConflict
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         slug = scope["url_route"]["kwargs"]["tenant"]
-        self.access = await db(load_socket_access)(self.user, tenant_slug=slug)
+        self.access = await db(load_socket_access)(self.user, tenant_slug=slug, accept_language=self._asked_language())
         if self.access is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
@@ -157,6 +160,15 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self.accept()
             self.accepted = True
         await self.close(code=CLOSE_TRY_AGAIN, reason=TRY_AGAIN_REASON)
+
+    def _asked_language(self):
+        """The handshake's language: `?lang=` (the page's own, which a browser socket cannot send
+        as a header), else its Accept-Language header."""
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        asked = (query.get("lang") or [""])[0]
+        if asked:
+            return asked
+        return next((v.decode("latin-1") for k, v in self.scope.get("headers", []) if k == b"accept-language"), None)
 
     def _has_origin(self):
         return any(k == b"origin" for k, _v in self.scope.get("headers", []))
@@ -298,7 +310,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_UNAUTHENTICATED)
                 self.closing = True
                 return
-        access = await db(load_socket_access)(self.user, tenant_id=self.access.tenant_id)
+        access = await db(load_socket_access)(self.user, tenant_id=self.access.tenant_id, language=self.access.language)
         if access is None:
             self.closing = True
             await self.close(code=CLOSE_FORBIDDEN)
@@ -365,6 +377,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             raise
         except Http404:
             await self._error("not_found", "Not found.", ref=ref)
+        except StateConflict as exc:
+            await self._error(exc.code, exc.message, ref=ref)
         except PermissionDenied as exc:
             await self._error("permission_denied", str(exc) or "Not allowed.", ref=ref)
         except ValidationError as exc:
@@ -498,7 +512,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             if last is not None and seq > last + 1 and await self._page_in(room_id, last, seq - 1) == CLOSED:
                 return
             self.last_seq[room_id] = seq
-            if self._forwardable(event) and not await self._put(event["text"]):
+            if self._forwardable(event) and not await self._put(reader_text(event, self.access)):
                 return
 
     async def _page_in(self, room_id, after, upto):
@@ -562,11 +576,22 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             # Nothing waiting for this socket: write now, without waking its writer task. The
             # server's send waits only when the client has stopped reading, so the eager task
             # usually finishes right here; otherwise later frames queue behind it.
-            task = asyncio.Task(self._send_now(event["text"]), loop=asyncio.get_running_loop(), eager_start=True)
+            task = asyncio.Task(self._send_now(reader_text(event, self.access)), loop=asyncio.get_running_loop(),
+                                eager_start=True)
             self.in_flight = None if task.done() else task
             return
         try:
-            self.queue.put_nowait(event["text"])
+            self.queue.put_nowait(reader_text(event, self.access))
+        except asyncio.QueueFull:
+            self._cut_off_soon()
+
+    def hub_actions(self, event):
+        """A card's buttons changed (messaging.services.message_cards_refresh): this reader's
+        `actions` frame, if the card is one this socket may see."""
+        if self.closing or not self._forwardable(event):
+            return
+        try:
+            self.queue.put_nowait(reader_text(event, self.access))
         except asyncio.QueueFull:
             self._cut_off_soon()
 
@@ -688,9 +713,13 @@ def _load_page(user, access, room_id, after, upto, limit):
     at most `limit` read, and where the next page starts (`upto` when there is none)."""
     from messaging.selectors import message_list_after
 
-    _context, room = _room(user, access, room_id)
-    batch = message_list_after(user, room, after, limit)
-    frames = [message_frame(m, list(m.attachments.all())) for m in batch if m.seq <= upto]
+    from messaging.frames import subject_records
+
+    context, room = _room(user, access, room_id)
+    batch = [m for m in message_list_after(user, room, after, limit)]
+    records = subject_records(batch)
+    frames = [message_frame(m, list(m.attachments.all()), language=access.language, context=context, records=records)
+              for m in batch if m.seq <= upto]
     following = batch[-1].seq if len(batch) == limit and batch[-1].seq < upto else upto
     return frames, following
 
@@ -702,10 +731,11 @@ def _post(user, access, frame):
     internal = frame.get("internal", False)
     if not isinstance(internal, bool):
         raise ValidationError({"internal": "internal must be true or false."})
-    message, created = message_post(
-        tenant=context.tenant, actor=user, context=context, room=room, body=frame.get("body"),
-        client_id=frame.get("client_id"), subject=frame.get("subject"), internal=internal,
-    )
+    with translation.override(access.language):  # the bot answers in the asker's language
+        message, created = message_post(
+            tenant=context.tenant, actor=user, context=context, room=room, body=frame.get("body"),
+            client_id=frame.get("client_id"), subject=frame.get("subject"), internal=internal,
+        )
     return message.seq, created
 
 
@@ -724,7 +754,8 @@ def _press(user, access, room_id, seq, action):
     if not isinstance(action, str):
         raise ValidationError({"action": "action must be a string."})
     message = access_message(user, room, seq)
-    press, created = action_press(tenant=context.tenant, actor=user, room=room, message=message, action=action,
-                                  context=context)
+    with translation.override(access.language):  # a refusal in the presser's language
+        press, created = action_press(tenant=context.tenant, actor=user, room=room, message=message, action=action,
+                                      context=context)
     return {"seq": message.seq, "action": action, "already_pressed": not created, "outcome_seq": press.outcome_seq,
             "pressed_by": press.actor.username}

@@ -13,7 +13,7 @@ from messaging import selectors, services
 from messaging.access import access_attachment, access_message, access_room
 from messaging.api import serializers as s
 from messaging.chain import chain_verify
-from messaging.frames import message_frame
+from messaging.frames import message_frame, subject_records
 from messaging.models import Room
 from scm_portal.api.errors import Conflict
 from scm_portal.api.params import int_param
@@ -21,8 +21,11 @@ from scm_portal.api.parsers import MultiPartParser
 from scm_portal.api.viewsets import TenantContextMixin, TenantScopedViewSet
 
 
-def _frames(messages):
-    return [message_frame(m, list(m.attachments.all())) for m in messages]
+def _frames(messages, view):
+    """The messages as the requesting reader sees them: texts in the request's language (the
+    view's TenantContextMixin activated it), buttons for their tenant context."""
+    records = subject_records(messages)
+    return [message_frame(m, list(m.attachments.all()), context=view.tenant_context, records=records) for m in messages]
 
 
 class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
@@ -89,7 +92,7 @@ class RoomMessagesView(TenantContextMixin, APIView):
             after = int_param(request, "after_seq", 0)
             page = selectors.message_list_after(request.user, room, after, limit)
             next_url = request.build_absolute_uri(f"?after_seq={page[-1].seq}&limit={limit}") if len(page) == limit else None
-        return Response({"results": _frames(page), "next": next_url})
+        return Response({"results": _frames(page, self), "next": next_url})
 
     @extend_schema(request=s.MessageCreateSerializer, responses={201: s.MessageFrameSerializer, 200: s.MessageFrameSerializer})
     def post(self, request, tenant, room_id):
@@ -103,7 +106,7 @@ class RoomMessagesView(TenantContextMixin, APIView):
         except services.Conflict as exc:
             raise Conflict(str(exc)) from None
         # A message created here carries no files; a replayed one may (an upload's client_id).
-        frame = message_frame(message, [] if created else None)
+        frame = message_frame(message, [] if created else None, context=self.tenant_context)
         return Response(frame, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -145,7 +148,7 @@ class AttachmentUploadView(TenantContextMixin, APIView):
             )
         except services.Conflict as exc:
             raise Conflict(str(exc)) from None
-        return Response(message_frame(message), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(message_frame(message, context=self.tenant_context), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class AttachmentDownloadView(TenantContextMixin, APIView):
@@ -187,7 +190,7 @@ class MessageSearchView(TenantContextMixin, APIView):
             raise exceptions.ValidationError({"q": [_("Search for 1 to 200 characters.")]})
         room_id = int_param(request, "room", minimum=1)
         room = access_room(request.user, self.tenant, room_id, self.tenant_context) if room_id else None
-        return Response({"results": _frames(selectors.message_search(request.user, self.tenant, query, room)), "next": None})
+        return Response({"results": _frames(selectors.message_search(request.user, self.tenant, query, room), self), "next": None})
 
 
 class ConversationView(TenantContextMixin, APIView):
@@ -204,6 +207,6 @@ class ConversationView(TenantContextMixin, APIView):
             raise exceptions.ValidationError({"kind": [_("Unknown subject kind.")]})
         if not ref or entry.resolve(tenant=self.tenant, user=request.user, ref=ref) is None:
             raise exceptions.NotFound()
-        return Response({"results": _frames(selectors.message_list_about(request.user, self.tenant, kind, ref)), "next": None})
+        return Response({"results": _frames(selectors.message_list_about(request.user, self.tenant, kind, ref), self), "next": None})
 
 
