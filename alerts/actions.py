@@ -59,8 +59,10 @@ def may_change(context, record):
 
 def _lifecycle_available(action):
     def available(*, message, context, record):
-        if record is None or not may_change(context, record) or record["state"] == AlertState.RESOLVED:
-            return None  # not theirs to press, or nothing left to do: no button
+        if record is None or not may_change(context, record):
+            return None  # not theirs to press
+        if record["state"] == AlertState.RESOLVED:
+            return "gone"  # nothing left to do: no button (a late press hears who resolved it)
         return "enabled" if record["state"] in BUTTON_FROM[action] else "disabled"
 
     return available
@@ -97,7 +99,7 @@ def register():
     register_texts()
     registry.register_action("alert_ack", label=gettext_lazy("Acknowledge"), handler=_button(services.alert_acknowledge),
                              rooms=card_rooms, available=_lifecycle_available("alert_ack"))
-    registry.register_action("alert_start", label=gettext_lazy("Start handling"), handler=_button(services.alert_start),
+    registry.register_action("alert_start", label=gettext_lazy("Start"), handler=_button(services.alert_start),
                              rooms=card_rooms, available=_lifecycle_available("alert_start"))
     registry.register_action("alert_resolve", label=gettext_lazy("Resolve"), handler=_button(services.alert_resolve),
                              rooms=card_rooms, available=_lifecycle_available("alert_resolve"))

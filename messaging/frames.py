@@ -51,8 +51,9 @@ def _may_write(message, context):
 
 
 def action_availability(message, name, context, record):
-    """"enabled" | "disabled" | None (not offered) for this reader: the registered action's
-    `available`, or the default rule; an action nobody registers any more is not offered."""
+    """"enabled" | "disabled" | "gone" | None (not this reader's) for this reader: the registered
+    action's `available` (messaging.registry.Action), or the default rule; an action nobody
+    registers any more is not offered."""
     entry = registry.ACTIONS.get(name)
     if entry is None:
         return None
@@ -75,7 +76,7 @@ def message_actions(message, *, context=None, record=None, language=None):
                 state = "enabled" if entry is not None else None
             else:
                 state = action_availability(message, name, context, record)
-            if state is None:
+            if state is None or state == "gone":
                 continue
             label = str(entry.label) if entry is not None else stored.get("label", name)
             found.append({"name": name, "label": label, "enabled": state == "enabled"})

@@ -24,13 +24,14 @@ class Action:
     # rooms(*, tenant, message) -> ids of the other rooms the handler writes to: the press locks
     # them with the pressed room, in id order, before the handler locks anything else.
     rooms: Callable | None = None
-    # available(*, message, context, record) -> "enabled" | "disabled" | None: whether this reader
-    # is offered the button now. `context`: the reader's TenantContext; decide from its tenant and
+    # available(*, message, context, record) -> "enabled" | "disabled" | "gone" | None: whether this
+    # reader is offered the button now. `context`: the reader's TenantContext; decide from its tenant and
     # memberships only, never the user id (readers with the same memberships share one socket
     # frame). `record`: what the message's subject kind's `state` loader gave for its subject (None
-    # without one). No database access: it runs for every reader of every card. None: not offered
-    # (a role that may not press it); "disabled": shown, greyed (the record's state no longer allows
-    # it). Without one: offered, enabled, to whoever may write in the room.
+    # without one). No database access: it runs for every reader of every card. None: not this
+    # reader's to press (their role; a press is refused 403); "disabled": shown greyed, "gone": not
+    # shown, because the record's state no longer allows it (a late press reaches the handler, which
+    # answers why: StateConflict, 409). Without one: offered, enabled, to whoever may write in the room.
     available: Callable | None = None
 
 

@@ -423,9 +423,9 @@ def _replenish_button(*, tenant, actor, message, room, context):
 
 def _replenish_available(*, message, context, record):
     """"安排补货" for the roles that arrange replenishment, while the alert is not resolved."""
-    if not context.roles & REPLENISHERS or record is None or record["state"] == AlertState.RESOLVED:
+    if not context.roles & REPLENISHERS or record is None:
         return None
-    return "enabled"
+    return "gone" if record["state"] == AlertState.RESOLVED else "enabled"
 
 
 def register_actions():
