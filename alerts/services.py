@@ -202,7 +202,7 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
             using=using,
         )
         cards = event_post_many([
-            {"tenant": tenant, "room": room, "text": card_text(title_text, body_text),
+            {"tenant": tenant, "room": room, "text": alert_card_text(title_text, body_text),
              "payload": card_payload, "actions": [*LIFECYCLE_ACTIONS, *extra_actions], "subject_kind": "alert",
              "subject_ref": str(alert.pk), "core_audience": core_audience}
             for room in rooms
@@ -225,7 +225,7 @@ def _raised_texts(definition, alert, title, body):
     return title, body or ""
 
 
-def card_text(title, body):
+def alert_card_text(title, body):
     """What an alert's card says: its title in bold, then its body (each a Text or a string)."""
     return Text("alerts.card", {"title": title, "body": body}) if body else Text("alerts.card_title", {"title": title})
 
