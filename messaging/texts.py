@@ -97,9 +97,14 @@ def _render(data, fallback=""):
     try:
         return str(template).format_map(params)
     except (ValueError, TypeError, IndexError, AttributeError, KeyError):
-        # A translation with a broken placeholder: the untranslated template rather than nothing.
+        # A translation with a broken placeholder, or a parameter missing under a format spec: the
+        # untranslated template, else the template as written, rather than an error.
         with translation.override(None):
-            return str(template).format_map(params)
+            source = str(template)
+        try:
+            return source.format_map(params)
+        except (ValueError, TypeError, IndexError, AttributeError, KeyError):
+            return source
 
 
 def _render_param(value):

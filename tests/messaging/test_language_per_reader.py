@@ -278,3 +278,9 @@ class TestButtonsPerReader:
         who = warehouse.get_full_name() or warehouse.username
         assert response.json()["error"]["message"] == f"This alert was already resolved by {who}."
         assert Room.objects.get(pk=room.pk).last_seq == head  # no outcome line
+
+
+def test_a_text_missing_a_parameter_renders_without_an_error(demo):
+    assert text_render(Text("alerts.state.resolved"), "en") == "{who} resolved the alert."
+    broken = text_render(Text("inventory.velocity.title", {"sku": "S", "wh": "W", "recent": 1, "hours": 2}), "en")
+    assert broken.startswith("{sku} in {wh} is being used unusually fast")  # no usual: the template as written
