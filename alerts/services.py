@@ -16,6 +16,7 @@ sweep.
 import functools
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import Q
@@ -109,10 +110,19 @@ def alert_frame(alert):
 
 
 def _alert_frames(alert, user_ids):
-    """(group, event) of the live `alert` frame for each of these users."""
+    """(group, event) of the live `alert` frame for each of these users; its title in every
+    language, once (each socket shows the one in its own: realtime's user_frame)."""
     event = realtime.user_frame_event(alert_frame(alert), tenant_id=alert.tenant_id,
-                                      partner_ids=[alert.partner_id] if alert.partner_id else [])
+                                      partner_ids=[alert.partner_id] if alert.partner_id else [],
+                                      titles=_titles(alert))
     return [(realtime.user_group(u), event) for u in user_ids]
+
+
+def _titles(alert):
+    title = alert_title_text(alert)
+    if not isinstance(title, Text):
+        return None
+    return {language: text_render(title, language) for language, _name in settings.LANGUAGES}
 
 
 def _tell(alert, user_ids):

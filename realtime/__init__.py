@@ -274,9 +274,13 @@ def send_to_user(user_id, frame, *, tenant_id, partner_ids=()):
     _group_send(user_group(user_id), user_frame_event(frame, tenant_id=tenant_id, partner_ids=partner_ids))
 
 
-def user_frame_event(frame, *, tenant_id, partner_ids=()):
-    """The channel-layer event send_to_user publishes (for publish_many)."""
-    return {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)}
+def user_frame_event(frame, *, tenant_id, partner_ids=(), titles=None):
+    """The channel-layer event send_to_user publishes (for publish_many). `titles`: {language:
+    title} when the frame's `title` reads differently per language (each socket shows its own)."""
+    event = {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)}
+    if titles:
+        event["titles"] = titles
+    return event
 
 
 def publish_messages(messages):

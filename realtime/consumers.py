@@ -622,7 +622,10 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         if not self.access.is_core and not self.access.partner_ids & set(event.get("partners") or ()):
             return
-        await self._enqueue(event["frame"])
+        frame, titles = event["frame"], event.get("titles")
+        if titles and self.access.language in titles:  # an alert's title, in this socket's language
+            frame = {**frame, "title": titles[self.access.language]}
+        await self._enqueue(frame)
 
 
 PAGED, RESYNC, CLOSED = "paged", "resync", "closed"

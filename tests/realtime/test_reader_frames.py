@@ -150,6 +150,10 @@ async def test_a_resolved_alerts_buttons_disappear_live_for_everyone(demo_tx):
     rep = await connect("supa.rep", headers=[(b"accept-language", b"zh-hans")])
     alert = await in_db_thread(_stock_alert)(demo_tx)
     card_seq = next(ref["seq"] for ref in alert.cards if ref["room"] == room.pk)
+    told = (await frames_until(warehouse, lambda f: f["type"] == "alert" and f["id"] == alert.pk))[-1]
+    assert told["title"] == "SKU-T1 in WH-T is below safety stock: 400 < 500"  # the live board, in English
+    told_rep = (await frames_until(rep, lambda f: f["type"] == "alert" and f["id"] == alert.pk))[-1]
+    assert told_rep["title"] == alert.title != told["title"]  # and in Chinese
     card = (await frames_until(warehouse, lambda f: f["type"] == "message" and (f["room"], f["seq"]) == (room.pk, card_seq)))[-1]
     assert [(a["name"], a["enabled"]) for a in card["actions"]] == [
         ("alert_ack", True), ("alert_start", True), ("alert_resolve", True), ("inventory_replenish", True)]
