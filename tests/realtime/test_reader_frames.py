@@ -86,6 +86,17 @@ async def connect_with_query(username, query, headers):
     return communicator
 
 
+async def both(socket, first, second):
+    """The first frames matching `first` and `second`, in whatever order they arrive."""
+    found = {}
+    while len(found) < 2:
+        frame = await socket.receive_json_from(timeout=5)
+        for name, predicate in (("first", first), ("second", second)):
+            if name not in found and predicate(frame):
+                found[name] = frame
+    return found["first"], found["second"]
+
+
 class _ReaderSocket:
     """Stands in for a consumer: takes its frame as a socket does (realtime.hub.reader_text)."""
 
@@ -150,15 +161,15 @@ async def test_a_resolved_alerts_buttons_disappear_live_for_everyone(demo_tx):
     rep = await connect("supa.rep", headers=[(b"accept-language", b"zh-hans")])
     alert = await in_db_thread(_stock_alert)(demo_tx)
     card_seq = next(ref["seq"] for ref in alert.cards if ref["room"] == room.pk)
-    told = (await frames_until(warehouse, lambda f: f["type"] == "alert" and f["id"] == alert.pk))[-1]
+    is_alert = lambda f: f["type"] == "alert" and f["id"] == alert.pk  # noqa: E731
+    is_card = lambda f: f["type"] == "message" and (f["room"], f["seq"]) == (room.pk, card_seq)  # noqa: E731
+    told, card = await both(warehouse, is_alert, is_card)
     assert told["title"] == "SKU-T1 in WH-T is below safety stock: 400 < 500"  # the live board, in English
-    told_rep = (await frames_until(rep, lambda f: f["type"] == "alert" and f["id"] == alert.pk))[-1]
+    told_rep, rep_card = await both(rep, is_alert, is_card)
     assert told_rep["title"] == alert.title != told["title"]  # and in Chinese
-    card = (await frames_until(warehouse, lambda f: f["type"] == "message" and (f["room"], f["seq"]) == (room.pk, card_seq)))[-1]
     assert [(a["name"], a["enabled"]) for a in card["actions"]] == [
         ("alert_ack", True), ("alert_start", True), ("alert_resolve", True), ("inventory_replenish", True)]
     assert card["actions"][0]["label"] == "Acknowledge"
-    rep_card = (await frames_until(rep, lambda f: f["type"] == "message" and (f["room"], f["seq"]) == (room.pk, card_seq)))[-1]
     assert [a["name"] for a in rep_card["actions"]] == ["alert_ack", "alert_start", "alert_resolve"]  # no 安排补货
 
     await in_db_thread(act)(alert_services.alert_start, "acme.warehouse", alert)
