@@ -214,7 +214,7 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
         cards = event_post_many([
             {"tenant": tenant, "room": room, "text": alert_card_text(title_text, body_text),
              "payload": card_payload, "actions": [*LIFECYCLE_ACTIONS, *extra_actions], "subject_kind": "alert",
-             "subject_ref": str(alert.pk), "core_audience": core_audience}
+             "subject_ref": str(alert.pk), "core_audience": core_audience, "subject_state": _card_state(alert)}
             for room in rooms
         ], locked={room.pk: room for room in rooms})
     assert [{"room": m.room_id, "seq": m.seq} for m in cards] == alert.cards, "card seqs moved under the room locks"
@@ -233,6 +233,11 @@ def _raised_texts(definition, alert, title, body):
             "title": title.stored() if isinstance(title, Text) else str(title),
             "body": body.stored() if isinstance(body, Text) else str(body or "")}}
     return title, body or ""
+
+
+def _card_state(alert):
+    """The alert's state as its cards' buttons read it (alerts.actions.alert_states' shape)."""
+    return {"state": alert.state, "partner": alert.partner_id}
 
 
 def alert_card_text(title, body):
@@ -479,7 +484,7 @@ def _escalate_batch(due, now, rooms):
         {"tenant": alert.tenant, "room": ref["room"], "text": text, "kind": MessageKind.EVENT,
          "payload": {"alert": alert.pk, "level": alert.level, "escalation": True}, "actions": list(LIFECYCLE_ACTIONS),
          "subject_kind": "alert", "subject_ref": str(alert.pk), "core_audience": audience,
-         "refers_to": ref["seq"], "relation": "reply"}
+         "refers_to": ref["seq"], "relation": "reply", "subject_state": _card_state(alert)}
         for alert, _config, _roles, _usernames, audience, text in steps for ref in alert.cards
     ], locked=rooms)
     audiences = _Audiences()

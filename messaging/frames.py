@@ -86,11 +86,14 @@ def message_actions(message, *, context=None, record=None, language=None):
 def subject_records(messages):
     """{(subject_kind, subject_ref): record} for the messages with buttons, from each subject
     kind's `state` loader (one query per kind), for the buttons' `available`."""
-    wanted = {}
+    wanted, records = {}, {}
     for message in messages:
         if message.actions and message.subject_kind:
-            wanted.setdefault((message.tenant_id, message.subject_kind), set()).add(message.subject_ref)
-    records = {}
+            known = getattr(message, "subject_state", None)  # handed to event_post by its writer
+            if known is not None:
+                records[(message.subject_kind, message.subject_ref)] = known
+            else:
+                wanted.setdefault((message.tenant_id, message.subject_kind), set()).add(message.subject_ref)
     for (tenant_id, kind), refs in wanted.items():
         entry = registry.SUBJECTS.get(kind)
         if entry is not None and entry.state is not None:

@@ -256,7 +256,7 @@ def event_post(*, tenant, room, body=None, text=None, payload=None, actions=(), 
 
 
 EVENT_FIELDS = {"body", "text", "payload", "actions", "subject_kind", "subject_ref", "internal", "recipient", "sender",
-                "kind", "refers_to", "relation", "core_audience", "body_language"}
+                "kind", "refers_to", "relation", "core_audience", "body_language", "subject_state"}
 
 
 def _keyed_body(post):
@@ -282,10 +282,14 @@ def event_post_many(posts, *, locked=None):
 
     `locked`: rooms_lock's answer when the caller locked the rooms first (because it locks other
     rows after them); every post's room must be among them.
+
+    A post's `subject_state`: its subject's state as its subject kind's `state` loader would read
+    it (messaging.registry.Subject), when the caller has it in hand (a record just written): the
+    buttons of its frames are then decided without reading it again after commit.
     """
     if not posts:
         return []
-    checked = []
+    checked, states = [], []
     actions_cache = {}
     for post in posts:
         unknown = set(post) - EVENT_FIELDS - {"tenant", "room"}
@@ -324,6 +328,7 @@ def event_post_many(posts, *, locked=None):
             "relation": post.get("relation", ""),
             "core_audience": audience_value(core_audience),
         }))
+        states.append(post.get("subject_state"))
     room_ids = {room_id for _tenant, room_id, _fields in checked}
     if locked is not None and room_ids - set(locked):
         # Locking them now would take a room after the caller's other rows: refuse instead.
@@ -341,6 +346,9 @@ def event_post_many(posts, *, locked=None):
             message.hash = message_hash(message, room.last_hash)
             room.last_seq, room.last_hash, room.last_message_at = message.seq, message.hash, now
             messages.append(message)
+        for message, state in zip(messages, states):
+            if state is not None:
+                message.subject_state = state  # not stored: read by messaging.frames.subject_records
         _rooms_advance(rooms.values())  # first: inside a caller's pipeline(), the INSERT's answer then waits for both
         _MESSAGE_INSERT.insert(messages, using=router.db_for_write(Message))
     realtime.publish_messages(messages)
