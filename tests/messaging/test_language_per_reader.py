@@ -6,6 +6,7 @@ language, else the user's saved language, else the tenant's default. A card's bu
 ones this reader may press now."""
 
 import html
+from pathlib import Path
 
 import pytest
 from django.db import transaction
@@ -157,8 +158,7 @@ class TestRenderedPerReader:
         client.force_login(user("acme.buyer"))
         page = client.get(f"/t/acme/rooms/{room_of('acme', 'sup-a').pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
         assert '<html lang="en"' in page
-        with open("static/portal/portal.js", encoding="utf-8") as script:
-            source = script.read()
+        source = (Path(__file__).resolve().parents[2] / "static" / "portal" / "portal.js").read_text(encoding="utf-8")
         assert 'init.headers["Accept-Language"] = document.documentElement.lang' in source
         assert '"lang=" + encodeURIComponent(lang)' in source
 
