@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.models import Alert, Severity
+from messaging.texts import Text, text_render
 
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # fits Alert.kind, safe in a URL query and a CSS hook
 
@@ -47,8 +48,8 @@ class AlertKind:
     label: Any  # a lazy translation
     severity: int  # what alert_raise uses when the caller names none
     subject: AlertSubject | None = None
-    # render(alert) -> (title, body) in the active language; None: the stored title and body,
-    # written when the alert was raised, in the tenant's language.
+    # render(alert) -> (title, body), each a messaging.texts.Text (read in each reader's language)
+    # or a string in the active language; None: the title and body given to alert_raise.
     render: Callable | None = None
 
 
@@ -123,11 +124,24 @@ def subject_ref(alert, subject):
     return subject.ref(alert) if definition is not None and definition.subject == subject else None
 
 
-def alert_text(alert):
-    """(title, body) of an alert for the reader: the kind's render in the active language, or
-    what was stored when it was raised."""
+def alert_texts(alert):
+    """(title, body) of an alert as said, not yet rendered: the kind's render, the Texts it was
+    raised with (kept in its payload), or the strings stored when it was raised."""
     definition = KINDS.get(alert.kind)
     if definition is not None and definition.render is not None:
         title, body = definition.render(alert)
-        return str(title), str(body or "")
+        return title, body or ""
+    said = (alert.payload or {}).get("text")
+    if isinstance(said, dict) and "title" in said:
+        return tuple(Text.from_stored(t) if isinstance(t, dict) else t for t in (said["title"], said.get("body", "")))
     return alert.title, alert.body
+
+
+def alert_title_text(alert):
+    """The alert's title as a Text when it has one (for a notice quoting it), else its string."""
+    return alert_texts(alert)[0]
+
+
+def alert_text(alert):
+    """(title, body) of an alert for the reader, in the active language."""
+    return tuple(text_render(t, None) if isinstance(t, Text) else str(t or "") for t in alert_texts(alert))

@@ -16,6 +16,7 @@ sweep.
 import functools
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import Q
@@ -24,17 +25,18 @@ from django.utils.translation import gettext as _
 
 from alerts.lock_objects import alert_lock, alert_rooms_lock_sent, alerts_locked
 from alerts.models import SEVERITY_NAMES, Alert, AlertEvent, AlertState, EscalationPolicy, Notification
-from alerts.registry import alert_kind_required
+from alerts.registry import alert_kind_required, alert_title_text
 import realtime
 from messaging.frames import audience_roles, audience_value
 from messaging.lock_objects import rooms_lock
 from messaging.models import MessageKind, Room
-from messaging.services import event_post, event_post_many
+from messaging.services import event_post, event_post_many, message_cards_refresh
+from messaging.texts import Text, text_render
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames, pipeline
+from scm_portal.errors import StateConflict
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES
-from scm_portal.tenancy.selectors import tenant_language
 
 LIFECYCLE_ACTIONS = ("alert_ack", "alert_start", "alert_resolve")
 
@@ -108,7 +110,8 @@ def alert_frame(alert):
 
 
 def _alert_frames(alert):
-    """(group, event) of the live `alert` frame for everyone who sees the alert on the board.
+    """(group, event) of the live `alert` frame for everyone who sees the alert on the board,
+    its title in every language, once (each socket shows the one in its own: realtime's user_frame).
 
     One publish to the tenant's group, not one per addressed user: the board shows an alert to
     every core member of the tenant and to the partner's people (Alert.access_policy), so each
@@ -116,8 +119,16 @@ def _alert_frames(alert):
     the tenant, core staff or one of the alert's partners), without a query. Who is addressed
     (the audience) still decides the notifications and the cards."""
     event = realtime.user_frame_event(alert_frame(alert), tenant_id=alert.tenant_id,
-                                      partner_ids=[alert.partner_id] if alert.partner_id else [])
+                                      partner_ids=[alert.partner_id] if alert.partner_id else [],
+                                      titles=_titles(alert))
     return [(realtime.tenant_group(alert.tenant_id), event)]
+
+
+def _titles(alert):
+    title = alert_title_text(alert)
+    if not isinstance(title, Text):
+        return None
+    return {language: text_render(title, language) for language, _name in settings.LANGUAGES}
 
 
 def alert_live_events(alert_ids):
@@ -165,7 +176,8 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
 
     `kind` must be registered (alerts.registry.register_alert_kind; ValueError otherwise); its
     registration gives the severity when none is named, and the title and body when none is
-    given (its `render`, in the active language: the tenant's, as for every stored text).
+    given (its `render`). `title` and `body` may be messaging.texts.Text: the cards then read in
+    each reader's language; the alert row keeps them rendered in the tenant's language too.
 
     Every alert raised in a movement batch waits for this, so it keeps scm_portal.db's tools (the
     lifecycle and the sweep below are plain ORM). The plain-ORM form of this function (the same
@@ -198,10 +210,12 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
         subject_kind=subject_kind, subject_ref=str(subject_ref), partner=partner, payload=payload or {},
         core_audience=audience_value(core_audience), policy=policy, opened_at=now,
     )
-    if title is None:  # the kind renders it (checked above)
-        title, body = (str(text or "") for text in definition.render(alert))
-        alert.body = body
-    alert.title = title[:300]
+    title_text, body_text = _raised_texts(definition, alert, title, body)
+    # Stored in the tenant's language too: the board's sorting and search, the notifications.
+    language = tenant.default_language
+    alert.title = (text_render(title_text, language) if isinstance(title_text, Text) else str(title_text))[:300]
+    alert.body = text_render(body_text, language) if isinstance(body_text, Text) else str(body_text)
+    title = alert.title
     first = _level_config(alert, 0)
     alert.next_escalation_at = now + timedelta(seconds=int(first["after_seconds"])) if first else None
     alert.cards = [{"room": room.pk, "seq": room.last_seq + 1} for room in rooms]
@@ -218,13 +232,37 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
             using=using,
         )
         cards = event_post_many([
-            {"tenant": tenant, "room": room, "body": f"**{title}**" + (f"\n\n{body}" if body else ""),
+            {"tenant": tenant, "room": room, "text": alert_card_text(title_text, body_text),
              "payload": card_payload, "actions": [*LIFECYCLE_ACTIONS, *extra_actions], "subject_kind": "alert",
-             "subject_ref": str(alert.pk), "core_audience": core_audience}
+             "subject_ref": str(alert.pk), "core_audience": core_audience, "subject_state": _card_state(alert)}
             for room in rooms
         ], locked={room.pk: room for room in rooms})
     assert [{"room": m.room_id, "seq": m.seq} for m in cards] == alert.cards, "card seqs moved under the room locks"
     return alert, True
+
+
+def _raised_texts(definition, alert, title, body):
+    """(title, body) of a new alert: Texts when the caller or the kind's render gives them (read
+    in each reader's language; kept in the alert's payload when the caller gave them), else
+    strings written once."""
+    if title is None:  # the kind renders it (checked above)
+        title, body = definition.render(alert)
+        return title, body or ""
+    if isinstance(title, Text) or isinstance(body, Text):
+        alert.payload = {**alert.payload, "text": {
+            "title": title.stored() if isinstance(title, Text) else str(title),
+            "body": body.stored() if isinstance(body, Text) else str(body or "")}}
+    return title, body or ""
+
+
+def _card_state(alert):
+    """The alert's state as its cards' buttons read it (alerts.actions.alert_states' shape)."""
+    return {"state": alert.state, "partner": alert.partner_id}
+
+
+def alert_card_text(title, body):
+    """What an alert's card says: its title in bold, then its body (each a Text or a string)."""
+    return Text("alerts.card", {"title": title, "body": body}) if body else Text("alerts.card_title", {"title": title})
 
 
 # The rows every raised alert writes, through statements built once. A concurrent batch raising
@@ -260,33 +298,43 @@ def check_may_change(*, tenant, actor, alert, context):
 
 
 def _announce(alert, actor, text, skip_room_id=None):
-    """A system line under each of the alert's cards (but the one whose button was pressed)."""
+    """A system line under each of the alert's cards (but the one whose button was pressed), and
+    the cards' buttons re-rendered for everyone (the alert moved on). `text`: a Text, or a string."""
+    said = {"text": text} if isinstance(text, Text) else {"body": text}
+    message_cards_refresh(tenant=alert.tenant, subject_kind="alert", subject_ref=alert.pk)
     for ref in alert.cards:
         if ref["room"] == skip_room_id:
             continue
         room = Room(pk=ref["room"], tenant_id=alert.tenant_id)  # event_post locks and reads the row itself
-        event_post(tenant=alert.tenant, room=room, body=text, kind=MessageKind.SYSTEM, sender=actor,
+        event_post(tenant=alert.tenant, room=room, **said, kind=MessageKind.SYSTEM, sender=actor,
                    payload={"alert": alert.pk, "state": alert.state}, subject_kind="alert", subject_ref=str(alert.pk),
                    core_audience=audience_roles(alert.core_audience), refers_to=ref["seq"], relation="reply")
 
 
 def alert_state_text(alert, actor):
-    who = actor.get_full_name() or actor.username
-    return {
-        AlertState.ACKNOWLEDGED: _("%(who)s acknowledged the alert."),
-        AlertState.IN_PROGRESS: _("%(who)s is handling the alert."),
-        AlertState.RESOLVED: _("%(who)s resolved the alert."),
-    }[alert.state] % {"who": who}
+    """The notice of a transition, as a Text ("李仓管 已确认此预警", read in each reader's language)."""
+    return Text(f"alerts.state.{alert.state}", {"who": actor.get_full_name() or actor.username})
 
 
-def _refusal(to_state, current):
-    """One whole sentence per transition, so every language can word it its own way."""
-    label = AlertState(current).label
-    return {
-        AlertState.ACKNOWLEDGED: _("This alert cannot be acknowledged: it is %(state)s.") % {"state": label},
-        AlertState.IN_PROGRESS: _("Work on this alert cannot start: it is %(state)s.") % {"state": label},
-        AlertState.RESOLVED: _("This alert cannot be resolved: it is %(state)s.") % {"state": label},
-    }[to_state]
+def _person(user):
+    return (user.get_full_name() or user.username) if user is not None else ""
+
+
+def _refusal(to_state, alert):
+    """A transition the alert's state no longer allows (a late button, a second tab): what it is
+    now, and who moved it on, in the asker's language; answered 409 with `alert_<state>`."""
+    state = alert.state
+    if state == AlertState.RESOLVED and alert.recovered:
+        message = _("This alert is resolved already: the condition cleared by itself.")
+    elif state == AlertState.RESOLVED:
+        message = _("This alert was already resolved by %(who)s.") % {"who": _person(alert.resolved_by)}
+    elif state == AlertState.IN_PROGRESS:
+        message = _("%(who)s is already handling this alert.") % {"who": _person(alert.started_by)}
+    elif state == AlertState.ACKNOWLEDGED:
+        message = _("This alert was already acknowledged by %(who)s.") % {"who": _person(alert.acknowledged_by)}
+    else:
+        message = _("This alert cannot move to %(state)s now.") % {"state": AlertState(to_state).label}
+    return StateConflict(message, code=f"alert_{state}")
 
 
 def _transition(*, tenant, actor, context, alert, to_state, allowed_from, skip_room_id=None):
@@ -294,7 +342,7 @@ def _transition(*, tenant, actor, context, alert, to_state, allowed_from, skip_r
     alert = _lock(alert)
     check_may_change(tenant=tenant, actor=actor, alert=alert, context=context)
     if alert.state not in allowed_from:
-        raise ValidationError({"state": _refusal(to_state, alert.state)})
+        raise _refusal(to_state, alert)
     now = timezone.now()
     alert.state = to_state
     alert.next_escalation_at = None  # acknowledged, started or resolved: escalation stops
@@ -310,8 +358,7 @@ def _transition(*, tenant, actor, context, alert, to_state, allowed_from, skip_r
         fields += ["resolved_at", "resolved_by"]
     alert.save(update_fields=fields)
     AlertEvent.objects.create(tenant=tenant, alert=alert, action=to_state, actor=actor, level=alert.level, at=now)
-    with tenant_language(alert.tenant):
-        _announce(alert, actor, alert_state_text(alert, actor), skip_room_id)
+    _announce(alert, actor, alert_state_text(alert, actor), skip_room_id)
     _tell(alert)
     return alert
 
@@ -337,7 +384,8 @@ def alert_resolve(*, tenant, actor, context, alert, skip_room_id=None):
 
 @transaction.atomic
 def alert_recover(*, tenant, dedupe_key, note):
-    """The condition cleared by itself (stock back above the line): resolve, marked recovered."""
+    """The condition cleared by itself (stock back above the line): resolve, marked recovered.
+    `note`: the notice under its cards, a Text (or a string)."""
     alert = Alert.objects.for_tenant(tenant).filter(dedupe_key=dedupe_key, state__is_not=AlertState.RESOLVED).first()
     if alert is None:
         return None
@@ -457,8 +505,7 @@ def _escalate_batch(due, now, rooms):
         alert.core_audience = audience_value(audience)
         following = _level_config(alert, alert.level)
         alert.next_escalation_at = now + timedelta(seconds=int(following["after_seconds"])) if following else None
-        with tenant_language(alert.tenant):
-            text = _("Escalated to level %(level)d: nobody has acknowledged “%(title)s” yet.") % {"level": alert.level, "title": alert.title}
+        text = Text("alerts.escalated", {"level": alert.level, "title": alert_title_text(alert)})
         steps.append((alert, config, roles, usernames, audience, text))
     # Alerts of one policy escalated together mostly end alike: one UPDATE per distinct outcome
     # (bulk_update's per-row CASE costs more to build than to run).
@@ -473,19 +520,20 @@ def _escalate_batch(due, now, rooms):
         [AlertEvent(tenant=alert.tenant, alert=alert, action="escalated", level=alert.level, at=now) for alert, *_rest in steps]
     )
     event_post_many([
-        {"tenant": alert.tenant, "room": ref["room"], "body": text, "kind": MessageKind.EVENT,
+        {"tenant": alert.tenant, "room": ref["room"], "text": text, "kind": MessageKind.EVENT,
          "payload": {"alert": alert.pk, "level": alert.level, "escalation": True}, "actions": list(LIFECYCLE_ACTIONS),
          "subject_kind": "alert", "subject_ref": str(alert.pk), "core_audience": audience,
-         "refers_to": ref["seq"], "relation": "reply"}
+         "refers_to": ref["seq"], "relation": "reply", "subject_state": _card_state(alert)}
         for alert, _config, _roles, _usernames, audience, text in steps for ref in alert.cards
     ], locked=rooms)
     audiences = _Audiences()
     notifications, frames = [], []
     for alert, config, roles, usernames, audience, text in steps:
         recipients = audiences(tenant=alert.tenant, partner_id=None, roles=roles, extra_usernames=usernames)
+        notice = text_render(text, alert.tenant.default_language)[:500]
         notifications += [
             Notification(tenant=alert.tenant, user_id=u, alert=alert, kind="escalation", level=alert.level,
-                         channels=config.get("channels", ["in_app"]), text=text[:500]) for u in recipients
+                         channels=config.get("channels", ["in_app"]), text=notice) for u in recipients
         ]
         frames += _alert_frames(alert)
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)

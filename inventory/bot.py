@@ -2,31 +2,34 @@
 
 import re
 
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from inventory.selectors import stock_level_list
 from messaging import registry
+from messaging.texts import Text
 
 SKU_CODE = re.compile(r"\b([A-Za-z]{2,10}-[A-Za-z0-9-]{1,40})\b")
 
 
 def _stock_answer(*, tenant, user, room, text, match, context):
+    """The answer as a Text (inventory.texts): the asker reads it in their language."""
     found = SKU_CODE.search(text or "")
     if not found:
-        return _("Which SKU? For example: `/stock SKU-1001`.")
+        return Text("inventory.bot.which_sku")
     levels = list(stock_level_list(user, tenant, sku_code=found.group(1), context=context))
     if not levels:
-        return _("I found no stock for %(code)s that you may see.") % {"code": found.group(1)}
-    lines = [_("Stock of **%(code)s** (%(name)s):") % {"code": levels[0].sku.code, "name": levels[0].sku.name}, ""]
+        return Text("inventory.bot.none", {"code": found.group(1)})
+    lines = []
     for level in levels:
-        line = f"- {level.warehouse.code} {level.warehouse.name}: **{level.on_hand}** {level.sku.unit}"
-        if level.safety_stock is not None:
-            line += " · " + _("safety %(s)d, reorder at %(r)d") % {"s": level.safety_stock, "r": level.reorder_point}
-            if level.on_hand < level.safety_stock:
-                line += " ⚠ " + _("below safety stock")
-        lines.append(line)
-    return "\n".join(lines)
+        params = {"wh": level.warehouse.code, "wh_name": level.warehouse.name, "on_hand": level.on_hand,
+                  "unit": level.sku.unit}
+        if level.safety_stock is None:
+            lines.append(Text("inventory.bot.line", params))
+            continue
+        params.update(safety=level.safety_stock, reorder=level.reorder_point)
+        below = level.on_hand < level.safety_stock
+        lines.append(Text("inventory.bot.line_below" if below else "inventory.bot.line_rule", params))
+    return Text("inventory.bot.stock", {"code": levels[0].sku.code, "name": levels[0].sku.name, "lines": lines})
 
 
 def register():

@@ -1,18 +1,20 @@
 """The chat bot: a message starting with "/" or mentioning @bot is a question.
 
-Intents come from the registry (domain apps add theirs). The answer is a `bot` message in
-the same room addressed to the asker only, built from what the asker may see: each intent
+Intents come from the registry (domain apps add theirs); a handler answers with a
+messaging.texts.Text (stored keyed, read in the asker's language) or, for free text, a string.
+The answer is a `bot` message in the same room addressed to the asker only, built from what the asker may see: each intent
 handler receives the asking user and their TenantContext, and reads through the tenancy choke
 point with it.
 """
 
 import re
 
-from django.utils.translation import gettext as _
+from django.utils import translation
 from django.utils.translation import gettext_lazy
 
 from messaging import registry
 from messaging.models import MessageKind
+from messaging.texts import Text, register_text
 
 # "@bot" as a word of its own: not inside an e-mail address or a longer handle ("a@bot.com", "@bots").
 MENTION = re.compile(r"(?<![A-Za-z0-9_.])@bot(?![A-Za-z0-9_.@-])", re.IGNORECASE)
@@ -44,13 +46,16 @@ def match_intent(text):
 
 
 def help_text():
-    lines = [_("I can answer these questions (only with what you may see):")]
+    """What the bot can answer, as a Text (rendered in the reader's language)."""
+    lines = []
     for intent in sorted(registry.INTENTS.values(), key=lambda i: i.usage):
-        line = f"- `{intent.usage}` — {intent.help_text}"
+        params = {"usage": intent.usage, "help": Text(registry.intent_text_key(intent.name))}
         if intent.examples:
-            line += " " + _("e.g.") + " " + " · ".join(f"“{e}”" for e in intent.examples)
-        lines.append(line)
-    return lines[0] + "\n\n" + "\n".join(lines[1:])
+            params["examples"] = " · ".join(f"“{e}”" for e in intent.examples)
+            lines.append(Text("messaging.bot.help_line_examples", params))
+        else:
+            lines.append(Text("messaging.bot.help_line", params))
+    return Text("messaging.bot.help", {"lines": lines})
 
 
 def _help(*, tenant, user, room, text, match, context):
@@ -58,7 +63,11 @@ def _help(*, tenant, user, room, text, match, context):
 
 
 def register():
-    """The built-in intents; called from MessagingConfig.ready()."""
+    """The built-in intents and the bot's texts; called from MessagingConfig.ready()."""
+    register_text("messaging.bot.help", gettext_lazy("I can answer these questions (only with what you may see):\n\n{lines}"))
+    register_text("messaging.bot.help_line", gettext_lazy("- `{usage}` — {help}"))
+    register_text("messaging.bot.help_line_examples", gettext_lazy("- `{usage}` — {help} e.g. {examples}"))
+    register_text("messaging.bot.unknown", gettext_lazy("Sorry, I did not understand that.\n\n{help}"))
     registry.register_intent(
         "help",
         command="/help",
@@ -78,15 +87,18 @@ def answer(*, tenant, asker, room, question, context):
 
     intent, match, rest = match_intent(question.body)
     if intent is None:
-        text = _("Sorry, I did not understand that.") + "\n\n" + help_text()
+        text = Text("messaging.bot.unknown", {"help": help_text()})
         name = "unknown"
     else:
         text = intent.handler(tenant=tenant, user=asker, room=room, text=rest, match=match, context=context)
         name = intent.name
+    # A Text is stored keyed (the asker reads it in their language, whatever they ask in later);
+    # its `body` is rendered in the language the question was asked in (the request's, the socket's).
+    said = {"text": text, "body_language": translation.get_language()} if isinstance(text, Text) else {"body": str(text)[:10_000]}
     return event_post(
         tenant=tenant,
         room=room,
-        body=text[:10_000],
+        **said,
         payload={"intent": name},
         kind=MessageKind.BOT,
         recipient=asker,

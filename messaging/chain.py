@@ -17,9 +17,18 @@ HASHED_FIELDS = (
 )
 
 
+# Hashed only when set: the rows written before a column existed keep the canonical form (and
+# the hashes) they were chained with. A keyed message's text is what it says, so it is hashed.
+HASHED_WHEN_SET = ("text",)
+
+
 def canonical(message):
     """A stable byte string for a message: sorted-key JSON of its immutable fields."""
     data = {name: getattr(message, name) for name in HASHED_FIELDS}
+    for name in HASHED_WHEN_SET:
+        value = getattr(message, name)
+        if value is not None:
+            data[name] = value
     data["created_at"] = message.created_at.astimezone(UTC).isoformat(timespec="microseconds")
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 

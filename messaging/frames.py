@@ -1,13 +1,20 @@
 """The JSON shape of a message, shared by the API and the socket (one plain function, no
 serializer machinery on the hot path)."""
 
+from contextlib import nullcontext
 from functools import lru_cache
 
+from django.utils import translation
+
+from messaging import registry
 from messaging.sanitize import render_markdown
+from messaging.texts import text_render
+from scm_portal.tenancy.roles import CORE_ROLES, Role
 
 # A posted message is framed twice (the socket publish and the HTTP answer), and pages and
 # syncs frame the same recent messages again: the HTML is a pure function of the body.
 _body_html = lru_cache(maxsize=512)(render_markdown)
+body_html = _body_html
 
 
 def audience_roles(stored):
@@ -26,21 +33,99 @@ def sender_info(user):
     return {"id": user.id, "username": user.username, "name": user.get_full_name() or user.username}
 
 
-def message_frame(message, attachments=None):
-    """`attachments`: prefetched list, or None to read them from the message."""
+def message_body(message, language=None):
+    """What the message says in `language` (None: the active one): its text rendered when it has
+    one (messaging.texts), else its body as written."""
+    if message.text is None:
+        return message.body
+    return text_render(message.text, language, fallback=message.body)
+
+
+def _may_write(message, context):
+    """The default of a button without `available`: whoever may write in the room (not a
+    read-only auditor; in an internal note, only core staff)."""
+    roles = context.roles
+    if not roles or roles == {Role.AUDITOR}:
+        return False
+    return not message.internal or bool(roles & CORE_ROLES)
+
+
+def action_availability(message, name, context, record):
+    """"enabled" | "disabled" | "gone" | None (not this reader's) for this reader: the registered
+    action's `available` (messaging.registry.Action), or the default rule; an action nobody
+    registers any more is not offered."""
+    entry = registry.ACTIONS.get(name)
+    if entry is None:
+        return None
+    if entry.available is None:
+        return "enabled" if _may_write(message, context) else None
+    return entry.available(message=message, context=context, record=record)
+
+
+def message_actions(message, *, context=None, record=None, language=None):
+    """The message's buttons as this reader sees them: [{"name", "label", "enabled"}], labels in
+    `language`. Without a `context` (no reader known), every stored button, enabled."""
+    if not message.actions:
+        return []
+    with translation.override(language) if language else nullcontext():
+        found = []
+        for stored in message.actions:
+            name = stored["name"]
+            entry = registry.ACTIONS.get(name)
+            if context is None:
+                state = "enabled" if entry is not None else None
+            else:
+                state = action_availability(message, name, context, record)
+            if state is None or state == "gone":
+                continue
+            label = str(entry.label) if entry is not None else stored.get("label", name)
+            found.append({"name": name, "label": label, "enabled": state == "enabled"})
+        return found
+
+
+def subject_records(messages):
+    """{(subject_kind, subject_ref): record} for the messages with buttons, from each subject
+    kind's `state` loader (one query per kind), for the buttons' `available`."""
+    wanted, records = {}, {}
+    for message in messages:
+        if message.actions and message.subject_kind:
+            known = getattr(message, "subject_state", None)  # handed to event_post by its writer
+            if known is not None:
+                records[(message.subject_kind, message.subject_ref)] = known
+            else:
+                wanted.setdefault((message.tenant_id, message.subject_kind), set()).add(message.subject_ref)
+    for (tenant_id, kind), refs in wanted.items():
+        entry = registry.SUBJECTS.get(kind)
+        if entry is not None and entry.state is not None:
+            for ref, record in entry.state(tenant_id=tenant_id, refs=sorted(refs)).items():
+                records[(kind, str(ref))] = record
+    return records
+
+
+def message_frame(message, attachments=None, *, language=None, context=None, records=None):
+    """The message as one reader sees it: its text in `language` (None: the active language), its
+    buttons for `context` (the reader's TenantContext; None: every stored button), with `records`
+    (subject_records' answer; read here when None and needed).
+
+    `attachments`: prefetched list, or None to read them from the message."""
     if attachments is None:
         attachments = list(message.attachments.all()) if message.pk else []
     subject = {"kind": message.subject_kind, "id": message.subject_ref} if message.subject_kind else None
+    body = message_body(message, language)
+    if context is not None and message.actions and records is None:
+        records = subject_records([message])
+    record = (records or {}).get((message.subject_kind, message.subject_ref))
     return {
         "type": "message",
         "room": message.room_id,
         "seq": message.seq,
         "kind": message.kind,
         "sender": sender_info(message.sender) if message.sender_id else None,
-        "body": message.body,
-        "body_html": _body_html(message.body),
+        "body": body,
+        "body_html": _body_html(body),
+        "text": message.text,  # the stored form: key and parameters
         "payload": message.payload,
-        "actions": message.actions,
+        "actions": message_actions(message, context=context, record=record, language=language),
         "subject": subject,
         "internal": message.internal,
         "core_audience": audience_roles(message.core_audience),

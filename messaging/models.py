@@ -180,8 +180,13 @@ class Message(models.Model):
     kind = models.CharField(max_length=10, choices=MessageKind.choices)
     sender = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     body = models.TextField()  # markdown source as written; rendered through the sanitiser
+    # What an event card, notice or bot answer says, as {"key", "params"} (messaging.texts): each
+    # reader sees it rendered in their language. `body` then holds its rendering in the tenant's
+    # language (the bot's: the asker's), which search and the trail read. Null for chat.
+    text = models.JSONField(null=True, blank=True)
     payload = models.JSONField(default=dict, blank=True)
-    actions = models.JSONField(default=list, blank=True)  # [{"name", "label"}]
+    # [{"name"}] (older rows: [{"name", "label"}]); labels and who may press are per reader
+    actions = models.JSONField(default=list, blank=True)
     subject_kind = models.CharField(max_length=40, blank=True, default="")
     subject_ref = models.CharField(max_length=64, blank=True, default="")
     internal = models.BooleanField(default=False)  # visible to core staff only

@@ -16,7 +16,7 @@ socket picks one with the rule below, as it checks the message's own routing.
 
 from django.db.models import Q
 
-from messaging.frames import audience_roles, message_frame
+from messaging.frames import audience_roles, message_frame, subject_records
 
 
 def routing(message):
@@ -80,14 +80,17 @@ def reference_of(message, routings):
     return fields
 
 
-def message_frames(user, messages, context=None):
+def message_frames(user, messages, context=None, language=None):
     """The frames of `messages` (prefetched attachments; messages the user sees) for this reader:
-    a reference the user does not see is left out (the API's pages, search, a socket's sync)."""
+    texts in `language` (None: the active one), buttons for `context` (the reader's TenantContext), and a
+    reference the user does not see left out (the API's pages, search, a socket's sync)."""
     from messaging.selectors import message_references_hidden
 
     hidden = message_references_hidden(user, messages, context)
+    records = subject_records(messages)
     frames = []
     for message in messages:
-        frame = message_frame(message, list(message.attachments.all()))
+        frame = message_frame(message, list(message.attachments.all()), language=language, context=context,
+                              records=records)
         frames.append(without_reference(frame) if message.pk in hidden else frame)
     return frames

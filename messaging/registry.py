@@ -11,6 +11,8 @@ Messaging never imports a domain app; domain apps import this module.
 from dataclasses import dataclass, field
 from typing import Callable
 
+from messaging.texts import register_text
+
 
 @dataclass(frozen=True)
 class Action:
@@ -22,6 +24,15 @@ class Action:
     # rooms(*, tenant, message) -> ids of the other rooms the handler writes to: the press locks
     # them with the pressed room, in id order, before the handler locks anything else.
     rooms: Callable | None = None
+    # available(*, message, context, record) -> "enabled" | "disabled" | "gone" | None: whether this
+    # reader is offered the button now. `context`: the reader's TenantContext; decide from its tenant and
+    # memberships only, never the user id (readers with the same memberships share one socket
+    # frame). `record`: what the message's subject kind's `state` loader gave for its subject (None
+    # without one). No database access: it runs for every reader of every card. None: not this
+    # reader's to press (their role; a press is refused 403); "disabled": shown greyed, "gone": not
+    # shown, because the record's state no longer allows it (a late press reaches the handler, which
+    # answers why: StateConflict, 409). Without one: offered, enabled, to whoever may write in the room.
+    available: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -29,8 +40,9 @@ class Intent:
     name: str
     command: str | None  # "/po"
     patterns: tuple  # compiled regexes matched against free text after "@bot"
-    # handler(*, tenant, user, room, text, match, context) -> markdown answer, built only from what
-    # `context` (the asker's TenantContext in the tenant) lets the asker see.
+    # handler(*, tenant, user, room, text, match, context) -> the answer: a messaging.texts.Text
+    # (markdown once rendered), built only from what `context` (the asker's TenantContext in the
+    # tenant) lets the asker see.
     handler: Callable
     usage: str  # e.g. "/po PO-20231026"
     help_text: str  # lazy translation
@@ -42,6 +54,9 @@ class Subject:
     kind: str
     resolve: Callable  # resolve(*, tenant, user, ref) -> object or None (None: missing or not visible)
     label: Callable = str  # label(obj) -> text shown on the message
+    # state(*, tenant_id, refs) -> {ref: JSON-able dict}: the records' current state, one query for
+    # all, handed to the buttons' `available` as `record` (it travels in socket events: plain JSON).
+    state: Callable | None = None
 
 
 ACTIONS: dict[str, Action] = {}
@@ -49,16 +64,30 @@ INTENTS: dict[str, Intent] = {}
 SUBJECTS: dict[str, Subject] = {}
 
 
-def register_action(name, *, label, handler, rooms=None):
-    ACTIONS[name] = Action(name=name, label=label, handler=handler, rooms=rooms)
+def register_action(name, *, label, handler, rooms=None, available=None):
+    """`label`: a lazy translation, shown in each reader's language (and a registered text,
+    `action_text_key(name)`, for the notices that name the button); `available`: see Action."""
+    register_text(action_text_key(name), label)
+    ACTIONS[name] = Action(name=name, label=label, handler=handler, rooms=rooms, available=available)
+
+
+def action_text_key(name):
+    """The text key of an action's label (messaging.texts), for a notice that names the button."""
+    return f"action.{name}"
+
+
+def intent_text_key(name):
+    """The text key of an intent's help line (messaging.texts)."""
+    return f"bot.intent.{name}"
 
 
 def register_intent(name, *, handler, usage, help_text, command=None, patterns=(), examples=()):
+    register_text(intent_text_key(name), help_text)
     INTENTS[name] = Intent(
         name=name, command=command, patterns=tuple(patterns), handler=handler, usage=usage, help_text=help_text,
         examples=tuple(examples),
     )
 
 
-def register_subject(kind, *, resolve, label=str):
-    SUBJECTS[kind] = Subject(kind=kind, resolve=resolve, label=label)
+def register_subject(kind, *, resolve, label=str, state=None):
+    SUBJECTS[kind] = Subject(kind=kind, resolve=resolve, label=label, state=state)

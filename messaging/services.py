@@ -13,17 +13,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 import realtime
 from messaging import bot, registry
 from messaging.chain import message_hash
-from messaging.frames import audience_value
+from messaging.frames import action_availability, audience_value, subject_records
 from messaging.lock_objects import room_lock, room_lock_sent, rooms_lock
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
+from messaging.texts import Text, check_text, register_text, text_render
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.roles import CORE_ROLES, Role
-from scm_portal.tenancy.selectors import tenant_language
 
 BODY_MAX_CHARS = 10_000
 CLIENT_ID_MAX = 64
@@ -244,21 +245,40 @@ def check_attachment(upload):
     return {"file": upload, "name": name, "content_type": ATTACHMENT_TYPES[ext] or mimetypes.guess_type(name)[0], "size": size, "sha256": digest.hexdigest()}
 
 
-def event_post(*, tenant, room, body, payload=None, actions=(), subject_kind="", subject_ref="", internal=False,
-               recipient=None, sender=None, kind=MessageKind.EVENT, refers_to=None, relation="", core_audience=()):
+def event_post(*, tenant, room, body=None, text=None, payload=None, actions=(), subject_kind="", subject_ref="",
+               internal=False, recipient=None, sender=None, kind=MessageKind.EVENT, refers_to=None, relation="",
+               core_audience=(), body_language=None):
     """Posts an event card (or a bot/system message) inside the caller's transaction.
+
+    `text`: what it says, a messaging.texts.Text (key and parameters): stored and hashed as such,
+    rendered for each reader in their language; `body` then holds its rendering in
+    `body_language` (default: the tenant's), which search and the trail read. `body`: a text
+    written once for everyone (markdown), instead of `text`.
 
     Domain apps call this from their services; the socket publish and notifications happen
     only when that transaction commits, and not at all if it rolls back.
     """
-    post = {"tenant": tenant, "room": room, "body": body, "payload": payload, "actions": actions,
+    post = {"tenant": tenant, "room": room, "body": body, "text": text, "payload": payload, "actions": actions,
             "subject_kind": subject_kind, "subject_ref": subject_ref, "internal": internal, "recipient": recipient,
-            "sender": sender, "kind": kind, "refers_to": refers_to, "relation": relation, "core_audience": core_audience}
+            "sender": sender, "kind": kind, "refers_to": refers_to, "relation": relation, "core_audience": core_audience,
+            "body_language": body_language}
     return event_post_many([post])[0]
 
 
-EVENT_FIELDS = {"body", "payload", "actions", "subject_kind", "subject_ref", "internal", "recipient", "sender", "kind",
-                "refers_to", "relation", "core_audience"}
+EVENT_FIELDS = {"body", "text", "payload", "actions", "subject_kind", "subject_ref", "internal", "recipient", "sender",
+                "kind", "refers_to", "relation", "core_audience", "body_language", "subject_state"}
+
+
+def _keyed_body(post):
+    """(stored text, body) of a post: its Text's stored form and its rendering for `body`."""
+    text, body = post.get("text"), post.get("body")
+    if (text is None) == (body is None):
+        raise TypeError("event_post: give either text= (a messaging.texts.Text) or body=")
+    if text is None:
+        return None, body
+    check_text(text)
+    language = post.get("body_language") or post["tenant"].default_language
+    return text.stored(), text_render(text, language)[:BODY_MAX_CHARS]
 
 
 def event_post_many(posts, *, locked=None):
@@ -272,10 +292,14 @@ def event_post_many(posts, *, locked=None):
 
     `locked`: rooms_lock's answer when the caller locked the rooms first (because it locks other
     rows after them); every post's room must be among them.
+
+    A post's `subject_state`: its subject's state as its subject kind's `state` loader would read
+    it (messaging.registry.Subject), when the caller has it in hand (a record just written): the
+    buttons of its frames are then decided without reading it again after commit.
     """
     if not posts:
         return []
-    checked = []
+    checked, states = [], []
     actions_cache = {}
     for post in posts:
         unknown = set(post) - EVENT_FIELDS - {"tenant", "room"}
@@ -284,7 +308,8 @@ def event_post_many(posts, *, locked=None):
         core_audience = post.get("core_audience", ())
         if set(core_audience) - CORE_ROLES:
             raise ValueError(f"event_post: not core roles: {sorted(set(core_audience) - CORE_ROLES)}")
-        check_body(post["body"])
+        text, body = _keyed_body(post)
+        check_body(body)
         actions = tuple(a if isinstance(a, str) else (a["name"], a.get("label")) for a in post.get("actions", ()))
         if actions not in actions_cache:
             action_list = []
@@ -292,7 +317,8 @@ def event_post_many(posts, *, locked=None):
                 name, label = (action, None) if isinstance(action, str) else action
                 if name not in registry.ACTIONS:
                     raise ValueError(f"event_post: action {name!r} is not registered")
-                action_list.append({"name": name, "label": str(label or registry.ACTIONS[name].label)})
+                # Only the name: its label is the registered one, in each reader's language.
+                action_list.append({"name": name, "label": str(label)} if label else {"name": name})
             actions_cache[actions] = action_list
         room = post["room"]
         if isinstance(room, Room) and room.tenant_id is not None and room.tenant_id != post["tenant"].id:
@@ -300,7 +326,8 @@ def event_post_many(posts, *, locked=None):
         checked.append((post["tenant"], room.pk if isinstance(room, Room) else int(room), {
             "kind": post.get("kind", MessageKind.EVENT),
             "sender": post.get("sender"),
-            "body": post["body"],
+            "body": body,
+            "text": text,
             "payload": post.get("payload") or {},
             "actions": [dict(a) for a in actions_cache[actions]],
             "subject_kind": post.get("subject_kind", ""),
@@ -311,6 +338,7 @@ def event_post_many(posts, *, locked=None):
             "relation": post.get("relation", ""),
             "core_audience": audience_value(core_audience),
         }))
+        states.append(post.get("subject_state"))
     room_ids = {room_id for _tenant, room_id, _fields in checked}
     if locked is not None and room_ids - set(locked):
         # Locking them now would take a room after the caller's other rows: refuse instead.
@@ -328,6 +356,9 @@ def event_post_many(posts, *, locked=None):
             message.hash = message_hash(message, room.last_hash)
             room.last_seq, room.last_hash, room.last_message_at = message.seq, message.hash, now
             messages.append(message)
+        for message, state in zip(messages, states):
+            if state is not None:
+                message.subject_state = state  # not stored: read by messaging.frames.subject_records
         _rooms_advance(rooms.values())  # first: inside a caller's pipeline(), the INSERT's answer then waits for both
         _MESSAGE_INSERT.insert(messages, using=router.db_for_write(Message))
     realtime.publish_messages(messages)
@@ -371,7 +402,9 @@ def action_press(*, tenant, actor, room, message, action, context):
 
     Returns (press, created). A second press of the same button is answered with the first
     press, never run again. `context`: the presser's TenantContext in the tenant, handed to the
-    handler, which checks the presser's roles against it.
+    handler, which checks the presser's roles against it. A button this reader is not offered
+    (the action's `available`) is refused with 403 before anything is locked; one the record's
+    state no longer allows is refused by its handler (StateConflict: 409, "already resolved by …").
 
     An action whose handler also writes to other rooms names them when it is registered
     (`register_action(..., rooms=)`); they are locked with the pressed room, in id order, before
@@ -383,6 +416,9 @@ def action_press(*, tenant, actor, room, message, action, context):
     entry = registry.ACTIONS.get(action)
     if entry is None:
         raise ValidationError({"action": _("This action is no longer available.")})
+    record = subject_records([message]).get((message.subject_kind, message.subject_ref))
+    if action_availability(message, action, context, record) is None:
+        raise PermissionDenied(_("Your role may not press this button."))
     others = set(entry.rooms(tenant=tenant, message=message)) - {room.pk} if entry.rooms else set()
     # Lock order (docs/ARCHITECTURE.md): the rooms first, like every message write; the handler
     # then locks the record it acts on.
@@ -390,14 +426,16 @@ def action_press(*, tenant, actor, room, message, action, context):
     existing = ActionPress.objects.filter(message=message, action=action).select_related("actor").first()
     if existing is not None:
         return existing, False
-    # Errors speak the presser's language; the outcome line, read by everyone, the tenant's.
+    # Errors speak the presser's language; the outcome line is keyed, read in each reader's.
     result = entry.handler(tenant=tenant, actor=actor, message=message, room=room, context=context) or {}
-    with tenant_language(tenant):
-        text = result.get("message") or _("%(who)s pressed “%(label)s”.") % {
-            "who": actor.get_full_name() or actor.username,
-            "label": next((a["label"] for a in message.actions if a["name"] == action), action),
-        }
-    outcome = _append(room, kind=MessageKind.SYSTEM, sender=actor, body=text, payload={"action": action, "result": result.get("data", {})},
+    said = result.get("message") or Text("messaging.action.pressed", {
+        "who": actor.get_full_name() or actor.username, "label": Text(registry.action_text_key(action))})
+    if isinstance(said, Text):
+        text, body = check_text(said).stored(), text_render(said, tenant.default_language)
+    else:
+        text, body = None, str(said)
+    outcome = _append(room, kind=MessageKind.SYSTEM, sender=actor, body=body, text=text,
+                      payload={"action": action, "result": result.get("data", {})},
                       subject_kind=message.subject_kind, subject_ref=message.subject_ref, internal=message.internal,
                       core_audience=message.core_audience, refers_to=message.seq, relation="reply")
     press = ActionPress.objects.create(
@@ -407,17 +445,35 @@ def action_press(*, tenant, actor, room, message, action, context):
     return press, True
 
 
+def message_cards_refresh(*, tenant, subject_kind, subject_ref):
+    """The record `subject_kind` `subject_ref` moved on: after commit, every card about it that has
+    buttons is re-rendered for its readers and sent live as an `actions` frame
+    (`{"type": "actions", "room", "seq", "actions": [...]}`, per reader, as the message's own
+    `actions`). Domain services call it in the transaction of every transition of a record whose
+    cards carry buttons; a reload shows the same, read from the database."""
+    tenant_id = getattr(tenant, "pk", tenant)
+
+    def refresh():
+        cards = list(
+            Message.objects.for_tenant(tenant_id).filter(subject_kind=subject_kind, subject_ref=str(subject_ref))
+            .exclude(actions=[]).select_related("sender").order_by("room_id", "seq")
+        )
+        realtime.publish_actions(cards)
+
+    transaction.on_commit(refresh, robust=True)
+
+
 def _acknowledge(*, tenant, actor, message, room, context):
     """The built-in "Acknowledge" button on any event: the receiver confirms they saw it."""
     check_may_post(tenant=tenant, actor=actor, context=context, internal=message.internal)
-    return {"message": _("%(who)s acknowledged.") % {"who": actor.get_full_name() or actor.username}}
+    return {"message": Text("messaging.acknowledged", {"who": actor.get_full_name() or actor.username})}
 
 
 def register_actions():
-    """The built-in "Acknowledge" button; called from MessagingConfig.ready()."""
-    # Bilingual by design: a card is stored once and read by both sides of a partner room.
-    registry.register_action("acknowledge", label="确认收到 / Acknowledge", handler=_acknowledge)
-
+    """The built-in "Acknowledge" button and messaging's own texts; called from MessagingConfig.ready()."""
+    register_text("messaging.action.pressed", gettext_lazy("{who} pressed “{label}”."))
+    register_text("messaging.acknowledged", gettext_lazy("{who} acknowledged."))
+    registry.register_action("acknowledge", label=gettext_lazy("Acknowledge receipt"), handler=_acknowledge)
 
 
 @transaction.atomic

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from messaging.frames import message_frame
+from messaging.frames import message_frame, subject_records
 from messaging.references import reference_of, reference_routings, without_reference
 from messaging.references import routing as reference_routing
 
@@ -186,14 +186,19 @@ def flush_publishes(timeout=5.0):
     asyncio.run_coroutine_threadsafe(_publisher_of(loop).wait_idle(), loop).result(timeout)
 
 
-def room_message_event(message, attachments=None, reference=None):
+def room_message_event(message, attachments=None, reference=None, records=None):
     """The channel-layer event of one stored message: the frame serialised once (every socket
     forwards the same text, no per-socket JSON work) beside the small routing fields each socket
     checks. `attachments`: [] when the caller knows there are none, to spare the query.
 
     `reference`: the routing fields of the message this one refers to, when some of its readers
     may not see that one (messaging.references.reference_of): the event then carries them as
-    `ref` and a second text without the reference, which those readers get."""
+    `ref` and a second text without the reference, which those readers get.
+
+    A message that reads differently per reader (a keyed text, buttons) also carries what its
+    readers' frames are made from (`render`): each process's room hub renders it once per language
+    and buttons once per reader's memberships (realtime.hub.ReaderFrames), never once per socket.
+    `records`: subject_records' answer for a batch (read here when None and needed)."""
     frame = message_frame(message, attachments)
     event = {
         "type": "room.message",
@@ -207,16 +212,49 @@ def room_message_event(message, attachments=None, reference=None):
     if reference is not None:
         event["ref"] = reference
         event["text_unreferenced"] = frame_text(without_reference(frame))
+    if message.text is not None or message.actions:
+        event["render"] = _render_parts(message, frame, records)
     return event
+
+
+def _render_parts(message, frame, records):
+    if message.actions and records is None:
+        records = subject_records([message])
+    return {
+        "frame": frame,
+        "tenant": message.tenant_id,
+        "stored_text": message.text,
+        "stored_actions": message.actions,
+        "core_audience_value": message.core_audience,
+        "record": (records or {}).get((message.subject_kind, message.subject_ref)),
+    }
+
+
+def room_actions_event(message, records):
+    """The channel-layer event telling a card's readers its buttons changed (`actions` frames)."""
+    event = room_message_event(message, attachments=[], records=records)
+    event["type"] = "room.actions"
+    event.pop("text")  # every reader's frame is built from `render`
+    return event
+
+
+def publish_actions(messages):
+    """`actions` frames for these cards (messaging.services.message_cards_refresh), now: call it
+    after commit. One read of their records for all of them."""
+    messages = list(messages)
+    if messages:
+        records = subject_records(messages)
+        _group_send_many([(room_group(m.room_id), room_actions_event(m, records)) for m in messages])
 
 
 def room_message_events(messages, attachments=None):
     """room_message_event of each of `messages` (one room's or several), their references read
     at most once for all. `attachments`: as for room_message_event, or None to read each's."""
     routings = reference_routings(messages)
+    records = subject_records(messages)
     return [
         room_message_event(m, list(m.attachments.all()) if attachments is None else attachments,
-                           reference_of(m, routings))
+                           reference_of(m, routings), records)
         for m in messages
     ]
 
@@ -264,9 +302,13 @@ def send_to_user(user_id, frame, *, tenant_id, partner_ids=()):
     _group_send(user_group(user_id), user_frame_event(frame, tenant_id=tenant_id, partner_ids=partner_ids))
 
 
-def user_frame_event(frame, *, tenant_id, partner_ids=()):
-    """The channel-layer event send_to_user publishes (for publish_many)."""
-    return {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)}
+def user_frame_event(frame, *, tenant_id, partner_ids=(), titles=None):
+    """The channel-layer event send_to_user publishes (for publish_many). `titles`: {language:
+    title} when the frame's `title` reads differently per language (each socket shows its own)."""
+    event = {"type": "user.frame", "frame": frame, "tenant": tenant_id, "partners": list(partner_ids)}
+    if titles:
+        event["titles"] = titles
+    return event
 
 
 # subject kind -> loader(refs) -> [user.frame events]: the live frames of the records that room

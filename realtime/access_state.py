@@ -1,6 +1,7 @@
 """What one socket may receive, loaded from the database, and the cheap change counters
 sockets poll between full checks."""
 
+import sys
 from dataclasses import dataclass, field
 from importlib import import_module
 
@@ -12,6 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from messaging.models import Room
 from scm_portal.tenancy.context import TenantContext
+from scm_portal.tenancy.language import reader_language
 from scm_portal.tenancy.models import Membership, Tenant
 from scm_portal.tenancy.roles import CORE_ROLES
 
@@ -26,10 +28,18 @@ class SocketAccess:
     # room id -> its last seq when this was loaded: where the process's hub starts tracking a room
     # it joins for this socket (realtime.hub), so a message it never hears of is still noticed.
     heads: dict = field(default_factory=dict, compare=False)
+    # What the socket's frames are rendered in (resolved at the handshake: Accept-Language, else
+    # the user's, else the tenant's) and for whom: `context` decides the buttons, and sockets with
+    # the same `reader_key` (language and memberships) share one rendered frame (realtime.hub).
+    language: str = ""
+    context: TenantContext | None = field(default=None, compare=False)
+    reader_key: str = ""
 
 
-def load_socket_access(user, tenant_slug=None, tenant_id=None):
-    """The rooms the user may see in the tenant, or None when they have no access at all."""
+def load_socket_access(user, tenant_slug=None, tenant_id=None, accept_language=None, language=None):
+    """The rooms the user may see in the tenant, or None when they have no access at all.
+    `language`: the socket's, once resolved (a reload keeps it); else resolved from
+    `accept_language` (the handshake's header), the user's saved language and the tenant's."""
     if not user.is_authenticated or not user.is_active:
         return None
     tenant = Tenant.objects.filter(slug=tenant_slug).first() if tenant_slug else Tenant.objects.filter(pk=tenant_id).first()
@@ -43,8 +53,11 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None):
     # The memberships just read make the room rule's membership sub-queries constants.
     context = TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(memberships))
     heads = dict(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context).values_list("pk", "last_seq"))
+    language = language or reader_language(accept_language=accept_language, user=user, tenant=tenant)
+    key = language + "|" + ",".join(f"{role}:{org}" for role, org in sorted(set(memberships)))
     return SocketAccess(tenant_id=tenant.id, room_ids=frozenset(heads), is_core=bool(roles & CORE_ROLES),
-                        roles=frozenset(roles), partner_ids=partner_ids, heads=heads)
+                        roles=frozenset(roles), partner_ids=partner_ids, heads=heads, language=language,
+                        context=context, reader_key=sys.intern(key))
 
 
 def credential_is_valid(user, kind, secret):

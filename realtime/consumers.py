@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import random
+from urllib.parse import parse_qs
 
 
 from asgiref.sync import sync_to_async
@@ -21,14 +22,16 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import close_old_connections
 from django.http import Http404
+from django.utils import translation
 
 import realtime
 from messaging.references import message_frames, routing_visible
 from realtime import UNAVAILABLE, frame_text
 from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
-from realtime.hub import RoomHub
+from realtime.hub import RoomHub, reader_text
 from realtime.per_loop import PerLoop
 from realtime.protocol import FrameError, decode_frame, error_frame, ref_of
+from scm_portal.errors import StateConflict
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         slug = scope["url_route"]["kwargs"]["tenant"]
-        self.access = await db(load_socket_access)(self.user, tenant_slug=slug)
+        self.access = await db(load_socket_access)(self.user, tenant_slug=slug, accept_language=self._asked_language())
         if self.access is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
@@ -157,6 +160,15 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self.accept()
             self.accepted = True
         await self.close(code=CLOSE_TRY_AGAIN, reason=TRY_AGAIN_REASON)
+
+    def _asked_language(self):
+        """The handshake's language: `?lang=` (the page's own, which a browser socket cannot send
+        as a header), else its Accept-Language header."""
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        asked = (query.get("lang") or [""])[0]
+        if asked:
+            return asked
+        return next((v.decode("latin-1") for k, v in self.scope.get("headers", []) if k == b"accept-language"), None)
 
     def _has_origin(self):
         return any(k == b"origin" for k, _v in self.scope.get("headers", []))
@@ -298,7 +310,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_UNAUTHENTICATED)
                 self.closing = True
                 return
-        access = await db(load_socket_access)(self.user, tenant_id=self.access.tenant_id)
+        access = await db(load_socket_access)(self.user, tenant_id=self.access.tenant_id, language=self.access.language)
         if access is None:
             self.closing = True
             await self.close(code=CLOSE_FORBIDDEN)
@@ -365,6 +377,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             raise
         except Http404:
             await self._error("not_found", "Not found.", ref=ref)
+        except StateConflict as exc:
+            await self._error(exc.code, exc.message, ref=ref)
         except PermissionDenied as exc:
             await self._error("permission_denied", str(exc) or "Not allowed.", ref=ref)
         except ValidationError as exc:
@@ -529,13 +543,13 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         return event.get("recipient") in (None, self.user_id)
 
     def _text_of(self, event):
-        """The message's text for this reader: without its reference when the reader does not see
-        the message it refers to (messaging.references; `ref` is there only when some reader may not)."""
+        """The message's text for this reader (realtime.hub.reader_text): in its language, with its
+        buttons, and without its reference when the reader does not see the message it refers to
+        (messaging.references; `ref` is there only when some reader may not)."""
         ref = event.get("ref")
-        if ref is not None and not routing_visible(ref, is_core=self.access.is_core, roles=self.access.roles,
-                                                   user_id=self.user_id):
-            return event["text_unreferenced"]
-        return event["text"]
+        hidden = ref is not None and not routing_visible(ref, is_core=self.access.is_core, roles=self.access.roles,
+                                                         user_id=self.user_id)
+        return reader_text(event, self.access, reference_hidden=hidden)
 
     # --- room events, handed over by the process's RoomHub (plain calls: no task per socket) ------
     def hub_message(self, event):
@@ -567,7 +581,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         if event.get("recipient") not in (None, self.user_id):
             return
-        text = event["text"] if "ref" not in event else self._text_of(event)
+        text = event["text"] if "ref" not in event and "render" not in event else self._text_of(event)
         if not self.writer_busy and self.queue.empty() and (self.in_flight is None or self.in_flight.done()):
             # Nothing waiting for this socket: write now, without waking its writer task. The
             # server's send waits only when the client has stopped reading, so the eager task
@@ -577,6 +591,16 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         try:
             self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self._cut_off_soon()
+
+    def hub_actions(self, event):
+        """A card's buttons changed (messaging.services.message_cards_refresh): this reader's
+        `actions` frame, if the card is one this socket may see."""
+        if self.closing or not self._forwardable(event):
+            return
+        try:
+            self.queue.put_nowait(reader_text(event, self.access))
         except asyncio.QueueFull:
             self._cut_off_soon()
 
@@ -602,7 +626,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
     # --- events from the channel layer --------------------------------------------------------------
     async def user_frame(self, event):
         if self._may_receive(event):
-            await self._enqueue(event["frame"])
+            await self._enqueue(self._user_frame_of(event))
 
     def hub_user_frame(self, event):
         """A user frame the process's hub read again (realtime.recovered_frame_events): its publish
@@ -610,7 +634,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if self.closing or not self._may_receive(event):
             return
         try:
-            self.queue.put_nowait(event["frame"])
+            self.queue.put_nowait(self._user_frame_of(event))
         except asyncio.QueueFull:
             self._cut_off_soon()
 
@@ -620,6 +644,12 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         if event.get("tenant") != self.access.tenant_id:
             return False
         return self.access.is_core or bool(self.access.partner_ids & set(event.get("partners") or ()))
+
+    def _user_frame_of(self, event):
+        frame, titles = event["frame"], event.get("titles")
+        if titles and self.access.language in titles:  # an alert's title, in this socket's language
+            frame = {**frame, "title": titles[self.access.language]}
+        return frame
 
 
 PAGED, RESYNC, CLOSED = "paged", "resync", "closed"
@@ -711,8 +741,8 @@ def _load_page(user, access, room_id, after, upto, limit):
     from messaging.selectors import message_list_after
 
     context, room = _room(user, access, room_id)
-    batch = message_list_after(user, room, after, limit)
-    frames = [frame for frame in message_frames(user, batch, context) if frame["seq"] <= upto]
+    batch = list(message_list_after(user, room, after, limit))
+    frames = [frame for frame in message_frames(user, batch, context, language=access.language) if frame["seq"] <= upto]
     following = batch[-1].seq if len(batch) == limit and batch[-1].seq < upto else upto
     return frames, following
 
@@ -724,10 +754,11 @@ def _post(user, access, frame):
     internal = frame.get("internal", False)
     if not isinstance(internal, bool):
         raise ValidationError({"internal": "internal must be true or false."})
-    message, created = message_post(
-        tenant=context.tenant, actor=user, context=context, room=room, body=frame.get("body"),
-        client_id=frame.get("client_id"), subject=frame.get("subject"), internal=internal,
-    )
+    with translation.override(access.language):  # the bot answers in the asker's language
+        message, created = message_post(
+            tenant=context.tenant, actor=user, context=context, room=room, body=frame.get("body"),
+            client_id=frame.get("client_id"), subject=frame.get("subject"), internal=internal,
+        )
     return message.seq, created
 
 
@@ -746,7 +777,8 @@ def _press(user, access, room_id, seq, action):
     if not isinstance(action, str):
         raise ValidationError({"action": "action must be a string."})
     message = access_message(user, room, seq)
-    press, created = action_press(tenant=context.tenant, actor=user, room=room, message=message, action=action,
-                                  context=context)
+    with translation.override(access.language):  # a refusal in the presser's language
+        press, created = action_press(tenant=context.tenant, actor=user, room=room, message=message, action=action,
+                                      context=context)
     return {"seq": message.seq, "action": action, "already_pressed": not created, "outcome_seq": press.outcome_seq,
             "pressed_by": press.actor.username}

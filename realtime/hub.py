@@ -103,7 +103,9 @@ class RoomHub(PerLoop):
     def deliver_local(self, events):
         """Room messages this process publishes, handed to its own sockets as soon as the channel
         layer has taken them (realtime._LoopPublisher), not when the layer brings them back: those
-        copies are then dropped by seq, as already handed out (or these are, if a copy won)."""
+        copies are then dropped by seq, as already handed out (or these are, if a copy won).
+        Button updates (`room.actions`) come only through the layer: they carry no seq to drop a
+        second copy by, and nobody is waiting on them."""
         for group, event in events:
             if event.get("type") == "room.message" and event.get("room") in self.rooms \
                     and group == realtime.room_group(event["room"]):
@@ -126,6 +128,8 @@ class RoomHub(PerLoop):
                     self._on_message(event)
                 elif kind == "room.read":
                     self._on_read(event)
+                elif kind == "room.actions":
+                    self._on_actions(event)
             except Exception:
                 logger.exception("room hub: could not hand out %s", event.get("type"))
 
@@ -134,6 +138,12 @@ class RoomHub(PerLoop):
         if state is not None:
             for socket in list(state.sockets):
                 socket.hub_read(event)
+
+    def _on_actions(self, event):
+        state = self.rooms.get(event["room"])
+        if state is not None:
+            for socket in list(state.sockets):
+                socket.hub_actions(event)
 
     def _on_message(self, event):
         state = self.rooms.get(event["room"])
@@ -227,6 +237,78 @@ class RoomHub(PerLoop):
             elif state.checked is not None and state.head < state.checked and state.filling is None:
                 state.filling = asyncio.create_task(self._fill(room_id, state, 0, target=head))
             state.checked = head
+
+
+class ReaderFrames:
+    """The frames of one message (or one button update) for its different readers, each built
+    once in this process: the text rendered once per language, the buttons once per reader key
+    (language and memberships: realtime.access_state.SocketAccess.reader_key). A socket's share
+    is then a dict lookup."""
+
+    __slots__ = ("event", "parts", "texts", "bodies", "message")
+
+    def __init__(self, event):
+        self.event = event
+        self.parts = event["render"]
+        self.texts = {}  # (reader key, reference hidden) -> serialised frame
+        self.bodies = {}  # language -> (body, body_html)
+        self.message = None
+
+    def text_for(self, access, reference_hidden=False):
+        key = (access.reader_key, reference_hidden)
+        text = self.texts.get(key)
+        if text is None:
+            text = self.texts[key] = self._build(access, reference_hidden)
+        return text
+
+    def _build(self, access, reference_hidden):
+        from messaging.references import without_reference
+
+        from messaging.frames import body_html, message_actions
+        from messaging.texts import text_render
+
+        parts, language = self.parts, access.language
+        frame = dict(parts["frame"])
+        actions = message_actions(self._message(), context=access.context, record=parts["record"], language=language)
+        if self.event["type"] == "room.actions":
+            return realtime.frame_text({"type": "actions", "room": frame["room"], "seq": frame["seq"], "actions": actions})
+        if parts["stored_text"] is not None:
+            body = self.bodies.get(language)
+            if body is None:
+                rendered = text_render(parts["stored_text"], language, fallback=frame["body"])
+                body = self.bodies[language] = (rendered, body_html(rendered))
+            frame["body"], frame["body_html"] = body
+        frame["actions"] = actions
+        return realtime.frame_text(without_reference(frame) if reference_hidden else frame)
+
+    def _message(self):
+        """The message as the buttons' `available` reads it (built from the event: no database)."""
+        if self.message is None:
+            from messaging.models import Message
+
+            frame, parts = self.parts["frame"], self.parts
+            subject = frame.get("subject") or {}
+            self.message = Message(
+                tenant_id=parts["tenant"], room_id=frame["room"], seq=frame["seq"], kind=frame["kind"],
+                body=frame["body"], text=parts["stored_text"], payload=frame["payload"],
+                actions=parts["stored_actions"], subject_kind=subject.get("kind", ""), subject_ref=subject.get("id", ""),
+                internal=frame["internal"], core_audience=parts["core_audience_value"], recipient_id=frame["recipient"],
+                refers_to=frame["refers_to"], relation=frame["relation"],
+            )
+        return self.message
+
+
+def reader_text(event, access, reference_hidden=False):
+    """The serialised frame of a room event for the socket with `access`: the shared one, or, for
+    a message that reads differently per reader, this reader's (ReaderFrames, cached on the event).
+    `reference_hidden`: the reader does not see the message this one refers to (its copy leaves
+    the reference out: messaging.references)."""
+    frames = event.get("frames")
+    if frames is None:
+        if "render" not in event:
+            return event["text_unreferenced"] if reference_hidden else event["text"]
+        frames = event["frames"] = ReaderFrames(event)
+    return frames.text_for(access, reference_hidden)
 
 
 async def _load_events(room_id, after, upto):

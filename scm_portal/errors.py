@@ -29,6 +29,16 @@ class StructuredValidationError(ValidationError):
         self.fields = fields
 
 
+class StateConflict(Exception):
+    """The record has moved on: what was asked is no longer allowed in its state (an alert already
+    resolved, a button pressed late). The API answers 409 with `code`; a socket, an error frame."""
+
+    def __init__(self, message, *, code="illegal_transition"):
+        super().__init__(str(message))
+        self.message = str(message)
+        self.code = code
+
+
 def error_body(code, message, fields=None):
     return {"error": {"code": code, "message": str(message), "fields": fields or {}}}
 

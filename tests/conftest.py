@@ -21,6 +21,25 @@ def _english_messages(settings):
     settings.LANGUAGE_CODE = "en"
 
 
+# The clients read English, as a browser or script asking for it does: without Accept-Language a
+# request is answered in the user's saved language, else the tenant's default (the demo's Chinese).
+ENGLISH_READER = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+@pytest.fixture
+def client():
+    from django.test import Client
+
+    return Client(**ENGLISH_READER)
+
+
+@pytest.fixture
+def async_client():
+    from django.test import AsyncClient
+
+    return AsyncClient(**ENGLISH_READER)
+
+
 @pytest.fixture
 def demo(db):
     """The demo world of CONTRACT.md: acme and globex, their partners and users."""
@@ -30,7 +49,7 @@ def demo(db):
 @pytest.fixture
 def api():
     """An API client; `api.as_user(user)` authenticates it with that user's token."""
-    client = APIClient()
+    client = APIClient(**ENGLISH_READER)
 
     def as_user(user):
         from rest_framework.authtoken.models import Token

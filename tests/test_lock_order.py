@@ -146,7 +146,7 @@ def test_a_batch_recovering_the_alert_then_an_acknowledge_press(demo_tx, monkeyp
     race(recovering, pressing, reached, release)
 
     assert recovering.outcome() == {"created": 1, "duplicates": 0}
-    assert_error(pressing.outcome(), 400, "validation_error")  # resolved meanwhile
+    assert_error(pressing.outcome(), 409, "alert_resolved")  # resolved meanwhile: "the condition cleared by itself"
     alert = Alert.objects.get(pk=stock.alert.pk)
     assert alert.state == "resolved" and alert.recovered and alert.acknowledged_by is None
     assert events(alert) == [("raised", 0), ("recovered", 0)]

@@ -10,14 +10,17 @@ from django.db.models import Sum
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from alerts import services as alerts
-from alerts.models import Severity
+from alerts.models import AlertState, Severity
 from alerts.actions import card_rooms
 from alerts.lock_objects import alert_lock
 from inventory.lock_objects import skus_lock, stock_levels_lock
 from inventory.models import ReplenishmentRequest, ReplenishmentRule, StockLevel, StockMovement
 from messaging import registry
+from messaging.texts import Text
+from scm_portal.errors import StateConflict
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.roles import Role
 from scm_portal.tenancy.selectors import tenant_language
@@ -84,9 +87,10 @@ def _supplier_of(rule):
     return rule.supplier if rule.supplier_id else rule.sku.default_supplier
 
 
-def _raise(tenant, rule, kind, severity, key, title, body, payload, replenish=False):
+def _raise(tenant, rule, kind, severity, key, payload, replenish=False):
+    """The kind's `render` (inventory.texts) says its title and body, from the payload."""
     return alerts.alert_raise(
-        tenant=tenant, kind=kind, severity=severity, dedupe_key=key, title=title, body=body,
+        tenant=tenant, kind=kind, severity=severity, dedupe_key=key,
         subject_kind="sku", subject_ref=rule.sku.code, partner=_supplier_of(rule), core_audience=STOCK_ALERT_AUDIENCE,
         payload={"sku": rule.sku.code, "warehouse": rule.warehouse.code, "rule": rule.pk, **payload},
         extra_actions=("inventory_replenish",) if replenish else (),
@@ -131,9 +135,7 @@ def _check_step(tenant, rule, old, new, moved):
             boundary = reference - i * rule.step
             alert, created = _raise(
                 tenant, rule, "step_drop", Severity.INFO, f"step:{rule.pk}:{boundary}",
-                _("%(sku)s in %(wh)s fell by another %(step)d (now %(new)d)") % {
-                    "sku": rule.sku.code, "wh": rule.warehouse.code, "step": rule.step, "new": new},
-                "", {"boundary": boundary, "on_hand": new},
+                {"boundary": boundary, "on_hand": new, "step": rule.step},
             )
             if created:
                 raised.append(alert)
@@ -163,35 +165,23 @@ def _check_lines(tenant, rule, old, new, stats):
     """Safety stock and reorder point: alert on the downward crossing, recover on the upward one.
     `stats`: its rule_demand_stats when a line is crossed (_crossing_stats)."""
     raised = []
-    sku, wh = rule.sku.code, rule.warehouse.code
     crossed_safety, crossed_reorder = _lines_crossed(rule, old, new)
     if crossed_safety or crossed_reorder:
         payload = {"on_hand": new, "safety_stock": rule.safety_stock, "reorder_point": rule.reorder_point,
                    "suggested_quantity": stats["suggested_quantity"], "days_of_cover": stats["days_of_cover"]}
-        suggestion = _("Suggested reorder: %(qty)s.") % {"qty": stats["suggested_quantity"]}
     if crossed_safety:
         severity = Severity.CRITICAL if new <= 0 else Severity.WARNING
-        alert, created = _raise(
-            tenant, rule, "low_stock", severity, f"low_stock:{rule.pk}",
-            _("%(sku)s in %(wh)s is below safety stock: %(new)d < %(safety)d") % {
-                "sku": sku, "wh": wh, "new": new, "safety": rule.safety_stock},
-            suggestion, payload, replenish=True,
-        )
+        alert, created = _raise(tenant, rule, "low_stock", severity, f"low_stock:{rule.pk}", payload, replenish=True)
         raised += [alert] if created else []
     elif new >= rule.safety_stock > old:
         alerts.alert_recover(tenant=tenant, dedupe_key=f"low_stock:{rule.pk}",
-                             note=_("Stock is back above safety stock (%(new)d).") % {"new": new})
+                             note=Text("inventory.recovered.low_stock", {"new": new}))
     if crossed_reorder:
-        alert, created = _raise(
-            tenant, rule, "reorder_point", Severity.INFO, f"reorder:{rule.pk}",
-            _("%(sku)s in %(wh)s reached its reorder point: %(new)d ≤ %(point)d") % {
-                "sku": sku, "wh": wh, "new": new, "point": rule.reorder_point},
-            suggestion, payload, replenish=True,
-        )
+        alert, created = _raise(tenant, rule, "reorder_point", Severity.INFO, f"reorder:{rule.pk}", payload, replenish=True)
         raised += [alert] if created else []
     elif rule.reorder_point and new > rule.reorder_point >= old:
         alerts.alert_recover(tenant=tenant, dedupe_key=f"reorder:{rule.pk}",
-                             note=_("Stock is back above the reorder point (%(new)d).") % {"new": new})
+                             note=Text("inventory.recovered.reorder_point", {"new": new}))
     return raised
 
 
@@ -321,14 +311,11 @@ def _check_velocity(tenant, now):
         if anomalous:
             alert, created = _raise(
                 tenant, rule, "velocity", Severity.WARNING, key,
-                _("%(sku)s in %(wh)s is being used unusually fast: %(recent)d in %(hours)dh (usual ≈ %(usual).0f)") % {
-                    "sku": rule.sku.code, "wh": rule.warehouse.code, "recent": recent, "hours": hours,
-                    "usual": baseline_per_window},
-                "", {"recent": recent, "baseline": round(baseline_per_window, 1)},
+                {"recent": recent, "baseline": round(baseline_per_window, 1), "hours": hours},
             )
             raised += [alert] if created else []
         elif key in open_keys:  # recover only what is open: one query for all rules, not one each
-            alerts.alert_recover(tenant=tenant, dedupe_key=key, note=_("Consumption is back to its usual pace."))
+            alerts.alert_recover(tenant=tenant, dedupe_key=key, note=Text("inventory.recovered.velocity"))
     return raised
 
 
@@ -369,24 +356,30 @@ def _replenish_button(*, tenant, actor, message, room, context):
         alert_lock(alert_id, tenant=tenant)
         made = ReplenishmentRequest.objects.for_tenant(tenant).filter(alert_id=alert_id).values_list("pk", flat=True).first()
         if made is not None:
-            raise ValidationError({"action": _("Replenishment was already arranged for this alert (request #%(id)d).") % {
-                "id": made}})
+            raise StateConflict(_("Replenishment was already arranged for this alert (request #%(id)d).") % {"id": made},
+                                code="replenishment_arranged")
     stats = rule_demand_stats(tenant=tenant, rules=[rule], levels={pair: on_hand})[rule.pk]
     quantity = max(stats["suggested_quantity"], rule.step or 0, 1)
     supplier = _supplier_of(rule)
     request = replenishment_request_create(tenant=tenant, actor=actor, context=context, sku=rule.sku,
                                            warehouse=rule.warehouse, quantity=quantity, supplier=supplier,
                                            alert_id=alert_id)
-    who = actor.get_full_name() or actor.username
-    with tenant_language(tenant):
-        text = _("%(who)s arranged replenishment of %(qty)d %(unit)s of %(sku)s for %(wh)s (request #%(id)d).") % {
-            "who": who, "qty": quantity, "unit": rule.sku.unit, "sku": rule.sku.code, "wh": rule.warehouse.code, "id": request.pk}
+    text = Text("inventory.replenished", {"who": actor.get_full_name() or actor.username, "qty": quantity,
+                                          "unit": rule.sku.unit, "sku": rule.sku.code, "wh": rule.warehouse.code,
+                                          "id": request.pk})
     return {"message": text, "data": {"replenishment_request": request.pk, "quantity": quantity}}
+
+
+def _replenish_available(*, message, context, record):
+    """"安排补货" for the roles that arrange replenishment, while the alert is not resolved."""
+    if not context.roles & REPLENISHERS or record is None:
+        return None
+    return "gone" if record["state"] == AlertState.RESOLVED else "enabled"
 
 
 def register_actions():
     """"安排补货" on stock alert cards; called from InventoryConfig.ready()."""
     # The press locks the alert: the rooms of all its cards are locked with the pressed one.
-    registry.register_action("inventory_replenish", label="安排补货 / Arrange replenishment", handler=_replenish_button,
-                             rooms=card_rooms)
+    registry.register_action("inventory_replenish", label=gettext_lazy("Arrange replenishment"),
+                             handler=_replenish_button, rooms=card_rooms, available=_replenish_available)
 

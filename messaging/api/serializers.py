@@ -45,6 +45,12 @@ class ReadSerializer(StrictSerializer):
     seq = serializers.IntegerField(min_value=0)
 
 
+class ActionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    enabled = serializers.BooleanField()
+
+
 class MessageFrameSerializer(serializers.Serializer):
     """Documents the message shape (messaging.frames.message_frame builds it)."""
 
@@ -53,10 +59,11 @@ class MessageFrameSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
     kind = serializers.ChoiceField(choices=["chat", "event", "bot", "system"])
     sender = serializers.DictField(allow_null=True)
-    body = serializers.CharField()
+    body = serializers.CharField(help_text="In the request's language when the message is keyed (see `text`).")
     body_html = serializers.CharField()
+    text = serializers.DictField(allow_null=True, help_text='The stored form of a card, notice or bot answer: {"key", "params"}.')
     payload = serializers.DictField()
-    actions = serializers.ListField(child=serializers.DictField())
+    actions = ActionSerializer(many=True, help_text="Only the buttons this reader may press; `enabled: false` when the record's state no longer allows it.")
     subject = serializers.DictField(allow_null=True)
     internal = serializers.BooleanField()
     recipient = serializers.IntegerField(allow_null=True)

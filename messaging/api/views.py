@@ -23,6 +23,8 @@ from scm_portal.api.viewsets import TenantContextMixin, TenantScopedViewSet
 
 
 def _frames(request, messages, context):
+    """The messages as the requesting reader sees them: texts in the request's language (the
+    view's TenantContextMixin activated it), buttons and references for their tenant context."""
     return message_frames(request.user, messages, context)
 
 
@@ -105,7 +107,8 @@ class RoomMessagesView(TenantContextMixin, APIView):
             raise Conflict(str(exc)) from None
         # A message created here carries no files; a replayed one may (an upload's client_id), and
         # its reference is shown as the poster may see it now.
-        frame = message_frame(message, []) if created else _frames(request, [message], self.tenant_context)[0]
+        frame = (message_frame(message, [], context=self.tenant_context) if created
+                 else _frames(request, [message], self.tenant_context)[0])
         return Response(frame, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -147,7 +150,7 @@ class AttachmentUploadView(TenantContextMixin, APIView):
             )
         except services.Conflict as exc:
             raise Conflict(str(exc)) from None
-        return Response(message_frame(message), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(message_frame(message, context=self.tenant_context), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class AttachmentDownloadView(TenantContextMixin, APIView):

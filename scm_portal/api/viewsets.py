@@ -18,6 +18,7 @@ from rest_framework import exceptions, mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
 from scm_portal.tenancy.access import access_tenant_context
+from scm_portal.tenancy.language import activate_request_language
 
 ACTION_TO_PERMISSION = {
     "list": "view",
@@ -51,6 +52,8 @@ class TenantContextMixin:
         self.tenant_context = request.tenant_context = access_tenant_context(request.user, self.kwargs.get("tenant"))
         self.tenant = self.tenant_context.tenant
         self.roles = self.tenant_context.roles
+        # The answer in the reader's language: Accept-Language, else theirs, else the tenant's.
+        activate_request_language(request, self.tenant)
 
 
 class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):

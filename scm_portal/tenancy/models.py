@@ -51,6 +51,18 @@ class Tenant(models.Model):
         return self.name
 
 
+class UserPreferences(models.Model):
+    """A person's own settings, the same in every tenant: their language (empty: none chosen, the
+    request's Accept-Language or the tenant's default decides)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences")
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "user preferences"
+
+
 class Partnership(models.Model):
     """An organisation working with a tenant as supplier, funder, carrier or distributor."""
 

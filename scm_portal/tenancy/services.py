@@ -385,3 +385,17 @@ def user_create(*, username, password, email="", first_name="", last_name=""):
     user.full_clean(exclude=["password"])
     user.save()
     return user
+
+
+@transaction.atomic
+def user_language_set(*, user, language):
+    """Saves the user's language (one of settings.LANGUAGES; "" forgets it): what they read the
+    portal in when a request names none, and what is rendered for them later (bot answers,
+    notifications)."""
+    from scm_portal.tenancy.language import SUPPORTED
+    from scm_portal.tenancy.models import UserPreferences
+
+    if language != "" and language not in SUPPORTED:
+        raise ValidationError({"language": _("Choose one of: %(choices)s.") % {"choices": ", ".join(SUPPORTED)}})
+    preferences, _created = UserPreferences.objects.update_or_create(user=user, defaults={"language": language})
+    return preferences

@@ -3,6 +3,7 @@
 import functools
 import zoneinfo
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -24,6 +25,7 @@ from scm_portal.tenancy.access import (
     access_received_invitation_by_token,
     access_tenant_context,
 )
+from scm_portal.tenancy.language import SUPPORTED, activate_request_language
 from scm_portal.tenancy.models import InvitationKind, Membership, Organization, Partnership
 from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role
 from scm_portal.tenancy.selectors import (
@@ -46,6 +48,8 @@ def tenant_page(view):
     def wrapper(request, tenant, *args, **kwargs):
         request.tenant_context = access_tenant_context(request.user, tenant)
         request.tenant = request.tenant_context.tenant
+        if not _language_chosen_here(request):
+            activate_request_language(request, request.tenant)
         try:
             timezone.activate(zoneinfo.ZoneInfo(request.tenant.time_zone))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -56,6 +60,12 @@ def tenant_page(view):
             timezone.deactivate()  # a worker thread serves other tenants next
 
     return wrapper
+
+
+def _language_chosen_here(request):
+    """The language picked with the page's switcher (its cookie) goes before everything else."""
+    chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    return chosen in SUPPORTED
 
 
 @login_required

@@ -158,6 +158,7 @@
       seen: new Map(),     // seq -> {frame, node}
       outcomes: new Map(), // "cardSeq:action" -> outcome frame (a system message answering a press)
       patches: new Map(),  // seq -> the newest edit/retract frame that refers to it
+      actionUpdates: new Map(), // seq -> buttons of an `actions` frame for a message not shown yet
       pending: new Map(),  // client_id -> {body, internal, node, timer}
       lastRead: 0,
       noAccess: false,
@@ -277,23 +278,45 @@
         node.appendChild(files);
       }
 
-      if (frame.actions && frame.actions.length) {
-        var actions = el("div", "msg-actions");
-        frame.actions.forEach(function (action) {
-          var button = el("button", "small", action.label);
-          button.type = "button";
-          button.setAttribute("data-action", action.name);
-          button.setAttribute("data-label", action.label);
-          actions.appendChild(button);
-          var outcome = state.outcomes.get(outcomeKey(frame.seq, action.name));
-          if (outcome) markDone(button, outcome);
-        });
-        node.appendChild(actions);
-      }
+      // A later `actions` frame (the record moved on) wins over what the message carried.
+      var current = state.actionUpdates.get(frame.seq);
+      if (current) state.actionUpdates.delete(frame.seq);
+      renderActions(node, frame.seq, current || frame.actions);
 
       var patch = state.patches.get(frame.seq);
       if (patch) applyPatch(node, patch);
       return node;
+    }
+
+    // The buttons this reader may press now ([{name, label, enabled}]); none left: no button row.
+    function renderActions(node, seq, list) {
+      var old = node.querySelector(".msg-actions");
+      if (old) old.remove();
+      if (!list || !list.length) return;
+      var actions = el("div", "msg-actions");
+      list.forEach(function (action) {
+        var button = el("button", "small", action.label);
+        button.type = "button";
+        button.setAttribute("data-action", action.name);
+        button.setAttribute("data-label", action.label);
+        button.setAttribute("data-testid", "action-button");
+        if (action.enabled === false) {
+          button.disabled = true;
+          button.setAttribute("data-enabled", "false");
+        }
+        actions.appendChild(button);
+        var outcome = state.outcomes.get(outcomeKey(seq, action.name));
+        if (outcome) markDone(button, outcome);
+      });
+      var body = node.querySelector(".msg-body");
+      var files = node.querySelector(".msg-attachments");
+      (files || body).insertAdjacentElement("afterend", actions);
+    }
+
+    function applyActions(frame) {
+      var target = state.seen.get(frame.seq);
+      if (target && target.node) renderActions(target.node, frame.seq, frame.actions);
+      else state.actionUpdates.set(frame.seq, frame.actions);
     }
 
     function insert(node, seq) {
@@ -459,6 +482,9 @@
           break;
         case "ack":
           if (frame.room === roomId) onAck(frame);
+          break;
+        case "actions":
+          if (frame.room === roomId) applyActions(frame);
           break;
         case "error":
           onError(frame);

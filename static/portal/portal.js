@@ -81,6 +81,8 @@
   function api(method, url, body, options) {
     options = options || {};
     var init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    // Cards, notices and buttons in the page's own language (the server renders them per reader).
+    if (document.documentElement.lang) init.headers["Accept-Language"] = document.documentElement.lang;
     if (method !== "GET") init.headers["X-CSRFToken"] = csrfToken();
     if (body instanceof FormData) {
       init.body = body;
@@ -214,7 +216,10 @@
   TenantSocket.count = 0;
 
   TenantSocket.prototype.url = function () {
-    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + this.path;
+    // A browser socket cannot set Accept-Language: the page's language goes in the query.
+    var lang = document.documentElement.lang;
+    var query = lang ? (this.path.indexOf("?") === -1 ? "?" : "&") + "lang=" + encodeURIComponent(lang) : "";
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + this.path + query;
   };
 
   TenantSocket.prototype.connect = function () {

@@ -109,12 +109,14 @@ class TestLifecycle:
         api.as_user(user("acme.warehouse"))
         base = f"/api/v1/t/acme/alerts/{alert.pk}/"
         assert api.post(base + "ack/").json()["state"] == "acknowledged"
-        assert_error(api.post(base + "ack/"), 400)  # not twice
+        refused = api.post(base + "ack/")  # not twice: the alert has moved on
+        assert_error(refused, 409, "alert_acknowledged")
+        assert "already acknowledged by" in refused.json()["error"]["message"]
         assert api.post(base + "start/").json()["state"] == "in_progress"
         body = api.post(base + "resolve/").json()
         assert body["state"] == "resolved" and body["resolved_by"] == "acme.warehouse"
         assert [e.action for e in AlertEvent.objects.filter(alert=alert)] == ["raised", "acknowledged", "in_progress", "resolved"]
-        assert_error(api.post(base + "start/"), 400)
+        assert_error(api.post(base + "start/"), 409, "alert_resolved")
 
     def test_a_resolved_condition_can_alert_again(self, demo, api):
         alert = raise_alert(demo)

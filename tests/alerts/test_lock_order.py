@@ -91,14 +91,14 @@ def test_the_press_goes_first_and_the_sweep_leaves_the_alert_alone(due_alert, mo
     assert_chains_valid(alert.tenant)
 
 
-def test_two_presses_on_two_cards_of_one_alert_the_second_is_a_clean_400(due_alert, monkeypatch):
+def test_two_presses_on_two_cards_of_one_alert_the_second_is_a_clean_409(due_alert, monkeypatch):
     reached, release = pause(monkeypatch, "_lock")
     first = Side(press("acme.warehouse", card_in(due_alert, room_of("acme", "sup-a"))))
     second = Side(press("acme.warehouse", card_in(due_alert, internal_room("acme"))))
     race(first, second, reached, release)
 
     assert first.outcome().status_code == 201
-    assert_error(second.outcome(), 400, "validation_error")
+    assert_error(second.outcome(), 409, "alert_acknowledged")  # "already acknowledged by …"
     alert = Alert.objects.get(pk=due_alert.pk)
     assert alert.state == "acknowledged" and alert.acknowledged_by.username == "acme.warehouse"
     assert events(alert) == [("raised", 0), ("acknowledged", 0)]

@@ -91,11 +91,11 @@ def test_replenishment_is_arranged_once_per_alert(demo, api):
     ingest(tenant, [movement(delta=-200)])
     alert = Alert.objects.get(kind="low_stock")
     api.as_user(user("acme.warehouse"))
-    for room, status in ((room_of("acme", "sup-a"), 201), (internal_room("acme"), 400)):
+    for room, status in ((room_of("acme", "sup-a"), 201), (internal_room("acme"), 409)):
         ref = card_in(alert, room)
         response = api.post(f"/api/v1/t/acme/rooms/{ref['room']}/messages/{ref['seq']}/actions/inventory_replenish/")
         assert response.status_code == status, response.content
-    assert_error(response, 400, "validation_error")
+    assert_error(response, 409, "replenishment_arranged")
     request = ReplenishmentRequest.objects.get()
     assert str(request.pk) in str(response.json()["error"])
 
@@ -110,5 +110,5 @@ def test_two_presses_on_the_two_cards_of_an_alert_make_one_request(demo_tx, monk
     second = Side(press("acme.warehouse", card_in(alert, internal_room("acme")), "inventory_replenish"))
     race(first, second, reached, release)
     assert first.outcome().status_code == 201
-    assert_error(second.outcome(), 400, "validation_error")
+    assert_error(second.outcome(), 409, "replenishment_arranged")
     assert ReplenishmentRequest.objects.count() == 1

@@ -160,11 +160,13 @@ def test_internal_note_toggle_only_for_core_staff_in_partner_rooms(chats, client
     assert 'data-testid="internal-toggle"' not in html
 
 
-def test_pages_render_in_chinese_by_default(chats, client, settings):
-    settings.LANGUAGE_CODE = "zh-hans"
+def test_pages_render_in_the_tenants_language_by_default(chats, client, settings):
+    """A browser naming no supported language, for a user with none saved: acme's Chinese, even
+    where the portal's own default is English."""
+    settings.LANGUAGE_CODE = "en"
     client.force_login(user("acme.buyer"))
     for url in ["/t/acme/rooms/", room_url(partner_room("acme", "sup-a"))]:
-        response = client.get(url)
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE="fr-FR")
         assert response.status_code == 200
         assert '<html lang="zh-hans"' in response.content.decode()
 

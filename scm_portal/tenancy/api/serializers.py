@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -55,7 +56,12 @@ class MeSerializer(serializers.Serializer):
     display_name = serializers.CharField()
     email = serializers.EmailField()
     totp_enrolled = serializers.BooleanField()
+    language = serializers.ChoiceField(choices=settings.LANGUAGES, help_text="What the user reads the portal in when a request's Accept-Language names no supported language.")
     memberships = MeMembershipSerializer(many=True)
+
+
+class MeUpdateSerializer(StrictSerializer):
+    language = serializers.ChoiceField(choices=settings.LANGUAGES)
 
 
 class TenantSerializer(serializers.ModelSerializer):

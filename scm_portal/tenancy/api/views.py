@@ -16,6 +16,7 @@ from scm_portal.api.viewsets import TenantContextMixin, TenantListCreateRetrieve
 from scm_portal.tenancy import services, totp
 from scm_portal.tenancy.access import access_received_invitation
 from scm_portal.tenancy.api import serializers as s
+from scm_portal.tenancy.language import activate_request_language, user_language
 from scm_portal.tenancy.models import Invitation, Membership, Partnership
 from scm_portal.tenancy.roles import PARTNER_KIND_CHOICES
 from scm_portal.tenancy.selectors import (
@@ -74,20 +75,39 @@ class TotpVerifyView(APIView):
 
 
 class MeView(APIView):
+    """The user and their memberships; PATCH {"language"} saves the language they read in."""
+
     permission_classes = [IsAuthenticated]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        activate_request_language(request)  # authenticated by now (a token is known only here)
 
     @extend_schema(responses={200: s.MeSerializer})
     def get(self, request):
-        user = request.user
+        return Response(self._me(request.user))
+
+    @extend_schema(request=s.MeUpdateSerializer, responses={200: s.MeSerializer})
+    def patch(self, request):
+        data = s.MeUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_language_set(user=request.user, language=data.validated_data["language"])
+        return Response(self._me(request.user))
+
+    @staticmethod
+    def _me(user):
+        memberships = list(membership_list_for_user(user))
         body = {
             "id": user.id,
             "username": user.username,
             "display_name": user.get_full_name() or user.username,
             "email": user.email,
             "totp_enrolled": hasattr(user, "totp_device"),
-            "memberships": list(membership_list_for_user(user)),
+            # Saved, else what they read without an Accept-Language: their first tenant's default.
+            "language": user_language(user, memberships[0].tenant if memberships else None),
+            "memberships": memberships,
         }
-        return Response(s.MeSerializer(body).data)
+        return s.MeSerializer(body).data
 
 
 class TenantDetailView(TenantContextMixin, APIView):
