@@ -1,8 +1,9 @@
-"""The buttons of purchase-order cards and what a press does.
+"""The buttons of purchase-order cards: who is offered them, and what a press does.
 
-A card reaching someone never grants them the action: each handler checks the presser's roles
-against their TenantContext when the button is pressed (through the same services as the API),
-and a card whose PO has moved on answers with why not.
+Who sees a button is decided per reader from the PO's state and the reader's memberships
+(`available`, no query per reader); a card reaching someone never grants them the action: each
+handler checks the presser's roles against their TenantContext when the button is pressed
+(through the same services as the API), and a card whose PO has moved on answers 409 with why not.
 """
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,9 +13,10 @@ from django.utils.translation import gettext as _
 from alerts.lock_objects import alert_room_ids
 from messaging import registry
 from orders import cards
-from orders.models import IllegalTransition, PurchaseOrder
+from orders.models import PO_SUPPLIER_ROLES, PO_WRITERS, IllegalTransition, PurchaseOrder
+from orders.models import PurchaseOrderState as S
 from orders.services import purchase_orders as services
-from scm_portal.tenancy.selectors import tenant_language
+from scm_portal.errors import StateConflict
 
 
 def _order_of(tenant, message):
@@ -36,6 +38,30 @@ def _card_rooms(*, tenant, message):
     return [row["pk"] for row in alert_room_ids(tenant_id=tenant.pk, partner_id=supplier_id)]
 
 
+def purchase_order_states(*, tenant_id, refs):
+    """The `purchase_order` subject's state loader: {number: {"state", "supplier"}}, one query."""
+    rows = (PurchaseOrder.objects.for_tenant(tenant_id).filter(number__in=[str(ref) for ref in refs])
+            .values_list("number", "state", "supplier_id"))
+    return {number: cards.purchase_order_card_state(state, supplier_id) for number, state, supplier_id in rows}
+
+
+def _confirm_available(*, message, context, record):
+    """"Confirm order": the PO's supplier's reps only; pressable while the PO waits for them."""
+    if record is None or record.get("supplier") not in context.organizations(PO_SUPPLIER_ROLES):
+        return None
+    if record["state"] == S.SENT:
+        return "enabled"
+    # Waiting for the buyer's decision: a rejected change brings the PO back to them.
+    return "disabled" if record["state"] == S.CHANGE_REQUESTED else "gone"
+
+
+def _decide_available(*, message, context, record):
+    """Accept / reject changes: the buyer's side (PO_WRITERS), while changes are pending."""
+    if record is None or not context.roles & PO_WRITERS:
+        return None
+    return "enabled" if record["state"] == S.CHANGE_REQUESTED else "gone"
+
+
 def _pressed(action, service):
     def handler(*, tenant, actor, message, room, context):
         order = _order_of(tenant, message)
@@ -44,24 +70,26 @@ def _pressed(action, service):
         except Http404:
             raise PermissionDenied(_("You may not act on this purchase order.")) from None
         except IllegalTransition as refused:
-            raise ValidationError({"action": str(refused)}, code=refused.code) from None
+            # A late press of a card whose PO has moved on (its button already gone for others).
+            raise StateConflict(refused, code="po_state_changed") from None
         # The service posted its card (and maybe its alert's recovery) in the pressed room, which
         # action_press holds locked and appends the outcome to next: read its head as it now is.
         room.refresh_from_db(fields=["last_seq", "last_hash", "last_message_at"])
-        with tenant_language(tenant):
-            text = cards.purchase_order_press_text(action, actor=actor, order=order)
-        return {"message": text, "data": {"purchase_order": order.number, "state": order.state}}
+        return {"message": cards.purchase_order_press_text(action, actor=actor, order=order),
+                "data": {"purchase_order": order.number, "state": order.state}}
 
     return handler
 
 
 def register_actions():
-    """The PO card buttons; called from OrdersConfig.ready()."""
+    """The PO card buttons and texts, and the `purchase_order` subject's state; called from
+    OrdersConfig.ready()."""
+    cards.register_texts()
     services_of = {
-        cards.ACTION_CONFIRM: services.purchase_order_confirm,
-        cards.ACTION_ACCEPT_CHANGE: services.purchase_order_accept_change,
-        cards.ACTION_REJECT_CHANGE: services.purchase_order_reject_change,
+        cards.ACTION_CONFIRM: (services.purchase_order_confirm, _confirm_available),
+        cards.ACTION_ACCEPT_CHANGE: (services.purchase_order_accept_change, _decide_available),
+        cards.ACTION_REJECT_CHANGE: (services.purchase_order_reject_change, _decide_available),
     }
-    for action, service in services_of.items():
+    for action, (service, available) in services_of.items():
         registry.register_action(action, label=cards.ACTION_LABELS[action], rooms=_card_rooms,
-                                 handler=_pressed(action, service))
+                                 handler=_pressed(action, service), available=available)

@@ -43,8 +43,9 @@ class OrdersConfig(AppConfig):
 
         bot.register()  # /po, /eta, /pending
 
-        registry.register_subject("purchase_order", resolve=_resolve_purchase_order, label=lambda order: order.number)
-        actions.register_actions()  # "确认订单", accept / reject changes on PO cards
+        registry.register_subject("purchase_order", resolve=_resolve_purchase_order, label=lambda order: order.number,
+                                  state=actions.purchase_order_states)
+        actions.register_actions()  # the PO cards' texts; "Confirm order", accept / reject changes
         self.register_alert_kinds()
         portal.register_portal()  # the Purchase orders, Shipments and Scorecards sections, "POs awaiting me"
 

@@ -1,74 +1,80 @@
 """Every text of a purchase order's event cards, in one place.
 
-A card is a message key, its parameters and the body rendered from them in the active language
-(the services render it in the tenant's language when they post; a reader's language can render
-it again from the key and parameters kept in the message's payload, `payload["card"]`). The
-buttons a card carries are named here too; whether a reader may press one is decided by the
-action's handler when it is pressed (orders.actions), never by the card.
+A card is stored as a key and its parameters (messaging.texts): each reader reads it in their
+own language, and the body kept beside it is its rendering in the tenant's language. The buttons
+a card carries are named here too; who is offered one, and whether it is pressable now, is the
+action's `available` (orders.actions), read from the PO's state; the handler decides again when
+it is pressed.
 """
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from messaging.texts import Text, register_text
 
 # Action names (registered in OrdersConfig.ready() through orders.actions.register_actions).
 ACTION_CONFIRM = "po_confirm"
 ACTION_ACCEPT_CHANGE = "po_accept_change"
 ACTION_REJECT_CHANGE = "po_reject_change"
 
-# Button labels: bilingual by design, as a card is stored once and read by both sides of a room.
+# Button labels: one language each, shown in the reader's.
 ACTION_LABELS = {
-    ACTION_CONFIRM: "确认订单 / Confirm order",
-    ACTION_ACCEPT_CHANGE: "接受变更 / Accept changes",
-    ACTION_REJECT_CHANGE: "拒绝变更 / Reject changes",
+    ACTION_CONFIRM: gettext_lazy("Confirm order"),
+    ACTION_ACCEPT_CHANGE: gettext_lazy("Accept changes"),
+    ACTION_REJECT_CHANGE: gettext_lazy("Reject changes"),
 }
 
 TEXTS = {
-    "purchase_order.sent": gettext_lazy(
-        "**Purchase order %(number)s** was sent by %(who)s: %(lines)d line(s), %(total)s %(currency)s. "
-        "Please confirm it."),
-    "purchase_order.confirmed": gettext_lazy("**Purchase order %(number)s** was confirmed by %(who)s."),
-    "purchase_order.change_requested": gettext_lazy(
-        "**Purchase order %(number)s**: %(who)s answered with changes. The buyer accepts or rejects them."),
-    "purchase_order.changes_decided": gettext_lazy(
-        "**Purchase order %(number)s**: %(who)s decided on the supplier's changes."),
-    "purchase_order.cancelled": gettext_lazy("**Purchase order %(number)s** was cancelled by %(who)s."),
+    "orders.po.sent": gettext_lazy(
+        "**Purchase order {number}** was sent by {who}: {lines} line(s), {total} {currency}. Please confirm it."),
+    "orders.po.confirmed": gettext_lazy("**Purchase order {number}** was confirmed by {who}."),
+    "orders.po.change_requested": gettext_lazy(
+        "**Purchase order {number}**: {who} answered with changes. The buyer accepts or rejects them.\n\n{lines}"),
+    "orders.po.changes_decided": gettext_lazy(
+        "**Purchase order {number}**: {who} decided on the supplier's changes.\n\n{lines}"),
+    "orders.po.cancelled": gettext_lazy("**Purchase order {number}** was cancelled by {who}."),
+    # A line of a card's list (not words: nothing to translate).
+    "orders.po.bullet": "- {item}",
+    "orders.po.system": gettext_lazy("the system"),
+    # One whole sentence per kind of line answer, so that every language words it its own way.
+    "orders.po.line.change": gettext_lazy("Line {line}: {what}"),
+    "orders.po.line.backorder": gettext_lazy("Line {line}: back-ordered"),
+    "orders.po.line.backorder_until": gettext_lazy("Line {line}: back-ordered until {date}"),
+    "orders.po.line.reject": gettext_lazy("Line {line}: rejected by the supplier"),
+    "orders.po.line.accepted": gettext_lazy("Line {line}: change accepted"),
+    "orders.po.line.rejected": gettext_lazy("Line {line}: change rejected"),
+    # What a change proposes, and how a language lists two or three of them.
+    "orders.po.what.date": gettext_lazy("date {date}"),
+    "orders.po.what.quantity": gettext_lazy("quantity {quantity}"),
+    "orders.po.what.price": gettext_lazy("unit price {price}"),
+    "orders.po.list.2": gettext_lazy("{a}, {b}"),
+    "orders.po.list.3": gettext_lazy("{a}, {b}, {c}"),
+    # The line under a card once its button was pressed (action_press posts it).
+    f"orders.po.pressed.{ACTION_CONFIRM}": gettext_lazy("{who} confirmed purchase order {number}."),
+    f"orders.po.pressed.{ACTION_ACCEPT_CHANGE}": gettext_lazy("{who} accepted the changes to purchase order {number}."),
+    f"orders.po.pressed.{ACTION_REJECT_CHANGE}": gettext_lazy("{who} rejected the changes to purchase order {number}."),
 }
 
-# One whole sentence per kind of line answer, so that every language words it its own way.
-CHANGE_TEXTS = {
-    "change": gettext_lazy("Line %(line)d: %(what)s"),
-    "backorder": gettext_lazy("Line %(line)d: back-ordered%(when)s"),
-    "reject": gettext_lazy("Line %(line)d: rejected by the supplier"),
-}
-# The line under a card once its button was pressed (action_press posts it).
-PRESS_TEXTS = {
-    ACTION_CONFIRM: gettext_lazy("%(who)s confirmed purchase order %(number)s."),
-    ACTION_ACCEPT_CHANGE: gettext_lazy("%(who)s accepted the changes to purchase order %(number)s."),
-    ACTION_REJECT_CHANGE: gettext_lazy("%(who)s rejected the changes to purchase order %(number)s."),
-}
-DECISION_TEXTS = {
-    "accepted": gettext_lazy("Line %(line)d: change accepted"),
-    "rejected": gettext_lazy("Line %(line)d: change rejected"),
-}
+
+def register_texts():
+    """Called from OrdersConfig.ready()."""
+    for key, template in TEXTS.items():
+        register_text(key, template)
 
 
 @dataclass(frozen=True)
 class Card:
-    key: str
-    params: dict
-    body: str
+    text: Text
     actions: tuple = field(default_factory=tuple)
 
     def payload(self, order):
-        return {"purchase_order": order.number, "state": order.state,
-                "card": {"key": self.key, "params": self.params}}
+        return {"purchase_order": order.number, "state": order.state}
 
 
 def _who(actor):
-    return (actor.get_full_name() or actor.username) if actor is not None else _("the system")
+    return (actor.get_full_name() or actor.username) if actor is not None else Text("orders.po.system")
 
 
 def _money(value):
@@ -76,78 +82,76 @@ def _money(value):
     return f"{value:,.2f}" if value == value.quantize(Decimal("0.01")) else f"{value:,}"
 
 
-def _change_what(change):
-    parts = []
-    if change.get("promised_date"):
-        parts.append(_("date %(date)s") % {"date": change["promised_date"]})
-    if change.get("quantity") is not None:
-        parts.append(_("quantity %(quantity)s") % {"quantity": change["quantity"]})
-    if change.get("unit_price") is not None:
-        parts.append(_("unit price %(price)s") % {"price": change["unit_price"]})
-    return ", ".join(parts)
+def _listed(parts):
+    if len(parts) == 1:
+        return parts[0]
+    return Text(f"orders.po.list.{len(parts)}", dict(zip("abc", parts)))
 
 
-def card_render(key, params):
-    """The card's body in the active language, from its key and parameters."""
-    body = str(TEXTS[key]) % params
-    lines = []
-    for change in params.get("changes", ()):
-        answer = change["answer"]
-        if answer == "change":
-            lines.append(str(CHANGE_TEXTS["change"]) % {"line": change["line"], "what": _change_what(change)})
-        elif answer == "backorder":
-            when = (" " + _("until %(date)s") % {"date": change["promised_date"]}) if change.get("promised_date") else ""
-            lines.append(str(CHANGE_TEXTS["backorder"]) % {"line": change["line"], "when": when})
-        else:
-            lines.append(str(CHANGE_TEXTS["reject"]) % {"line": change["line"]})
-    for decision in params.get("decisions", ()):
-        lines.append(str(DECISION_TEXTS[decision["decision"]]) % {"line": decision["line"]})
-    if lines:
-        body += "\n\n" + "\n".join(f"- {line}" for line in lines)
-    return body
-
-
-def _card(key, params, actions=()):
-    return Card(key=key, params=params, body=card_render(key, params), actions=tuple(actions))
+def _change_line(change):
+    """One supplier answer as a nested Text (change: a dict of purchase_order_change_requested_card's)."""
+    line, answer = change["line"], change["answer"]
+    if answer == "change":
+        parts = []
+        if change.get("promised_date"):
+            parts.append(Text("orders.po.what.date", {"date": change["promised_date"]}))
+        if change.get("quantity") is not None:
+            parts.append(Text("orders.po.what.quantity", {"quantity": change["quantity"]}))
+        if change.get("unit_price") is not None:
+            parts.append(Text("orders.po.what.price", {"price": change["unit_price"]}))
+        item = Text("orders.po.line.change", {"line": line, "what": _listed(parts)})
+    elif answer == "backorder":
+        item = (Text("orders.po.line.backorder_until", {"line": line, "date": change["promised_date"]})
+                if change.get("promised_date") else Text("orders.po.line.backorder", {"line": line}))
+    else:
+        item = Text("orders.po.line.reject", {"line": line})
+    return Text("orders.po.bullet", {"item": item})
 
 
 def purchase_order_sent_card(order, *, actor, lines):
-    """The PO reached the supplier: "确认订单" for the supplier's reps."""
+    """The PO reached the supplier: "Confirm order" for the supplier's reps."""
     total = sum((Decimal(line.quantity) * line.unit_price for line in lines), Decimal(0))
     params = {"number": order.number, "who": _who(actor), "lines": len(lines), "total": _money(total),
               "currency": order.currency}
-    return _card("purchase_order.sent", params, [ACTION_CONFIRM])
+    return Card(Text("orders.po.sent", params), (ACTION_CONFIRM,))
 
 
 def purchase_order_confirmed_card(order, *, actor):
-    return _card("purchase_order.confirmed", {"number": order.number, "who": _who(actor)})
+    return Card(Text("orders.po.confirmed", {"number": order.number, "who": _who(actor)}))
 
 
 def purchase_order_change_requested_card(order, *, actor, changes):
     """The supplier's answers other than accept; the buyer accepts or rejects them."""
-    params = {"number": order.number, "who": _who(actor), "changes": [
-        {"line": c.line.line, "answer": c.answer,
-         "promised_date": c.promised_date.isoformat() if c.promised_date else None,
-         "quantity": c.quantity, "unit_price": str(c.unit_price) if c.unit_price is not None else None}
-        for c in changes]}
-    return _card("purchase_order.change_requested", params, [ACTION_ACCEPT_CHANGE, ACTION_REJECT_CHANGE])
+    answers = [{"line": c.line.line, "answer": c.answer,
+                "promised_date": c.promised_date.isoformat() if c.promised_date else None,
+                "quantity": c.quantity, "unit_price": str(c.unit_price) if c.unit_price is not None else None}
+               for c in changes]
+    text = Text("orders.po.change_requested", {"number": order.number, "who": _who(actor),
+                                               "lines": [_change_line(answer) for answer in answers]})
+    return Card(text, (ACTION_ACCEPT_CHANGE, ACTION_REJECT_CHANGE))
 
 
 def purchase_order_changes_decided_card(order, *, actor, decisions, pending):
-    """The buyer's decisions; the buttons stay while other changes are pending, and "确认订单"
-    comes back when a rejection sends the PO back to the supplier."""
-    params = {"number": order.number, "who": _who(actor),
-              "decisions": [{"line": line, "decision": decision} for line, decision in decisions]}
-    actions = [ACTION_ACCEPT_CHANGE, ACTION_REJECT_CHANGE] if pending else []
+    """The buyer's decisions; the buttons stay while other changes are pending, and "Confirm
+    order" comes back when a rejection sends the PO back to the supplier."""
+    lines = [Text("orders.po.bullet", {"item": Text(f"orders.po.line.{decision}", {"line": line})})
+             for line, decision in decisions]
+    actions = (ACTION_ACCEPT_CHANGE, ACTION_REJECT_CHANGE) if pending else ()
     if order.state == "sent":
-        actions = [ACTION_CONFIRM]
-    return _card("purchase_order.changes_decided", params, actions)
+        actions = (ACTION_CONFIRM,)
+    return Card(Text("orders.po.changes_decided", {"number": order.number, "who": _who(actor), "lines": lines}), actions)
 
 
 def purchase_order_cancelled_card(order, *, actor):
-    return _card("purchase_order.cancelled", {"number": order.number, "who": _who(actor)})
+    return Card(Text("orders.po.cancelled", {"number": order.number, "who": _who(actor)}))
 
 
 def purchase_order_press_text(action, *, actor, order):
-    """The outcome line of a pressed PO button, in the active language."""
-    return str(PRESS_TEXTS[action]) % {"who": _who(actor), "number": order.number}
+    """The outcome line of a pressed PO button, read in each reader's language."""
+    return Text(f"orders.po.pressed.{action}", {"who": _who(actor), "number": order.number})
+
+
+def purchase_order_card_state(state, supplier_id):
+    """What the buttons of a PO's cards are decided from (the `purchase_order` subject's state,
+    orders.actions): the PO's state and its supplier, no user's."""
+    return {"state": state, "supplier": supplier_id}

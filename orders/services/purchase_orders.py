@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from alerts.services import alert_raise, alert_recover
 from messaging.models import MessageKind
-from messaging.services import event_post_many
+from messaging.services import event_post_many, message_cards_refresh
 from orders import cards
 from orders.lock_objects import po_rooms_lock, purchase_order_lines_lock, purchase_order_lock, purchase_orders_lock
 from orders.models import (
@@ -280,12 +280,15 @@ def _event(order, action, from_state, actor, now, **details):
 
 
 def _post_card(tenant, order, card, room, rooms):
-    """The transition's card in the supplier's room (already locked with the others)."""
+    """The transition's card in the supplier's room (already locked with the others), and the
+    buttons of the PO's earlier cards follow its new state (after commit)."""
+    message_cards_refresh(tenant=tenant, subject_kind="purchase_order", subject_ref=order.number)
     if room is None:  # no active partnership with the supplier: no room to tell
         return None
     return event_post_many([{
-        "tenant": tenant, "room": room, "body": card.body, "payload": card.payload(order),
+        "tenant": tenant, "room": room, "text": card.text, "payload": card.payload(order),
         "actions": list(card.actions), "subject_kind": "purchase_order", "subject_ref": order.number,
+        "subject_state": cards.purchase_order_card_state(order.state, order.supplier_id),
         "kind": MessageKind.EVENT,
     }], locked=rooms)[0]
 
@@ -520,8 +523,7 @@ def purchase_order_send(*, tenant, actor, context, order):
     order.save(update_fields=["state", "sent_at", "confirm_due_at", "version", "updated_at"])
     lines = list(order.lines.all())
     _event(order, "send", S.DRAFT, actor, now).save()
-    with tenant_language(tenant):
-        _post_card(tenant, order, cards.purchase_order_sent_card(order, actor=actor, lines=lines), room, rooms)
+    _post_card(tenant, order, cards.purchase_order_sent_card(order, actor=actor, lines=lines), room, rooms)
     return order
 
 
@@ -614,10 +616,9 @@ def purchase_order_confirm(*, tenant, actor, context, order, answers=None):
         LineChange.objects.bulk_create(changes)
     _event(order, "request_change" if changes else "confirm", from_state, actor, now,
            changes=[{"line": c.line.line, "answer": c.answer} for c in changes]).save()
-    with tenant_language(tenant):
-        card = (cards.purchase_order_change_requested_card(order, actor=actor, changes=changes) if changes
-                else cards.purchase_order_confirmed_card(order, actor=actor))
-        _post_card(tenant, order, card, room, rooms)
+    card = (cards.purchase_order_change_requested_card(order, actor=actor, changes=changes) if changes
+            else cards.purchase_order_confirmed_card(order, actor=actor))
+    _post_card(tenant, order, card, room, rooms)
     _recover_unconfirmed(tenant, order)
     return order
 
@@ -678,9 +679,8 @@ def _decide(*, tenant, actor, context, order, lines, accept):
     decisions = [(c.line.line, "accepted" if accept else "rejected") for c in chosen]
     _event(order, "accept_change" if accept else "reject_change", from_state, actor, now,
            lines=[line for line, _d in decisions]).save()
-    with tenant_language(tenant):
-        card = cards.purchase_order_changes_decided_card(order, actor=actor, decisions=decisions, pending=still_pending)
-        _post_card(tenant, order, card, room, rooms)
+    card = cards.purchase_order_changes_decided_card(order, actor=actor, decisions=decisions, pending=still_pending)
+    _post_card(tenant, order, card, room, rooms)
     return order
 
 
@@ -720,8 +720,7 @@ def purchase_order_cancel(*, tenant, actor, context, order, reason=""):
         state=ChangeState.WITHDRAWN, decided_by=actor, decided_at=now)
     _event(order, "cancel", from_state, actor, now, reason=reason).save()
     if from_state != S.DRAFT:  # the supplier never saw a draft
-        with tenant_language(tenant):
-            _post_card(tenant, order, cards.purchase_order_cancelled_card(order, actor=actor), room, rooms)
+        _post_card(tenant, order, cards.purchase_order_cancelled_card(order, actor=actor), room, rooms)
         _recover_unconfirmed(tenant, order)
     return order
 

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from alerts import services as alerts
 from alerts.lock_objects import alert_room_ids
 from messaging.lock_objects import rooms_locked
+from messaging.services import message_cards_refresh
 from orders import geo
 from orders.logistics_alerts import SHIPMENT_ALERT_AUDIENCE
 from orders.models import (
@@ -177,10 +178,13 @@ def _tenant_zone(tenant):
 
 
 def purchase_order_event_record(*, order, actor, action, from_state, to_state, details, at):
-    """The PO's history row for a logistics step (ship, receive). The PO's event card in the
-    supplier's room is posted by the PO lifecycle's cards beside this (orders.cards)."""
+    """The PO's history row for a logistics step (ship, receive), inside the step's transaction.
+    The PO's event card in the supplier's room is posted by the PO lifecycle's cards beside this
+    (orders.cards); its earlier cards' buttons are refreshed here."""
     PurchaseOrderEvent.objects.create(tenant_id=order.tenant_id, order=order, action=action, from_state=from_state,
                                       to_state=to_state, actor=actor, details=details, at=at)
+    if from_state != to_state:  # the buttons of the PO's cards follow its state (after commit)
+        message_cards_refresh(tenant=order.tenant_id, subject_kind="purchase_order", subject_ref=order.number)
 
 
 @transaction.atomic

@@ -45,10 +45,13 @@ def test_a_buyer_in_the_room_may_not_press_confirm(world, api):
 
 def test_a_stale_card_answers_why_not(world, api):
     move("confirm", move("send", create(), "acme.buyer"), "supa.rep")
-    sent_card = Message.objects.filter(subject_ref="PO-20231026", payload__card__key="purchase_order.sent").get()
+    sent_card = Message.objects.filter(subject_ref="PO-20231026", text__key="orders.po.sent").get()
+    before = snapshot(po())
     response = press(api, "supa.rep", sent_card, "po_confirm")
-    assert_error(response, 400)
-    assert po().state == "confirmed"
+    assert_error(response, 409)
+    assert response.json()["error"]["code"] == "po_state_changed"
+    assert "PO-20231026" in response.json()["error"]["message"]
+    assert snapshot(po()) == before
 
 
 def test_the_buyer_answers_changes_by_button(world, api):

@@ -33,7 +33,7 @@ def due_po(demo_tx):
 def press_confirm():
     from rest_framework.authtoken.models import Token
 
-    card = Message.objects.get(subject_ref="PO-20231026", payload__card__key="purchase_order.sent")
+    card = Message.objects.get(subject_ref="PO-20231026", text__key="orders.po.sent")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user('supa.rep'))[0].key}")
     url = f"/api/v1/t/acme/rooms/{card.room_id}/messages/{card.seq}/actions/po_confirm/"

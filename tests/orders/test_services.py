@@ -30,7 +30,7 @@ def test_draft_sent_confirmed_with_history_and_cards(world):
     sent_card = cards_of(order.number)[-1]
     assert sent_card.room_id == room_of("acme", "sup-a").pk
     assert [a["name"] for a in sent_card.actions] == ["po_confirm"]
-    assert sent_card.payload["card"]["key"] == "purchase_order.sent"
+    assert sent_card.text["key"] == "orders.po.sent"
     assert "PO-20231026" in sent_card.body
     order = move("confirm", order, "supa.rep")
     assert order.state == "confirmed" and order.confirm_due_at is None and order.confirmed_at
@@ -39,7 +39,7 @@ def test_draft_sent_confirmed_with_history_and_cards(world):
         datetime.date(2026, 12, 20), datetime.date(2026, 12, 22)]
     assert [e.action for e in PurchaseOrderEvent.objects.filter(order=order)] == ["create", "send", "confirm"]
     last = cards_of(order.number)[-1]
-    assert last.payload["card"]["key"] == "purchase_order.confirmed" and last.actions == []
+    assert last.text["key"] == "orders.po.confirmed" and last.actions == []
 
 
 def test_a_proposed_date_accepted_becomes_the_promised_date(world):
@@ -99,7 +99,7 @@ def test_cancel_withdraws_pending_changes(world):
     order = move("cancel", order, "acme.buyer", reason="ERP closed it")
     assert order.state == "cancelled"
     assert list(LineChange.objects.filter(order=order).values_list("state", flat=True)) == ["withdrawn"]
-    assert cards_of(order.number)[-1].payload["card"]["key"] == "purchase_order.cancelled"
+    assert cards_of(order.number)[-1].text["key"] == "orders.po.cancelled"
 
 
 @pytest.mark.parametrize("service, username, kwargs", [
