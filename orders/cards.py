@@ -70,7 +70,8 @@ class Card:
     actions: tuple = field(default_factory=tuple)
 
     def payload(self, order):
-        return {"purchase_order": order.number, "state": order.state}
+        # `card` repeats the message's `text` for clients of the contract's earlier form.
+        return {"purchase_order": order.number, "state": order.state, "card": self.text.stored()}
 
 
 def _who(actor):

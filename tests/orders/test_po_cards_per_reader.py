@@ -35,7 +35,7 @@ def test_a_sent_card_reads_in_each_readers_language(world, api):
     move("send", create(), "acme.buyer")
     sent = card("orders.po.sent")
     assert sent.room_id == room_of("acme", "sup-a").pk
-    assert sent.text["params"]["number"] == NUMBER and sent.payload == {"purchase_order": NUMBER, "state": "sent"}
+    assert sent.text["params"]["number"] == NUMBER and sent.payload == {"purchase_order": NUMBER, "state": "sent", "card": sent.text}
     english = frame(api, "supa.rep", sent, "en")
     chinese = frame(api, "supa.rep", sent, "zh-hans")
     assert english["body"] == f"**Purchase order {NUMBER}** was sent by {user('acme.buyer').get_full_name() or 'acme.buyer'}: " \
@@ -102,3 +102,12 @@ def test_a_pressed_buttons_outcome_reads_in_each_language(world, api):
     assert outcome.text["key"] == "orders.po.pressed.po_confirm"
     assert frame(api, "acme.buyer", outcome, "en")["body"].endswith(f"confirmed purchase order {NUMBER}.")
     assert frame(api, "acme.buyer", outcome, "zh-hans")["body"].endswith(f"确认了采购订单 {NUMBER}。")
+
+
+def test_a_cancelled_pos_cards_offer_nothing(world, api):
+    order = move("send", create(), "acme.buyer")
+    move("confirm", order, "supa.rep", answers=[{"line": 1, "promised_date": "2027-01-05"}])
+    move("cancel", order, "acme.buyer")
+    assert buttons(api, "supa.rep", card("orders.po.sent")) == {}
+    assert buttons(api, "acme.buyer", card("orders.po.change_requested")) == {}
+    assert frame(api, "supa.rep", card("orders.po.cancelled"), "zh-hans")["body"].startswith(f"**采购订单 {NUMBER}** 已由 ")
