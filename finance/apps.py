@@ -7,6 +7,9 @@ class FinanceConfig(AppConfig):
     verbose_name = "Finance"
 
     def ready(self):
+        from finance import cards
+
+        cards.register_texts()  # what finance's cards and alerts say, per reader
         self.register_alert_kinds()
         self.register_subjects()
 

@@ -135,9 +135,7 @@ def financing_rooms_lock(tenant, *organization_ids):
 
 def financing_card_post(tenant, rooms, application, event, **params):
     """An event card about `application` in each of `rooms` (locked by the caller), linked to it as
-    subject `{"kind": "financing_application", "id": id}`. The text is the tenant's language's."""
-    from django.utils import translation
-
+    subject `{"kind": "financing_application", "id": id}`, its text read in each reader's language."""
     from finance.cards import financing_card_text
     from messaging.services import event_post_many
 
@@ -147,12 +145,11 @@ def financing_card_post(tenant, rooms, application, event, **params):
         "cost": quantize(application.cost, application.currency), "days": application.days,
         "maturity": application.maturity_date.isoformat(), **params,
     }
-    with translation.override(tenant.default_language):
-        body = financing_card_text(event, values)
+    text = financing_card_text(event, values)  # a Decimal is stored as the text it shows
     payload = {"application": application.pk, "event": event, "state": application.state,
                "amount": str(quantize(application.amount, application.currency)), "currency": application.currency}
     return event_post_many([
-        {"tenant": tenant, "room": room, "body": body, "payload": payload, "subject_kind": "financing_application",
+        {"tenant": tenant, "room": room, "text": text, "payload": payload, "subject_kind": "financing_application",
          "subject_ref": str(application.pk)}
         for room in rooms
     ], locked={room.pk: room for room in rooms})

@@ -9,6 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from alerts.models import Alert
+from alerts.registry import alert_texts
+from messaging.texts import text_render
 from finance import services
 from finance.models import (
     Approval,
@@ -361,6 +363,10 @@ def test_the_sweep_marks_overdue_once_and_raises_an_alert(full_demo):
     alert = Alert.objects.get(kind="financing_overdue")
     assert alert.subject_ref == str(application.pk) and alert.partner.slug == "sup-a"
     assert f"FA-{application.pk}" in alert.title
+    title, body = alert_texts(alert)  # the kind's texts, read per language
+    assert text_render(title, "en") == f"Financing FA-{application.pk} is overdue"
+    assert text_render(title, "zh-hans") == f"融资 FA-{application.pk} 已逾期"
+    assert text_render(body, "en").endswith(f"was due on {application.maturity_date.isoformat()} and is not repaid.")
     assert services.financing_overdue_sweep(today=application.maturity_date + timedelta(days=2)) == 0
     # Overdue is still repaid.
     actor, context = ctx("acme.finance")
@@ -381,6 +387,10 @@ def test_every_transition_is_a_card_in_the_supplier_and_funder_rooms(demo):
         rooms.setdefault(card.room.partnership.organization.slug, []).append(card.payload["event"])
     expected = ["requested", "core_approved", "core_approved", "funder_approved", "disbursed", "repaid"]
     assert rooms == {"sup-a": expected, "bank": expected}
+    repaid = cards.last()
+    assert repaid.text["key"] == "finance.card.repaid" and repaid.text["params"]["id"] == application.pk
+    assert text_render(repaid.text, "en") == f"Financing FA-{application.pk} was repaid: {repaid.payload['amount']} CNY."
+    assert text_render(repaid.text, "zh-hans") == f"融资 FA-{application.pk} 已还款：{repaid.payload['amount']} CNY。"
     # A refused step posts nothing.
     with pytest.raises(FinanceConflict):
         disburse(application, key="another")
