@@ -111,3 +111,15 @@ def test_a_cancelled_pos_cards_offer_nothing(world, api):
     assert buttons(api, "supa.rep", card("orders.po.sent")) == {}
     assert buttons(api, "acme.buyer", card("orders.po.change_requested")) == {}
     assert frame(api, "supa.rep", card("orders.po.cancelled"), "zh-hans")["body"].startswith(f"**采购订单 {NUMBER}** 已由 ")
+
+
+def test_shipping_a_po_refreshes_its_cards_buttons(world, monkeypatch, django_capture_on_commit_callbacks):
+    import realtime
+    from tests.orders.factories_logistics import ship
+
+    order = move("confirm", move("send", create(), "acme.buyer"), "supa.rep")
+    refreshed = []
+    monkeypatch.setattr(realtime, "publish_actions", lambda cards: refreshed.append([c.text["key"] for c in cards]))
+    with django_capture_on_commit_callbacks(execute=True):
+        ship(world["tenants"]["acme"], order)
+    assert refreshed == [["orders.po.sent"]]  # the card that still names a button, for its readers
