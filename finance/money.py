@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -157,6 +159,7 @@ def allocate(amount, weights, currency):
     return [Decimal(p) * cur.quantum for p in parts]
 
 
+@extend_schema_field(OpenApiTypes.STR)  # a decimal string, e.g. "1250.00"
 class MoneyField(serializers.Field):
     """A decimal amount as a JSON string ("1250.00").
 

@@ -3,6 +3,8 @@
 `too_many_decimals`. Relations are resolved among the request's tenant and user only."""
 
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from finance.models import ApplicationState, FinancingApplication, Invoice, Receivable, ReceivableState
@@ -23,6 +25,7 @@ def _partners(kind):
     return scope
 
 
+@extend_schema_field(OpenApiTypes.STR)  # a decimal string in the currency's minor units
 class Money(serializers.Field):
     """An amount out: a string with the currency's decimals, read from `<source>` and the object's `currency`."""
 
@@ -89,7 +92,7 @@ class ReasonSerializer(StrictSerializer):
     reason = StrictCharField(max_length=2000)
 
 
-class AttachmentUploadSerializer(StrictSerializer):
+class InvoiceAttachmentUploadSerializer(StrictSerializer):
     file = serializers.FileField()
 
 
@@ -105,7 +108,7 @@ class ReceivableSerializer(serializers.ModelSerializer):
         fields = ["id", "invoice", "amount", "currency", "due_date", "state", "holder", "parent", "confirmed_at"]
 
 
-class ConfirmSerializer(StrictSerializer):
+class ReceivableConfirmSerializer(StrictSerializer):
     due_date = serializers.DateField()
 
 

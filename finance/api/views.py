@@ -70,11 +70,11 @@ class InvoiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FinanceVi
         services.invoice_reject(**self.service_kwargs(), invoice=invoice, reason=self.body(s.ReasonSerializer)["reason"])
         return Response(s.InvoiceSerializer(self.get_queryset().get(pk=invoice.pk)).data)
 
-    @extend_schema(request={"multipart/form-data": s.AttachmentUploadSerializer}, responses={201: s.InvoiceAttachmentOut})
+    @extend_schema(request={"multipart/form-data": s.InvoiceAttachmentUploadSerializer}, responses={201: s.InvoiceAttachmentOut})
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, JSONParser])
     def attachments(self, request, tenant=None, pk=None):
         invoice = self.get_object()
-        upload = self.body(s.AttachmentUploadSerializer)["file"]
+        upload = self.body(s.InvoiceAttachmentUploadSerializer)["file"]
         attachment = services.invoice_attachment_add(**self.service_kwargs(), invoice=invoice, upload=upload)
         return Response(s.InvoiceAttachmentOut(attachment).data, status=status.HTTP_201_CREATED)
 
@@ -91,12 +91,12 @@ class ReceivableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Financ
     def safely_get_queryset(self, queryset):
         return self.state_filter(queryset.select_related("holder"), s.STATE_FILTERS["receivables"])
 
-    @extend_schema(request=s.ConfirmSerializer, responses={200: s.ReceivableSerializer})
+    @extend_schema(request=s.ReceivableConfirmSerializer, responses={200: s.ReceivableSerializer})
     @action(detail=True, methods=["post"])
     def confirm(self, request, tenant=None, pk=None):
         receivable = self.get_object()
         receivable = services.receivable_confirm(**self.service_kwargs(), receivable=receivable,
-                                                 due_date=self.body(s.ConfirmSerializer)["due_date"])
+                                                 due_date=self.body(s.ReceivableConfirmSerializer)["due_date"])
         return Response(s.ReceivableSerializer(self.get_queryset().get(pk=receivable.pk)).data)
 
     @extend_schema(request=s.SplitSerializer, responses={201: s.ReceivableSerializer(many=True)})

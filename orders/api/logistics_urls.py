@@ -1,7 +1,7 @@
 """The logistics API's routes. Included before the purchase-order router, so that
 `purchase-orders/{number}/ship/` and `/receive/` are served here."""
 
-from django.urls import re_path
+from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
 from orders.api import logistics as views
@@ -17,6 +17,7 @@ urlpatterns = [
     re_path(T + r"purchase-orders/(?P<number>[^/]+)/receive/$", views.PurchaseOrderReceiveView.as_view(),
             name="purchase-order-receive"),
     # The delivery note as the contract names it, without a trailing slash.
-    re_path(T + r"shipments/(?P<pk>[0-9]+)/note\.pdf$", views.ShipmentViewSet.as_view({"get": "note"}), name="shipment-note-pdf"),
+    path("t/<slug:tenant>/shipments/<int:pk>/note.pdf", views.ShipmentViewSet.as_view({"get": "note"}),
+         name="shipment-note-pdf"),
     *router.urls,
 ]

@@ -1,5 +1,7 @@
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
@@ -27,6 +29,7 @@ class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
     pass
 
 
+@extend_schema_field(OpenApiTypes.STR)  # the related row's slug or code
 class TenantScopedSlugRelatedField(serializers.SlugRelatedField):
     """A relation resolved only among the rows `scope(tenant, user)` returns for this request.
 

@@ -270,6 +270,7 @@ SPECTACULAR_SETTINGS = {
         "SeverityEnum": "alerts.models.SEVERITY_NAME_VALUES",
         "PartnershipKindEnum": "scm_portal.tenancy.roles.PARTNER_KIND_CHOICES",
         "InvitationKindEnum": "scm_portal.tenancy.models.InvitationKind",
+        "LanguageEnum": "scm_portal.settings.base.LANGUAGES",
     },
 }
 
