@@ -6,7 +6,6 @@ from scm_portal.api.serializers import (
     StrictBooleanField,
     StrictCharField,
     StrictModelSerializer,
-    StrictSerializer,
     TenantScopedSlugRelatedField,
 )
 from scm_portal.tenancy.models import Organization, Partnership
