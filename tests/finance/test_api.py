@@ -5,12 +5,11 @@ from decimal import Decimal
 
 import pyotp
 import pytest
-from django.utils import timezone
 
 from finance.models import Disbursement, FinancingApplication, Invoice, Receivable
 from scm_portal.tenancy.demo import DEFAULT_TOTP_SECRET
 from tests.api_contract import assert_error, user
-from tests.finance.factories import apply, approve, confirmed_receivable, funder_approved, received_po
+from tests.finance.factories import apply, approve, confirmed_receivable, funder_approved, received_po, tenant_today
 from tests.finance.test_services import snapshot
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +26,7 @@ def as_user(api, username, verified=False):
 
 
 def due(days=90):
-    return (timezone.localdate() + timedelta(days=days)).isoformat()
+    return (tenant_today() + timedelta(days=days)).isoformat()
 
 
 def test_the_whole_flow_through_the_api(demo, api):

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from alerts.models import Alert
 from alerts.registry import alert_texts
-from messaging.texts import text_render
 from finance import services
 from finance.models import (
     Approval,
@@ -23,6 +22,7 @@ from finance.models import (
     Receivable,
     Repayment,
 )
+from messaging.texts import text_render
 from scm_portal.tenancy.models import Organization
 from tests.finance.factories import (
     apply,
@@ -33,6 +33,7 @@ from tests.finance.factories import (
     funder_approved,
     invoice,
     received_po,
+    tenant_today,
 )
 
 pytestmark = pytest.mark.django_db
@@ -115,18 +116,18 @@ def test_confirm_needs_a_finance_approver_and_a_future_date(demo):
         actor, context = ctx(username)
         with pytest.raises(PermissionDenied):
             services.receivable_confirm(tenant=po.tenant, actor=actor, context=context, receivable=inv.receivable,
-                                        due_date=timezone.localdate() + timedelta(days=30))
+                                        due_date=tenant_today() + timedelta(days=30))
     actor, context = ctx("acme.finance")
     with pytest.raises(ValidationError):
         services.receivable_confirm(tenant=po.tenant, actor=actor, context=context, receivable=inv.receivable,
-                                    due_date=timezone.localdate() - timedelta(days=1))
+                                    due_date=tenant_today() - timedelta(days=1))
     receivable = services.receivable_confirm(tenant=po.tenant, actor=actor, context=context, receivable=inv.receivable,
-                                             due_date=timezone.localdate() + timedelta(days=30))
+                                             due_date=tenant_today() + timedelta(days=30))
     assert receivable.state == "confirmed"
     assert Invoice.objects.get(pk=inv.pk).state == "confirmed"
     with pytest.raises(FinanceConflict):
         services.receivable_confirm(tenant=po.tenant, actor=actor, context=context, receivable=inv.receivable,
-                                    due_date=timezone.localdate() + timedelta(days=30))
+                                    due_date=tenant_today() + timedelta(days=30))
 
 
 # --- split -------------------------------------------------------------------------------------
@@ -415,5 +416,5 @@ def test_a_due_date_past_ten_years_is_refused(demo):
     before = snapshot()
     with pytest.raises(ValidationError):
         services.receivable_confirm(tenant=po.tenant, actor=actor, context=context, receivable=inv.receivable,
-                                    due_date=timezone.localdate().replace(year=9999))
+                                    due_date=tenant_today().replace(year=9999))
     assert snapshot() == before
