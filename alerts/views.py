@@ -25,6 +25,7 @@ from django.views.decorators.http import require_http_methods
 from alerts import registry, selectors, services
 from alerts.api.serializers import CHANNELS, MAX_LEVELS, EscalationPolicySerializer
 from alerts.models import SEVERITY_NAMES, Alert, AlertState, EscalationPolicy, Severity
+from scm_portal.charts import nice_ceiling, svg_number
 from scm_portal.tenancy.models import Partnership
 from scm_portal.tenancy.roles import CORE_ROLE_VALUES, Role, is_core_staff
 from scm_portal.tenancy.views import tenant_page
@@ -432,19 +433,8 @@ def kpi_page(request):
 
 # --- charts (geometry for inline SVG) -----------------------------------------------------------
 
-def _fmt(number):
-    """Coordinates as plain strings: never localised (a decimal comma would break the SVG)."""
-    return f"{number:.1f}".rstrip("0").rstrip(".")
 
 
-def _nice_ceiling(value):
-    if value <= 0:
-        return 1
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return int(step * magnitude)
-    return int(10 * magnitude)
 
 
 def _short(label, length=24):
@@ -457,15 +447,15 @@ def bar_chart(rows, width=320):
     if not rows:
         return None
     row_height, bar_height, right = 36, 12, 40
-    top = _nice_ceiling(max(row["count"] for row in rows))
+    top = nice_ceiling(max(row["count"] for row in rows))
     bars = []
     for index, row in enumerate(rows):
         y = index * row_height
         length = (width - right) * row["count"] / top
         bars.append({
             "label": _short(row["label"]), "full_label": row["label"], "count": row["count"],
-            "label_y": _fmt(y + 13), "bar_y": _fmt(y + 18), "bar_width": _fmt(max(length, 2)),
-            "count_x": _fmt(max(length, 2) + 5), "count_y": _fmt(y + 18 + bar_height - 1),
+            "label_y": svg_number(y + 13), "bar_y": svg_number(y + 18), "bar_width": svg_number(max(length, 2)),
+            "count_x": svg_number(max(length, 2) + 5), "count_y": svg_number(y + 18 + bar_height - 1),
         })
     return {"width": width, "height": len(rows) * row_height, "bar_height": bar_height, "bars": bars}
 
@@ -476,7 +466,7 @@ def column_chart(rows, width=480, height=180):
         return None
     left, right, top_pad, bottom = 32, 8, 10, 24
     plot_w, plot_h = width - left - right, height - top_pad - bottom
-    top = _nice_ceiling(max([row["count"] for row in rows] + [1]))
+    top = nice_ceiling(max([row["count"] for row in rows] + [1]))
     slot = plot_w / len(rows)
     gap = min(4, slot * 0.2)
     label_every = max(1, math.ceil(len(rows) / 6))
@@ -484,15 +474,15 @@ def column_chart(rows, width=480, height=180):
     for index, row in enumerate(rows):
         bar_h = plot_h * row["count"] / top
         columns.append({
-            "x": _fmt(left + index * slot + gap / 2), "y": _fmt(top_pad + plot_h - bar_h),
-            "width": _fmt(max(slot - gap, 1)), "height": _fmt(bar_h), "count": row["count"], "title": row["title"],
+            "x": svg_number(left + index * slot + gap / 2), "y": svg_number(top_pad + plot_h - bar_h),
+            "width": svg_number(max(slot - gap, 1)), "height": svg_number(bar_h), "count": row["count"], "title": row["title"],
             # every few days, and the last day unless it would crowd the label before it
             "label": row["label"] if index % label_every == 0 or (
                 index == len(rows) - 1 and index % label_every >= label_every / 2) else "",
-            "label_x": _fmt(left + index * slot + slot / 2),
+            "label_x": svg_number(left + index * slot + slot / 2),
         })
     tick_y = [top_pad + plot_h * (1 - i / 2) for i in range(3)]
-    ticks = [{"y": _fmt(y), "text_y": _fmt(y + 4), "label": top * i // 2} for i, y in enumerate(tick_y)]
+    ticks = [{"y": svg_number(y), "text_y": svg_number(y + 4), "label": top * i // 2} for i, y in enumerate(tick_y)]
     return {"width": width, "height": height, "columns": columns, "ticks": ticks, "left": left,
-            "right": _fmt(width - right), "label_y": _fmt(height - 6)}
+            "right": svg_number(width - right), "label_y": svg_number(height - 6)}
 

@@ -4,7 +4,6 @@ Thin views: every read goes through inventory.selectors or `.for_tenant(t).visib
 the chart is drawn on the server as inline SVG (no chart library).
 """
 
-import math
 
 from django import forms
 from django.core.paginator import Paginator
@@ -17,6 +16,7 @@ from alerts.models import SEVERITY_NAMES
 from alerts.selectors import alert_list
 from inventory import selectors, services
 from inventory.models import ReplenishmentRule, StockLevel, StockMovement, Warehouse
+from scm_portal.charts import FINE_STEPS, nice_ceiling, svg_number
 from scm_portal.tenancy.roles import is_core_staff
 from scm_portal.tenancy.views import tenant_page
 
@@ -150,20 +150,8 @@ CHART = {"width": 640, "height": 240, "left": 56, "right": 16, "top": 14, "botto
 LINE_LABELS = {"safety": _("Safety stock"), "reorder": _("Reorder point")}
 
 
-def _nice_ceiling(value):
-    """The smallest 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^n at or above `value` (an axis that reads well)."""
-    if value <= 0:
-        return 1
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if value <= step * magnitude:
-            return int(math.ceil(step * magnitude))
-    return int(10 * magnitude)
 
 
-def _fmt(number):
-    """Coordinates as plain strings: never localised (a decimal comma would break the SVG)."""
-    return f"{number:.1f}".rstrip("0").rstrip(".")
 
 
 def line_chart(points, safety=None, reorder=None):
@@ -175,10 +163,10 @@ def line_chart(points, safety=None, reorder=None):
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [value for _day, value in points]
     lines = [(kind, value) for kind, value in (("safety", safety), ("reorder", reorder)) if value]
-    high = _nice_ceiling(max(values + [value for _kind, value in lines] + [1]) * 1.05)
+    high = nice_ceiling(max(values + [value for _kind, value in lines] + [1]) * 1.05, FINE_STEPS)
     low = min(0, min(values))
     if low < 0:
-        low = -_nice_ceiling(-low)
+        low = -nice_ceiling(-low, FINE_STEPS)
     span = high - low
 
     def x(index):
@@ -196,28 +184,28 @@ def line_chart(points, safety=None, reorder=None):
         "width": width,
         "height": height,
         "plot_left": left,
-        "plot_right": _fmt(width - right),
-        "series": " ".join(f"{_fmt(cx)},{_fmt(cy)}" for cx, cy in coords),
-        "area": f"M{_fmt(coords[0][0])},{_fmt(baseline)} "
-                + " ".join(f"L{_fmt(cx)},{_fmt(cy)}" for cx, cy in coords)
-                + f" L{_fmt(coords[-1][0])},{_fmt(baseline)} Z",
-        "last": {"x": _fmt(coords[-1][0]), "y": _fmt(coords[-1][1]), "value": values[-1]},
+        "plot_right": svg_number(width - right),
+        "series": " ".join(f"{svg_number(cx)},{svg_number(cy)}" for cx, cy in coords),
+        "area": f"M{svg_number(coords[0][0])},{svg_number(baseline)} "
+                + " ".join(f"L{svg_number(cx)},{svg_number(cy)}" for cx, cy in coords)
+                + f" L{svg_number(coords[-1][0])},{svg_number(baseline)} Z",
+        "last": {"x": svg_number(coords[-1][0]), "y": svg_number(coords[-1][1]), "value": values[-1]},
         "lines": [
             # the reorder point's label above its line, the safety stock's below: both stay legible
-            {"kind": kind, "label": LINE_LABELS[kind], "value": value, "y": _fmt(y(value)),
-             "label_y": _fmt(y(value) - 5 if kind == "reorder" else y(value) + 14)}
+            {"kind": kind, "label": LINE_LABELS[kind], "value": value, "y": svg_number(y(value)),
+             "label_y": svg_number(y(value) - 5 if kind == "reorder" else y(value) + 14)}
             for kind, value in lines
         ],
         "y_ticks": [
-            {"y": _fmt(y(value)), "text_y": _fmt(y(value) + 4), "label": f"{round(value):d}"} for value in ticks
+            {"y": svg_number(y(value)), "text_y": svg_number(y(value) + 4), "label": f"{round(value):d}"} for value in ticks
         ],
         "x_ticks": [
-            {"x": _fmt(x(i)), "label": points[i][0].strftime("%m-%d"),
+            {"x": svg_number(x(i)), "label": points[i][0].strftime("%m-%d"),
              "anchor": "start" if i == 0 else "end" if i == last_index else "middle"}
             for i in x_ticks
         ],
-        "axis_y": _fmt(height - bottom),
-        "label_y": _fmt(height - bottom + 18),
+        "axis_y": svg_number(height - bottom),
+        "label_y": svg_number(height - bottom + 18),
         "first_day": points[0][0],
         "last_day": points[-1][0],
         "min": min(values),

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from alerts.views import duration_text
 from orders.scorecards import supplier_scorecard_list, supplier_scorecard_suppliers, supplier_scorecard_today
+from scm_portal.charts import nice_ceiling, svg_number
 from scm_portal.tenancy.roles import Role, is_core_staff
 from scm_portal.tenancy.views import tenant_page
 
@@ -158,19 +159,8 @@ WIDTH, HEIGHT = 480, 180
 LEFT, RIGHT, TOP_PAD, BOTTOM = 40, 8, 10, 24
 
 
-def _coordinate(number):
-    """Coordinates as plain strings: never localised (a decimal comma would break the SVG)."""
-    return f"{number:.1f}".rstrip("0").rstrip(".")
 
 
-def _nice_top(value):
-    if value <= 0:
-        return 1
-    magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if value <= step * magnitude:
-            return step * magnitude
-    return 10 * magnitude
 
 
 def period_chart(points, top, tick_text, value_text):
@@ -186,17 +176,17 @@ def period_chart(points, top, tick_text, value_text):
     for index, (label, value) in enumerate(points):
         height = 0 if value is None else plot_h * min(value, top) / top
         columns.append({
-            "x": _coordinate(LEFT + index * slot + gap / 2), "y": _coordinate(TOP_PAD + plot_h - height),
-            "width": _coordinate(max(slot - gap, 1)), "height": _coordinate(height),
+            "x": svg_number(LEFT + index * slot + gap / 2), "y": svg_number(TOP_PAD + plot_h - height),
+            "width": svg_number(max(slot - gap, 1)), "height": svg_number(height),
             "empty": value is None, "title": label, "value_text": "—" if value is None else value_text(value),
-            "label": label if index % label_every == 0 else "", "label_x": _coordinate(LEFT + index * slot + slot / 2),
-            "dash_y": _coordinate(TOP_PAD + plot_h - 3),
+            "label": label if index % label_every == 0 else "", "label_x": svg_number(LEFT + index * slot + slot / 2),
+            "dash_y": svg_number(TOP_PAD + plot_h - 3),
         })
     tick_ys = [TOP_PAD + plot_h * (1 - i / 2) for i in range(3)]
-    ticks = [{"y": _coordinate(y), "text_y": _coordinate(y + 4), "label": tick_text(top * i / 2)}
+    ticks = [{"y": svg_number(y), "text_y": svg_number(y + 4), "label": tick_text(top * i / 2)}
              for i, y in enumerate(tick_ys)]
     return {"width": WIDTH, "height": HEIGHT, "columns": columns, "ticks": ticks, "left": LEFT,
-            "right": _coordinate(WIDTH - RIGHT), "label_y": _coordinate(HEIGHT - 6)}
+            "right": svg_number(WIDTH - RIGHT), "label_y": svg_number(HEIGHT - 6)}
 
 
 def rate_chart(points):
@@ -208,6 +198,6 @@ def rate_chart(points):
 def hours_chart(points):
     """Durations (seconds) in hours, on a scale that fits the longest."""
     hours = [(label, None if seconds is None else seconds / 3600) for label, seconds in points]
-    top = _nice_top(max((value for _label, value in hours if value is not None), default=0))
+    top = nice_ceiling(max((value for _label, value in hours if value is not None), default=0), whole=False)
     return period_chart(hours, top, lambda tick: f"{tick:g}",
                         lambda value: _("%(hours).1f h") % {"hours": value})
