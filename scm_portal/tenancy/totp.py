@@ -62,18 +62,6 @@ def totp_verify(*, request, user, code):
     return verification
 
 
-def totp_is_verified(request):
-    """True when the request's token or session passed TOTP and has not expired."""
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return False
-    try:
-        credential = _credential(request)
-    except ValidationError:
-        return False
-    return TotpVerification.objects.filter(credential=credential, user=user, expires_at__gt=timezone.now()).exists()
-
-
 def totp_verified_at(request):
     """When the request's token or session last passed TOTP (None: never, or expired). Money
     actions compare it with settings.MONEY_OTP_MAX_AGE: "verified in the last N minutes"."""
