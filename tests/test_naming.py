@@ -27,6 +27,7 @@ ENTITIES = {
     "inventory": {"warehouse", "sku", "stock_level", "stock_movement", "rule", "replenishment_request"},
     "orders": {"purchase_order", "order_settings", "shipment", "position", "receipt", "quality_hold", "route"},
     "finance": {"invoice", "receivable", "financing"},
+    "audit": {"audit", "trail", "retention", "legal_hold"},
 }
 PREFIXES = ("check_", "register_")  # validators; registrations called from ready()
 

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "scm_portal.tenancy",
     "scm_portal.api",
     "messaging",
+    "audit",
     "alerts",
     "orders",
     "inventory",
