@@ -166,6 +166,11 @@ class Notification(models.Model):
     kind = models.CharField(max_length=20)  # "alert" | "escalation"
     level = models.SmallIntegerField(default=0)
     channels = models.JSONField(default=list, blank=True)  # where else it should go (outbox, later)
+    # What the notice says as a key and parameters (messaging.texts), rendered in each reader's
+    # language: alerts.selectors.notification_text. `text` is its rendering in the tenant's
+    # language when written, shown as it is for a key nobody registers any more and for the rows
+    # written before notices were keyed (keyed_text null).
+    keyed_text = models.JSONField(null=True, blank=True)
     text = models.CharField(max_length=500)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)

@@ -227,8 +227,10 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
     card_payload = {"alert": alert.pk, "kind": kind, "severity": SEVERITY_NAMES.get(severity), **(payload or {})}
     with pipeline(using):
         _ALERT_EVENT_INSERT.insert([AlertEvent(tenant=tenant, alert=alert, action="raised", at=now)], using=using)
+        notice = title_text.stored() if isinstance(title_text, Text) else None  # a plain title: shown as written
         _NOTIFICATION_INSERT.insert(
-            [Notification(tenant=tenant, user_id=u, alert=alert, kind="alert", level=0, text=title[:500]) for u in recipients],
+            [Notification(tenant=tenant, user_id=u, alert=alert, kind="alert", level=0, keyed_text=notice, text=title[:500])
+             for u in recipients],
             using=using,
         )
         cards = event_post_many([
@@ -530,10 +532,10 @@ def _escalate_batch(due, now, rooms):
     notifications, frames = [], []
     for alert, config, roles, usernames, audience, text in steps:
         recipients = audiences(tenant=alert.tenant, partner_id=None, roles=roles, extra_usernames=usernames)
-        notice = text_render(text, alert.tenant.default_language)[:500]
+        keyed, notice = text.stored(), text_render(text, alert.tenant.default_language)[:500]
         notifications += [
             Notification(tenant=alert.tenant, user_id=u, alert=alert, kind="escalation", level=alert.level,
-                         channels=config.get("channels", ["in_app"]), text=notice) for u in recipients
+                         channels=config.get("channels", ["in_app"]), keyed_text=keyed, text=notice) for u in recipients
         ]
         frames += _alert_frames(alert)
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from alerts.models import SEVERITY_BY_NAME, SEVERITY_NAME_VALUES, SEVERITY_NAMES, Alert, EscalationPolicy, Notification
+from alerts.notices import notification_text
 from alerts.registry import alert_subjects, alert_text, subject_ref
 from scm_portal.api.serializers import StrictBooleanField, StrictCharField, StrictModelSerializer, StrictSerializer
 from scm_portal.tenancy.models import Membership
@@ -114,9 +115,14 @@ class EscalationPolicySerializer(StrictModelSerializer):
 
 
 class NotificationSerializer(serializers.ModelSerializer):
+    text = serializers.SerializerMethodField(help_text="What the notice says, in the reader's language.")
+
     class Meta:
         model = Notification
         fields = ["id", "kind", "alert", "level", "text", "channels", "created_at", "read_at"]
+
+    def get_text(self, notice) -> str:
+        return notification_text(notice)  # the request's language is the active one
 
 
 class NotificationCountSerializer(serializers.Serializer):
