@@ -68,7 +68,7 @@ bench: $(VENV)/.installed-dev
 
 # Regenerates the translation catalogues (needs gettext).
 messages: $(VENV)/.installed-dev
-	DEBUG=1 $(VPY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=staticfiles --ignore=tests --no-location
+	DEBUG=1 $(VPY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=staticfiles --ignore=tests --no-location --no-obsolete
 	DEBUG=1 $(VPY) manage.py compilemessages --ignore=.venv
 
 # Stops the embedded database server first (whoever started it), then removes its data.

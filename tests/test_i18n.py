@@ -1,8 +1,8 @@
 """Translation catalogues: complete, compiled, and actually used.
 
 The Simplified Chinese catalogue must translate every string that `make messages` extracts from the code and
-templates, and the committed `.mo` files (the portal runs without gettext installed) must match their `.po`.
-Regenerate with `make messages`; these tests need GNU gettext (`apt-get install gettext`).
+templates, the committed `.mo` files (the portal runs without gettext installed) must match their `.po`, and
+no catalogue keeps an entry that no source asks for any more. Regenerate with `make messages`; these tests need GNU gettext (`apt-get install gettext`).
 """
 
 import gettext as gnu_gettext
@@ -105,8 +105,8 @@ def describe(entry, line=True):
     return f"line {entry['line']}: {text}" if line else text
 
 
-def regenerate_zh_po(workdir):
-    """The zh_Hans catalogue as `makemessages` would leave it now, built in a scratch copy of the source tree."""
+def regenerate_catalogues(workdir):
+    """{language: the catalogue as `makemessages` would leave it now}, built in a scratch copy of the source tree."""
     require_gettext()
     tree = workdir / "src"
     tree.mkdir()
@@ -123,19 +123,27 @@ def regenerate_zh_po(workdir):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "scm_portal.settings.test", "PYTHONDONTWRITEBYTECODE": "1",
            "DATABASE_URL": settings.DATABASE_URL}
     env.pop("PYTHONPATH", None)
+    languages = [arg for language in CATALOGUES for arg in ("-l", language)]
     result = subprocess.run(
-        [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "--ignore=.venv", "--ignore=staticfiles",
+        [sys.executable, "manage.py", "makemessages", *languages, "--ignore=.venv", "--ignore=staticfiles",
          "--ignore=tests", "--no-location"],
         cwd=tree, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, f"makemessages failed:\n{result.stdout}\n{result.stderr}"
-    po = tree / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
-    assert po.is_file(), f"makemessages wrote no catalogue at {po}:\n{result.stdout}\n{result.stderr}"
-    return po
+    catalogues = {language: tree / "locale" / language / "LC_MESSAGES" / "django.po" for language in CATALOGUES}
+    for po in catalogues.values():
+        assert po.is_file(), f"makemessages wrote no catalogue at {po}:\n{result.stdout}\n{result.stderr}"
+    return catalogues
 
 
-def test_every_extractable_string_has_a_chinese_translation(tmp_path):
-    entries = [e for e in parse_po(regenerate_zh_po(tmp_path)) if e["msgid"] != ""]
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    """The catalogues regenerated once for this module's tests (makemessages takes a while)."""
+    return regenerate_catalogues(tmp_path_factory.mktemp("messages"))
+
+
+def test_every_extractable_string_has_a_chinese_translation(regenerated):
+    entries = [e for e in parse_po(regenerated["zh_Hans"]) if e["msgid"] != ""]
     assert len(entries) > 50, "makemessages found suspiciously few strings; is the source tree copied correctly?"
     untranslated = [
         describe(e, line=False) for e in entries if not e["msgstr"] or not all(s.strip() for s in e["msgstr"].values())
@@ -146,6 +154,25 @@ def test_every_extractable_string_has_a_chinese_translation(tmp_path):
         untranslated
     )
     assert not fuzzy, f"{len(fuzzy)} fuzzy zh_Hans translation(s) to review{hint}:\n" + "\n".join(fuzzy)
+
+
+def _entry_key(entry):
+    return entry.get("msgctxt"), entry["msgid"], entry.get("msgid_plural")
+
+
+@pytest.mark.parametrize("language", CATALOGUES)
+def test_no_catalogue_keeps_dead_entries(language, regenerated):
+    """Every entry of a committed catalogue is a string the code or a template still asks for: a
+    text that became keyed (messaging.texts) leaves its old `%(name)s` entry behind otherwise,
+    translated, compiled and never read. Obsolete (`#~`) entries are dead too."""
+    po = LOCALE / language / "LC_MESSAGES" / "django.po"
+    extracted = {_entry_key(e) for e in parse_po(regenerated[language])}
+    dead = [describe(e) for e in parse_po(po) if e["msgid"] != "" and _entry_key(e) not in extracted]
+    obsolete = [f"line {number}" for number, line in enumerate(po.read_text(encoding="utf-8").splitlines(), 1)
+                if line.startswith("#~")]
+    hint = f"; delete them from {po.relative_to(REPO)} (keep the order of the rest) and recompile the .mo"
+    assert not dead, f"{len(dead)} entr(y/ies) no source asks for any more{hint}:\n" + "\n".join(dead)
+    assert not obsolete, f"obsolete entries{hint}: " + ", ".join(obsolete)
 
 
 def test_committed_chinese_catalogue_is_clean():
