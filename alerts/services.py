@@ -229,8 +229,8 @@ def alert_raise(*, tenant, kind, dedupe_key, severity=None, title=None, body="",
         _ALERT_EVENT_INSERT.insert([AlertEvent(tenant=tenant, alert=alert, action="raised", at=now)], using=using)
         notice = title_text.stored() if isinstance(title_text, Text) else None  # a plain title: shown as written
         _NOTIFICATION_INSERT.insert(
-            [Notification(tenant=tenant, user_id=u, alert=alert, kind="alert", level=0, keyed_text=notice, text=title[:500])
-             for u in recipients],
+            [Notification(tenant=tenant, user_id=u, alert=alert, kind="alert", level=0, keyed_text=notice,
+                          text=title[:500]) for u in recipients],
             using=using,
         )
         cards = event_post_many([

@@ -2,7 +2,8 @@
 
 The Simplified Chinese catalogue must translate every string that `make messages` extracts from the code and
 templates, the committed `.mo` files (the portal runs without gettext installed) must match their `.po`, and
-no catalogue keeps an entry that no source asks for any more. Regenerate with `make messages`; these tests need GNU gettext (`apt-get install gettext`).
+no catalogue keeps an entry that no source asks for any more. Regenerate with `make messages`; these tests
+need GNU gettext (`apt-get install gettext`).
 """
 
 import gettext as gnu_gettext

@@ -44,7 +44,8 @@ def raise_low_stock(demo):
     with a policy that escalates it to acme.warehouse and acme.planner by name after a minute."""
     acme = demo["tenants"]["acme"]
     EscalationPolicy.objects.create(tenant=acme, name="p", kind="", min_severity=10, levels=[
-        {"after_seconds": 60, "roles": [], "users": ["acme.warehouse", "acme.planner"], "channels": ["in_app", "email"]}])
+        {"after_seconds": 60, "roles": [], "users": ["acme.warehouse", "acme.planner"],
+         "channels": ["in_app", "email"]}])
     with translation.override("zh-hans"):  # whatever language the raising request had
         alert, created = services.alert_raise(
             tenant=acme, kind="low_stock", dedupe_key="lang-1", subject_kind="sku", subject_ref="SKU-9",
