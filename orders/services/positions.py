@@ -288,8 +288,8 @@ def position_ingest(*, tenant, actor, context, rows, shipment=None):
     """Stores a batch of positions of `shipment` (rows {"lat", "lon", "at"}) or of the shipments
     the rows name (rows {"shipment", "lat", "lon", "at"}); runs the rules; returns {"created": n}.
 
-    Who may post: whoever may change the shipment (its supplier's reps, the core logistics
-    roles): PermissionDenied for a role that only sees it; a shipment the actor may not see is
+    Who may post: whoever may change the shipment (its supplier's reps, the dispatchers of the
+    carrier it is assigned to, the core logistics roles): PermissionDenied for a role that only sees it; a shipment the actor may not see is
     Http404 (named in the URL) or a row error. A batch with a bad row stores nothing."""
     check_context(context, tenant=tenant, user=actor)
     clean = check_position_rows(rows, with_shipment=shipment is None)
