@@ -32,4 +32,10 @@ class Migration(migrations.Migration):
             model_name='shipment',
             index=models.Index(condition=models.Q(('late_check_at__isnull', False)), fields=['late_check_at'], name='shipment_late_check'),
         ),
+        # Every batch of positions updates its shipments' rule state (none of it indexed): free room
+        # on each page lets those updates stay on the page (HOT) instead of touching every index.
+        # In process, batches of 500 over 1,000 shipments: UPDATE 47 -> 35 ms a batch, HOT 0 -> 50 %
+        # (inside one test transaction, which prunes nothing; committed batches prune).
+        migrations.RunSQL("ALTER TABLE orders_shipment SET (fillfactor = 60)",
+                          reverse_sql="ALTER TABLE orders_shipment RESET (fillfactor)"),
     ]
