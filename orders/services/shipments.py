@@ -185,7 +185,7 @@ def shipment_lateness(lines, eta, tz, now):
     return None, datetime.combine(dues[0][0] + timedelta(days=1), time.min, tzinfo=tz)
 
 
-def tenant_zone(tenant):
+def _tenant_zone(tenant):
     try:
         return zoneinfo.ZoneInfo(tenant.time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -221,7 +221,7 @@ def _eta_text(eta, tz):
     return timezone.localtime(eta, tz).strftime("%Y-%m-%d %H:%M") if eta is not None else None
 
 
-def held_quality_holds(order_ids):
+def _quality_hold_ids_held(order_ids):
     """{PO id: [ids of its quality holds still held]} (the PO cards' `held`, orders.cards)."""
     held = defaultdict(list)
     for order_id, pk in (QualityHold.objects.filter(order_id__in=list(order_ids), state=QualityHoldState.HELD)
@@ -236,7 +236,7 @@ def purchase_order_cards_post(*, tenant, posts, room, rooms):
     its new state (after commit). Nothing is posted without a room (no active partnership)."""
     if room is None or not posts:
         return []
-    held = held_quality_holds({order.pk for order, _card in posts})
+    held = _quality_hold_ids_held({order.pk for order, _card in posts})
     return event_post_many([{
         "tenant": tenant, "room": room, "text": card.text, "payload": card.payload(order),
         "actions": list(card.actions), "subject_kind": "purchase_order", "subject_ref": order.number,
@@ -290,7 +290,7 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
     # The rooms first (lock order): the supplier's, where the POs' cards go, and the internal room,
     # where a `shipment_late` alert's cards would go with it.
     po_ids = sorted(po.pk for po in visible.values())
-    tz = tenant_zone(tenant)
+    tz = _tenant_zone(tenant)
     room, rooms = po_rooms_lock(tenant_id=tenant.pk, supplier_id=supplier_id)
     orders = {po.pk: po for po in PurchaseOrder.objects.select_for_update().filter(pk__in=po_ids).order_by("pk")}
     order_lines = list(PurchaseOrderLine.objects.select_for_update().filter(order_id__in=po_ids).order_by("pk"))
@@ -438,7 +438,7 @@ def shipment_eta_update(*, tenant, actor, context, shipment, eta):
     shipment.eta = eta
     shipment.save(update_fields=["eta", "updated_at"])
     lines, orders = _shipment_lines(shipment.pk)
-    shipment_late_check(tenant=tenant, shipment=shipment, lines=lines, orders=orders, tz=tenant_zone(tenant), now=now)
+    shipment_late_check(tenant=tenant, shipment=shipment, lines=lines, orders=orders, tz=_tenant_zone(tenant), now=now)
     return shipment
 
 
@@ -463,11 +463,11 @@ def shipment_alert_late(*, now=None, batch_size=200):
                 continue
             lines, orders = _shipment_lines(pk)
             tenant = shipment.tenant
-            late, check_at = shipment_lateness(lines, shipment.eta, tenant_zone(tenant), now)
+            late, check_at = shipment_lateness(lines, shipment.eta, _tenant_zone(tenant), now)
             Shipment.objects.filter(pk=pk).update(late_check_at=check_at)
             if late is not None:
                 shipment_late_raise(tenant=tenant, shipment=shipment, line=late, number=orders[late.order_id],
-                                    tz=tenant_zone(tenant), now=now)
+                                    tz=_tenant_zone(tenant), now=now)
                 raised += 1
     return raised
 
