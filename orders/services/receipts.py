@@ -6,6 +6,10 @@ never books twice); what failed is held: a QualityHold row for the lot (of that 
 `quality_hold` alert for the warehouse role and the supplier, and further receipt of the lot
 refused (409 `lot_on_hold`) until someone releases the hold with a reason.
 
+Each receipt posts its card in the supplier's room (accepted and rejected per line and lot), and
+one card per lot it puts on hold, whose link opens the PO's page to release it with a reason; a
+shipment received in full is delivered and its `shipment_late` alert recovers.
+
 Lock order (docs/ARCHITECTURE.md): the rooms the PO's alerts go to (the tenant's internal room
 and the supplier's), then the PO, then its lines (ascending id), then the stock movement batch
 (its SKUs and levels), then the alerts.

@@ -1,9 +1,14 @@
 """Shipments (advance ship notices, 送货单): created by the supplier over one PO or over lines and
 part quantities of several POs of the same supplier.
 
-Lock order (docs/ARCHITECTURE.md): the rooms a `shipment_late` alert's cards would go to (only
-when the ETA is already past a line's promised date), then the POs (ascending id), then their
-lines (ascending id); the alert last.
+Each shipment posts one card per PO it carries in the supplier's room (orders.cards), and is
+checked for `shipment_late` when it is created, when its ETA changes, and by the beat sweep
+(`shipment_alert_late`, at `late_check_at`); delivery recovers it (orders.services.receipts).
+A shipment may be assigned to a carrier partner, whose dispatchers post its positions.
+
+Lock order (docs/ARCHITECTURE.md): the supplier's room and the internal room (where its cards and
+its `shipment_late` alert's cards go), then the POs (ascending id), then their lines (ascending
+id); the alert last.
 """
 
 import zoneinfo
