@@ -33,6 +33,10 @@ class Action:
     # shown, because the record's state no longer allows it (a late press reaches the handler, which
     # answers why: StateConflict, 409). Without one: offered, enabled, to whoever may write in the room.
     available: Callable | None = None
+    # url(*, message) -> a path in the portal: a button that opens a page instead of being pressed,
+    # for a next step that needs input a press cannot carry (a reason, a form). Offered by the same
+    # `available` rules; the page checks again. None: a pressable button.
+    url: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,14 @@ INTENTS: dict[str, Intent] = {}
 SUBJECTS: dict[str, Subject] = {}
 
 
-def register_action(name, *, label, handler, rooms=None, available=None):
+def register_action(name, *, label, handler=None, rooms=None, available=None, url=None):
     """`label`: a lazy translation, shown in each reader's language (and a registered text,
-    `action_text_key(name)`, for the notices that name the button); `available`: see Action."""
+    `action_text_key(name)`, for the notices that name the button); `available`, `url`: see Action.
+    A link button (`url`) has no handler: pressing it is refused."""
+    if (handler is None) == (url is None):
+        raise TypeError(f"register_action({name!r}): give a handler, or a url for a link button")
     register_text(action_text_key(name), label)
-    ACTIONS[name] = Action(name=name, label=label, handler=handler, rooms=rooms, available=available)
+    ACTIONS[name] = Action(name=name, label=label, handler=handler, rooms=rooms, available=available, url=url)
 
 
 def action_text_key(name):

@@ -416,6 +416,8 @@ def action_press(*, tenant, actor, room, message, action, context):
     entry = registry.ACTIONS.get(action)
     if entry is None:
         raise ValidationError({"action": _("This action is no longer available.")})
+    if entry.handler is None:  # a link button: its page does the step, with the input it needs
+        raise ValidationError({"action": _("This button opens a page; it is not pressed.")})
     record = subject_records([message]).get((message.subject_kind, message.subject_ref))
     if action_availability(message, action, context, record) is None:
         raise PermissionDenied(_("Your role may not press this button."))

@@ -6,16 +6,20 @@ handler checks the presser's roles against their TenantContext when the button i
 (through the same services as the API), and a card whose PO has moved on answers 409 with why not.
 """
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q, Value
 from django.http import Http404
 from django.utils.translation import gettext as _
 
 from alerts.lock_objects import alert_room_ids
 from messaging import registry
 from orders import cards
-from orders.models import PO_SUPPLIER_ROLES, PO_WRITERS, IllegalTransition, PurchaseOrder
+from orders.models import PO_RECEIVERS, PO_SUPPLIER_ROLES, PO_WRITERS, IllegalTransition, PurchaseOrder, QualityHoldState
 from orders.models import PurchaseOrderState as S
 from orders.services import purchase_orders as services
+from orders.services.receipts import receipt_create
+from orders.services.shipments import LogisticsConflict
 from scm_portal.errors import StateConflict
 
 
@@ -39,10 +43,13 @@ def _card_rooms(*, tenant, message):
 
 
 def purchase_order_states(*, tenant_id, refs):
-    """The `purchase_order` subject's state loader: {number: {"state", "supplier"}}, one query."""
+    """The `purchase_order` subject's state loader: {number: {"state", "supplier", "held"}}, one
+    query (`held`: the ids of the PO's quality holds still held)."""
+    held = ArrayAgg("quality_holds__pk", filter=Q(quality_holds__state=QualityHoldState.HELD), default=Value([]))
     rows = (PurchaseOrder.objects.for_tenant(tenant_id).filter(number__in=[str(ref) for ref in refs])
-            .values_list("number", "state", "supplier_id"))
-    return {number: cards.purchase_order_card_state(state, supplier_id) for number, state, supplier_id in rows}
+            .annotate(held=held).values_list("number", "state", "supplier_id", "held"))
+    return {number: cards.purchase_order_card_state(state, supplier_id, held)
+            for number, state, supplier_id, held in rows}
 
 
 def _confirm_available(*, message, context, record):
@@ -60,6 +67,33 @@ def _decide_available(*, message, context, record):
     if record is None or not context.roles & PO_WRITERS:
         return None
     return "enabled" if record["state"] == S.CHANGE_REQUESTED else "gone"
+
+
+def _receive_available(*, message, context, record):
+    """"Confirm receipt": the receiving roles (PO_RECEIVERS), while the PO is shipped."""
+    if record is None or not context.roles & PO_RECEIVERS:
+        return None
+    return "enabled" if record["state"] == S.SHIPPED else "gone"
+
+
+def _release_available(*, message, context, record):
+    """"Release the hold…" (a link to the PO's page): the receiving roles, while the card's hold is held."""
+    if record is None or not context.roles & PO_RECEIVERS:
+        return None
+    return "enabled" if message.payload.get("quality_hold") in record.get("held", ()) else "gone"
+
+
+def _release_url(*, message):
+    return message.payload.get("url") or ""
+
+
+def _receive(*, tenant, actor, context, order):
+    """A press of "Confirm receipt": everything shipped and not yet received, inspected pass."""
+    try:
+        receipt_create(tenant=tenant, actor=actor, context=context, order=order)
+    except LogisticsConflict as refused:  # nothing left to receive: pressed late
+        raise StateConflict(str(refused), code=refused.code) from None
+    return PurchaseOrder.objects.get(pk=order.pk)
 
 
 def _pressed(action, service):
@@ -89,7 +123,10 @@ def register_actions():
         cards.ACTION_CONFIRM: (services.purchase_order_confirm, _confirm_available),
         cards.ACTION_ACCEPT_CHANGE: (services.purchase_order_accept_change, _decide_available),
         cards.ACTION_REJECT_CHANGE: (services.purchase_order_reject_change, _decide_available),
+        cards.ACTION_RECEIVE: (_receive, _receive_available),
     }
     for action, (service, available) in services_of.items():
         registry.register_action(action, label=cards.ACTION_LABELS[action], rooms=_card_rooms,
                                  handler=_pressed(action, service), available=available)
+    registry.register_action(cards.ACTION_RELEASE_HOLD, label=cards.ACTION_LABELS[cards.ACTION_RELEASE_HOLD],
+                             url=_release_url, available=_release_available)

@@ -3,9 +3,10 @@
 - `po_status`: "/po PO-20231026", "what is the status of PO-20231026", "PO-20231026 什么状态";
 - `po_logistics`: "/eta PO-20231026", "@bot 帮我查一下PO-20231026的物流状态", "where is PO-20231026":
   the PO's shipments, carrier, tracking number, last position, ETA, late or on its way;
-- `po_to_confirm`: "我的待确认订单" / "my POs to confirm": for a supplier's rep the POs sent to (or
-  in change request with) their organisation; for a buyer the POs whose change requests wait
-  for the buyer's answer.
+- `po_to_confirm`: "我的待确认订单" / "my POs to confirm": the POs awaiting the asker, as the
+  dashboard's "POs awaiting me" defines them (orders.selectors.purchase_order_list_awaiting): for
+  a supplier's rep the POs sent to their organisation; for the buyer's side the change requests
+  to answer and the drafts to send.
 
 Every answer is written in the asker's language (`answer_language`) and read through the
 tenancy choke point with the asker's TenantContext: a PO of another tenant or another supplier
@@ -16,7 +17,7 @@ import functools
 import re
 import zoneinfo
 
-from django.db.models import Min, Q
+from django.db.models import Min
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -24,8 +25,6 @@ from django.utils.translation import gettext_lazy
 
 from messaging import registry
 from orders.models import (
-    PO_SUPPLIER_ROLES,
-    PO_WRITERS,
     LineStatus,
     PurchaseOrder,
     PurchaseOrderLine,
@@ -33,6 +32,8 @@ from orders.models import (
     Shipment,
     ShipmentState,
 )
+from orders.selectors import AWAITING_ANSWER, AWAITING_CONFIRM, AWAITING_SEND, purchase_order_list_awaiting
+from scm_portal.tenancy.roles import CORE_ROLES
 
 # A PO number as people type it in a sentence: "PO-" and the ERP's number, glued to Chinese
 # text or not ("查一下PO-20231026的物流"): no \b, which CJK characters would defeat.
@@ -200,53 +201,44 @@ def po_logistics_answer(*, tenant, user, room, text, match, context):
     return _po_answer(tenant=tenant, user=user, text=text, match=match, context=context, logistics=True)
 
 
-def _listing(title, queryset, *, with_supplier):
-    rows = list(queryset[:LIST_LIMIT + 1])
+def _listing(title, orders, *, with_supplier):
     lines = [title]
-    for po in rows[:LIST_LIMIT]:
+    for po in orders:
         parts = [f"**{po.number}**", str(PurchaseOrderState(po.state).label)]
         if with_supplier:
             parts.append(po.supplier.name)
         if po.first_due:
             parts.append(_("due %(date)s") % {"date": po.first_due.isoformat()})
         lines.append("- " + " · ".join(parts))
-    if len(rows) > LIST_LIMIT:
-        lines.append(_("… and more: see the purchase order list."))
-    return lines, bool(rows)
+    return lines
+
+
+# The sections of /pending, in this order: what the reader is to do with each PO.
+PENDING_TITLES = {
+    AWAITING_CONFIRM: gettext_lazy("Purchase orders waiting for your confirmation:"),
+    AWAITING_ANSWER: gettext_lazy("Purchase orders whose proposed changes wait for your answer:"),
+    AWAITING_SEND: gettext_lazy("Drafts waiting to be sent:"),
+}
 
 
 @_in_askers_language
 def po_to_confirm_answer(*, tenant, user, room, text, match, context):
-    """POs waiting for the asker's answer: a supplier's rep confirms what was sent to their
-    organisation; a buyer answers the change requests."""
-    visible = (
-        PurchaseOrder.objects.for_tenant(tenant).visible_to(user, context=context).select_related("supplier")
-        .annotate(first_due=Min(Coalesce("lines__promised_date", "lines__requested_date"),
-                                filter=~Q(lines__status=LineStatus.CANCELLED)))
-        .order_by("sent_at", "pk")
-    )
-    sections, any_rows = [], False
-    organizations = sorted(context.organizations(PO_SUPPLIER_ROLES))
-    if organizations:
-        lines, found = _listing(
-            _("Purchase orders waiting for your confirmation:"),
-            visible.filter(supplier_id__in=organizations, state__in=[S.SENT, S.CHANGE_REQUESTED]),
-            with_supplier=len(organizations) > 1,
-        )
-        if found:
-            sections.append("\n".join(lines))
-        any_rows |= found
-    if context.roles & PO_WRITERS:
-        lines, found = _listing(
-            _("Purchase orders whose proposed changes wait for your answer:"),
-            visible.filter(state=S.CHANGE_REQUESTED),
-            with_supplier=True,
-        )
-        if found:
-            sections.append("\n".join(lines))
-        any_rows |= found
-    if not any_rows:
+    """POs waiting for the asker (orders.selectors.purchase_order_list_awaiting, the dashboard's
+    definition): a supplier's rep confirms what was sent to their organisation; the buyer's side
+    answers the change requests and sends the drafts."""
+    orders = purchase_order_list_awaiting(user, tenant, context=context, limit=LIST_LIMIT)
+    if not orders:
         return _("No purchase orders are waiting for your answer. 👍")
+    shown = orders[:LIST_LIMIT]
+    # The supplier's name where the asker deals with more than one (the core's staff always).
+    with_supplier = len({po.supplier_id for po in shown}) > 1 or bool(context.roles & CORE_ROLES)
+    sections = []
+    for awaiting, title in PENDING_TITLES.items():
+        rows = [po for po in shown if po.awaiting == awaiting]
+        if rows:
+            sections.append("\n".join(_listing(str(title), rows, with_supplier=with_supplier)))
+    if len(orders) > LIST_LIMIT:
+        sections.append(_("… and more: see the purchase order list."))
     return "\n\n".join(sections)
 
 

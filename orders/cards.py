@@ -18,12 +18,18 @@ from messaging.texts import Text, register_text
 ACTION_CONFIRM = "po_confirm"
 ACTION_ACCEPT_CHANGE = "po_accept_change"
 ACTION_REJECT_CHANGE = "po_reject_change"
+# Shipping and receiving: "确认收货" on a shipped PO's cards (a press receives everything shipped,
+# inspected pass), and a link to the PO's page to release a quality hold (it needs a reason).
+ACTION_RECEIVE = "po_receive"
+ACTION_RELEASE_HOLD = "quality_hold_release"
 
 # Button labels: one language each, shown in the reader's.
 ACTION_LABELS = {
     ACTION_CONFIRM: gettext_lazy("Confirm order"),
     ACTION_ACCEPT_CHANGE: gettext_lazy("Accept changes"),
     ACTION_REJECT_CHANGE: gettext_lazy("Reject changes"),
+    ACTION_RECEIVE: gettext_lazy("Confirm receipt"),
+    ACTION_RELEASE_HOLD: gettext_lazy("Release the hold…"),
 }
 
 TEXTS = {
@@ -51,10 +57,30 @@ TEXTS = {
     "orders.po.what.price": gettext_lazy("unit price {price}"),
     "orders.po.list.2": gettext_lazy("{a}, {b}"),
     "orders.po.list.3": gettext_lazy("{a}, {b}, {c}"),
+    # Shipping and receiving (orders.services.shipments, receipts), linked to the PO.
+    "orders.shipment.dispatched": gettext_lazy(
+        "**Shipment {shipment}** of purchase order {number} was dispatched by {who}. Carrier: {carrier}; "
+        "ETA: {eta}.\n\n{lines}"),
+    "orders.shipment.line": gettext_lazy("Line {line}: {quantity} shipped"),
+    "orders.shipment.not_given": gettext_lazy("not given"),
+    "orders.receipt.received": gettext_lazy("**Purchase order {number}**: {who} received goods. {outcome}\n\n{lines}"),
+    "orders.receipt.received_shipment": gettext_lazy(
+        "**Purchase order {number}**: {who} received goods of shipment {shipment}. {outcome}\n\n{lines}"),
+    "orders.receipt.line": gettext_lazy("Line {line}: {accepted} accepted, {rejected} rejected"),
+    "orders.receipt.line_lot": gettext_lazy("Line {line}, lot {lot}: {accepted} accepted, {rejected} rejected"),
+    "orders.receipt.outcome.received": gettext_lazy("The purchase order is received in full."),
+    "orders.receipt.outcome.partial": gettext_lazy("More of it is still to be received."),
+    "orders.hold.held": gettext_lazy(
+        "**Quality hold**: lot {lot} of {sku} failed inspection at receiving of purchase order {number}, line "
+        "{line} ({quantity} held). Further receipt of the lot is blocked until it is released with a reason."),
+    "orders.hold.released": gettext_lazy(
+        "**Quality hold released**: lot {lot} of {sku} (purchase order {number}) was released by {who}. "
+        "Reason: {reason}"),
     # The line under a card once its button was pressed (action_press posts it).
     f"orders.po.pressed.{ACTION_CONFIRM}": gettext_lazy("{who} confirmed purchase order {number}."),
     f"orders.po.pressed.{ACTION_ACCEPT_CHANGE}": gettext_lazy("{who} accepted the changes to purchase order {number}."),
     f"orders.po.pressed.{ACTION_REJECT_CHANGE}": gettext_lazy("{who} rejected the changes to purchase order {number}."),
+    f"orders.po.pressed.{ACTION_RECEIVE}": gettext_lazy("{who} received the goods shipped on purchase order {number}."),
 }
 
 
@@ -68,10 +94,11 @@ def register_texts():
 class Card:
     text: Text
     actions: tuple = field(default_factory=tuple)
+    extra: dict = field(default_factory=dict)  # more of the payload: the shipment, the hold
 
     def payload(self, order):
         # `card` repeats the message's `text` for clients of the contract's earlier form.
-        return {"purchase_order": order.number, "state": order.state, "card": self.text.stored()}
+        return {"purchase_order": order.number, "state": order.state, "card": self.text.stored(), **self.extra}
 
 
 def _who(actor):
@@ -152,7 +179,57 @@ def purchase_order_press_text(action, *, actor, order):
     return Text(f"orders.po.pressed.{action}", {"who": _who(actor), "number": order.number})
 
 
-def purchase_order_card_state(state, supplier_id):
+def shipment_dispatched_card(order, *, shipment, actor, lines, eta):
+    """A shipment left with lines of `order` ([{"line", "quantity"}]); `eta`: the ETA as the
+    tenant reads it (text) or None. "Confirm receipt" for the receiving roles while the PO is shipped."""
+    not_given = Text("orders.shipment.not_given")
+    bullets = [Text("orders.po.bullet", {"item": Text("orders.shipment.line", {"line": row["line"], "quantity": row["quantity"]})})
+               for row in lines]
+    text = Text("orders.shipment.dispatched", {
+        "shipment": shipment.number, "number": order.number, "who": _who(actor), "carrier": shipment.carrier or not_given,
+        "eta": eta or not_given, "lines": bullets})
+    return Card(text, (ACTION_RECEIVE,), {"shipment": shipment.pk, "shipment_number": shipment.number})
+
+
+def receipt_card(order, *, actor, shipment_number, lines):
+    """Goods of `order` received: per line and lot what was accepted and rejected ([{"line", "lot",
+    "accepted", "rejected"}]). "Confirm receipt" stays while more remains to receive."""
+    bullets = []
+    for row in lines:
+        params = {"line": row["line"], "accepted": row["accepted"], "rejected": row["rejected"]}
+        item = (Text("orders.receipt.line_lot", {**params, "lot": row["lot"]}) if row["lot"]
+                else Text("orders.receipt.line", params))
+        bullets.append(Text("orders.po.bullet", {"item": item}))
+    complete = order.state == "received"
+    outcome = Text("orders.receipt.outcome.received" if complete else "orders.receipt.outcome.partial")
+    params = {"number": order.number, "who": _who(actor), "outcome": outcome, "lines": bullets}
+    if shipment_number:
+        text = Text("orders.receipt.received_shipment", {**params, "shipment": shipment_number})
+    else:
+        text = Text("orders.receipt.received", params)
+    extra = {"receipt": [{"line": row["line"], "lot": row["lot"], "accepted": row["accepted"],
+                          "rejected": row["rejected"]} for row in lines]}
+    if shipment_number:
+        extra["shipment_number"] = shipment_number
+    return Card(text, () if complete else (ACTION_RECEIVE,), extra)
+
+
+def quality_hold_card(order, *, hold, sku_code, line, quantity, url):
+    """A lot put on hold at receiving: "Release the hold…" opens the PO's page at the hold (the
+    release needs a reason), for the receiving roles while it is held."""
+    text = Text("orders.hold.held", {"lot": hold.lot, "sku": sku_code, "number": order.number, "line": line,
+                                     "quantity": quantity})
+    return Card(text, (ACTION_RELEASE_HOLD,), {"quality_hold": hold.pk, "lot": hold.lot, "sku": sku_code, "url": url})
+
+
+def quality_hold_released_card(order, *, hold, sku_code, actor):
+    text = Text("orders.hold.released", {"lot": hold.lot, "sku": sku_code, "number": order.number, "who": _who(actor),
+                                         "reason": hold.release_reason})
+    return Card(text, (), {"quality_hold": hold.pk, "lot": hold.lot, "sku": sku_code})
+
+
+def purchase_order_card_state(state, supplier_id, held=()):
     """What the buttons of a PO's cards are decided from (the `purchase_order` subject's state,
-    orders.actions): the PO's state and its supplier, no user's."""
-    return {"state": state, "supplier": supplier_id}
+    orders.actions): the PO's state, its supplier and the ids of its quality holds still held;
+    no user's."""
+    return {"state": state, "supplier": supplier_id, "held": sorted(held)}

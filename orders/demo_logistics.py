@@ -6,6 +6,10 @@
 - PO-20261130 (800 M8 nuts) shipped and was received today: the lot LOT-20261130-A failed
   inspection, so it is on quality hold (`quality_hold`) and further receipt of it is blocked.
 
+The late shipment is assigned to the carrier partner `carrier-sf` (顺丰速运, created here with its
+dispatcher `carrier.dispatch`, who shares the demo users' password): its dispatchers see it and
+post its positions, and no other shipment.
+
 Each story's PO is created here through the ORM, confirmed, with its lines (the PO lifecycle's
 services are not needed); a story whose PO exists already is skipped, so a second run changes
 nothing. Warehouse WH-SH and SKUs SKU-1001/SKU-1002 are looked up by code, or created as the
@@ -19,7 +23,7 @@ from django.utils import timezone
 
 from inventory.demo import SKUS, WAREHOUSES
 from inventory.models import SKU, Warehouse
-from orders.models import PurchaseOrder, PurchaseOrderLine, PurchaseOrderState
+from orders.models import PurchaseOrder, PurchaseOrderLine, PurchaseOrderState, Shipment
 from orders.services.positions import position_ingest
 from orders.services.receipts import receipt_create
 from orders.services.shipments import shipment_create
@@ -64,8 +68,36 @@ def _fixes(points, start, minutes=6):
             for i, (lat, lon) in enumerate(points)]
 
 
+CARRIER, DISPATCHER = ("carrier-sf", "顺丰速运（演示）"), ("carrier.dispatch", "冯调度")
+
+
+def _carrier(tenant, users):
+    """The carrier partner of acme and its dispatcher (idempotent). The dispatcher shares the demo
+    users' password: its hash is copied from supa.rep's, so every demo login stays one password."""
+    from django.contrib.auth import get_user_model
+
+    from scm_portal.tenancy import services
+    from scm_portal.tenancy.roles import OrganizationKind, Role
+
+    slug, name = CARRIER
+    carrier = services.organization_get_or_create(slug=slug, name=name, kind=OrganizationKind.CARRIER)
+    services.partnership_create(tenant=tenant, actor=None, organization=carrier, kind=OrganizationKind.CARRIER)
+    username, display = DISPATCHER
+    User = get_user_model()
+    dispatcher = User.objects.filter(username=username).first()
+    if dispatcher is None:
+        dispatcher = User(username=username, first_name=display, email=f"{username}@example.com")
+    dispatcher.password = users["supa.rep"].password
+    dispatcher.save()
+    services.membership_create(tenant=tenant, actor=None, user=dispatcher, organization=carrier,
+                               role=Role.CARRIER_DISPATCHER)
+    users[username] = dispatcher
+    return carrier
+
+
 def seed(ctx):
     tenant, orgs, users = ctx["tenants"]["acme"], ctx["organizations"], ctx["users"]
+    carrier = orgs[CARRIER[0]] = _carrier(tenant, users)
     supplier, rep, buyer, warehouse_user = orgs["sup-a"], users["supa.rep"], users["acme.buyer"], users["acme.warehouse"]
     rep_context = tenant_context_for(rep, tenant)
     warehouse = _warehouse(tenant, "WH-SH")
@@ -76,11 +108,17 @@ def seed(ctx):
                       today + timedelta(days=1), buyer)
         shipment = shipment_create(
             tenant=tenant, actor=rep, context=rep_context, purchase_order=LATE_PO, carrier="顺丰速运",
+            carrier_organization=carrier.slug,
             tracking_number="SF1402288123", route=[{"lat": lat, "lon": lon} for lat, lon in ROUTE],
             eta=timezone.now() + timedelta(days=3))
         start = timezone.now() - timedelta(minutes=6 * (len(ON_ROUTE) + len(DETOUR)) + 5)
-        position_ingest(tenant=tenant, actor=rep, context=rep_context, shipment=shipment,
-                        rows=_fixes(ON_ROUTE + DETOUR, start))
+        # The carrier's dispatcher reports the truck's positions.
+        dispatcher = users[DISPATCHER[0]]
+        position_ingest(tenant=tenant, actor=dispatcher, context=tenant_context_for(dispatcher, tenant),
+                        shipment=shipment, rows=_fixes(ON_ROUTE + DETOUR, start))
+    else:  # a demo seeded before the carrier existed: the late shipment is assigned to it now
+        Shipment.objects.for_tenant(tenant).filter(lines__order_line__order__number=LATE_PO,
+                                                   carrier_organization=None).update(carrier_organization=carrier)
 
     if not PurchaseOrder.objects.for_tenant(tenant).filter(number=HOLD_PO).exists():
         order = _confirmed_po(tenant, HOLD_PO, supplier, warehouse, [(_sku(tenant, "SKU-1002", orgs), 800, "0.0800")],

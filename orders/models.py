@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from scm_portal.tenancy.models import Organization, Tenant
@@ -264,6 +264,43 @@ class ShipmentState(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+class CarrierAccessPolicy(AccessPolicy):
+    """The supplier's rules (AccessPolicy), and besides them the dispatchers of the carrier
+    organisation a shipment is assigned to (`carrier_field`) may do `carrier`'s actions on it:
+    a carrier's role counts against that field only, never against the supplier's."""
+
+    def __init__(self, *, carrier, carrier_field, **kwargs):
+        super().__init__(**kwargs)
+        object.__setattr__(self, "carrier", carrier)
+        object.__setattr__(self, "carrier_field", carrier_field)
+
+    def roles(self, action):
+        return super().roles(action) | frozenset(self.carrier.get(action, ()))
+
+    def condition(self, model, user, action):
+        from scm_portal.tenancy.models import Membership
+
+        cond = super().condition(model, user, action)
+        carrier_roles = self.carrier.get(action)
+        if carrier_roles:
+            cond |= Q(Exists(Membership.objects.active().filter(
+                user=user, tenant=OuterRef("tenant"), role__in=carrier_roles, organization=OuterRef(self.carrier_field))))
+        return cond
+
+    def condition_in_context(self, model, user, action, context):
+        cond = super().condition_in_context(model, user, action, context)
+        carrier_roles = self.carrier.get(action)
+        organizations = sorted(context.organizations(carrier_roles)) if carrier_roles and context.memberships else []
+        if organizations:
+            cond |= Q(**{f"{self.carrier_field}__in": organizations})
+        return cond
+
+
+# The carrier side: dispatchers of the carrier organisation a shipment is assigned to see it and
+# post its positions (and its ETA).
+SHIPMENT_CARRIER_ROLES = frozenset({Role.CARRIER_DISPATCHER})
+
+
 class Shipment(models.Model):
     """An advance ship notice: lines and part quantities of one or more POs of one supplier."""
 
@@ -272,6 +309,9 @@ class Shipment(models.Model):
     number = models.CharField(max_length=40, blank=True, default="")
     supplier = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     carrier = models.CharField(max_length=200, blank=True, default="")
+    # The carrier partner organisation the shipment is assigned to (its dispatchers post positions).
+    carrier_organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.PROTECT,
+                                             related_name="+")
     tracking_number = models.CharField(max_length=100, blank=True, default="")
     route = models.JSONField(default=list, blank=True)  # planned route: [{"lat", "lon"}, ...]
     eta = models.DateTimeField(null=True, blank=True)
@@ -297,20 +337,29 @@ class Shipment(models.Model):
     stop_lon = models.FloatField(null=True, blank=True)
     stop_since = models.DateTimeField(null=True, blank=True)
     stop_alerted = models.BooleanField(default=False)
+    # When `shipment_late` is next checked by the sweep (orders.shipment_late_sweep): the start of
+    # the day after the earliest due date of its lines, in the tenant's time zone, while it is in
+    # transit and not yet late; null once late (its alert raised) or no longer in transit.
+    late_check_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TenantQuerySet.as_manager()
-    access_policy = AccessPolicy(
+    access_policy = CarrierAccessPolicy(
         core={"view": CORE_ROLES, "change": LOGISTICS_ROLES},
         partner={"view": PO_SUPPLIER_ROLES, "add": PO_SUPPLIER_ROLES, "change": PO_SUPPLIER_ROLES},
         partner_field="supplier",
+        carrier={"view": SHIPMENT_CARRIER_ROLES, "change": SHIPMENT_CARRIER_ROLES},
+        carrier_field="carrier_organization",
     )
 
     class Meta:
         indexes = [
             models.Index(fields=["tenant", "supplier", "-created_at"], name="shipment_supplier_recent"),
             models.Index(fields=["tenant", "state"], name="shipment_state"),
+            models.Index(fields=["tenant", "carrier_organization", "-created_at"], name="shipment_carrier_recent",
+                         condition=Q(carrier_organization__isnull=False)),
+            models.Index(fields=["late_check_at"], condition=Q(late_check_at__isnull=False), name="shipment_late_check"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "number"], condition=~Q(number=""), name="shipment_number_unique"),

@@ -14,13 +14,16 @@ from scm_portal.tenancy.roles import CORE_ROLES
 PO_READERS = PurchaseOrder.access_policy.roles("view")
 SHIPMENT_READERS = Shipment.access_policy.roles("view")
 SCORECARD_READERS = CORE_ROLES | PO_SUPPLIER_ROLES  # orders.views_scorecards answers 403 to the rest
+PANEL_LIMIT = 10
 
 
 def awaiting_panel(request):
-    """The POs waiting for the reader (a supplier's reps: sent to them; buyers: drafts and changes)."""
-    orders = selectors.purchase_order_list_awaiting(request.user, request.tenant, context=request.tenant_context)
+    """The POs waiting for the reader (orders.selectors.purchase_order_list_awaiting, as /pending)."""
+    orders = selectors.purchase_order_list_awaiting(request.user, request.tenant, context=request.tenant_context,
+                                                    limit=PANEL_LIMIT)
     return {
-        "orders": orders,
+        "orders": orders[:PANEL_LIMIT],
+        "more": len(orders) > PANEL_LIMIT,
         "list_url": reverse("orders:list", kwargs={"tenant": request.tenant.slug}),
         "is_writer": bool(request.tenant_context.roles & PO_WRITERS),
     }

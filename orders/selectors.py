@@ -54,15 +54,47 @@ def purchase_order_list_rows(queryset):
 
 
 def purchase_order_list_awaiting(user, tenant, *, context, limit=10):
-    """The POs waiting for this reader: a supplier's reps, those sent to them and not yet
-    answered; the buyers, the drafts to send and the changes to decide."""
-    from orders.models import PO_WRITERS
+    """The POs waiting for this reader, oldest first: the one definition behind the dashboard's
+    "POs awaiting me" and the bot's /pending.
 
-    visible = purchase_order_list(user, tenant, context=context)
+    - a supplier's reps: the POs sent to their organisation, to confirm (or answer per line);
+    - the buyer's side (PO_WRITERS): the change requests to answer and the drafts to send.
+
+    A reader with both sides' roles gets both. Each PO carries `first_due` (the earliest
+    promised, else requested, date of its lines not cancelled) and `awaiting` (AWAITING_SEND,
+    AWAITING_CONFIRM or AWAITING_ANSWER: what the reader is to do). One query; `limit` + 1 rows
+    at most, so a caller can tell that more wait."""
+    from django.db.models import Min, Q
+    from django.db.models.functions import Coalesce
+
+    from orders.models import PO_WRITERS, LineStatus
+
+    wanted = Q(pk__in=[])
+    organizations = sorted(context.organizations(PO_SUPPLIER_ROLES))
+    if organizations:
+        wanted |= Q(supplier_id__in=organizations, state=PurchaseOrderState.SENT)
     if context.roles & PO_WRITERS:
-        waiting = visible.filter(state__in=[PurchaseOrderState.DRAFT, PurchaseOrderState.CHANGE_REQUESTED])
-    elif context.organizations(PO_SUPPLIER_ROLES):
-        waiting = visible.filter(state=PurchaseOrderState.SENT)
-    else:
+        wanted |= Q(state__in=[PurchaseOrderState.CHANGE_REQUESTED, PurchaseOrderState.DRAFT])
+    if not organizations and not context.roles & PO_WRITERS:
         return []
-    return list(waiting[:limit])
+    rows = list(
+        purchase_order_filter_visible(PurchaseOrder.objects.for_tenant(tenant).visible_to(user, context=context),
+                                      context=context)
+        .filter(wanted).select_related("supplier")
+        .annotate(first_due=Min(Coalesce("lines__promised_date", "lines__requested_date"),
+                                filter=~Q(lines__status=LineStatus.CANCELLED)))
+        .order_by("pk")[:limit + 1]
+    )
+    for order in rows:
+        order.awaiting = AWAITING_BY_STATE[order.state]
+    return rows
+
+
+AWAITING_SEND, AWAITING_CONFIRM, AWAITING_ANSWER = "send", "confirm", "answer"
+# What the reader of "POs awaiting me" is to do with a PO, by its state (the selector keeps a sent
+# PO for its supplier's reps only, and drafts and change requests for the buyer's side only).
+AWAITING_BY_STATE = {
+    PurchaseOrderState.DRAFT: AWAITING_SEND,
+    PurchaseOrderState.SENT: AWAITING_CONFIRM,
+    PurchaseOrderState.CHANGE_REQUESTED: AWAITING_ANSWER,
+}

@@ -8,3 +8,12 @@ def po_unconfirmed_sweep():
     from orders.services.purchase_orders import purchase_order_alert_unconfirmed
 
     return purchase_order_alert_unconfirmed()
+
+
+@shared_task(name="orders.shipment_late_sweep", acks_late=True)
+def shipment_late_sweep():
+    """Raises `shipment_late` for shipments still in transit once the day after a line's promised
+    date has begun (safe on several workers at once: each shipment is taken with SKIP LOCKED)."""
+    from orders.services.shipments import shipment_alert_late
+
+    return shipment_alert_late()

@@ -13,17 +13,30 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 
 from messaging.models import Room, RoomKind
+from messaging.frames import message_body
 from messaging.sanitize import render_markdown
 from messaging.services import message_post
 from orders import selectors
-from orders.models import PO_SUPPLIER_ROLES, PO_WRITERS, ChangeState, IllegalTransition, LineAnswer, LineStatus, PurchaseOrder
+from orders.models import (
+    PO_RECEIVERS,
+    PO_SUPPLIER_ROLES,
+    PO_WRITERS,
+    ChangeState,
+    IllegalTransition,
+    LineAnswer,
+    LineStatus,
+    PurchaseOrder,
+    QualityHold,
+)
 from orders.models import PurchaseOrderState as S
 from orders.services import purchase_orders as services
+from orders.services.receipts import quality_hold_release
+from orders.services.shipments import LogisticsConflict
 from scm_portal.tenancy.roles import CORE_ROLES
 from scm_portal.tenancy.views import tenant_page
 
 PAGE_SIZE = 50
-MOVES = {"send", "confirm", "accept-change", "reject-change", "cancel", "comment"}
+MOVES = {"send", "confirm", "accept-change", "reject-change", "cancel", "comment", "release-hold"}
 
 
 class ListFilterForm(forms.Form):
@@ -66,7 +79,10 @@ def _detail_context(request, order, error=None):
     return {
         "order": order, "lines": lines, "error": error,
         "history": list(order.events.select_related("actor").order_by("at", "pk")),
-        "conversation": [(message, render_markdown(message.body))
+        "holds": list(order.quality_holds.select_related("sku", "order_line", "released_by").order_by("pk")),
+        "may_release": bool(context.roles & PO_RECEIVERS),
+        # Each message in the reader's language (a keyed card), as the room shows it.
+        "conversation": [(message, render_markdown(message_body(message)))
                          for message in selectors.purchase_order_conversation(order, request.user, context=context)],
         "room": room,
         "may_send": is_writer and order.state == S.DRAFT,
@@ -136,13 +152,27 @@ def purchase_order_move_page(request, number, move):
             services.purchase_order_reject_change(**who, lines=_lines(request))
         elif move == "cancel":
             services.purchase_order_cancel(**who, reason=request.POST.get("reason", "")[:2000])
+        elif move == "release-hold":
+            _release_hold(request, order)
         else:
             _comment(request, order)
     except ValidationError as error:
         return _refused(request, order, error, 400)
-    except IllegalTransition as error:
+    except (IllegalTransition, LogisticsConflict) as error:
         return _refused(request, order, error, 409)
     return redirect("orders:detail", tenant=request.tenant.slug, number=order.number)
+
+
+def _release_hold(request, order):
+    """Releases one of the PO's quality holds with the form's reason (the receiving roles: 403
+    for others; a hold not of this PO is 404)."""
+    pk = request.POST.get("hold", "")
+    hold = (QualityHold.objects.for_tenant(request.tenant).visible_to(request.user, context=request.tenant_context)
+            .filter(order=order, pk=int(pk)).first() if pk.isascii() and pk.isdigit() and len(pk) < 19 else None)
+    if hold is None:
+        raise Http404
+    quality_hold_release(tenant=request.tenant, actor=request.user, context=request.tenant_context, hold=hold,
+                         reason=request.POST.get("reason", ""))
 
 
 def _comment(request, order):

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from orders.models import IllegalTransition, Position, PurchaseOrder, QualityHold, Shipment, ShipmentLine
 from orders.services.positions import position_ingest
 from orders.services.receipts import quality_hold_release, receipt_create
-from orders.services.shipments import LogisticsConflict, shipment_create
+from orders.services.shipments import LogisticsConflict, shipment_create, shipment_eta_update
 from scm_portal.api.errors import Conflict
 from scm_portal.api.parsers import BodyRefused
 from scm_portal.api.viewsets import TenantContextMixin, TenantScopedViewSet
@@ -54,6 +54,8 @@ class ShipmentSerializer(serializers.Serializer):
     supplier = serializers.CharField(source="supplier.slug")
     state = serializers.CharField()
     carrier = serializers.CharField()
+    # The carrier partner the shipment is assigned to (its dispatchers post its positions), or null.
+    carrier_organization = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     tracking_number = serializers.CharField()
     eta = serializers.DateTimeField(allow_null=True)
     route = serializers.JSONField()
@@ -81,9 +83,16 @@ class ShipmentCreateSerializer(serializers.Serializer):
     purchase_order = serializers.CharField(required=False)
     lines = serializers.ListField(child=serializers.DictField(), required=False)
     carrier = serializers.CharField(required=False)
+    carrier_organization = serializers.SlugField(required=False, help_text="a carrier partner's slug")
     tracking_number = serializers.CharField(required=False)
     route = serializers.ListField(child=serializers.DictField(), required=False)
     eta = serializers.DateTimeField(required=False)
+
+
+class ShipmentUpdateSerializer(serializers.Serializer):
+    """For the schema only: a new ETA (null clears it)."""
+
+    eta = serializers.DateTimeField(allow_null=True)
 
 
 class QualityHoldSerializer(serializers.Serializer):
@@ -104,7 +113,7 @@ def shipment_lines_prefetch():
 
 
 class ShipmentViewSet(LogisticsConflicts, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    """shipments/ GET, POST; shipments/{id}/ GET; shipments/{id}/positions/ GET, POST;
+    """shipments/ GET, POST; shipments/{id}/ GET, PATCH {"eta"}; shipments/{id}/positions/ GET, POST;
     shipments/positions/ POST (positions of several shipments); shipments/{id}/note.pdf GET."""
 
     model = Shipment
@@ -112,7 +121,7 @@ class ShipmentViewSet(LogisticsConflicts, mixins.ListModelMixin, mixins.Retrieve
     action_permissions = {"positions": "view", "note": "view", "bulk_positions": "view"}
 
     def safely_get_queryset(self, queryset):
-        return queryset.select_related("supplier").prefetch_related(shipment_lines_prefetch())
+        return queryset.select_related("supplier", "carrier_organization").prefetch_related(shipment_lines_prefetch())
 
     @extend_schema(request=ShipmentCreateSerializer, responses={201: ShipmentSerializer})
     def create(self, request, tenant=None):
@@ -123,8 +132,23 @@ class ShipmentViewSet(LogisticsConflicts, mixins.ListModelMixin, mixins.Retrieve
         if unknown:
             raise serializers.ValidationError({key: ["Unknown field."] for key in unknown}, code="unknown_field")
         shipment = shipment_create(tenant=self.tenant, actor=request.user, context=self.tenant_context, **data)
-        shipment = Shipment.objects.select_related("supplier").prefetch_related(shipment_lines_prefetch()).get(pk=shipment.pk)
+        shipment = _shipment_read(shipment.pk)
         return Response(ShipmentSerializer(shipment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ShipmentUpdateSerializer, responses=ShipmentSerializer)
+    def partial_update(self, request, tenant=None, pk=None):
+        """A new ETA: the supplier's reps, the carrier's dispatchers, the core's logistics roles
+        (403 for a role that only sees the shipment); `shipment_late` follows it at once."""
+        shipment = self.get_object()  # 403 unless the user may change it
+        data = _body(request)
+        if not isinstance(data, dict) or "eta" not in data:
+            raise serializers.ValidationError({"eta": ["Send {\"eta\"}: an ISO 8601 date and time, or null."]})
+        unknown = set(data) - {"eta"}
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in unknown}, code="unknown_field")
+        shipment_eta_update(tenant=self.tenant, actor=request.user, context=self.tenant_context, shipment=shipment,
+                            eta=data["eta"])
+        return Response(ShipmentSerializer(_shipment_read(shipment.pk)).data)
 
     @property
     def required_permission(self):
@@ -165,6 +189,12 @@ class ShipmentViewSet(LogisticsConflicts, mixins.ListModelMixin, mixins.Retrieve
         return response
 
 
+def _shipment_read(pk):
+    """A shipment just written by the service (already checked), as the API shows it."""
+    return (Shipment.objects.select_related("supplier", "carrier_organization")
+            .prefetch_related(shipment_lines_prefetch()).get(pk=pk))
+
+
 def _purchase_order(view, number):
     """The PO `number` of the URL's tenant if the user may see it; 404 otherwise."""
     order = (PurchaseOrder.objects.for_tenant(view.tenant).visible_to(view.request.user, "view", context=view.tenant_context)
@@ -176,7 +206,8 @@ def _purchase_order(view, number):
 
 class PurchaseOrderShipView(LogisticsConflicts, TenantContextMixin, APIView):
     """purchase-orders/{number}/ship/ POST: the supplier ships the PO's open lines, or
-    {"lines": [{"line", "quantity"}]}, with optional carrier, tracking_number, route and eta."""
+    {"lines": [{"line", "quantity"}]}, with optional carrier, carrier_organization, tracking_number,
+    route and eta."""
 
     model = PurchaseOrder  # what the URL's number names (the schema crawler probes with its rows)
 
@@ -186,7 +217,7 @@ class PurchaseOrderShipView(LogisticsConflicts, TenantContextMixin, APIView):
         data = _body(request) or {}
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["Send an object."]})
-        unknown = set(data) - {"lines", "carrier", "tracking_number", "route", "eta"}
+        unknown = set(data) - {"lines", "carrier", "carrier_organization", "tracking_number", "route", "eta"}
         if unknown:
             raise serializers.ValidationError({key: ["Unknown field."] for key in unknown}, code="unknown_field")
         lines = data.pop("lines", None)
@@ -198,7 +229,7 @@ class PurchaseOrderShipView(LogisticsConflicts, TenantContextMixin, APIView):
         else:
             shipment = shipment_create(tenant=self.tenant, actor=request.user, context=self.tenant_context,
                                        purchase_order=order.number, **data)
-        shipment = Shipment.objects.select_related("supplier").prefetch_related(shipment_lines_prefetch()).get(pk=shipment.pk)
+        shipment = _shipment_read(shipment.pk)
         return Response(ShipmentSerializer(shipment).data, status=status.HTTP_201_CREATED)
 
 

@@ -30,6 +30,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
+from django.db.models import TextField
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -52,11 +55,11 @@ STOP_RADIUS_METERS = 1000  # standing still this near a route's stop is expected
 FUTURE_SKEW = timedelta(minutes=10)  # a device clock a little ahead is accepted
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
+# `stops_text`: the route's stops as JSON text, decoded only for a truck standing still long enough
+# to ask whether it stands at one; `row_version`: the row's xmin, which any update changes.
 _STATE_FIELDS = ("pk", "supplier_id", "number", "state", "last_position_at", "route_cell_deg", "route_margin_meters",
-                 "off_route_streak", "deviating", "stop_lat", "stop_lon", "stop_since", "stop_alerted", "stops")
-# What another batch of the same shipment may have changed meanwhile (read again under the lock).
-_MOVING_FIELDS = ("pk", "state", "last_position_at", "off_route_streak", "deviating", "stop_since", "stop_alerted",
-                  "route_margin_meters")
+                 "off_route_streak", "deviating", "stop_lat", "stop_lon", "stop_since", "stop_alerted", "stops_text",
+                 "row_version")
 
 
 def _parse_at(raw, tz, latest):
@@ -127,28 +130,49 @@ def check_position_rows(rows, *, with_shipment):
 class _Track:
     """One shipment's rule state as read, advanced by its new positions."""
 
-    __slots__ = (*_STATE_FIELDS, "events", "last")
+    __slots__ = (*_STATE_FIELDS, "events", "last", "_stops")
 
     def __init__(self, row):
         for name, value in zip(_STATE_FIELDS, row):
             setattr(self, name, value)
         self.events = []  # ("raise" | "recover", kind, payload)
         self.last = None
+        self._stops = None
+
+    @property
+    def stops(self):
+        if self._stops is None:
+            self._stops = json.loads(self.stops_text) if self.stops_text else []
+        return self._stops
+
+
+_TABLE = Shipment._meta.db_table
 
 
 def _states(shipments, ids):
     """{id: _Track} of the shipments `ids` among `shipments` (a query), unlocked."""
-    return {row[0]: _Track(row) for row in shipments.filter(pk__in=ids).order_by("pk").values_list(*_STATE_FIELDS)}
+    rows = (shipments.filter(pk__in=ids).order_by("pk")
+            .annotate(stops_text=Cast("stops", TextField()), row_version=RawSQL(f'"{_TABLE}".xmin::text', ()))
+            .values_list(*_STATE_FIELDS))
+    return {row[0]: _Track(row) for row in rows}
 
 
-def _lock_states(tenant, ids):
-    """Locks the shipments (ascending id); answers what another batch may have moved meanwhile."""
-    query = Shipment.objects.for_tenant(tenant).filter(pk__in=ids).order_by("pk").select_for_update(of=("self",))
-    return {row[0]: row[1:] for row in query.values_list(*_MOVING_FIELDS)}
+# Locks the shipments in ascending id, as their writers do, and answers those whose row changed
+# since it was read (its xmin differs): no column is read back and parsed for the others.
+_LOCK_SQL = f"""
+WITH locked AS MATERIALIZED (
+    SELECT id, xmin::text AS version FROM {_TABLE} WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE)
+SELECT locked.id FROM locked LEFT JOIN json_to_recordset(%s::json) AS r(id bigint, v text) ON r.id = locked.id
+WHERE r.v IS DISTINCT FROM locked.version"""
 
 
-def _moving(track):
-    return tuple(getattr(track, name) for name in _MOVING_FIELDS[1:])
+def _lock_states(tenant, tracks):
+    """Locks the shipments of `tracks` (ascending id); answers the ids of those another writer
+    changed since they were read."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, [tenant.pk, sorted(tracks), json.dumps(
+            [{"id": pk, "v": track.row_version} for pk, track in tracks.items()])])
+        return [row[0] for row in cursor.fetchall()]
 
 
 # One probe of the (shipment, cell) index per cell wanted, whatever the table holds: the LIMIT
@@ -183,8 +207,8 @@ def _advance(track, fixes, segments, threshold, stop_minutes):
         if track.route_cell_deg is None:
             distance = None  # no planned route: nothing to deviate from
         else:
-            distance, _count = geo.nearest_m(lat, lon, segments.get((track.pk, cell), ()))
-        off = distance is not None and distance > threshold
+            distance = geo.off_route_m(lat, lon, segments.get((track.pk, cell), ()), threshold)
+        off = distance is not None
         track.off_route_streak = track.off_route_streak + 1 if off else 0
         if off and not track.deviating and track.off_route_streak >= 2:
             track.deviating = True
@@ -209,7 +233,7 @@ def _advance(track, fixes, segments, threshold, stop_minutes):
 
 
 def _near_stop(track):
-    return any(geo.distance_m(track.stop_lat, track.stop_lon, s[0], s[1]) <= STOP_RADIUS_METERS for s in track.stops or ())
+    return any(geo.distance_m(track.stop_lat, track.stop_lon, s[0], s[1]) <= STOP_RADIUS_METERS for s in track.stops)
 
 
 def _run_rules(tenant, tracks, by_shipment, settings):
@@ -288,8 +312,8 @@ def position_ingest(*, tenant, actor, context, rows, shipment=None):
     """Stores a batch of positions of `shipment` (rows {"lat", "lon", "at"}) or of the shipments
     the rows name (rows {"shipment", "lat", "lon", "at"}); runs the rules; returns {"created": n}.
 
-    Who may post: whoever may change the shipment (its supplier's reps, the core logistics
-    roles): PermissionDenied for a role that only sees it; a shipment the actor may not see is
+    Who may post: whoever may change the shipment (its supplier's reps, the dispatchers of the
+    carrier it is assigned to, the core logistics roles): PermissionDenied for a role that only sees it; a shipment the actor may not see is
     Http404 (named in the URL) or a row error. A batch with a bad row stores nothing."""
     check_context(context, tenant=tenant, user=actor)
     clean = check_position_rows(rows, with_shipment=shipment is None)
@@ -300,15 +324,13 @@ def position_ingest(*, tenant, actor, context, rows, shipment=None):
     settings = order_settings_for(tenant)
 
     # The rules on the state as read: which alerts will this batch raise or recover?
-    moved_before = {i: _moving(track) for i, track in tracks.items()}
     by_shipment = _new_fixes(tracks, clean)
     _run_rules(tenant, tracks, by_shipment, settings)
     alerting = sorted({track.supplier_id for track in tracks.values() if track.events})
     if alerting:
         list(rooms_locked(alert_room_ids(tenant_id=tenant.pk, partners=alerting)))
     # Then the shipments, locked, and the rules again if another batch moved them meanwhile.
-    locked = _lock_states(tenant, ids)
-    if any(locked.get(i) != read for i, read in moved_before.items()):
+    if _lock_states(tenant, tracks):
         tracks = _states(Shipment.objects.for_tenant(tenant), ids)
         by_shipment = _new_fixes(tracks, clean)
         _run_rules(tenant, tracks, by_shipment, settings)

@@ -6,6 +6,10 @@ never books twice); what failed is held: a QualityHold row for the lot (of that 
 `quality_hold` alert for the warehouse role and the supplier, and further receipt of the lot
 refused (409 `lot_on_hold`) until someone releases the hold with a reason.
 
+Each receipt posts its card in the supplier's room (accepted and rejected per line and lot), and
+one card per lot it puts on hold, whose link opens the PO's page to release it with a reason; a
+shipment received in full is delivered and its `shipment_late` alert recovers.
+
 Lock order (docs/ARCHITECTURE.md): the rooms the PO's alerts go to (the tenant's internal room
 and the supplier's), then the PO, then its lines (ascending id), then the stock movement batch
 (its SKUs and levels), then the alerts.
@@ -14,6 +18,7 @@ and the supplier's), then the PO, then its lines (ascending id), then the stock 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,7 +26,11 @@ from alerts import services as alerts
 from alerts.lock_objects import alert_room_ids
 from alerts.models import Alert
 from inventory.services import stock_movement_ingest
-from messaging.lock_objects import rooms_lock, rooms_locked
+from messaging.lock_objects import rooms_lock
+from messaging.models import RoomKind
+from messaging.services import message_cards_refresh
+from orders import cards
+from orders.lock_objects import po_rooms_lock
 from orders.logistics_alerts import QUALITY_ALERT_AUDIENCE
 from orders.models import (
     PO_RECEIVERS,
@@ -37,7 +46,14 @@ from orders.models import (
     ShipmentState,
     check_po_transition,
 )
-from orders.services.shipments import CLOSED_LINE_STATUSES, QUANTITY_MAX, LogisticsConflict, purchase_order_event_record
+from orders.services.shipments import (
+    CLOSED_LINE_STATUSES,
+    QUANTITY_MAX,
+    LogisticsConflict,
+    purchase_order_cards_post,
+    purchase_order_event_record,
+    shipment_late_recover,
+)
 from scm_portal.errors import StructuredValidationError
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.selectors import tenant_language
@@ -103,8 +119,9 @@ def receipt_create(*, tenant, actor, context, order, lines=None):
     check_context(context, tenant=tenant, user=actor)
     check_receiver(context)
     rows = _receipt_rows(lines)
-    # Rooms first: a failed inspection raises quality_hold into them.
-    list(rooms_locked(alert_room_ids(tenant_id=tenant.pk, partner_id=order.supplier_id)))
+    # Rooms first: the receipt's cards go to the supplier's, a failed inspection raises
+    # quality_hold into both, a delivered shipment's shipment_late recovers in both.
+    room, rooms = po_rooms_lock(tenant_id=tenant.pk, supplier_id=order.supplier_id)
     order = PurchaseOrder.objects.select_for_update().select_related("warehouse", "supplier").get(pk=order.pk)
     check_po_transition(order, PurchaseOrderState.RECEIVED)  # only a shipped PO is received
     order_lines = {line.line: line for line in PurchaseOrderLine.objects.select_for_update().select_related("sku")
@@ -172,7 +189,7 @@ def receipt_create(*, tenant, actor, context, order, lines=None):
     order.state = to_state
     purchase_order_event_record(order=order, actor=actor, action="receive", from_state=from_state, to_state=to_state, at=now, details={
         "lines": [{"line": line.line, "quantity": q, "inspection": i, "lot": lot} for line, q, i, lot in taking]})
-    _deliver_shipments(set(shipment_of.values()), now)
+    delivered = _deliver_shipments(set(shipment_of.values()), now)
 
     holds = {}  # one hold per lot of a SKU, however many lines of the receipt failed in it
     for receipt, (line, quantity, inspection, lot) in zip(receipts, taking):
@@ -182,8 +199,35 @@ def receipt_create(*, tenant, actor, context, order, lines=None):
                 reason=_("Failed inspection at receiving (%(quantity)d).") % {"quantity": quantity})
     for hold in holds.values():
         hold.save()
+    # The cards before the alerts (an alert reads its rooms afresh; the cards post into them as locked).
+    purchase_order_cards_post(tenant=tenant, room=room, rooms=rooms, posts=[
+        (order, cards.receipt_card(order, actor=actor, shipment_number=_shipment_number(shipment_of), lines=[
+            {"line": line.line, "lot": lot, "accepted": quantity if inspection == Inspection.PASS else 0,
+             "rejected": 0 if inspection == Inspection.PASS else quantity}
+            for line, quantity, inspection, lot in taking]))
+    ] + [
+        (order, cards.quality_hold_card(order, hold=hold, sku_code=hold.sku.code, line=hold.order_line.line,
+                                        quantity=hold.receipt.quantity, url=quality_hold_url(tenant, order, hold)))
+        for hold in holds.values()
+    ])
+    for hold in holds.values():
         quality_hold_alert_raise(tenant=tenant, hold=hold, order=order, quantity=hold.receipt.quantity)
+    if delivered:
+        shipment_late_recover(tenant=tenant, shipment_ids=delivered)
     return receipts
+
+
+def quality_hold_url(tenant, order, hold):
+    """Where a hold is released (with a reason): the PO's page, at the hold."""
+    return reverse("orders:detail", kwargs={"tenant": tenant.slug, "number": order.number}) + f"#hold-{hold.pk}"
+
+
+def _shipment_number(shipment_of):
+    """The number of the one shipment a receipt's lines came on, or None (none, or several)."""
+    ids = set(shipment_of.values())
+    if len(ids) != 1:
+        return None
+    return Shipment.objects.filter(pk=ids.pop()).values_list("number", flat=True).first()
 
 
 def _shipment_of_lines(lines):
@@ -197,12 +241,16 @@ def _shipment_of_lines(lines):
 
 
 def _deliver_shipments(shipment_ids, now):
-    """A shipment whose every line is received in full is delivered (positions stop counting)."""
+    """A shipment whose every line is received in full is delivered (positions stop counting, the
+    late sweep leaves it); returns the ids of those delivered now."""
+    delivered = []
     for shipment_id in sorted(shipment_ids):
         lines = ShipmentLine.objects.filter(shipment_id=shipment_id).select_related("order_line")
         if all(sl.order_line.received_quantity >= sl.order_line.shipped_quantity for sl in lines):
-            Shipment.objects.filter(pk=shipment_id, state=ShipmentState.IN_TRANSIT).update(
-                state=ShipmentState.DELIVERED, updated_at=now)
+            if Shipment.objects.filter(pk=shipment_id, state=ShipmentState.IN_TRANSIT).update(
+                    state=ShipmentState.DELIVERED, late_check_at=None, updated_at=now):
+                delivered.append(shipment_id)
+    return delivered
 
 
 def quality_hold_alert_raise(*, tenant, hold, order, quantity):
@@ -224,14 +272,24 @@ def quality_hold_release(*, tenant, actor, context, hold, reason):
     if not isinstance(reason, str) or not reason.strip() or len(reason) > REASON_MAX or "\x00" in reason:
         raise ValidationError({"reason": [_("Say why the hold is released (at most %(max)d characters).") % {"max": REASON_MAX}]})
     key = f"quality_hold:{hold.pk}"
-    cards = Alert.objects.for_tenant(tenant).filter(dedupe_key=key).exclude(state="resolved").values_list("cards", flat=True).first()
-    rooms_lock(ref["room"] for ref in cards or ())  # the alert's rooms before the hold
-    hold = QualityHold.objects.select_for_update().get(pk=hold.pk)
+    alert_cards = (Alert.objects.for_tenant(tenant).filter(dedupe_key=key).exclude(state="resolved")
+                   .values_list("cards", flat=True).first())
+    # The rooms before the hold, in one statement: the PO's (its card goes to the supplier's) and
+    # those of the alert's cards.
+    po_room_ids = list(alert_room_ids(tenant_id=tenant.pk, partner_id=hold.order.supplier_id).values_list("pk", flat=True))
+    rooms = rooms_lock({*po_room_ids, *(ref["room"] for ref in alert_cards or ())})
+    room = next((rooms[pk] for pk in po_room_ids if rooms[pk].kind == RoomKind.PARTNER), None)
+    hold = QualityHold.objects.select_for_update(of=("self",)).select_related("order", "order_line", "sku").get(pk=hold.pk)
     if hold.state != QualityHoldState.HELD:
         raise LogisticsConflict(_("This lot is not on hold."), code="not_on_hold")
     now = timezone.now()
     hold.state, hold.release_reason, hold.released_by, hold.released_at = QualityHoldState.RELEASED, reason.strip(), actor, now
     hold.save(update_fields=["state", "release_reason", "released_by", "released_at"])
+    order = hold.order
+    # The hold card's "Release the hold…" goes; the release is on the record, in the supplier's room.
+    message_cards_refresh(tenant=tenant, subject_kind="purchase_order", subject_ref=order.number)
+    purchase_order_cards_post(tenant=tenant, room=room, rooms=rooms, posts=[
+        (order, cards.quality_hold_released_card(order, hold=hold, sku_code=hold.sku.code, actor=actor))])
     with tenant_language(tenant):
         note = _("Lot %(lot)s released from quality hold: %(reason)s") % {"lot": hold.lot, "reason": hold.release_reason}
         alerts.alert_recover(tenant=tenant, dedupe_key=key, note=note)

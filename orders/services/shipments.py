@@ -1,14 +1,19 @@
 """Shipments (advance ship notices, 送货单): created by the supplier over one PO or over lines and
 part quantities of several POs of the same supplier.
 
-Lock order (docs/ARCHITECTURE.md): the rooms a `shipment_late` alert's cards would go to (only
-when the ETA is already past a line's promised date), then the POs (ascending id), then their
-lines (ascending id); the alert last.
+Each shipment posts one card per PO it carries in the supplier's room (orders.cards), and is
+checked for `shipment_late` when it is created, when its ETA changes, and by the beat sweep
+(`shipment_alert_late`, at `late_check_at`); delivery recovers it (orders.services.receipts).
+A shipment may be assigned to a carrier partner, whose dispatchers post its positions.
+
+Lock order (docs/ARCHITECTURE.md): the supplier's room and the internal room (where its cards and
+its `shipment_late` alert's cards go), then the POs (ascending id), then their lines (ascending
+id); the alert last.
 """
 
 import zoneinfo
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -20,11 +25,16 @@ from django.utils.translation import gettext as _
 from alerts import services as alerts
 from alerts.lock_objects import alert_room_ids
 from messaging.lock_objects import rooms_locked
-from messaging.services import message_cards_refresh
-from orders import geo
+from messaging.models import MessageKind
+from messaging.services import event_post_many, message_cards_refresh
+from orders import cards, geo
+from orders.lock_objects import po_rooms_lock
 from orders.logistics_alerts import SHIPMENT_ALERT_AUDIENCE
 from orders.models import (
     PO_SUPPLIER_ROLES,
+    QualityHold,
+    QualityHoldState,
+    ShipmentState,
     IllegalTransition,
     LineStatus,
     OrderSettings,
@@ -39,6 +49,8 @@ from orders.models import (
 )
 from scm_portal.errors import StructuredValidationError
 from scm_portal.tenancy.context import check_context
+from scm_portal.tenancy.models import Partnership
+from scm_portal.tenancy.roles import OrganizationKind
 from scm_portal.tenancy.selectors import tenant_language
 
 ROUTE_POINTS_MAX = 20_000
@@ -158,16 +170,24 @@ def _wanted_lines(purchase_order, lines):
     return wanted
 
 
-def _late_line(lines, eta, tz):
-    """The first line whose promised (else requested) date is before the ETA's date, or None."""
-    if eta is None:
-        return None
-    eta_date = timezone.localtime(eta, tz).date()
-    for line in lines:
-        due = line.promised_date or line.requested_date
-        if due and eta_date > due:
-            return line
-    return None
+def shipment_lateness(lines, eta, tz, now):
+    """(the line it is late for, or None; when to check again, or None) of a shipment in transit
+    carrying `lines` (PO lines), arriving at `eta` (None: not given).
+
+    A shipment cannot arrive before now: it is late once the later of its ETA and now falls on a
+    day (in the tenant's time zone `tz`) after a line's promised (else requested) date. Not late
+    yet, it is checked again when the earliest such date is over (the start of the next day), even
+    if nobody touches it: that is the `shipment_late` sweep's due time."""
+    dues = sorted(((line.promised_date or line.requested_date), line.order_id, line.line, line) for line in lines
+                  if line.promised_date or line.requested_date)
+    if not dues:
+        return None, None
+    arrival = max(eta, now) if eta is not None else now
+    arrival_date = timezone.localtime(arrival, tz).date()
+    for due, _order, _line, line in dues:
+        if arrival_date > due:
+            return line, None
+    return None, datetime.combine(dues[0][0] + timedelta(days=1), time.min, tzinfo=tz)
 
 
 def _tenant_zone(tenant):
@@ -187,9 +207,52 @@ def purchase_order_event_record(*, order, actor, action, from_state, to_state, d
         message_cards_refresh(tenant=order.tenant_id, subject_kind="purchase_order", subject_ref=order.number)
 
 
+def _check_carrier_organization(tenant, value, errors):
+    """The id of the tenant's active carrier partner of this slug, or None (not given)."""
+    if value in (None, ""):
+        return None, ""
+    found = None
+    if isinstance(value, str) and len(value) <= 50:
+        found = (Partnership.objects.for_tenant(tenant).filter(kind=OrganizationKind.CARRIER, active=True,
+                                                                organization__slug=value)
+                 .values_list("organization_id", "organization__name").first())
+    if found is None:  # another tenant's carrier is as unknown as a missing one
+        errors["carrier_organization"] = [_("No such carrier: name a carrier partner of this tenant by its slug.")]
+        return None, ""
+    return found
+
+
+def _eta_text(eta, tz):
+    return timezone.localtime(eta, tz).strftime("%Y-%m-%d %H:%M") if eta is not None else None
+
+
+def _quality_hold_ids_held(order_ids):
+    """{PO id: [ids of its quality holds still held]} (the PO cards' `held`, orders.cards)."""
+    held = defaultdict(list)
+    for order_id, pk in (QualityHold.objects.filter(order_id__in=list(order_ids), state=QualityHoldState.HELD)
+                         .values_list("order_id", "pk")):
+        held[order_id].append(pk)
+    return held
+
+
+def purchase_order_cards_post(*, tenant, posts, room, rooms):
+    """Event cards about POs [(order, Card)] in the supplier's `room` (locked with `rooms` by the
+    caller, before any record), their subject the PO; the buttons of the PO's earlier cards follow
+    its new state (after commit). Nothing is posted without a room (no active partnership)."""
+    if room is None or not posts:
+        return []
+    held = _quality_hold_ids_held({order.pk for order, _card in posts})
+    return event_post_many([{
+        "tenant": tenant, "room": room, "text": card.text, "payload": card.payload(order),
+        "actions": list(card.actions), "subject_kind": "purchase_order", "subject_ref": order.number,
+        "subject_state": cards.purchase_order_card_state(order.state, order.supplier_id, held.get(order.pk, ())),
+        "kind": MessageKind.EVENT,
+    } for order, card in posts], locked=rooms)
+
+
 @transaction.atomic
 def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, carrier="", tracking_number="",
-                    route=None, eta=None):
+                    route=None, eta=None, carrier_organization=None):
     """Creates a shipment of one PO's open lines (their remaining quantities) or of `lines`
     [{"purchase_order", "line", "quantity"}] of POs of one supplier; returns it.
 
@@ -204,8 +267,10 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
     carrier = _check_text(carrier, "carrier", 200, errors)
     tracking_number = _check_text(tracking_number, "tracking_number", 100, errors)
     eta = _check_eta(eta, errors)
+    carrier_id, carrier_name = _check_carrier_organization(tenant, carrier_organization, errors)
     if errors:
         raise ValidationError(errors)
+    carrier = carrier or carrier_name
     points = check_route(route)
     wanted = _wanted_lines(purchase_order, lines)
 
@@ -227,12 +292,11 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
         raise ValidationError({"lines": [_("A shipment covers purchase orders of one supplier only.")]})
     supplier_id = supplier_ids.pop()
 
-    # Will the ETA be late? Read before any lock, so the alert's rooms are locked first.
+    # The rooms first (lock order): the supplier's, where the POs' cards go, and the internal room,
+    # where a `shipment_late` alert's cards would go with it.
     po_ids = sorted(po.pk for po in visible.values())
     tz = _tenant_zone(tenant)
-    late_guess = _late_line(PurchaseOrderLine.objects.filter(order_id__in=po_ids), eta, tz)
-    if late_guess is not None:
-        list(rooms_locked(alert_room_ids(tenant_id=tenant.pk, partner_id=supplier_id)))
+    room, rooms = po_rooms_lock(tenant_id=tenant.pk, supplier_id=supplier_id)
     orders = {po.pk: po for po in PurchaseOrder.objects.select_for_update().filter(pk__in=po_ids).order_by("pk")}
     order_lines = list(PurchaseOrderLine.objects.select_for_update().filter(order_id__in=po_ids).order_by("pk"))
     for po in orders.values():
@@ -269,7 +333,8 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
     now = timezone.now()
     stops = [[lat, lon] for index, (lat, lon, stop) in enumerate(points) if stop or index in (0, len(points) - 1)]
     shipment = Shipment.objects.create(
-        tenant=tenant, supplier_id=supplier_id, carrier=carrier, tracking_number=tracking_number,
+        tenant=tenant, supplier_id=supplier_id, carrier=carrier, carrier_organization_id=carrier_id,
+        tracking_number=tracking_number,
         route=[{"lat": lat, "lon": lon, **({"stop": True} if stop else {})} for lat, lon, stop in points],
         eta=eta, created_by=actor, stops=stops,
     )
@@ -294,24 +359,122 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
         purchase_order_event_record(order=po, actor=actor, action="ship", from_state=from_state, to_state=po.state,
                  details={"shipment": shipment.pk, "shipment_number": shipment.number, "lines": shipped}, at=now)
 
-    late = _late_line([line for line, _q in shipping], eta, tz)
-    if late is not None:
-        shipment_late_raise(tenant=tenant, shipment=shipment, line=late, order=orders[late.order_id], tz=tz)
+    # One card per PO in the supplier's room, before any alert (which reads the rooms afresh).
+    purchase_order_cards_post(tenant=tenant, room=room, rooms=rooms, posts=[
+        (orders[order_id], cards.shipment_dispatched_card(orders[order_id], shipment=shipment, actor=actor,
+                                                          lines=shipped, eta=_eta_text(eta, tz)))
+        for order_id, shipped in sorted(shipped_by_order.items())])
+    shipment_late_check(tenant=tenant, shipment=shipment, lines=[line for line, _q in shipping],
+                        orders={order_id: orders[order_id].number for order_id in shipped_by_order}, tz=tz, now=now)
     return shipment
 
 
-def shipment_late_raise(*, tenant, shipment, line, order, tz):
+def _late_key(shipment):
+    return f"shipment_late:{shipment.pk}"
+
+
+def shipment_late_check(*, tenant, shipment, lines, orders, tz, now):
+    """Raises the shipment's `shipment_late` when it is late, recovers it when it is no longer
+    (an ETA fixed), and sets when the sweep checks it next. The shipment row locked by the caller
+    (or just created), after the rooms of its alert. `orders`: {PO id: number} of the lines."""
+    late, check_at = shipment_lateness(lines, shipment.eta, tz, now)
+    Shipment.objects.filter(pk=shipment.pk).update(late_check_at=check_at)
+    shipment.late_check_at = check_at
+    if late is not None:
+        shipment_late_raise(tenant=tenant, shipment=shipment, line=late, number=orders[late.order_id], tz=tz, now=now)
+    else:
+        with tenant_language(tenant):
+            note = _("Shipment %(number)s is expected on time again.") % {"number": shipment.number}
+        alerts.alert_recover(tenant=tenant, dedupe_key=_late_key(shipment), note=note)
+
+
+def shipment_late_raise(*, tenant, shipment, line, number, tz, now):
     """The `shipment_late` alert of a shipment (its rooms locked by the caller first)."""
+    arrival = max(shipment.eta, now) if shipment.eta is not None else now
     with tenant_language(tenant):
         return alerts.alert_raise(
-            tenant=tenant, kind="shipment_late", dedupe_key=f"shipment_late:{shipment.pk}",
+            tenant=tenant, kind="shipment_late", dedupe_key=_late_key(shipment),
             subject_kind="shipment", subject_ref=shipment.pk, partner=shipment.supplier,
             core_audience=SHIPMENT_ALERT_AUDIENCE,
             payload={"shipment": shipment.pk, "shipment_number": shipment.number,
-                     "eta": timezone.localtime(shipment.eta, tz).date().isoformat(),
+                     "eta": timezone.localtime(arrival, tz).date().isoformat(),
                      "promised_date": (line.promised_date or line.requested_date).isoformat(),
-                     "purchase_order": order.number, "line": line.line},
+                     "purchase_order": number, "line": line.line},
         )
+
+
+def shipment_late_recover(*, tenant, shipment_ids):
+    """Delivered shipments are no longer late: their `shipment_late` alerts recover and the sweep
+    leaves them (rooms locked by the caller first: receiving locks the PO's)."""
+    Shipment.objects.filter(pk__in=list(shipment_ids)).update(late_check_at=None)
+    for shipment_id, number in (Shipment.objects.filter(pk__in=list(shipment_ids)).order_by("pk")
+                                .values_list("pk", "number")):
+        with tenant_language(tenant):
+            note = _("Shipment %(number)s was delivered.") % {"number": number}
+        alerts.alert_recover(tenant=tenant, dedupe_key=f"shipment_late:{shipment_id}", note=note)
+
+
+def _shipment_lines(shipment_id):
+    """The PO lines a shipment carries, with their order's number."""
+    lines = list(PurchaseOrderLine.objects.filter(shipment_lines__shipment_id=shipment_id).select_related("order")
+                 .order_by("pk"))
+    return lines, {line.order_id: line.order.number for line in lines}
+
+
+@transaction.atomic
+def shipment_eta_update(*, tenant, actor, context, shipment, eta):
+    """A new ETA for a shipment in transit (None clears it): whoever may change the shipment (its
+    supplier's reps, its carrier's dispatchers, the core's logistics roles; PermissionDenied for a
+    role that only sees it). `shipment_late` is raised or recovered at once by the new ETA."""
+    check_context(context, tenant=tenant, user=actor)
+    errors = {}
+    eta = _check_eta(eta, errors)
+    if errors:
+        raise ValidationError(errors)
+    if not Shipment.objects.for_tenant(tenant).visible_to(actor, "change", context=context).filter(pk=shipment.pk).exists():
+        raise PermissionDenied(_("Your role may not change this shipment."))
+    rooms_lock_ids = alert_room_ids(tenant_id=tenant.pk, partner_id=shipment.supplier_id)
+    list(rooms_locked(rooms_lock_ids))  # the late alert's rooms, then the shipment
+    shipment = Shipment.objects.select_for_update(of=("self",)).select_related("supplier").get(pk=shipment.pk)
+    if shipment.state != ShipmentState.IN_TRANSIT:
+        raise LogisticsConflict(_("Shipment %(number)s is no longer in transit.") % {"number": shipment.number},
+                                code="shipment_closed")
+    now = timezone.now()
+    shipment.eta = eta
+    shipment.save(update_fields=["eta", "updated_at"])
+    lines, orders = _shipment_lines(shipment.pk)
+    shipment_late_check(tenant=tenant, shipment=shipment, lines=lines, orders=orders, tz=_tenant_zone(tenant), now=now)
+    return shipment
+
+
+def shipment_alert_late(*, now=None, batch_size=200):
+    """The `shipment_late` sweep: every shipment in transit whose check is due (late_check_at,
+    the day after its earliest due date began) is checked again and, still undelivered, raises
+    its alert once (the check is then cleared).
+
+    Each shipment in its own transaction, in the lock order: its alert's rooms, then the shipment
+    FOR UPDATE SKIP LOCKED (one being received or updated right now is left to that writer; if it
+    is still due, the next sweep takes it), then the alert. Safe on several workers."""
+    now = now or timezone.now()
+    due = list(Shipment.objects.filter(late_check_at__lte=now, state=ShipmentState.IN_TRANSIT)
+               .order_by("late_check_at").values_list("pk", "tenant_id", "supplier_id")[:batch_size])
+    raised = 0
+    for pk, tenant_id, supplier_id in due:
+        with transaction.atomic():
+            list(rooms_locked(alert_room_ids(tenant_id=tenant_id, partner_id=supplier_id)))
+            shipment = (Shipment.objects.filter(pk=pk, late_check_at__lte=now, state=ShipmentState.IN_TRANSIT)
+                        .select_for_update(of=("self",), skip_locked=True).select_related("tenant", "supplier").first())
+            if shipment is None:
+                continue
+            lines, orders = _shipment_lines(pk)
+            tenant = shipment.tenant
+            late, check_at = shipment_lateness(lines, shipment.eta, _tenant_zone(tenant), now)
+            Shipment.objects.filter(pk=pk).update(late_check_at=check_at)
+            if late is not None:
+                shipment_late_raise(tenant=tenant, shipment=shipment, line=late, number=orders[late.order_id],
+                                    tz=_tenant_zone(tenant), now=now)
+                raised += 1
+    return raised
 
 
 def route_index_build(shipment, points, margin_m):

@@ -295,6 +295,17 @@
       if (!list || !list.length) return;
       var actions = el("div", "msg-actions");
       list.forEach(function (action) {
+        if (action.url) {
+          // A link button: the next step needs input (a reason, a form) on its page.
+          var link = el("a", "small", action.label);
+          link.setAttribute("role", "button");
+          link.setAttribute("href", action.url);
+          link.setAttribute("data-action-link", action.name);
+          link.setAttribute("data-testid", "action-link");
+          if (action.enabled === false) link.setAttribute("aria-disabled", "true");
+          actions.appendChild(link);
+          return;
+        }
         var button = el("button", "small", action.label);
         button.type = "button";
         button.setAttribute("data-action", action.name);

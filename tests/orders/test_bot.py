@@ -212,19 +212,27 @@ class TestToConfirm:
     def test_a_supplier_rep_sees_what_was_sent_to_their_organisation(self, demo, waiting):
         speak(demo["tenants"]["acme"], "en")
         body = ask("supa.rep", room_of("acme", "sup-a"), "@bot my POs to confirm").body
-        assert "PO-A-SENT" in body and "PO-A-CHANGE" in body and "due 2026-05-05" in body
+        assert "PO-A-SENT" in body and "due 2026-05-05" in body
+        # A change request waits for the buyer, not for the supplier (the dashboard's definition).
+        assert "PO-A-CHANGE" not in body
         assert "PO-A-DONE" not in body and "PO-B-" not in body and "PO-G-" not in body
 
     def test_in_chinese(self, demo, waiting):
         speak(demo["tenants"]["acme"], "zh-hans")
         body = ask("supb.rep", room_of("acme", "sup-b"), "@bot 我的待确认订单").body
-        assert "等待您确认的采购订单" in body and "PO-B-SENT" in body and "PO-B-CHANGE" in body and "PO-A-" not in body
+        assert "等待您确认的采购订单" in body and "PO-B-SENT" in body and "PO-B-CHANGE" not in body and "PO-A-" not in body
 
-    def test_a_buyer_sees_the_change_requests_to_answer(self, demo, waiting):
-        speak(demo["tenants"]["acme"], "en")
+    def test_a_buyer_sees_the_change_requests_to_answer_and_the_drafts_to_send(self, demo, waiting):
+        acme, sup_a = demo["tenants"]["acme"], demo["organizations"]["sup-a"]
+        make_po(acme, sup_a, number="PO-A-DRAFT", state=PurchaseOrderState.DRAFT,
+                lines=[{"quantity": 1, "requested": date(2026, 5, 5)}])
+        speak(acme, "en")
         body = ask("acme.buyer", room_of("acme", "sup-a"), "/pending").body
-        assert "proposed changes wait for your answer" in body
-        assert "PO-A-CHANGE" in body and "PO-B-CHANGE" in body and "PO-A-SENT" not in body and "PO-G-" not in body
+        assert "proposed changes wait for your answer" in body and "Drafts waiting to be sent" in body
+        assert "PO-A-CHANGE" in body and "PO-B-CHANGE" in body and "PO-A-DRAFT" in body
+        assert "PO-A-SENT" not in body and "PO-G-" not in body
+        # The sections come in one order: to answer before to send.
+        assert body.index("PO-A-CHANGE") < body.index("Drafts waiting") < body.index("PO-A-DRAFT")
 
     def test_nothing_waiting(self, demo, waiting):
         speak(demo["tenants"]["acme"], "en")

@@ -122,4 +122,6 @@ def test_shipping_a_po_refreshes_its_cards_buttons(world, monkeypatch, django_ca
     monkeypatch.setattr(realtime, "publish_actions", lambda cards: refreshed.append([c.text["key"] for c in cards]))
     with django_capture_on_commit_callbacks(execute=True):
         ship(world["tenants"]["acme"], order)
-    assert refreshed == [["orders.po.sent"]]  # the card that still names a button, for its readers
+    # The cards that name a button, for their readers: the sent card, and the shipment's own
+    # (posted in the same transaction, "Confirm receipt").
+    assert refreshed == [["orders.po.sent", "orders.shipment.dispatched"]]

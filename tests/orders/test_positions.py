@@ -234,3 +234,41 @@ def test_a_batch_is_set_based(world, api, django_assert_max_num_queries):
     with django_assert_max_num_queries(16):
         response = api.post(url(shipment), rows[1:], format="json")
     assert response.json() == {"created": 499}
+
+
+def test_a_shipment_changed_between_the_read_and_the_lock_is_read_again(world, api, monkeypatch):
+    """The rules run on the state read unlocked (to lock the alerts' rooms first); a shipment
+    another writer moved before the lock (its row version differs) is read again, and the rules
+    run on what it now is: here a newer position arrived meanwhile, so this batch's older fixes
+    are stored but no longer move the truck."""
+    from orders.services import positions
+
+    shipment, start = world["shipment"], world["start"]
+    newer = start + timedelta(hours=1)
+    original, calls = positions._run_rules, []
+
+    def run_rules_then_another_writer(*args, **kwargs):
+        original(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            Shipment.objects.filter(pk=shipment.pk).update(last_position_at=newer, last_lat=31.2, last_lon=121.9)
+
+    monkeypatch.setattr(positions, "_run_rules", run_rules_then_another_writer)
+    response = post(api, "supa.rep", shipment, fixes(start, moving(DETOUR_LAT, 121.5, 3)))
+    assert response.status_code == 201, response.content
+    assert len(calls) == 2  # read again after the lock, the rules run again
+    shipment.refresh_from_db()
+    assert shipment.last_position_at == newer and shipment.last_lon == 121.9 and not shipment.deviating
+    assert Position.objects.filter(shipment=shipment).count() == 3
+    assert not Alert.objects.filter(kind="route_deviation").exists()
+
+
+def test_an_unchanged_shipment_is_not_read_again(world, api, monkeypatch):
+    from orders.services import positions
+
+    calls = []
+    original = positions._states
+    monkeypatch.setattr(positions, "_states", lambda *a, **k: calls.append(1) or original(*a, **k))
+    response = post(api, "supa.rep", world["shipment"], fixes(world["start"], moving(ON_ROUTE_LAT, 121.5, 3)))
+    assert response.status_code == 201, response.content
+    assert len(calls) == 1

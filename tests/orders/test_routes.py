@@ -73,3 +73,26 @@ def test_distance_computations_per_position_are_bounded_for_a_10000_point_route(
 def test_packed_segments_round_trip():
     values = [31.2, 121.4, 31.3, 121.5]
     assert list(geo.unpack(geo.pack(values))) == values
+
+
+def test_off_route_answers_as_the_nearest_distance_does():
+    """The rule's per-fix question (geo.off_route_m) gives nearest_m's answer: None within the
+    limit, else the same distance; inf with no segment."""
+    import random
+
+    rng = random.Random(15)
+    points = _route(60)
+    flat = [v for a, b in zip(points, points[1:]) for v in (*a, *b)]
+    for _ in range(500):
+        base = points[rng.randrange(len(points))]
+        lat, lon = base[0] + rng.uniform(-0.08, 0.08), base[1] + rng.uniform(-0.08, 0.08)
+        limit = rng.choice([300, 1000, 5000])
+        nearest, _count = geo.nearest_m(lat, lon, flat)
+        answer = geo.off_route_m(lat, lon, flat, limit)
+        if nearest <= limit * (1 - 1e-9):
+            assert answer is None
+        elif nearest > limit * (1 + 1e-9):
+            assert answer == pytest.approx(nearest, rel=1e-9)
+    assert geo.off_route_m(0.0, 0.0, (), 5000) == math.inf
+    # A degenerate segment (one point) is measured as that point.
+    assert geo.off_route_m(31.05, 121.0, [31.0, 121.0, 31.0, 121.0], 1000) == pytest.approx(5560, rel=1e-2)
