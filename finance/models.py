@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils.translation import pgettext_lazy
 
 from finance.money import CURRENCY_CHOICES
+from scm_portal.errors import SecondFactorRequired
 from scm_portal.tenancy.models import Organization, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
 from scm_portal.tenancy.roles import Role
@@ -42,8 +43,9 @@ class FinanceConflict(Exception):
         self.code = code
 
 
-class OtpRequired(Exception):
-    """A money action without a second factor verified recently enough (403 `otp_required`)."""
+class OtpRequired(SecondFactorRequired):
+    """A money action without a second factor verified recently enough (403 `otp_required`,
+    from the API and from a button press alike)."""
 
 
 # --- invoices --------------------------------------------------------------------------------

@@ -123,21 +123,34 @@ def _partner(tenant, organization, kind, field):
 # --- cards in the rooms ----------------------------------------------------------------------
 
 
-def financing_rooms_lock(tenant, *organization_ids):
+def financing_rooms_lock(tenant, *organization_ids, alert_of=None):
     """Locks the partner rooms of these organisations in `tenant` (the supplier's, the funder's), the
-    first locks of every write that posts a card; returns them."""
+    first locks of every write that posts a card; returns them. `alert_of`: a supplier whose
+    `financing_overdue` alert the write may recover: the rooms of its cards (the tenant's internal
+    room and the supplier's) are locked in the same statement, but not returned (no card of the
+    application goes there)."""
+    from alerts.lock_objects import alert_room_ids
     from messaging.lock_objects import rooms_lock
     from messaging.models import Room
 
-    ids = Room.objects.filter(tenant=tenant, partnership__active=True, partnership__organization_id__in=organization_ids)
-    return list(rooms_lock(list(ids.values_list("pk", flat=True))).values())
+    ids = list(Room.objects.filter(tenant=tenant, partnership__active=True, partnership__organization_id__in=organization_ids)
+               .values_list("pk", flat=True))
+    extra = [row["pk"] for row in alert_room_ids(tenant_id=tenant.pk, partner_id=alert_of)] if alert_of else []
+    locked = rooms_lock(ids + extra)
+    return [locked[pk] for pk in sorted(ids)]
 
 
 def financing_card_post(tenant, rooms, application, event, **params):
-    """An event card about `application` in each of `rooms` (locked by the caller), linked to it as
-    subject `{"kind": "financing_application", "id": id}`, its text read in each reader's language."""
-    from finance.cards import financing_card_text
-    from messaging.services import event_post_many
+    """An event card about `application` in each of `rooms` (locked by the caller: the supplier's
+    room and the funder's room in the tenant), linked to it as subject
+    `{"kind": "financing_application", "id": id}`, its text read in each reader's language.
+
+    The card carries the buttons of its moment (finance.cards.CARD_ACTIONS: approve and reject
+    while it awaits a decision, disburse once the funder approved), which finance.actions offers
+    each reader as they may press them; and, the application having moved on, the buttons of
+    every earlier card about it are refreshed for their readers after commit."""
+    from finance.cards import CARD_ACTIONS, financing_card_step, financing_card_text
+    from messaging.services import event_post_many, message_cards_refresh
 
     values = {
         "id": application.pk, "supplier": application.supplier.name, "funder": application.funder.name,
@@ -146,13 +159,19 @@ def financing_card_post(tenant, rooms, application, event, **params):
         "maturity": application.maturity_date.isoformat(), **params,
     }
     text = financing_card_text(event, values)  # a Decimal is stored as the text it shows
+    actions = CARD_ACTIONS.get(event, ())
     payload = {"application": application.pk, "event": event, "state": application.state,
                "amount": str(quantize(application.amount, application.currency)), "currency": application.currency}
-    return event_post_many([
+    if actions:
+        decisions = Approval.objects.filter(application=application).count()
+        payload["step"] = financing_card_step(application.state, decisions)
+    messages = event_post_many([
         {"tenant": tenant, "room": room, "text": text, "payload": payload, "subject_kind": "financing_application",
-         "subject_ref": str(application.pk)}
+         "subject_ref": str(application.pk), "actions": actions}
         for room in rooms
     ], locked={room.pk: room for room in rooms})
+    message_cards_refresh(tenant=tenant, subject_kind="financing_application", subject_ref=application.pk)
+    return messages
 
 
 # --- invoices and receivables ----------------------------------------------------------------
@@ -622,9 +641,11 @@ def financing_repay(*, tenant, actor, context, application):
     are settled."""
     check_context(context, tenant=tenant, user=actor)
     check_finance_approver(context)
-    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
+    # With the rooms of its overdue alert's cards, which a repayment of an overdue one recovers.
+    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id, alert_of=application.supplier_id)
     application = lock_objects.application_lock(tenant, application.pk)
     check_application_transition(application, S.REPAID)
+    was_overdue = application.state == S.OVERDUE
     now = timezone.now()
     repayment = Repayment.objects.create(tenant=tenant, application=application, amount=application.amount,
                                          currency=application.currency, repaid_by=actor, at=now)
@@ -634,7 +655,25 @@ def financing_repay(*, tenant, actor, context, application):
     rows = lock_objects.receivables_lock(tenant, items.values_list("receivable_id", flat=True))
     Receivable.objects.filter(pk__in=[r.pk for r in rows]).update(state=ReceivableState.SETTLED)
     financing_card_post(tenant, rooms, application, "repaid")
+    if was_overdue:
+        _overdue_alert_recover(tenant, application)
     return repayment
+
+
+def _overdue_alert_recover(tenant, application):
+    """Repaid after all: its `financing_overdue` alert is resolved (recovered), its cards say so.
+    The caller holds the rooms of the alert's cards (financing_rooms_lock(alert_of=)): every lock
+    of an alert is taken by a holder of all its cards' rooms (docs/ARCHITECTURE.md)."""
+    from alerts.services import alert_recover
+    from messaging.texts import Text
+
+    alert_recover(tenant=tenant, dedupe_key=overdue_alert_key(application),
+                  note=Text("finance.overdue.repaid", {"id": application.pk}))
+
+
+def overdue_alert_key(application):
+    """The dedupe key of an application's `financing_overdue` alert."""
+    return f"financing_overdue:{application.pk}"
 
 
 def financing_overdue_sweep(*, today=None, batch=100):
@@ -666,7 +705,7 @@ def financing_overdue_sweep(*, today=None, batch=100):
                 application.state, application.overdue_at = S.OVERDUE, now
                 application.save(update_fields=["state", "overdue_at", "updated_at"])
                 alert_raise(
-                    tenant=tenant, kind="financing_overdue", dedupe_key=f"financing_overdue:{application.pk}",
+                    tenant=tenant, kind="financing_overdue", dedupe_key=overdue_alert_key(application),
                     subject_kind="financing_application", subject_ref=str(application.pk), partner=application.supplier,
                     core_audience=sorted(FINANCE_APPROVERS),
                     payload={"application": application.pk, "amount": str(quantize(application.amount, application.currency)),

@@ -63,7 +63,8 @@ def action_availability(message, name, context, record):
 
 
 def message_actions(message, *, context=None, record=None, language=None):
-    """The message's buttons as this reader sees them: [{"name", "label", "enabled"}], labels in
+    """The message's buttons as this reader sees them: [{"name", "label", "enabled"}, and "input"
+    (the fields a press carries) and "hint" (why a disabled one is) where they apply], labels in
     `language`. Without a `context` (no reader known), every stored button, enabled."""
     if not message.actions:
         return []
@@ -79,7 +80,12 @@ def message_actions(message, *, context=None, record=None, language=None):
             if state is None or state == "gone":
                 continue
             label = str(entry.label) if entry is not None else stored.get("label", name)
-            found.append({"name": name, "label": label, "enabled": state == "enabled"})
+            button = {"name": name, "label": label, "enabled": state == "enabled"}
+            if entry is not None and entry.inputs:
+                button["input"] = list(entry.inputs)  # the fields a press carries (a reason)
+            if state == "disabled" and entry is not None and entry.hint:
+                button["hint"] = str(entry.hint)  # why it is greyed, and how to make it pressable
+            found.append(button)
         return found
 
 

@@ -26,13 +26,24 @@ class Action:
     rooms: Callable | None = None
     # available(*, message, context, record) -> "enabled" | "disabled" | "gone" | None: whether this
     # reader is offered the button now. `context`: the reader's TenantContext; decide from its tenant and
-    # memberships only, never the user id (readers with the same memberships share one socket
+    # memberships only, never the user id unless `personal` (readers with the same memberships share one socket
     # frame). `record`: what the message's subject kind's `state` loader gave for its subject (None
     # without one). No database access: it runs for every reader of every card. None: not this
     # reader's to press (their role; a press is refused 403); "disabled": shown greyed, "gone": not
     # shown, because the record's state no longer allows it (a late press reaches the handler, which
     # answers why: StateConflict, 409). Without one: offered, enabled, to whoever may write in the room.
     available: Callable | None = None
+    # personal=True: `available` also reads who the reader is (context.user_id: the maker, one who
+    # decided already) and how their credential is verified (context.second_factor_at): each
+    # reader's buttons are then decided for them alone, never shared with others of the same
+    # memberships (realtime.hub.ReaderFrames). For the few cards that need it (money decisions).
+    personal: bool = False
+    # What a disabled button tells its reader (why, and how to make it pressable); a lazy translation.
+    hint: str | None = None
+    # Text fields a press carries (`{"reason": "..."}` in the press body or socket frame): the
+    # handler then receives them as `data` (a dict of strings, each given and at most 2,000
+    # characters); a press with others is a 400.
+    inputs: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -64,11 +75,13 @@ INTENTS: dict[str, Intent] = {}
 SUBJECTS: dict[str, Subject] = {}
 
 
-def register_action(name, *, label, handler, rooms=None, available=None):
+def register_action(name, *, label, handler, rooms=None, available=None, personal=False, hint=None, inputs=()):
     """`label`: a lazy translation, shown in each reader's language (and a registered text,
-    `action_text_key(name)`, for the notices that name the button); `available`: see Action."""
+    `action_text_key(name)`, for the notices that name the button); `available`, `personal`,
+    `hint`, `inputs`: see Action."""
     register_text(action_text_key(name), label)
-    ACTIONS[name] = Action(name=name, label=label, handler=handler, rooms=rooms, available=available)
+    ACTIONS[name] = Action(name=name, label=label, handler=handler, rooms=rooms, available=available, personal=personal,
+                           hint=hint, inputs=tuple(inputs))
 
 
 def action_text_key(name):
