@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from finance import lock_objects
 from finance.models import (
     FINANCE_APPROVERS,
+    BankAccount,
     FUNDER_ROLES,
     SUPPLIER_ROLES,
     APPLICATION_TRANSITIONS,
@@ -172,6 +173,82 @@ def financing_card_post(tenant, rooms, application, event, **params):
     ], locked={room.pk: room for room in rooms})
     message_cards_refresh(tenant=tenant, subject_kind="financing_application", subject_ref=application.pk)
     return messages
+
+
+# --- payout accounts -------------------------------------------------------------------------
+
+BANK_ACCOUNT_FIELDS = ("account_name", "bank_name", "account_number")
+
+
+def bank_account_details(account):
+    """What a disbursement keeps of the account it paid to."""
+    return {name: getattr(account, name) for name in BANK_ACCOUNT_FIELDS}
+
+
+def bank_account_organization(context, organization=None):
+    """The supplier organisation whose payout account the actor manages: `organization` (an id)
+    if they are its rep, else their only one; 403 for someone who represents no supplier here, 400
+    when they represent several and named none."""
+    organizations = _supplier_orgs(context)
+    if not organizations:
+        raise PermissionDenied(_("Only a supplier's representatives manage its payout account."))
+    if organization is None:
+        if len(organizations) > 1:
+            raise ValidationError({"organization": _("You represent several suppliers here: name one.")})
+        return next(iter(organizations))
+    if organization not in organizations:
+        raise PermissionDenied(_("Only a supplier's representatives manage its payout account."))
+    return organization
+
+
+def _clean_text(value, field, max_length):
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({field: _("This field is required.")})
+    value = " ".join(value.split())
+    if len(value) > max_length:
+        raise ValidationError({field: _("At most %(n)d characters.") % {"n": max_length}})
+    return value
+
+
+def check_account_number(value):
+    """The account number as stored: spaces and dashes people type removed, letters in capitals;
+    6 to 34 digits or letters (a Chinese account of 16-19 digits, an IBAN)."""
+    if not isinstance(value, str):
+        raise ValidationError({"account_number": _("Give the account number.")})
+    number = "".join(value.split()).replace("-", "").upper()
+    if not 6 <= len(number) <= 34 or not number.isascii() or not number.isalnum():
+        raise ValidationError({"account_number": _("An account number is 6 to 34 digits or letters.")})
+    return number
+
+
+@transaction.atomic
+def bank_account_save(*, tenant, actor, context, account_name, bank_name, account_number, verified_at,
+                      organization=None):
+    """Sets the payout account of the actor's supplier organisation (creates or replaces it): the
+    organisation's reps only, with TOTP verified within settings.MONEY_OTP_MAX_AGE (bank details
+    decide where money goes). Returns the account."""
+    check_context(context, tenant=tenant, user=actor)
+    organization_id = bank_account_organization(context, organization)
+    values = {
+        "account_name": _clean_text(account_name, "account_name", 200),
+        "bank_name": _clean_text(bank_name, "bank_name", 200),
+        "account_number": check_account_number(account_number),
+    }
+    check_second_factor(verified_at)
+    account = (BankAccount.objects.for_tenant(tenant).select_for_update(of=("self",))
+               .filter(organization_id=organization_id).first())
+    if account is None:
+        try:
+            with transaction.atomic():
+                return BankAccount.objects.create(tenant=tenant, organization_id=organization_id, updated_by=actor, **values)
+        except IntegrityError:  # created at the same moment by another request: change that one
+            account = (BankAccount.objects.for_tenant(tenant).select_for_update(of=("self",))
+                       .get(organization_id=organization_id))
+    for name, value in values.items():
+        setattr(account, name, value)
+    account.updated_by = actor
+    account.save(update_fields=[*values, "updated_by", "updated_at"])
+    return account
 
 
 # --- invoices and receivables ----------------------------------------------------------------
@@ -565,6 +642,7 @@ def _disbursement_body(application, disbursement):
         "currency": application.currency, "disbursement": {
             "amount": str(quantize(disbursement.amount, disbursement.currency)),
             "currency": disbursement.currency, "at": disbursement.at.isoformat(), "by": disbursement.disbursed_by.username,
+            "paid_to": disbursement.paid_to,
         },
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
@@ -623,9 +701,12 @@ def _disburse(tenant, actor, application, key, request_hash):
     now = timezone.now()
     check_application_transition(application, S.DISBURSED)
     application.state, application.disbursed_at = S.DISBURSED, now
+    # Paid to the supplier's payout account as it is now (a copy: a later change does not move it).
+    account = BankAccount.objects.for_tenant(tenant).filter(organization_id=application.supplier_id).first()
     disbursement = Disbursement(
         tenant=tenant, application=application, idempotency_key=key, request_hash=request_hash, amount=application.amount,
-        currency=application.currency, disbursed_by=actor, at=now, response_status=201,
+        currency=application.currency, disbursed_by=actor, at=now, response_status=201, bank_account=account,
+        paid_to=bank_account_details(account) if account is not None else None,
     )
     # The row is never changed once written (migration 0002): the answer goes in with it.
     disbursement.response_body = _disbursement_body(application, disbursement)
