@@ -110,9 +110,10 @@ def _stage(context, record):
     return None
 
 
-def _offered(message, context, record, *, ready):
+def _offered(message, context, record, *, ready, decision=True):
     """The rule of the module docstring; `ready(stage, record)`: whether the application awaits
-    this button at that stage."""
+    this button at that stage; `decision`: a button that records the reader's decision (not
+    disburse, which the officer presses after deciding)."""
     if record is None or context.tenant_id != message.tenant_id:
         return None
     stage = _stage(context, record)
@@ -120,7 +121,7 @@ def _offered(message, context, record, *, ready):
         return None
     if (message.payload or {}).get("step") != record["step"] or not ready(stage, record):
         return "gone"  # an older card, or not this stage's turn
-    if context.user_id in record["decided"]:
+    if decision and context.user_id in record["decided"]:
         return "gone"
     return "enabled" if second_factor_fresh(context) else "disabled"
 
@@ -146,7 +147,7 @@ def reject_available(*, message, context, record):
 def disburse_available(*, message, context, record):
     if record is not None and _stage(context, record) == CORE:
         return None  # the core side never disburses
-    return _offered(message, context, record, ready=_disburse_ready)
+    return _offered(message, context, record, ready=_disburse_ready, decision=False)
 
 
 def _run(action, *, tenant, actor, message, context, data):
