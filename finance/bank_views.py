@@ -40,7 +40,7 @@ def bank_account(request):
             services.bank_account_save(tenant=request.tenant, actor=request.user, context=context,
                                        organization=organization_id, verified_at=context.second_factor_at, **form)
         except OtpRequired as refused:
-            errors, status = {"__all__": [str(refused)]}, 403
+            errors, status = {"form": [str(refused)]}, 403
         except ValidationError as invalid:
             errors, status = invalid.message_dict, 400
         else:

@@ -20,10 +20,20 @@ from scm_portal.api.viewsets import TenantContextMixin
 from scm_portal.tenancy.models import Organization
 
 
+class StringField(serializers.CharField):
+    """A JSON string only: a number is refused, not turned into text (an account number sent as a
+    number has lost its leading zeros)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class BankAccountIn(StrictSerializer):
-    account_name = serializers.CharField(max_length=200)
-    bank_name = serializers.CharField(max_length=200)
-    account_number = serializers.CharField(max_length=64)
+    account_name = StringField(max_length=200)
+    bank_name = StringField(max_length=200)
+    account_number = StringField(max_length=64)
 
 
 class BankAccountOut(serializers.Serializer):
