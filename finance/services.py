@@ -760,12 +760,12 @@ def overdue_alert_key(application):
 def financing_overdue_sweep(*, today=None, batch=100):
     """Marks disbursed applications past maturity overdue and raises `financing_overdue` for each.
 
-    Per tenant and supplier: the rooms the alert's cards go to first (the lock order), then the
-    due applications FOR UPDATE SKIP LOCKED (one being repaid right now is skipped, and the next
-    sweep sees it repaid). Returns how many it marked."""
-    from alerts.lock_objects import alert_rooms_lock_sent
+    Per tenant and supplier: the rooms first (the lock order), in one statement: those the alert's
+    cards go to (the internal room, the supplier's) and the funders' rooms, where the application's
+    `overdue` card goes with the supplier's; then the due applications FOR UPDATE SKIP LOCKED (one
+    being repaid right now is skipped, and the next sweep sees it repaid). Returns how many it
+    marked."""
     from alerts.services import alert_raise
-    from django.db import router
 
     marked = 0
     due = FinancingApplication.objects.filter(state=S.DISBURSED)
@@ -776,15 +776,25 @@ def financing_overdue_sweep(*, today=None, batch=100):
 
             tenant = Tenant.objects.get(pk=tenant_id)
             day = today or _today(tenant)
-            alert_rooms_lock_sent(tenant_id, supplier_id, router.db_for_write(FinancingApplication))()
+            funders = set(due.filter(tenant_id=tenant_id, supplier_id=supplier_id, maturity_date__lt=day)
+                          .values_list("funder_id", flat=True))
+            if not funders:
+                continue
+            financing_rooms_lock(tenant, supplier_id, *sorted(funders), alert_of=supplier_id)
             rows = list(
                 due.filter(tenant_id=tenant_id, supplier_id=supplier_id, maturity_date__lt=day)
-                .select_for_update(of=("self",), skip_locked=True).select_related("supplier").order_by("pk")[:batch]
+                .select_for_update(of=("self",), skip_locked=True).select_related("supplier", "funder").order_by("pk")[:batch]
             )
+            # A funder that became due only after the rooms were locked: its room waits for the next sweep.
+            rows = [application for application in rows if application.funder_id in funders]
             now = timezone.now()
             for application in rows:
                 application.state, application.overdue_at = S.OVERDUE, now
                 application.save(update_fields=["state", "overdue_at", "updated_at"])
+                # Its rooms are held already: read again (as they are now, after the previous
+                # application's card and alert), the card first, then the alert (which reads its own).
+                financing_card_post(tenant, financing_rooms_lock(tenant, supplier_id, application.funder_id), application,
+                                    "overdue")
                 alert_raise(
                     tenant=tenant, kind="financing_overdue", dedupe_key=overdue_alert_key(application),
                     subject_kind="financing_application", subject_ref=str(application.pk), partner=application.supplier,

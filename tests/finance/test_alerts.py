@@ -45,6 +45,30 @@ def test_the_alert_is_about_its_application(full_demo, api):
     assert cards.count() == 2 and all(card.payload["application"] == application.pk for card in cards)
 
 
+def test_going_overdue_is_a_card_in_the_suppliers_and_the_funders_rooms(full_demo):
+    from tests.messaging.helpers import room_of
+
+    application, _alert = overdue()
+    cards = Message.objects.filter(subject_kind="financing_application", subject_ref=str(application.pk),
+                                   text__key="finance.card.overdue")
+    assert {card.room_id for card in cards} == {room_of("acme", "sup-a").pk, room_of("acme", "bank").pk}
+    assert all(card.payload["state"] == "overdue" and card.actions == [] for card in cards)
+    # Every room's chain still holds after the cards and the alert went in, one after the other.
+    from messaging.chain import chain_verify
+
+    for room in (room_of("acme", "sup-a"), room_of("acme", "bank")):
+        assert chain_verify(room).ok is True
+
+
+def test_two_applications_of_a_supplier_go_overdue_in_one_sweep(full_demo):
+    first, second = funder_approved(), funder_approved("800.00")
+    disburse(first, key="k-1")
+    disburse(second, key="k-2")
+    assert services.financing_overdue_sweep(today=max(first.maturity_date, second.maturity_date) + timedelta(days=1)) == 2
+    assert Alert.objects.filter(kind="financing_overdue").count() == 2
+    assert Message.objects.filter(text__key="finance.card.overdue").count() == 4
+
+
 def test_the_board_links_the_alert_to_its_application(full_demo):
     from django.test import Client
 
