@@ -1,4 +1,4 @@
-"""The payout account page (/t/<tenant>/finance/bank-account/): a supplier's reps see and change
+"""The payout account page (/t/<tenant>/financing/bank-account/): a supplier's reps see and change
 their organisation's account, the change needing the session verified with TOTP within
 settings.MONEY_OTP_MAX_AGE (the same service as PUT bank-account/)."""
 

@@ -3,9 +3,10 @@ alert's subject): the page's URL name when the pages are installed, else its doc
 
 from django.urls import NoReverseMatch, reverse
 
-APPLY_PATH = "/t/{tenant}/finance/apply/"
-APPLICATION_PATH = "/t/{tenant}/finance/applications/{id}/"
-BANK_ACCOUNT_PATH = "/t/{tenant}/finance/bank-account/"
+# Where the financing pages are mounted (scm_portal/tenancy/urls.py: "financing/"); used only
+# while their URL names are not installed.
+APPLY_PATH = "/t/{tenant}/financing/apply/"
+APPLICATION_PATH = "/t/{tenant}/financing/{id}/"
 
 
 def _reversed(name, fallback, **kwargs):
@@ -22,5 +23,8 @@ def apply_url(tenant_slug):
 
 def application_url(tenant_slug, ref):
     """One financing application's page."""
-    return _reversed("finance:application", APPLICATION_PATH.format(tenant=tenant_slug, id=ref), tenant=tenant_slug,
-                     pk=ref)
+    try:
+        pk = int(ref)
+    except (TypeError, ValueError):
+        return None  # not an application's id: shown as text
+    return _reversed("finance:detail", APPLICATION_PATH.format(tenant=tenant_slug, id=pk), tenant=tenant_slug, pk=pk)

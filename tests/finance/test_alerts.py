@@ -8,6 +8,7 @@ import pytest
 from alerts.models import Alert
 from alerts.registry import KINDS
 from finance import services
+from finance.links import application_url
 from finance.models import FinancingApplication
 from messaging.models import Message
 from tests.api_contract import user
@@ -35,7 +36,9 @@ def test_the_alert_is_about_its_application(full_demo, api):
     assert (alert.subject_kind, alert.subject_ref) == ("financing_application", str(application.pk))
     subject = KINDS["financing_overdue"].subject
     assert subject.ref(alert) == str(application.pk)
-    assert subject.url("acme", application.pk).endswith(f"/t/acme/finance/applications/{application.pk}/")
+    assert subject.url("acme", application.pk) == application_url("acme", application.pk)
+    assert application_url("acme", application.pk).startswith("/t/acme/") and f"/{application.pk}/" in subject.url("acme", application.pk)
+    assert subject.url("acme", "not-an-id") is None
     response = api.as_user(user("acme.finance")).get(f"/api/v1/t/acme/alerts/{alert.pk}/")
     assert response.status_code == 200, response.content
     body = response.json()
@@ -77,7 +80,7 @@ def test_the_board_links_the_alert_to_its_application(full_demo):
     client.force_login(user("acme.finance"))
     page = client.get("/t/acme/alerts/?kind=financing_overdue")
     assert page.status_code == 200
-    assert f"/t/acme/finance/applications/{application.pk}/" in page.content.decode()
+    assert f'href="{application_url("acme", application.pk)}"' in page.content.decode()
 
 
 def test_repaying_an_overdue_application_recovers_its_alert(full_demo):

@@ -132,7 +132,7 @@ def test_the_database_refuses_a_malformed_number(demo):
 
 # --- the page ------------------------------------------------------------------------------------
 
-PAGE = "/t/acme/finance/bank-account/"
+PAGE = "/t/acme/financing/bank-account/"
 
 
 def browser(username):

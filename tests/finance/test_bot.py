@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from finance import services
+from finance.links import apply_url
 from finance.models import FinancingTerms
 from messaging.bot import match_intent
 from messaging.models import Message
@@ -71,7 +72,8 @@ def test_a_supplier_is_told_its_eligible_receivables_their_cost_and_where_to_app
         assert f"#{receivable.pk}" in chinese and str(quote.cost) in chinese
     assert english.index(f"#{second.pk}") < english.index(f"#{first.pk}")  # the soonest due first
     assert f"#{pledged.pk}" not in english and f"#{others.pk}" not in english and "2,000" not in english
-    assert "/t/acme/finance/apply/" in english and "/t/acme/finance/apply/" in chinese
+    assert apply_url("acme") in english and apply_url("acme") in chinese
+    assert apply_url("acme").startswith("/t/acme/") and apply_url("acme").endswith("/apply/")
     assert english.startswith("You can finance these confirmed receivables")
     assert chinese != english and "融资" in chinese
 
@@ -95,7 +97,7 @@ def test_another_supplier_asking_sees_only_its_own(demo, api):
 def test_nothing_to_finance_is_said_plainly(demo, api):
     answer = ask("supa.rep", room_of("acme", "sup-a"), "@bot I want financing")
     assert answer.text["key"] == "finance.bot.none_eligible"
-    assert "/t/acme/finance/apply/" in read(api, "supa.rep", answer, "en")
+    assert apply_url("acme") in read(api, "supa.rep", answer, "en")
 
 
 def test_someone_who_is_not_a_supplier_is_pointed_at_financing(demo, api):
