@@ -57,4 +57,4 @@ def bank_account(request):
 def _chosen(request, context):
     """The organisation named by `?organization=<id>` (a rep of several suppliers), else None."""
     value = request.GET.get("organization", "")
-    return int(value) if value.isdigit() and int(value) < 2**63 else None
+    return int(value) if value.isascii() and value.isdigit() and int(value) < 2**63 else None

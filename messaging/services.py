@@ -23,6 +23,7 @@ from messaging.lock_objects import room_lock, room_lock_sent, rooms_lock
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
 from messaging.texts import Text, check_text, register_text, text_render
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
+from scm_portal.api.text import UNSTORABLE_MESSAGE, is_unstorable
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.roles import CORE_ROLES, Role
 
@@ -415,6 +416,8 @@ def check_action_input(entry, data):
             raise ValidationError({name: _("This button needs it: fill it in.")})
         if len(value) > INPUT_MAX:
             raise ValidationError({name: _("At most %(n)d characters.") % {"n": INPUT_MAX}})
+        if is_unstorable(value):  # a socket frame's text is not checked by the API's parsers
+            raise ValidationError({name: UNSTORABLE_MESSAGE})
         checked[name] = value.strip()
     return checked
 
