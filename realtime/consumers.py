@@ -734,8 +734,13 @@ def _room(user, access, room_id):
     own view of its access may be up to a poll old)."""
     from messaging.models import Room
     from scm_portal.tenancy.access import access_tenant_context_and_row
+    from scm_portal.tenancy.totp import totp_verified_at_for
 
-    return access_tenant_context_and_row(user, access.tenant_id, Room, room_id)
+    context, room = access_tenant_context_and_row(user, access.tenant_id, Room, room_id)
+    # The socket's TOTP verification as it is now, read only if something asks (a money button
+    # rendered in a sync page, or pressed).
+    credential = getattr(access, "credential", ())
+    return replace(context, second_factor=lambda: totp_verified_at_for(user, *credential) if credential else None), room
 
 
 def _room_head(user, access, room_id):
@@ -780,13 +785,10 @@ def _read(user, access, room_id, seq):
 def _press(user, access, room_id, seq, action, data=None):
     from messaging.access import access_message
     from messaging.services import action_press
-    from scm_portal.tenancy.totp import totp_verified_at_for
 
     context, room = _room(user, access, room_id)
     if not isinstance(action, str):
         raise ValidationError({"action": "action must be a string."})
-    # A money button checks the socket's TOTP verification as it is now, not as it was at connect.
-    context = replace(context, second_factor=lambda: totp_verified_at_for(user, *access.credential))
     message = access_message(user, room, seq)
     with translation.override(access.language):  # a refusal in the presser's language
         press, created = action_press(tenant=context.tenant, actor=user, room=room, message=message, action=action,
