@@ -1,19 +1,21 @@
 """GET, PUT bank-account/: a supplier organisation's payout account in the tenant.
 
 GET: the organisation's reps see theirs (`?organization=<slug>` when they represent several), the
-tenant's finance viewers any supplier's (`?organization=<slug>` required); 404 when there is none
+tenant's finance viewers any supplier's (`?organization=<slug>` required: 400 without); 404 when there is none
 or it is not theirs to see. PUT `{"account_name", "bank_name", "account_number"}`: the
 organisation's reps, with TOTP verified within settings.MONEY_OTP_MAX_AGE (403 `otp_required`
 otherwise); creates or replaces it. Writes go through finance.services.bank_account_save."""
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from finance import services
-from finance.models import BankAccount
+from finance.models import FINANCE_VIEWERS, SUPPLIER_ROLES, BankAccount
 from scm_portal.api.parsers import JSONParser
 from scm_portal.api.serializers import StrictSerializer
 from scm_portal.api.viewsets import TenantContextMixin
@@ -64,7 +66,10 @@ class BankAccountView(TenantContextMixin, APIView):
     def get(self, request, tenant):
         organization_id = self._organization_id(request)
         if organization_id is None:
-            # Implied only for a supplier's rep: their one organisation.
+            # Implied only for a supplier's rep (their one organisation); the tenant's finance
+            # viewers read any supplier's, and must name it.
+            if self.tenant_context.roles & FINANCE_VIEWERS and not self.tenant_context.organizations(SUPPLIER_ROLES):
+                raise ValidationError({"organization": _("Name the supplier: ?organization=<slug>.")})
             organization_id = services.bank_account_organization(self.tenant_context)
         account = (
             BankAccount.objects.for_tenant(self.tenant).visible_to(request.user, context=self.tenant_context)

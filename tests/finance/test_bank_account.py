@@ -93,7 +93,8 @@ def test_who_sees_it(demo, api):
     verify("supa.rep")
     put(api, "supa.rep", GOOD)
     assert api.as_user(user("acme.finance")).get(URL + "?organization=sup-a").status_code == 200
-    assert api.as_user(user("acme.finance")).get(URL).status_code == 403  # names no supplier
+    assert api.as_user(user("acme.finance")).get(URL).status_code == 400  # names no supplier
+    assert api.as_user(user("acme.buyer")).get(URL).status_code == 403  # neither a supplier nor finance
     assert api.as_user(user("supb.rep")).get(URL + "?organization=sup-a").status_code == 404
     assert api.as_user(user("supb.rep")).get(URL).status_code == 404  # has none
     assert api.as_user(user("bank.officer")).get(URL + "?organization=sup-a").status_code == 404
