@@ -12,11 +12,16 @@ class FinanceConfig(AppConfig):
         cards.register_texts()  # what finance's cards and alerts say, per reader
         self.register_alert_kinds()
         self.register_subjects()
+        from finance import actions, bot
+
+        actions.register_actions()  # approve / reject / disburse on the financing cards
+        bot.register()  # "我想融资" / "I want financing", /financing
 
     @staticmethod
     def register_subjects():
         """Messages may be linked to an invoice or a financing application (`subject`), resolved only
         among the records the user may see."""
+        from finance.actions import financing_application_states
         from finance.models import FinancingApplication, Invoice
         from messaging import registry
 
@@ -33,15 +38,21 @@ class FinanceConfig(AppConfig):
 
         registry.register_subject("invoice", resolve=resolver(Invoice), label=lambda invoice: invoice.number)
         registry.register_subject("financing_application", resolve=resolver(FinancingApplication),
-                                  label=lambda application: f"FA-{application.pk}")
+                                  label=lambda application: f"FA-{application.pk}", state=financing_application_states)
 
     @staticmethod
     def register_alert_kinds():
         """`financing_overdue`: a disbursed application not repaid by its maturity date
         (finance.services.financing_overdue_sweep); its title and body come from finance/cards.py."""
         from alerts.models import Severity
-        from alerts.registry import register_alert_kind
+        from alerts.registry import AlertSubject, register_alert_kind
         from finance.cards import financing_overdue_text
+        from finance.links import application_url
 
+        # Its subject is the application (subject_kind financing_application, its id): the board,
+        # the alert's API and its page link to it.
+        subject = AlertSubject(field="financing_application", subject_kind="financing_application",
+                               label=_("Financing application"), per_label=_("Alerts per financing application"),
+                               url=application_url)
         register_alert_kind("financing_overdue", label=_("Financing overdue"), severity=Severity.CRITICAL,
-                            render=financing_overdue_text)
+                            subject=subject, render=financing_overdue_text)

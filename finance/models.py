@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils.translation import pgettext_lazy
 
 from finance.money import CURRENCY_CHOICES
+from scm_portal.errors import SecondFactorRequired
 from scm_portal.tenancy.models import Organization, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
 from scm_portal.tenancy.roles import Role
@@ -42,8 +43,9 @@ class FinanceConflict(Exception):
         self.code = code
 
 
-class OtpRequired(Exception):
-    """A money action without a second factor verified recently enough (403 `otp_required`)."""
+class OtpRequired(SecondFactorRequired):
+    """A money action without a second factor verified recently enough (403 `otp_required`,
+    from the API and from a button press alike)."""
 
 
 # --- invoices --------------------------------------------------------------------------------
@@ -385,6 +387,10 @@ class Disbursement(models.Model):
     at = models.DateTimeField()
     response_status = models.PositiveSmallIntegerField(default=201)
     response_body = models.BinaryField()
+    # Where it was paid: the supplier's payout account then (BankAccount), and a copy of its
+    # details, which a later change of the account does not touch. None: no account on file.
+    bank_account = models.ForeignKey("BankAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    paid_to = models.JSONField(null=True, blank=True)  # {"account_name", "bank_name", "account_number"}
 
     objects = TenantQuerySet.as_manager()
     access_policy = APPLICATION_PART_ACCESS
@@ -412,3 +418,38 @@ class Repayment(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="repayment_amount_positive")]
+
+
+# --- payout accounts -------------------------------------------------------------------------
+
+
+class BankAccount(models.Model):
+    """A supplier organisation's payout account in a tenant: where a disbursement of its financing
+    is paid. Changed only by the organisation's reps with a fresh second factor
+    (finance.services.bank_account_save); each disbursement keeps a copy of the account it paid to,
+    so a later change never rewrites where money went."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    account_name = models.CharField(max_length=200)  # 户名
+    bank_name = models.CharField(max_length=200)  # 开户行
+    account_number = models.CharField(max_length=34)  # 账号: digits and capitals (an IBAN at most)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = AccessPolicy(
+        core={"view": FINANCE_VIEWERS}, partner={"view": SUPPLIER_ROLES, "change": SUPPLIER_ROLES},
+        partner_field="organization",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "organization"], name="bank_account_one_per_organization"),
+            models.CheckConstraint(condition=Q(account_number__regex=r"^[0-9A-Z]{6,34}$"), name="bank_account_number_format"),
+            models.CheckConstraint(condition=~Q(account_name="") & ~Q(bank_name=""), name="bank_account_names_given"),
+        ]
+
+    def __str__(self):
+        return f"{self.bank_name} ····{self.account_number[-4:]}"

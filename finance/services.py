@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from finance import lock_objects
 from finance.models import (
     FINANCE_APPROVERS,
+    BankAccount,
     FUNDER_ROLES,
     SUPPLIER_ROLES,
     APPLICATION_TRANSITIONS,
@@ -123,21 +124,34 @@ def _partner(tenant, organization, kind, field):
 # --- cards in the rooms ----------------------------------------------------------------------
 
 
-def financing_rooms_lock(tenant, *organization_ids):
+def financing_rooms_lock(tenant, *organization_ids, alert_of=None):
     """Locks the partner rooms of these organisations in `tenant` (the supplier's, the funder's), the
-    first locks of every write that posts a card; returns them."""
+    first locks of every write that posts a card; returns them. `alert_of`: a supplier whose
+    `financing_overdue` alert the write may recover: the rooms of its cards (the tenant's internal
+    room and the supplier's) are locked in the same statement, but not returned (no card of the
+    application goes there)."""
+    from alerts.lock_objects import alert_room_ids
     from messaging.lock_objects import rooms_lock
     from messaging.models import Room
 
-    ids = Room.objects.filter(tenant=tenant, partnership__active=True, partnership__organization_id__in=organization_ids)
-    return list(rooms_lock(list(ids.values_list("pk", flat=True))).values())
+    ids = list(Room.objects.filter(tenant=tenant, partnership__active=True, partnership__organization_id__in=organization_ids)
+               .values_list("pk", flat=True))
+    extra = [row["pk"] for row in alert_room_ids(tenant_id=tenant.pk, partner_id=alert_of)] if alert_of else []
+    locked = rooms_lock(ids + extra)
+    return [locked[pk] for pk in sorted(ids)]
 
 
 def financing_card_post(tenant, rooms, application, event, **params):
-    """An event card about `application` in each of `rooms` (locked by the caller), linked to it as
-    subject `{"kind": "financing_application", "id": id}`, its text read in each reader's language."""
-    from finance.cards import financing_card_text
-    from messaging.services import event_post_many
+    """An event card about `application` in each of `rooms` (locked by the caller: the supplier's
+    room and the funder's room in the tenant), linked to it as subject
+    `{"kind": "financing_application", "id": id}`, its text read in each reader's language.
+
+    The card carries the buttons of its moment (finance.cards.CARD_ACTIONS: approve and reject
+    while it awaits a decision, disburse once the funder approved), which finance.actions offers
+    each reader as they may press them; and, the application having moved on, the buttons of
+    every earlier card about it are refreshed for their readers after commit."""
+    from finance.cards import CARD_ACTIONS, financing_card_step, financing_card_text
+    from messaging.services import event_post_many, message_cards_refresh
 
     values = {
         "id": application.pk, "supplier": application.supplier.name, "funder": application.funder.name,
@@ -146,13 +160,95 @@ def financing_card_post(tenant, rooms, application, event, **params):
         "maturity": application.maturity_date.isoformat(), **params,
     }
     text = financing_card_text(event, values)  # a Decimal is stored as the text it shows
+    actions = CARD_ACTIONS.get(event, ())
     payload = {"application": application.pk, "event": event, "state": application.state,
                "amount": str(quantize(application.amount, application.currency)), "currency": application.currency}
-    return event_post_many([
+    if actions:
+        decisions = Approval.objects.filter(application=application).count()
+        payload["step"] = financing_card_step(application.state, decisions)
+    messages = event_post_many([
         {"tenant": tenant, "room": room, "text": text, "payload": payload, "subject_kind": "financing_application",
-         "subject_ref": str(application.pk)}
+         "subject_ref": str(application.pk), "actions": actions}
         for room in rooms
     ], locked={room.pk: room for room in rooms})
+    message_cards_refresh(tenant=tenant, subject_kind="financing_application", subject_ref=application.pk)
+    return messages
+
+
+# --- payout accounts -------------------------------------------------------------------------
+
+BANK_ACCOUNT_FIELDS = ("account_name", "bank_name", "account_number")
+
+
+def bank_account_details(account):
+    """What a disbursement keeps of the account it paid to."""
+    return {name: getattr(account, name) for name in BANK_ACCOUNT_FIELDS}
+
+
+def bank_account_organization(context, organization=None):
+    """The supplier organisation whose payout account the actor manages: `organization` (an id)
+    if they are its rep, else their only one; 403 for someone who represents no supplier here, 400
+    when they represent several and named none."""
+    organizations = _supplier_orgs(context)
+    if not organizations:
+        raise PermissionDenied(_("Only a supplier's representatives manage its payout account."))
+    if organization is None:
+        if len(organizations) > 1:
+            raise ValidationError({"organization": _("You represent several suppliers here: name one.")})
+        return next(iter(organizations))
+    if organization not in organizations:
+        raise PermissionDenied(_("Only a supplier's representatives manage its payout account."))
+    return organization
+
+
+def _clean_text(value, field, max_length):
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError({field: _("This field is required.")})
+    value = " ".join(value.split())
+    if len(value) > max_length:
+        raise ValidationError({field: _("At most %(n)d characters.") % {"n": max_length}})
+    return value
+
+
+def check_account_number(value):
+    """The account number as stored: spaces and dashes people type removed, letters in capitals;
+    6 to 34 digits or letters (a Chinese account of 16-19 digits, an IBAN)."""
+    if not isinstance(value, str):
+        raise ValidationError({"account_number": _("Give the account number.")})
+    number = "".join(value.split()).replace("-", "").upper()
+    if not 6 <= len(number) <= 34 or not number.isascii() or not number.isalnum():
+        raise ValidationError({"account_number": _("An account number is 6 to 34 digits or letters.")})
+    return number
+
+
+@transaction.atomic
+def bank_account_save(*, tenant, actor, context, account_name, bank_name, account_number, verified_at,
+                      organization=None):
+    """Sets the payout account of the actor's supplier organisation (creates or replaces it): the
+    organisation's reps only, with TOTP verified within settings.MONEY_OTP_MAX_AGE (bank details
+    decide where money goes). Returns the account."""
+    check_context(context, tenant=tenant, user=actor)
+    organization_id = bank_account_organization(context, organization)
+    values = {
+        "account_name": _clean_text(account_name, "account_name", 200),
+        "bank_name": _clean_text(bank_name, "bank_name", 200),
+        "account_number": check_account_number(account_number),
+    }
+    check_second_factor(verified_at)
+    account = (BankAccount.objects.for_tenant(tenant).select_for_update(of=("self",))
+               .filter(organization_id=organization_id).first())
+    if account is None:
+        try:
+            with transaction.atomic():
+                return BankAccount.objects.create(tenant=tenant, organization_id=organization_id, updated_by=actor, **values)
+        except IntegrityError:  # created at the same moment by another request: change that one
+            account = (BankAccount.objects.for_tenant(tenant).select_for_update(of=("self",))
+                       .get(organization_id=organization_id))
+    for name, value in values.items():
+        setattr(account, name, value)
+    account.updated_by = actor
+    account.save(update_fields=[*values, "updated_by", "updated_at"])
+    return account
 
 
 # --- invoices and receivables ----------------------------------------------------------------
@@ -546,6 +642,7 @@ def _disbursement_body(application, disbursement):
         "currency": application.currency, "disbursement": {
             "amount": str(quantize(disbursement.amount, disbursement.currency)),
             "currency": disbursement.currency, "at": disbursement.at.isoformat(), "by": disbursement.disbursed_by.username,
+            "paid_to": disbursement.paid_to,
         },
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
@@ -604,9 +701,12 @@ def _disburse(tenant, actor, application, key, request_hash):
     now = timezone.now()
     check_application_transition(application, S.DISBURSED)
     application.state, application.disbursed_at = S.DISBURSED, now
+    # Paid to the supplier's payout account as it is now (a copy: a later change does not move it).
+    account = BankAccount.objects.for_tenant(tenant).filter(organization_id=application.supplier_id).first()
     disbursement = Disbursement(
         tenant=tenant, application=application, idempotency_key=key, request_hash=request_hash, amount=application.amount,
-        currency=application.currency, disbursed_by=actor, at=now, response_status=201,
+        currency=application.currency, disbursed_by=actor, at=now, response_status=201, bank_account=account,
+        paid_to=bank_account_details(account) if account is not None else None,
     )
     # The row is never changed once written (migration 0002): the answer goes in with it.
     disbursement.response_body = _disbursement_body(application, disbursement)
@@ -622,9 +722,11 @@ def financing_repay(*, tenant, actor, context, application):
     are settled."""
     check_context(context, tenant=tenant, user=actor)
     check_finance_approver(context)
-    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
+    # With the rooms of its overdue alert's cards, which a repayment of an overdue one recovers.
+    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id, alert_of=application.supplier_id)
     application = lock_objects.application_lock(tenant, application.pk)
     check_application_transition(application, S.REPAID)
+    was_overdue = application.state == S.OVERDUE
     now = timezone.now()
     repayment = Repayment.objects.create(tenant=tenant, application=application, amount=application.amount,
                                          currency=application.currency, repaid_by=actor, at=now)
@@ -634,18 +736,36 @@ def financing_repay(*, tenant, actor, context, application):
     rows = lock_objects.receivables_lock(tenant, items.values_list("receivable_id", flat=True))
     Receivable.objects.filter(pk__in=[r.pk for r in rows]).update(state=ReceivableState.SETTLED)
     financing_card_post(tenant, rooms, application, "repaid")
+    if was_overdue:
+        _overdue_alert_recover(tenant, application)
     return repayment
+
+
+def _overdue_alert_recover(tenant, application):
+    """Repaid after all: its `financing_overdue` alert is resolved (recovered), its cards say so.
+    The caller holds the rooms of the alert's cards (financing_rooms_lock(alert_of=)): every lock
+    of an alert is taken by a holder of all its cards' rooms (docs/ARCHITECTURE.md)."""
+    from alerts.services import alert_recover
+    from messaging.texts import Text
+
+    alert_recover(tenant=tenant, dedupe_key=overdue_alert_key(application),
+                  note=Text("finance.overdue.repaid", {"id": application.pk}))
+
+
+def overdue_alert_key(application):
+    """The dedupe key of an application's `financing_overdue` alert."""
+    return f"financing_overdue:{application.pk}"
 
 
 def financing_overdue_sweep(*, today=None, batch=100):
     """Marks disbursed applications past maturity overdue and raises `financing_overdue` for each.
 
-    Per tenant and supplier: the rooms the alert's cards go to first (the lock order), then the
-    due applications FOR UPDATE SKIP LOCKED (one being repaid right now is skipped, and the next
-    sweep sees it repaid). Returns how many it marked."""
-    from alerts.lock_objects import alert_rooms_lock_sent
+    Per tenant and supplier: the rooms first (the lock order), in one statement: those the alert's
+    cards go to (the internal room, the supplier's) and the funders' rooms, where the application's
+    `overdue` card goes with the supplier's; then the due applications FOR UPDATE SKIP LOCKED (one
+    being repaid right now is skipped, and the next sweep sees it repaid). Returns how many it
+    marked."""
     from alerts.services import alert_raise
-    from django.db import router
 
     marked = 0
     due = FinancingApplication.objects.filter(state=S.DISBURSED)
@@ -656,17 +776,27 @@ def financing_overdue_sweep(*, today=None, batch=100):
 
             tenant = Tenant.objects.get(pk=tenant_id)
             day = today or _today(tenant)
-            alert_rooms_lock_sent(tenant_id, supplier_id, router.db_for_write(FinancingApplication))()
+            funders = set(due.filter(tenant_id=tenant_id, supplier_id=supplier_id, maturity_date__lt=day)
+                          .values_list("funder_id", flat=True))
+            if not funders:
+                continue
+            financing_rooms_lock(tenant, supplier_id, *sorted(funders), alert_of=supplier_id)
             rows = list(
                 due.filter(tenant_id=tenant_id, supplier_id=supplier_id, maturity_date__lt=day)
-                .select_for_update(of=("self",), skip_locked=True).select_related("supplier").order_by("pk")[:batch]
+                .select_for_update(of=("self",), skip_locked=True).select_related("supplier", "funder").order_by("pk")[:batch]
             )
+            # A funder that became due only after the rooms were locked: its room waits for the next sweep.
+            rows = [application for application in rows if application.funder_id in funders]
             now = timezone.now()
             for application in rows:
                 application.state, application.overdue_at = S.OVERDUE, now
                 application.save(update_fields=["state", "overdue_at", "updated_at"])
+                # Its rooms are held already: read again (as they are now, after the previous
+                # application's card and alert), the card first, then the alert (which reads its own).
+                financing_card_post(tenant, financing_rooms_lock(tenant, supplier_id, application.funder_id), application,
+                                    "overdue")
                 alert_raise(
-                    tenant=tenant, kind="financing_overdue", dedupe_key=f"financing_overdue:{application.pk}",
+                    tenant=tenant, kind="financing_overdue", dedupe_key=overdue_alert_key(application),
                     subject_kind="financing_application", subject_ref=str(application.pk), partner=application.supplier,
                     core_audience=sorted(FINANCE_APPROVERS),
                     payload={"application": application.pk, "amount": str(quantize(application.amount, application.currency)),

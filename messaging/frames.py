@@ -64,7 +64,8 @@ def action_availability(message, name, context, record):
 
 def message_actions(message, *, context=None, record=None, language=None):
     """The message's buttons as this reader sees them: [{"name", "label", "enabled"}, and "url" for
-    a link button], labels in
+    a link button, "input" (the fields a press carries) and "hint" (why a disabled one is) where
+    they apply], labels in
     `language`. Without a `context` (no reader known), every stored button, enabled."""
     if not message.actions:
         return []
@@ -83,6 +84,10 @@ def message_actions(message, *, context=None, record=None, language=None):
             button = {"name": name, "label": label, "enabled": state == "enabled"}
             if entry is not None and entry.url is not None:
                 button["url"] = entry.url(message=message)  # a link button: opens the page
+            if entry is not None and entry.inputs:
+                button["input"] = list(entry.inputs)  # the fields a press carries (a reason)
+            if state == "disabled" and entry is not None and entry.hint:
+                button["hint"] = str(entry.hint)  # why it is greyed, and how to make it pressable
             found.append(button)
         return found
 

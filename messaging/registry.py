@@ -26,7 +26,7 @@ class Action:
     rooms: Callable | None = None
     # available(*, message, context, record) -> "enabled" | "disabled" | "gone" | None: whether this
     # reader is offered the button now. `context`: the reader's TenantContext; decide from its tenant and
-    # memberships only, never the user id (readers with the same memberships share one socket
+    # memberships only, never the user id unless `personal` (readers with the same memberships share one socket
     # frame). `record`: what the message's subject kind's `state` loader gave for its subject (None
     # without one). No database access: it runs for every reader of every card. None: not this
     # reader's to press (their role; a press is refused 403); "disabled": shown greyed, "gone": not
@@ -34,9 +34,20 @@ class Action:
     # answers why: StateConflict, 409). Without one: offered, enabled, to whoever may write in the room.
     available: Callable | None = None
     # url(*, message) -> a path in the portal: a button that opens a page instead of being pressed,
-    # for a next step that needs input a press cannot carry (a reason, a form). Offered by the same
+    # for a next step that needs input a press cannot carry (a form). Offered by the same
     # `available` rules; the page checks again. None: a pressable button.
     url: Callable | None = None
+    # personal=True: `available` also reads who the reader is (context.user_id: the maker, one who
+    # decided already) and how their credential is verified (context.second_factor_at): each
+    # reader's buttons are then decided for them alone, never shared with others of the same
+    # memberships (realtime.hub.ReaderFrames). For the few cards that need it (money decisions).
+    personal: bool = False
+    # What a disabled button tells its reader (why, and how to make it pressable); a lazy translation.
+    hint: str | None = None
+    # Text fields a press carries (`{"reason": "..."}` in the press body or socket frame): the
+    # handler then receives them as `data` (a dict of strings, each given and at most 2,000
+    # characters); a press with others is a 400.
+    inputs: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -68,14 +79,16 @@ INTENTS: dict[str, Intent] = {}
 SUBJECTS: dict[str, Subject] = {}
 
 
-def register_action(name, *, label, handler=None, rooms=None, available=None, url=None):
+def register_action(name, *, label, handler=None, rooms=None, available=None, url=None, personal=False, hint=None,
+                    inputs=()):
     """`label`: a lazy translation, shown in each reader's language (and a registered text,
-    `action_text_key(name)`, for the notices that name the button); `available`, `url`: see Action.
-    A link button (`url`) has no handler: pressing it is refused."""
+    `action_text_key(name)`, for the notices that name the button); `available`, `url`, `personal`,
+    `hint`, `inputs`: see Action. A link button (`url`) has no handler: pressing it is refused."""
     if (handler is None) == (url is None):
         raise TypeError(f"register_action({name!r}): give a handler, or a url for a link button")
     register_text(action_text_key(name), label)
-    ACTIONS[name] = Action(name=name, label=label, handler=handler, rooms=rooms, available=available, url=url)
+    ACTIONS[name] = Action(name=name, label=label, handler=handler, rooms=rooms, available=available, url=url,
+                           personal=personal, hint=hint, inputs=tuple(inputs))
 
 
 def action_text_key(name):

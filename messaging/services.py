@@ -23,6 +23,7 @@ from messaging.lock_objects import room_lock, room_lock_sent, rooms_lock
 from messaging.models import ActionPress, Attachment, Message, MessageKind, ReadState, Room, RoomKind
 from messaging.texts import Text, check_text, register_text, text_render
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
+from scm_portal.api.text import UNSTORABLE_MESSAGE, is_unstorable
 from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.roles import CORE_ROLES, Role
 
@@ -396,8 +397,33 @@ def room_read(*, tenant, user, room, seq):
     return state
 
 
+INPUT_MAX = 2000
+
+
+def check_action_input(entry, data):
+    """The press's input for an action that takes some (registry.Action.inputs): each field a
+    non-empty string of at most INPUT_MAX characters, stripped; nothing else. 400 otherwise."""
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ValidationError({"data": _("Send the button's fields as an object.")})
+    unknown = set(data) - set(entry.inputs)
+    if unknown:
+        raise ValidationError({name: _("This button takes no such field.") for name in sorted(unknown, key=str)})
+    checked = {}
+    for name in entry.inputs:
+        value = data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise ValidationError({name: _("This button needs it: fill it in.")})
+        if len(value) > INPUT_MAX:
+            raise ValidationError({name: _("At most %(n)d characters.") % {"n": INPUT_MAX}})
+        if is_unstorable(value):  # a socket frame's text is not checked by the API's parsers
+            raise ValidationError({name: UNSTORABLE_MESSAGE})
+        checked[name] = value.strip()
+    return checked
+
+
 @transaction.atomic
-def action_press(*, tenant, actor, room, message, action, context):
+def action_press(*, tenant, actor, room, message, action, context, data=None):
     """Presses an action button: permission checked now, handler run once, outcome posted.
 
     Returns (press, created). A second press of the same button is answered with the first
@@ -409,6 +435,9 @@ def action_press(*, tenant, actor, room, message, action, context):
     An action whose handler also writes to other rooms names them when it is registered
     (`register_action(..., rooms=)`); they are locked with the pressed room, in id order, before
     the handler locks anything else (the alert buttons: every room holding a card of the alert).
+
+    `data`: the fields a button takes (`register_action(..., inputs=)`: a reject's reason), handed
+    to its handler as `data`; a press of a button without inputs carries none.
     """
     check_context(context, tenant=tenant, user=actor)
     if action not in {a["name"] for a in message.actions}:
@@ -421,6 +450,10 @@ def action_press(*, tenant, actor, room, message, action, context):
     record = subject_records([message]).get((message.subject_kind, message.subject_ref))
     if action_availability(message, action, context, record) is None:
         raise PermissionDenied(_("Your role may not press this button."))
+    # Fields the button takes (a reason): checked before anything is locked; none for the others.
+    extra = {"data": check_action_input(entry, data)} if entry.inputs else {}
+    if data and not entry.inputs:
+        raise ValidationError({"data": _("This button takes no fields.")})
     others = set(entry.rooms(tenant=tenant, message=message)) - {room.pk} if entry.rooms else set()
     # Lock order (docs/ARCHITECTURE.md): the rooms first, like every message write; the handler
     # then locks the record it acts on.
@@ -429,7 +462,7 @@ def action_press(*, tenant, actor, room, message, action, context):
     if existing is not None:
         return existing, False
     # Errors speak the presser's language; the outcome line is keyed, read in each reader's.
-    result = entry.handler(tenant=tenant, actor=actor, message=message, room=room, context=context) or {}
+    result = entry.handler(tenant=tenant, actor=actor, message=message, room=room, context=context, **extra) or {}
     said = result.get("message") or Text("messaging.action.pressed", {
         "who": actor.get_full_name() or actor.username, "label": Text(registry.action_text_key(action))})
     if isinstance(said, Text):

@@ -15,7 +15,11 @@ from messaging.models import Room
 from scm_portal.tenancy.context import TenantContext
 from scm_portal.tenancy.language import reader_language
 from scm_portal.tenancy.models import Membership, Tenant
-from scm_portal.tenancy.roles import CORE_ROLES
+from scm_portal.tenancy.roles import CORE_ROLES, Role
+from scm_portal.tenancy.totp import totp_verified_at_for
+
+# Roles whose buttons depend on a fresh second factor (finance's approve, reject, disburse).
+MONEY_ROLES = frozenset({Role.FINANCE_APPROVER, Role.FUNDER_OFFICER})
 
 
 @dataclass(frozen=True)
@@ -34,12 +38,17 @@ class SocketAccess:
     language: str = ""
     context: TenantContext | None = field(default=None, compare=False)
     reader_key: str = ""
+    # The socket's credential (kind, secret): what its presses are TOTP-verified by (a press reads
+    # it fresh; the context above carries what it was when this was loaded, for the buttons).
+    credential: tuple = field(default=(), compare=False, repr=False)
 
 
-def load_socket_access(user, tenant_slug=None, tenant_id=None, accept_language=None, language=None):
+def load_socket_access(user, tenant_slug=None, tenant_id=None, accept_language=None, language=None, credential=()):
     """The rooms the user may see in the tenant, or None when they have no access at all.
     `language`: the socket's, once resolved (a reload keeps it); else resolved from
-    `accept_language` (the handshake's header), the user's saved language and the tenant's."""
+    `accept_language` (the handshake's header), the user's saved language and the tenant's.
+    `credential`: the socket's (kind, secret); for a user whose roles act on money, when it last
+    passed TOTP is read now, so that the hub decides their money buttons without a query."""
     if not user.is_authenticated or not user.is_active:
         return None
     tenant = Tenant.objects.filter(slug=tenant_slug).first() if tenant_slug else Tenant.objects.filter(pk=tenant_id).first()
@@ -51,13 +60,17 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None, accept_language=N
     roles = {role for role, _org in memberships}
     partner_ids = frozenset(org for role, org in memberships if role not in CORE_ROLES)
     # The memberships just read make the room rule's membership sub-queries constants.
-    context = TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(memberships))
+    second_factor = None
+    if credential and roles & MONEY_ROLES:
+        verified_at = totp_verified_at_for(user, *credential)
+        second_factor = lambda: verified_at  # noqa: E731 - a constant for the hub (no query there)
+    context = TenantContext(tenant=tenant, user_id=user.pk, memberships=frozenset(memberships), second_factor=second_factor)
     heads = dict(Room.objects.for_tenant(tenant).visible_to(user, "view", context=context).values_list("pk", "last_seq"))
     language = language or reader_language(accept_language=accept_language, user=user, tenant=tenant)
     key = language + "|" + ",".join(f"{role}:{org}" for role, org in sorted(set(memberships)))
     return SocketAccess(tenant_id=tenant.id, room_ids=frozenset(heads), is_core=bool(roles & CORE_ROLES),
                         roles=frozenset(roles), partner_ids=partner_ids, heads=heads, language=language,
-                        context=context, reader_key=sys.intern(key))
+                        context=context, reader_key=sys.intern(key), credential=tuple(credential))
 
 
 def credential_is_valid(user, kind, secret):

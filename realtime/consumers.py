@@ -12,6 +12,7 @@ import asyncio
 import collections
 import logging
 import random
+from dataclasses import replace
 from urllib.parse import parse_qs
 
 
@@ -125,7 +126,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         slug = scope["url_route"]["kwargs"]["tenant"]
-        self.access = await db(load_socket_access)(self.user, tenant_slug=slug, accept_language=self._asked_language())
+        self.access = await db(load_socket_access)(self.user, tenant_slug=slug, accept_language=self._asked_language(),
+                                                   credential=self._credential())
         if self.access is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
@@ -301,6 +303,9 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             self.rooms_joined.discard(room)
             await hub.leave(room, self)
 
+    def _credential(self):
+        return (self.scope.get("auth_kind"), self.scope.get("auth_secret"))
+
     async def _recheck(self, full=False):
         if self.closing:
             return
@@ -310,7 +315,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
                 await self.close(code=CLOSE_UNAUTHENTICATED)
                 self.closing = True
                 return
-        access = await db(load_socket_access)(self.user, tenant_id=self.access.tenant_id, language=self.access.language)
+        access = await db(load_socket_access)(self.user, tenant_id=self.access.tenant_id, language=self.access.language,
+                                              credential=self._credential())
         if access is None:
             self.closing = True
             await self.close(code=CLOSE_FORBIDDEN)
@@ -380,7 +386,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         except StateConflict as exc:
             await self._error(exc.code, exc.message, ref=ref)
         except PermissionDenied as exc:
-            await self._error("permission_denied", str(exc) or "Not allowed.", ref=ref)
+            # A refusal with its own code (`otp_required`: verify with TOTP first) keeps it.
+            await self._error(getattr(exc, "code", None) or "permission_denied", str(exc) or "Not allowed.", ref=ref)
         except ValidationError as exc:
             fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
             first = next(iter(fields.values()))[0]
@@ -441,7 +448,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         await db(_read)(self.user, self.access, frame["room"], frame.get("seq"))
 
     async def _on_action(self, frame):
-        press = await db(_press)(self.user, self.access, frame["room"], frame.get("seq"), frame.get("action"))
+        press = await db(_press)(self.user, self.access, frame["room"], frame.get("seq"), frame.get("action"),
+                                 frame.get("data"))
         await self._enqueue({"type": "action_result", "room": frame["room"], "ref": ref_of(frame), **press})
 
     # --- a room's backlog, delivered by this socket itself (a sync, a gap) -------------------------
@@ -726,8 +734,13 @@ def _room(user, access, room_id):
     own view of its access may be up to a poll old)."""
     from messaging.models import Room
     from scm_portal.tenancy.access import access_tenant_context_and_row
+    from scm_portal.tenancy.totp import totp_verified_at_for
 
-    return access_tenant_context_and_row(user, access.tenant_id, Room, room_id)
+    context, room = access_tenant_context_and_row(user, access.tenant_id, Room, room_id)
+    # The socket's TOTP verification as it is now, read only if something asks (a money button
+    # rendered in a sync page, or pressed).
+    credential = getattr(access, "credential", ())
+    return replace(context, second_factor=lambda: totp_verified_at_for(user, *credential) if credential else None), room
 
 
 def _room_head(user, access, room_id):
@@ -769,7 +782,7 @@ def _read(user, access, room_id, seq):
     room_read(tenant=context.tenant, user=user, room=room, seq=seq)
 
 
-def _press(user, access, room_id, seq, action):
+def _press(user, access, room_id, seq, action, data=None):
     from messaging.access import access_message
     from messaging.services import action_press
 
@@ -779,6 +792,6 @@ def _press(user, access, room_id, seq, action):
     message = access_message(user, room, seq)
     with translation.override(access.language):  # a refusal in the presser's language
         press, created = action_press(tenant=context.tenant, actor=user, room=room, message=message, action=action,
-                                      context=context)
+                                      context=context, data=data)
     return {"seq": message.seq, "action": action, "already_pressed": not created, "outcome_seq": press.outcome_seq,
             "pressed_by": press.actor.username}

@@ -245,7 +245,7 @@ class ReaderFrames:
     (language and memberships: realtime.access_state.SocketAccess.reader_key). A socket's share
     is then a dict lookup."""
 
-    __slots__ = ("event", "parts", "texts", "bodies", "message")
+    __slots__ = ("event", "parts", "texts", "bodies", "message", "personal")
 
     def __init__(self, event):
         self.event = event
@@ -253,13 +253,26 @@ class ReaderFrames:
         self.texts = {}  # (reader key, reference hidden) -> serialised frame
         self.bodies = {}  # language -> (body, body_html)
         self.message = None
+        self.personal = None  # whether its buttons are decided per person (computed once)
 
     def text_for(self, access, reference_hidden=False):
         key = (access.reader_key, reference_hidden)
+        if self._personal():
+            # Buttons decided per person (registry.Action.personal): this reader's own frame.
+            context = access.context
+            key += (context.user_id, context.second_factor_at) if context is not None else (None, None)
         text = self.texts.get(key)
         if text is None:
             text = self.texts[key] = self._build(access, reference_hidden)
         return text
+
+    def _personal(self):
+        if self.personal is None:
+            from messaging import registry
+
+            self.personal = any(getattr(registry.ACTIONS.get(a.get("name")), "personal", False)
+                                for a in self.parts.get("stored_actions") or ())
+        return self.personal
 
     def _build(self, access, reference_hidden):
         from messaging.references import without_reference

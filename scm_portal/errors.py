@@ -10,7 +10,7 @@ pages appear only with DEBUG=1, which Django checks before it calls these handle
 import logging
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
@@ -37,6 +37,14 @@ class StateConflict(Exception):
         super().__init__(str(message))
         self.message = str(message)
         self.code = code
+
+
+class SecondFactorRequired(PermissionDenied):
+    """An action that needs the credential verified with TOTP recently (money: approve, reject,
+    disburse, bank details). The API answers 403 `otp_required` with the message; a socket, an
+    error frame with it."""
+
+    code = "otp_required"
 
 
 def error_body(code, message, fields=None):

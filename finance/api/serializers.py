@@ -209,7 +209,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
         if d is None:
             return None
         return {"amount": money_str(d.amount, d.currency), "currency": d.currency, "at": d.at.isoformat(),
-                "by": d.disbursed_by.username}
+                "by": d.disbursed_by.username, "paid_to": d.paid_to}
 
 
 class EmptySerializer(StrictSerializer):

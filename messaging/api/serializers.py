@@ -80,6 +80,12 @@ class MessagePageSerializer(serializers.Serializer):
     next = serializers.CharField(allow_null=True)
 
 
+class ActionPressSerializer(serializers.Serializer):
+    """The fields a button takes, when it takes any (its frame's `input`): a reject's reason."""
+
+    reason = serializers.CharField(required=False, max_length=2000)
+
+
 class ActionResultSerializer(serializers.Serializer):
     seq = serializers.IntegerField()
     action = serializers.CharField()

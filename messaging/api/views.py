@@ -117,12 +117,14 @@ class MessageActionView(TenantContextMixin, APIView):
 
     parent_model = Room
 
-    @extend_schema(request=None, responses={200: s.ActionResultSerializer, 201: s.ActionResultSerializer})
+    @extend_schema(request=s.ActionPressSerializer, responses={200: s.ActionResultSerializer, 201: s.ActionResultSerializer})
     def post(self, request, tenant, room_id, seq, action_name):
         room = access_room(request.user, self.tenant, room_id, self.tenant_context)
         message = access_message(request.user, room, seq)
+        # The button's fields (its frame's `input`), checked by the service against what it takes.
+        data = request.data.dict() if hasattr(request.data, "dict") else request.data
         press, created = services.action_press(tenant=self.tenant, actor=request.user, room=room, message=message,
-                                               action=action_name, context=self.tenant_context)
+                                               action=action_name, context=self.tenant_context, data=data or None)
         body = {"seq": message.seq, "action": action_name, "already_pressed": not created,
                 "pressed_by": press.actor.username, "outcome_seq": press.outcome_seq}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -14,7 +14,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from scm_portal.errors import StateConflict, StructuredValidationError, error_body
+from scm_portal.errors import SecondFactorRequired, StateConflict, StructuredValidationError, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ def _in_json(response, context):
 def _error_response(exc, context):
     if isinstance(exc, StateConflict):
         return Response(error_body(exc.code, exc.message), status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, SecondFactorRequired):
+        return Response(error_body(exc.code, str(exc)), status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, StructuredValidationError):
         return Response(error_body(exc.code or "validation_error", exc.message, exc.fields), status=400)
     if isinstance(exc, DjangoValidationError):

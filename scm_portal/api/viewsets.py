@@ -13,12 +13,15 @@ needs rows outside the user's visibility says so in `dangerously_get_queryset()`
 filter still applies to it.
 """
 
+from dataclasses import replace
+
 from django.db.models import QuerySet
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.permissions import IsAuthenticated
 
 from scm_portal.tenancy.access import access_tenant_context
 from scm_portal.tenancy.language import activate_request_language
+from scm_portal.tenancy.totp import totp_verified_at
 
 ACTION_TO_PERMISSION = {
     "list": "view",
@@ -49,7 +52,10 @@ class TenantContextMixin:
 
     def check_permissions(self, request):
         super().check_permissions(request)  # anonymous -> 401
-        self.tenant_context = request.tenant_context = access_tenant_context(request.user, self.kwargs.get("tenant"))
+        context = access_tenant_context(request.user, self.kwargs.get("tenant"))
+        # The credential's TOTP verification, read only by what asks (money actions, their buttons).
+        context = replace(context, second_factor=lambda: totp_verified_at(request))
+        self.tenant_context = request.tenant_context = context
         self.tenant = self.tenant_context.tenant
         self.roles = self.tenant_context.roles
         # The answer in the reader's language: Accept-Language, else theirs, else the tenant's.

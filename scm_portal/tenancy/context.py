@@ -12,8 +12,9 @@ a much smaller query to build and to plan. A context is only as fresh as the req
 read it; build one per request (or per socket frame), never keep one across requests.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class TenantContext:
     user_id: int
     # (role, organization_id) of every active membership of the user in the tenant
     memberships: frozenset
+    # When the credential in use (the request's token or session, the socket's) last passed TOTP:
+    # a loader called at most once (`second_factor_at`), so that only what asks pays the query.
+    # None: not known here (a task, a command), read as "not verified".
+    second_factor: Callable | None = field(default=None, compare=False, repr=False)
 
     @property
     def tenant_id(self):
@@ -30,6 +35,12 @@ class TenantContext:
     @cached_property
     def roles(self):
         return frozenset(role for role, _org in self.memberships)
+
+    @cached_property
+    def second_factor_at(self):
+        """When this credential last passed TOTP (scm_portal.tenancy.totp), or None; money actions
+        compare it with settings.MONEY_OTP_MAX_AGE."""
+        return self.second_factor() if self.second_factor is not None else None
 
     def organizations(self, roles):
         """The organisations the user acts for in the tenant through one of `roles`."""

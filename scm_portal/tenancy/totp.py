@@ -72,6 +72,18 @@ def totp_verified_at(request):
         credential = _credential(request)
     except ValidationError:
         return None
+    return _verified_at(user, credential)
+
+
+def totp_verified_at_for(user, kind, secret):
+    """totp_verified_at for a credential known by kind ("token" or "session") and its secret (the
+    token's key, the session key): a socket's, which has no request to ask."""
+    if user is None or not user.is_authenticated or kind not in ("token", "session") or not secret:
+        return None
+    return _verified_at(user, f"{kind}:" + hashlib.sha256(secret.encode()).hexdigest())
+
+
+def _verified_at(user, credential):
     expires_at = (
         TotpVerification.objects.filter(credential=credential, user=user, expires_at__gt=timezone.now())
         .values_list("expires_at", flat=True).first()

@@ -2,6 +2,7 @@
 
 import functools
 import zoneinfo
+from dataclasses import replace
 
 from django.conf import settings
 from django.contrib import messages
@@ -26,6 +27,7 @@ from scm_portal.tenancy.access import (
     access_tenant_context,
 )
 from scm_portal.tenancy.language import SUPPORTED, activate_request_language
+from scm_portal.tenancy.totp import totp_verified_at
 from scm_portal.tenancy.models import InvitationKind, Membership, Organization, Partnership
 from scm_portal.tenancy.roles import ALL_ROLES, PARTNER_KINDS, Role
 from scm_portal.tenancy.selectors import (
@@ -46,7 +48,9 @@ def tenant_page(view):
     @login_required
     @functools.wraps(view)
     def wrapper(request, tenant, *args, **kwargs):
-        request.tenant_context = access_tenant_context(request.user, tenant)
+        # The session's TOTP verification, read only by what asks (money actions, their buttons).
+        request.tenant_context = replace(access_tenant_context(request.user, tenant),
+                                         second_factor=lambda: totp_verified_at(request))
         request.tenant = request.tenant_context.tenant
         if not _language_chosen_here(request):
             activate_request_language(request, request.tenant)

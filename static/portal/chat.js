@@ -314,7 +314,9 @@
         if (action.enabled === false) {
           button.disabled = true;
           button.setAttribute("data-enabled", "false");
+          if (action.hint) button.title = action.hint; // why it is greyed (e.g. verify with TOTP first)
         }
+        if (action.input && action.input.length) button.setAttribute("data-input", action.input.join(","));
         actions.appendChild(button);
         var outcome = state.outcomes.get(outcomeKey(seq, action.name));
         if (outcome) markDone(button, outcome);
@@ -706,12 +708,21 @@
       var node = button.closest("[data-seq]");
       var seq = Number(node.getAttribute("data-seq"));
       var action = button.getAttribute("data-action");
+      // A button that takes fields (a reject's reason) asks for them first; cancelling presses nothing.
+      var body;
+      var fields = (button.getAttribute("data-input") || "").split(",").filter(Boolean);
+      for (var i = 0; i < fields.length; i++) {
+        var value = window.prompt(t("action_input_" + fields[i]) || fields[i], "");
+        if (value === null || !value.trim()) return;
+        body = body || {};
+        body[fields[i]] = value.trim();
+      }
       button.disabled = true;
       button.setAttribute("aria-busy", "true");
       var note = button.parentNode.querySelector(".chat-error");
       if (note) note.remove();
       var url = roomApi + "messages/" + seq + "/actions/" + encodeURIComponent(action) + "/";
-      api("POST", url).then(function (result) {
+      api("POST", url, body).then(function (result) {
         // The outcome message arrives for everyone in the room; this answer is only quicker.
         var outcome = state.seen.get(result.outcome_seq);
         markDone(button, outcome ? outcome.frame : null);

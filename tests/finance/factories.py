@@ -108,8 +108,9 @@ def disburse(application, key="key-1", username="bank.officer"):
 
 def tenant_financing_flow(tenant_slug, text):
     """Rows of every finance model in another tenant (for the crawlers), through the services: an
-    invoice (number `text`) with an attachment, its receivable confirmed, terms, and an application
-    approved by two of the tenant's finance approvers and its funder, disbursed and repaid. Adds
+    invoice (number `text`) with an attachment, its receivable confirmed, terms, the supplier's
+    payout account, and an application approved by two of the tenant's finance approvers and its
+    funder, disbursed (to that account) and repaid. Adds
     the approvers, a funder partnership and its officer to the tenant as it goes."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -138,6 +139,9 @@ def tenant_financing_flow(tenant_slug, text):
                                              receivable=inv.receivable, due_date=tenant_today() + timedelta(days=30))
     application = services.financing_apply(tenant=tenant, actor=rep, context=rep_context, receivables=[receivable.pk],
                                            amount=Decimal("800.00"), funder=bank)
+    # The supplier's payout account, named by the canary, which the disbursement records.
+    services.bank_account_save(tenant=tenant, actor=rep, context=rep_context, account_name=text[:200], bank_name=text[:200],
+                               account_number="6225880123456789", verified_at=timezone.now())
     for name in (f"{tenant_slug}.finance", f"{tenant_slug}.cfo", f"{tenant_slug}.bank"):
         actor, context = ctx(name, tenant_slug)
         services.financing_approve(tenant=tenant, actor=actor, context=context, application=application,
