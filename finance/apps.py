@@ -7,11 +7,12 @@ class FinanceConfig(AppConfig):
     verbose_name = "Finance"
 
     def ready(self):
-        from finance import cards
+        from finance import cards, portal
 
         cards.register_texts()  # what finance's cards and alerts say, per reader
         self.register_alert_kinds()
         self.register_subjects()
+        portal.register_portal()  # the Financing pages' section and dashboard panel
 
     @staticmethod
     def register_subjects():
