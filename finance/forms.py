@@ -17,7 +17,7 @@ from finance.services import REASON_MAX
 DECIMAL_TEXT = re.compile(r"^[0-9]{1,15}(\.[0-9]{1,8})?$")
 
 
-class AmountField(forms.CharField):
+class AmountField(forms.Field):
     """A positive decimal amount in plain notation, as a Decimal (its currency's decimals are checked later)."""
 
     default_error_messages = {
@@ -26,16 +26,11 @@ class AmountField(forms.CharField):
         "too_large": _("The amount is too large."),
     }
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("max_length", 30)
-        kwargs.setdefault("strip", False)  # " 12" is refused, as the API refuses it
-        super().__init__(**kwargs)
-
     def to_python(self, value):
-        value = super().to_python(value)
         if value in self.empty_values:
             return None
-        if not DECIMAL_TEXT.match(value):
+        # Not stripped: " 12" is refused, as the API refuses it.
+        if not isinstance(value, str) or len(value) > 30 or not DECIMAL_TEXT.match(value):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         try:
             amount = Decimal(value)
