@@ -22,14 +22,14 @@ def awaiting_panel(request):
     slug = request.tenant.slug
     panel = {"list_url": reverse("finance:applications", kwargs={"tenant": slug})}
     if context.organizations(SUPPLIER_ROLES):
-        panel.update(selectors.awaiting_supplier(request.user, request.tenant, context=context, limit=PANEL_LIMIT))
+        panel.update(selectors.financing_awaiting_supplier(request.user, request.tenant, context=context, limit=PANEL_LIMIT))
         panel["apply_url"] = reverse("finance:apply", kwargs={"tenant": slug})
     if context.roles & FINANCE_APPROVERS:
-        panel["to_approve"] = list(selectors.application_queue_core(request.user, request.tenant, context=context)
+        panel["to_approve"] = list(selectors.financing_queue_core(request.user, request.tenant, context=context)
                                    .prefetch_related(None)[:PANEL_LIMIT])
         panel["queue_url"] = reverse("finance:approvals", kwargs={"tenant": slug})
     if context.organizations(FUNDER_ROLES):
-        panel["for_funder"] = list(selectors.application_queue_funder(request.user, request.tenant, context=context)
+        panel["for_funder"] = list(selectors.financing_queue_funder(request.user, request.tenant, context=context)
                                    .prefetch_related(None)[:PANEL_LIMIT])
         panel["funder_url"] = reverse("finance:funder", kwargs={"tenant": slug})
     return panel

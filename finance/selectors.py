@@ -47,20 +47,20 @@ def receivable_list_financeable(user, tenant, *, context):
             .select_related("holder", "invoice").order_by("due_date", "pk"))
 
 
-def funder_list(tenant):
+def financing_funder_list(tenant):
     """The tenant's active funder partners, whom a supplier may apply to."""
     ids = Partnership.objects.for_tenant(tenant).filter(kind=OrganizationKind.FUNDER, active=True).values("organization_id")
     return Organization.objects.filter(pk__in=ids).order_by("name")
 
 
-def application_list(user, tenant, *, context, state=None):
+def financing_list(user, tenant, *, context, state=None):
     rows = FinancingApplication.objects.for_tenant(tenant).visible_to(user, context=context)
     if state:
         rows = rows.filter(state=state)
     return rows.select_related("supplier", "funder", "created_by").order_by("-pk")
 
 
-def application_get(user, tenant, pk, *, context):
+def financing_get(user, tenant, pk, *, context):
     """The application `pk` the user may see, with its parts; None for missing or not theirs."""
     if not isinstance(pk, int) or not 0 < pk < 2**63:
         return None
@@ -75,7 +75,7 @@ def _items():
     return Prefetch("items", queryset=FinancingItem.objects.select_related("receivable__invoice").order_by("receivable_id"))
 
 
-def application_queue_core(user, tenant, *, context):
+def financing_queue_core(user, tenant, *, context):
     """Applications awaiting a core approval this user may give: in core review, not made by them,
     not decided by them yet. Empty for anyone but the tenant's finance approvers."""
     if not context.roles & FINANCE_APPROVERS:
@@ -88,7 +88,7 @@ def application_queue_core(user, tenant, *, context):
             .order_by("created_at", "pk"))
 
 
-def application_queue_funder(user, tenant, *, context):
+def financing_queue_funder(user, tenant, *, context):
     """Applications awaiting the user's funder: its approval, then its disbursement."""
     funders = sorted(context.organizations(FUNDER_ROLES))
     if not funders:
@@ -100,13 +100,13 @@ def application_queue_funder(user, tenant, *, context):
             .order_by("funder_approved_at", "created_at", "pk"))
 
 
-def application_calendar(user, tenant, *, context):
+def financing_calendar(user, tenant, *, context):
     """Paid-out applications not yet repaid, by maturity date."""
     return (FinancingApplication.objects.for_tenant(tenant).visible_to(user, context=context)
             .filter(state__in=OUTSTANDING_STATES).select_related("supplier", "funder").order_by("maturity_date", "pk"))
 
 
-def calendar_weeks(applications, today):
+def financing_calendar_weeks(applications, today):
     """[(monday, [applications])] grouped by the week of their maturity date, each marked
     `is_overdue` (overdue, or past maturity and not yet swept)."""
     weeks = {}
@@ -117,7 +117,7 @@ def calendar_weeks(applications, today):
     return sorted(weeks.items())
 
 
-def application_conversation(application, user, *, context, limit=200):
+def financing_conversation(application, user, *, context, limit=200):
     """The messages linked to the application (its cards, and the chat about it) that the user may
     read, in order; each reader sees the rooms they may see."""
     messages = (Message.objects.for_tenant(context.tenant).visible_to(user, context=context)
@@ -126,7 +126,7 @@ def application_conversation(application, user, *, context, limit=200):
     return list(messages[:limit])
 
 
-def application_room(application, user, *, context):
+def financing_room(application, user, *, context):
     """The partner room the user writes about the application in: the supplier's when they see it,
     else the funder's; None when they see neither."""
     from messaging.models import Room, RoomKind
@@ -143,7 +143,7 @@ def invoice_list(user, tenant, *, context):
             .select_related("purchase_order", "supplier").order_by("-pk"))
 
 
-def invoiceable_purchase_orders(user, tenant, *, context, limit=100):
+def invoice_purchase_orders_open(user, tenant, *, context, limit=100):
     """POs of the user's supplier organisations with something received (to invoice against)."""
     from orders.models import PurchaseOrder, PurchaseOrderLine
 
@@ -158,7 +158,7 @@ def invoiceable_purchase_orders(user, tenant, *, context, limit=100):
 # --- the dashboard's "financing awaiting me" ------------------------------------------------------
 
 
-def awaiting_supplier(user, tenant, *, context, limit=10):
+def financing_awaiting_supplier(user, tenant, *, context, limit=10):
     """A supplier's to-dos: confirmed receivables to finance, and applications rejected to act on."""
     suppliers = sorted(context.organizations(SUPPLIER_ROLES))
     financeable = list(receivable_list_financeable(user, tenant, context=context)[:limit])

@@ -123,7 +123,7 @@ def application_list_page(request):
     if state not in S.values:
         state = ""
     context = request.tenant_context
-    rows = list(selectors.application_list(request.user, request.tenant, context=context, state=state or None)[:PAGE_SIZE])
+    rows = list(selectors.financing_list(request.user, request.tenant, context=context, state=state or None)[:PAGE_SIZE])
     return _page(request, "finance/application_list.html", "applications", {
         "applications": rows, "states": S.choices, "state": state,
         "is_supplier": bool(context.organizations(SUPPLIER_ROLES)),
@@ -174,14 +174,14 @@ def _card(request, application):
     context = request.tenant_context
     application.flags = decision_flags(request, application)
     application.conversation = [(m, render_markdown(m.body)) for m in
-                                selectors.application_conversation(application, request.user, context=context)]
+                                selectors.financing_conversation(application, request.user, context=context)]
     application.net = quantize(application.amount - application.cost, application.currency)
     application.idempotency_key = secrets.token_urlsafe(24)
     return application
 
 
 def _application_or_404(request, pk):
-    application = selectors.application_get(request.user, request.tenant, pk, context=request.tenant_context)
+    application = selectors.financing_get(request.user, request.tenant, pk, context=request.tenant_context)
     if application is None:
         raise Http404
     return application
@@ -195,7 +195,7 @@ def _detail(request, application, error=None, status=200):
         "items": list(application.items.all()), "approvals": list(application.approvals.all()),
         "disbursement": getattr(application, "disbursement", None),
         "repayment": getattr(application, "repayment", None),
-        "room": selectors.application_room(application, request.user, context=context),
+        "room": selectors.financing_room(application, request.user, context=context),
         "totp": totp_status(request),
     }, status=status)
 
@@ -255,7 +255,7 @@ def application_move_page(request, pk, move):
             services.financing_repay(**who)
             messages.success(request, _("FA-%(id)s is repaid.") % {"id": application.pk})
         else:
-            room = selectors.application_room(application, request.user, context=request.tenant_context)
+            room = selectors.financing_room(application, request.user, context=request.tenant_context)
             if room is None:
                 raise PermissionDenied(_("You may not write about this application."))
             message_post(**_who(request), room=room, body=request.POST.get("body", ""),
@@ -273,7 +273,7 @@ def approver_queue_page(request):
     """Applications awaiting this finance approver: not theirs, not decided by them yet."""
     if not _allowed(request, FINANCE_APPROVERS):
         return _forbidden(request)
-    rows = selectors.application_queue_core(request.user, request.tenant, context=request.tenant_context)
+    rows = selectors.financing_queue_core(request.user, request.tenant, context=request.tenant_context)
     return _page(request, "finance/queue.html", "approvals", {
         "applications": [_card(request, a) for a in rows[:PAGE_SIZE]], "totp": totp_status(request),
         "queue": "approvals",
@@ -285,7 +285,7 @@ def funder_queue_page(request):
     """Applications awaiting the funder: its approval, then the disbursement."""
     if not _allowed(request, FUNDER_ROLES):
         return _forbidden(request)
-    rows = selectors.application_queue_funder(request.user, request.tenant, context=request.tenant_context)
+    rows = selectors.financing_queue_funder(request.user, request.tenant, context=request.tenant_context)
     return _page(request, "finance/queue.html", "funder", {
         "applications": [_card(request, a) for a in rows[:PAGE_SIZE]], "totp": totp_status(request),
         "queue": "funder",
@@ -297,9 +297,9 @@ def repayment_calendar_page(request):
     if not _allowed(request, FINANCE_VIEWERS):
         return _forbidden(request)
     today = timezone.localdate()  # the tenant's: tenant_page activated its time zone
-    rows = list(selectors.application_calendar(request.user, request.tenant, context=request.tenant_context)[:500])
+    rows = list(selectors.financing_calendar(request.user, request.tenant, context=request.tenant_context)[:500])
     return _page(request, "finance/calendar.html", "calendar", {
-        "weeks": selectors.calendar_weeks(rows, today), "today": today,
+        "weeks": selectors.financing_calendar_weeks(rows, today), "today": today,
         "may_repay": _allowed(request, FINANCE_APPROVERS),
     })
 
@@ -359,7 +359,7 @@ def invoice_list_page(request):
     if not _allowed(request, INVOICE_READERS):
         return _forbidden(request)
     context = request.tenant_context
-    orders = selectors.invoiceable_purchase_orders(request.user, request.tenant, context=context)
+    orders = selectors.invoice_purchase_orders_open(request.user, request.tenant, context=context)
     form = InvoiceForm(request.POST or None, purchase_orders=orders)
     error, status = None, 200
     if request.method == "POST":
@@ -389,7 +389,7 @@ def invoice_list_page(request):
 def _apply_form(request, data=None):
     context = request.tenant_context
     receivables = list(selectors.receivable_list_financeable(request.user, request.tenant, context=context)[:200])
-    funders = list(selectors.funder_list(request.tenant))
+    funders = list(selectors.financing_funder_list(request.tenant))
     return ApplyForm(data, receivables=receivables, funders=funders), receivables, funders
 
 
