@@ -120,10 +120,21 @@ def financing_calendar_weeks(applications, today):
 def financing_conversation(application, user, *, context, limit=200):
     """The messages linked to the application (its cards, and the chat about it) that the user may
     read, in order; each reader sees the rooms they may see."""
+    return financing_conversations([application], user, context=context, limit=limit)[application.pk]
+
+
+def financing_conversations(applications, user, *, context, limit=200):
+    """{application id: its conversation} for several applications (a queue) in one query."""
+    refs = {str(a.pk): a.pk for a in applications}
+    found = {pk: [] for pk in refs.values()}
+    if not refs:
+        return found
     messages = (Message.objects.for_tenant(context.tenant).visible_to(user, context=context)
-                .filter(subject_kind="financing_application", subject_ref=str(application.pk))
+                .filter(subject_kind="financing_application", subject_ref__in=sorted(refs))
                 .select_related("sender", "room").order_by("created_at", "room_id", "seq"))
-    return list(messages[:limit])
+    for message in messages[:limit * len(refs)]:
+        found[refs[message.subject_ref]].append(message)
+    return {pk: rows[:limit] for pk, rows in found.items()}
 
 
 def financing_room(application, user, *, context):

@@ -75,7 +75,7 @@ def _allowed(request, roles):
 
 
 def _page(request, template, current, context, status=200):
-    context = {"tabs": _tabs(request, current), **context}
+    context = {"tabs": _tabs(request, current), "money_role": _allowed(request, FINANCE_APPROVERS | FUNDER_ROLES), **context}
     return render(request, template, context, status=status)
 
 
@@ -169,15 +169,16 @@ def decision_flags(request, application):
     }
 
 
-def _card(request, application):
-    """An application as the queues and the detail page show it, with the reader's buttons."""
-    context = request.tenant_context
-    application.flags = decision_flags(request, application)
-    application.conversation = [(m, render_markdown(m.body)) for m in
-                                selectors.financing_conversation(application, request.user, context=context)]
-    application.net = quantize(application.amount - application.cost, application.currency)
-    application.idempotency_key = secrets.token_urlsafe(24)
-    return application
+def _cards(request, applications):
+    """Applications as the queues and the detail page show them, with the reader's buttons and the
+    conversation (one query for all of them)."""
+    conversations = selectors.financing_conversations(applications, request.user, context=request.tenant_context)
+    for application in applications:
+        application.flags = decision_flags(request, application)
+        application.conversation = [(m, render_markdown(m.body)) for m in conversations[application.pk]]
+        application.net = quantize(application.amount - application.cost, application.currency)
+        application.idempotency_key = secrets.token_urlsafe(24)  # a fresh Idempotency-Key per form shown
+    return applications
 
 
 def _application_or_404(request, pk):
@@ -189,7 +190,7 @@ def _application_or_404(request, pk):
 
 def _detail(request, application, error=None, status=200):
     context = request.tenant_context
-    _card(request, application)
+    _cards(request, [application])
     return _page(request, "finance/application_detail.html", "applications", {
         "application": application, "error": error, "history": _history(application),
         "items": list(application.items.all()), "approvals": list(application.approvals.all()),
@@ -275,7 +276,7 @@ def approver_queue_page(request):
         return _forbidden(request)
     rows = selectors.financing_queue_core(request.user, request.tenant, context=request.tenant_context)
     return _page(request, "finance/queue.html", "approvals", {
-        "applications": [_card(request, a) for a in rows[:PAGE_SIZE]], "totp": totp_status(request),
+        "applications": _cards(request, list(rows[:PAGE_SIZE])), "totp": totp_status(request),
         "queue": "approvals",
     })
 
@@ -287,7 +288,7 @@ def funder_queue_page(request):
         return _forbidden(request)
     rows = selectors.financing_queue_funder(request.user, request.tenant, context=request.tenant_context)
     return _page(request, "finance/queue.html", "funder", {
-        "applications": [_card(request, a) for a in rows[:PAGE_SIZE]], "totp": totp_status(request),
+        "applications": _cards(request, list(rows[:PAGE_SIZE])), "totp": totp_status(request),
         "queue": "funder",
     })
 

@@ -359,6 +359,26 @@ def test_wrong_roles_on_the_money_forms_are_refused(demo, client):
     assert snapshot() == before
 
 
+def test_a_queue_costs_the_same_queries_for_one_application_or_many(demo, client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    login(client, "acme.finance")
+    client.get(F + "approvals/")  # the session's first read is not the page's cost
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(F + "approvals/").status_code == 200
+        return len(captured)
+
+    apply([confirmed_receivable("2000.00")], "100.00")
+    one = queries()
+    for _ in range(4):
+        apply([confirmed_receivable("2000.00")], "100.00")
+    assert page(client, F + "approvals/").count('data-testid="fa-queue-item"') == 5
+    assert queries() == one
+
+
 # --- the funder's queue: approve, then disburse exactly once ------------------------------------------
 
 
