@@ -329,6 +329,27 @@ def test_approvers_approve_from_their_queue_after_verifying_and_never_twice(demo
     assert [a.approver.username for a in application.approvals.all()] == ["acme.finance", "acme.cfo"]
 
 
+def test_a_verification_older_than_money_otp_max_age_asks_again(demo, client, settings):
+    from django.utils import timezone
+
+    from scm_portal.tenancy.models import TotpVerification
+    from scm_portal.tenancy.totp import VERIFICATION_TTL
+
+    application = apply([confirmed_receivable("2000.00")], "1000.00")
+    login(client, "acme.finance")
+    verify(client)
+    assert 'data-testid="fa-approve"' in page(client, detail(application))
+    # verified MONEY_OTP_MAX_AGE + 1 minute ago: the session still carries it, money actions do not
+    verified_at = timezone.now() - timedelta(seconds=settings.MONEY_OTP_MAX_AGE + 60)
+    TotpVerification.objects.filter(user__username="acme.finance").update(expires_at=verified_at + VERIFICATION_TTL)
+    html = page(client, detail(application))
+    assert 'data-testid="totp-prompt"' in html and 'data-testid="fa-approve"' not in html
+    before = snapshot()
+    response = client.post(detail(application) + "approve/")
+    assert response.status_code == 403 and 'data-testid="totp-prompt"' in response.content.decode()
+    assert snapshot() == before
+
+
 def test_reject_needs_a_reason_and_2fa(demo, client):
     application = apply([confirmed_receivable("2000.00")], "1000.00")
     login(client, "acme.finance")
