@@ -70,6 +70,7 @@ class InvoiceForm(forms.Form):
     purchase_order = forms.ChoiceField(label=_("Purchase order"))
     number = forms.CharField(label=_("Invoice number"), max_length=64)
     amount = AmountField(label=_("Amount"))
+    scan = forms.FileField(label=_("Invoice scan"), required=False)  # checked and hashed by the service
 
     def __init__(self, *args, purchase_orders=(), **kwargs):
         super().__init__(*args, **kwargs)

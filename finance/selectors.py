@@ -151,7 +151,7 @@ def financing_room(application, user, *, context):
 
 def invoice_list(user, tenant, *, context):
     return (Invoice.objects.for_tenant(tenant).visible_to(user, context=context)
-            .select_related("purchase_order", "supplier").order_by("-pk"))
+            .select_related("purchase_order", "supplier").prefetch_related("attachments").order_by("-pk"))
 
 
 def invoice_purchase_orders_open(user, tenant, *, context, limit=100):

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -40,6 +41,7 @@ from finance.money import MoneyError, currency_of, quantize
 from messaging.sanitize import render_markdown
 from messaging.services import message_post
 from scm_portal.tenancy.models import Organization
+from scm_portal.tenancy.roles import READ_ONLY_ROLES
 from scm_portal.tenancy.totp import totp_verified_at
 from scm_portal.tenancy.totp_views import totp_status
 from scm_portal.tenancy.views import tenant_page
@@ -196,7 +198,9 @@ def _detail(request, application, error=None, status=200):
         "items": list(application.items.all()), "approvals": list(application.approvals.all()),
         "disbursement": getattr(application, "disbursement", None),
         "repayment": getattr(application, "repayment", None),
-        "room": selectors.financing_room(application, request.user, context=context),
+        # the comment form, for those who may write (an auditor reads only)
+        "room": (selectors.financing_room(application, request.user, context=context)
+                 if context.roles - READ_ONLY_ROLES else None),
         "totp": totp_status(request),
     }, status=status)
 
@@ -361,7 +365,7 @@ def invoice_list_page(request):
         return _forbidden(request)
     context = request.tenant_context
     orders = selectors.invoice_purchase_orders_open(request.user, request.tenant, context=context)
-    form = InvoiceForm(request.POST or None, purchase_orders=orders)
+    form = InvoiceForm(request.POST or None, request.FILES or None, purchase_orders=orders)
     error, status = None, 200
     if request.method == "POST":
         if not context.organizations(SUPPLIER_ROLES):
@@ -370,8 +374,12 @@ def invoice_list_page(request):
             if not form.is_valid():
                 raise ValidationError(form_errors(form))
             order = next(po for po in orders if po.number == form.cleaned_data["purchase_order"])
-            invoice = services.invoice_create(**_who(request), purchase_order=order, number=form.cleaned_data["number"],
-                                              amount=form.cleaned_data["amount"], currency=order.currency)
+            with transaction.atomic():  # a scan refused refuses the invoice with it
+                invoice = services.invoice_create(**_who(request), purchase_order=order,
+                                                  number=form.cleaned_data["number"], amount=form.cleaned_data["amount"],
+                                                  currency=order.currency)
+                if form.cleaned_data.get("scan"):
+                    services.invoice_attachment_add(**_who(request), invoice=invoice, upload=form.cleaned_data["scan"])
         except REFUSALS as refusal:
             error, status = error_text(refusal), error_status(refusal)
         else:

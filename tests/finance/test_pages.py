@@ -136,6 +136,27 @@ def test_the_supplier_invoices_a_received_po_and_finance_confirms_the_payable(de
     assert row and "1,250.00 CNY" in html and 'data-testid="receivable-finance"' in html
 
 
+def test_an_invoice_scan_is_kept_with_its_hash_and_a_bad_one_refuses_the_invoice(demo, client):
+    import hashlib
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    po = received_po(lines=((10, "125.00"),))
+    login(client, "supa.rep")
+    before = snapshot()
+    response = client.post(F + "invoices/", {"purchase_order": po.number, "number": "INV-S", "amount": "100.00",
+                                             "scan": SimpleUploadedFile("scan.pdf", b"not a pdf at all")})
+    assert response.status_code == 400 and "does not match its type" in response.content.decode()
+    assert snapshot() == before
+    content = b"%PDF-1.4 invoice scan"
+    response = client.post(F + "invoices/", {"purchase_order": po.number, "number": "INV-S", "amount": "100.00",
+                                             "scan": SimpleUploadedFile("scan.pdf", content)})
+    assert response.status_code == 302
+    attachment = Invoice.objects.get(number="INV-S").attachments.get()
+    assert attachment.sha256 == hashlib.sha256(content).hexdigest()
+    assert 'data-testid="invoice-attachment"' in page(client, F + "invoices/")
+
+
 @pytest.mark.parametrize("amount", ["1250.001", "1e3", "1,250", "nan", " 12", "-5", "0", "", "99999999999999999"])
 def test_a_bad_invoice_amount_is_refused_with_its_reason(demo, client, amount):
     po = received_po(lines=((10, "125.00"),))
@@ -478,6 +499,9 @@ def test_the_application_page_shows_history_approvals_and_a_message_joins_the_co
     assert message.sender.username == "supa.rep"
     assert "款项已收到,谢谢" in page(client, detail(application))
     assert client.post(detail(application) + "comment/", {"body": ""}).status_code == 400
+    html = page(login(client, "acme.auditor"), detail(application))
+    assert "款项已收到,谢谢" in html and 'data-testid="fa-comment-form"' not in html
+    assert client.post(detail(application) + "comment/", {"body": "审计留言"}).status_code == 403
 
 
 def test_the_supplier_withdraws_with_a_reason(demo, client):
