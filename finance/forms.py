@@ -66,6 +66,17 @@ class ReceivableConfirmForm(forms.Form):
     due_date = forms.DateField(label=_("Due date"), error_messages={"required": _("Give the due date.")})
 
 
+class SplitForm(forms.Form):
+    """One part of a receivable transferred to a lower-tier supplier (拆分流转)."""
+
+    amount = AmountField(label=_("Amount"))
+    to = forms.ChoiceField(label=_("Transfer to"))
+
+    def __init__(self, *args, transferees=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to"].choices = [(o.slug, o.name) for o in transferees]
+
+
 class InvoiceForm(forms.Form):
     purchase_order = forms.ChoiceField(label=_("Purchase order"))
     number = forms.CharField(label=_("Invoice number"), max_length=64)

@@ -47,6 +47,13 @@ def receivable_list_financeable(user, tenant, *, context):
             .select_related("holder", "invoice").order_by("due_date", "pk"))
 
 
+def receivable_transferees(tenant, *, context):
+    """The supplier partners a holder may transfer part of a receivable to: every active supplier
+    of the tenant but the user's own organisations."""
+    ids = Partnership.objects.for_tenant(tenant).filter(kind=OrganizationKind.SUPPLIER, active=True).values("organization_id")
+    return Organization.objects.filter(pk__in=ids).exclude(pk__in=sorted(context.organizations(SUPPLIER_ROLES))).order_by("name")
+
+
 def financing_funder_list(tenant):
     """The tenant's active funder partners, whom a supplier may apply to."""
     ids = Partnership.objects.for_tenant(tenant).filter(kind=OrganizationKind.FUNDER, active=True).values("organization_id")

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.application_list_page, name="applications"),
     path("receivables/", views.receivable_list_page, name="receivables"),
     path("receivables/<int:pk>/decide/", views.receivable_confirm_page, name="receivable-decide"),
+    path("receivables/<int:pk>/split/", views.receivable_split_page, name="receivable-split"),
     path("invoices/", views.invoice_list_page, name="invoices"),
     path("apply/", views.apply_page, name="apply"),
     path("apply/quote/", views.quote_page, name="quote"),

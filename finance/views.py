@@ -23,7 +23,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from finance import selectors, services
-from finance.forms import ApplyForm, DisburseForm, InvoiceForm, ReasonForm, ReceivableConfirmForm, form_errors
+from finance.forms import (
+    ApplyForm,
+    DisburseForm,
+    InvoiceForm,
+    ReasonForm,
+    ReceivableConfirmForm,
+    SplitForm,
+    form_errors,
+)
 from finance.models import (
     FINANCE_APPROVERS,
     FINANCE_VIEWERS,
@@ -328,6 +336,7 @@ def _receivables(request, error=None, status=200):
         row.transferred_to_other = row.holder_id not in mine and row.parent_id is not None and bool(mine)
     return _page(request, "finance/receivables.html", "receivables", {
         "receivables": rows, "error": error, "may_confirm": _allowed(request, FINANCE_APPROVERS),
+        "transferees": list(selectors.receivable_transferees(request.tenant, context=context)) if mine else [],
         "may_apply": bool(mine), "pending": ReceivableState.PENDING, "confirmed": ReceivableState.CONFIRMED,
     }, status=status)
 
@@ -356,6 +365,31 @@ def receivable_confirm_page(request, pk):
             messages.success(request, _("Receivable %(id)s is confirmed.") % {"id": receivable.pk})
     except REFUSALS as error:
         return _receivables(request, error=error_text(error), status=error_status(error))
+    return redirect("finance:receivables", tenant=request.tenant.slug)
+
+
+@tenant_page
+def receivable_split_page(request, pk):
+    """The holder transfers part of a confirmed receivable to a lower-tier supplier."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not _allowed(request, RECEIVABLE_READERS):
+        return _forbidden(request)
+    context = request.tenant_context
+    receivable = selectors.receivable_list(request.user, request.tenant, context=context).filter(pk=pk).first()
+    if receivable is None:
+        raise Http404
+    transferees = list(selectors.receivable_transferees(request.tenant, context=context))
+    form = SplitForm(request.POST, transferees=transferees)
+    try:
+        if not form.is_valid():
+            raise ValidationError(form_errors(form))
+        to = next(o for o in transferees if o.slug == form.cleaned_data["to"])
+        services.receivable_split(**_who(request), receivable=receivable, parts=[(form.cleaned_data["amount"], to)])
+    except REFUSALS as error:
+        return _receivables(request, error=error_text(error), status=error_status(error))
+    messages.success(request, _("%(amount)s %(currency)s of receivable %(id)s is transferred to %(to)s.") % {
+        "amount": form.cleaned_data["amount"], "currency": receivable.currency, "id": receivable.pk, "to": to.name})
     return redirect("finance:receivables", tenant=request.tenant.slug)
 
 

@@ -220,6 +220,29 @@ def test_a_part_transferred_to_a_lower_tier_shows_to_it_and_to_the_one_who_split
     assert f'data-testid="apply-receivable-{part.pk}"' not in page(client, F + "apply/")
 
 
+def test_the_holder_transfers_a_part_on_the_page_and_the_sum_stays_exact(demo, client):
+    from finance.models import Receivable
+
+    original = confirmed_receivable("1000.00")
+    url = F + f"receivables/{original.pk}/split/"
+    login(client, "supa.rep")
+    assert 'data-testid="receivable-split-form"' in page(client, F + "receivables/")
+    before = snapshot()
+    for form, status in (({"amount": "1000.01", "to": "sup-b"}, 400), ({"amount": "0.001", "to": "sup-b"}, 400),
+                         ({"amount": "1e2", "to": "sup-b"}, 400), ({"amount": "100.00", "to": "sup-a"}, 400),
+                         ({"amount": "100.00", "to": "bank"}, 400), ({"amount": "100.00"}, 400)):
+        response = client.post(url, form)
+        assert response.status_code == status and 'data-testid="receivables-error"' in response.content.decode(), form
+    assert login(client, "supb.rep").post(url, {"amount": "1.00", "to": "sup-a"}).status_code == 404
+    assert login(client, "acme.finance").post(url, {"amount": "1.00", "to": "sup-b"}).status_code == 403
+    assert snapshot() == before
+    assert login(client, "supa.rep").post(url, {"amount": "333.33", "to": "sup-b"}).status_code == 302
+    original.refresh_from_db()
+    part = Receivable.objects.get(parent=original)
+    assert original.amount + part.amount == Decimal("1000.00") and part.holder.slug == "sup-b"
+    assert f'data-id="{part.pk}"' in page(login(client, "supb.rep"), F + "receivables/")
+
+
 # --- applying, the cost first -----------------------------------------------------------------------
 
 
