@@ -262,10 +262,14 @@ def test_the_cost_shows_before_applying_and_the_application_is_made_at_that_cost
     assert "6%" in html and f"{Decimal('1000.00') - expected:,} CNY" in html and 'data-testid="apply-submit"' in html
     assert not FinancingApplication.objects.exists()
 
-    # With htmx: the quote part alone
+    # With htmx: the quote part alone; a refusal is shown in its place
     response = client.post(F + "apply/quote/", form, HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and f'data-cost="{expected}"' in response.content.decode()
     assert "<html" not in response.content.decode()
+    response = client.post(F + "apply/quote/", {**form, "amount": "1800.01"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code == 200 and 'data-testid="quote-error"' in html and "At most 1800.00" in html
+    assert 'data-testid="apply-submit"' not in html
     assert not FinancingApplication.objects.exists()
 
     response = client.post(F + "apply/", {**form, "action": "apply", "quoted_cost": str(expected)})
@@ -478,6 +482,21 @@ def test_the_funder_approves_and_disburses_once_however_often_the_form_is_sent(d
     assert Disbursement.objects.count() == 1
     html = page(client, detail(application))
     assert 'data-state="disbursed"' in html and 'data-testid="fa-disbursement"' in html
+
+
+def test_the_funder_rejects_with_a_reason_and_the_receivables_are_free_again(demo, client):
+    application = apply([confirmed_receivable("2000.00")], "1000.00")
+    approve(application, "acme.finance")
+    approve(application, "acme.cfo")
+    login(client, "bank.officer")
+    verify(client)
+    before = snapshot()
+    assert client.post(detail(application) + "reject/", {"reason": ""}).status_code == 400
+    assert snapshot() == before
+    assert client.post(detail(application) + "reject/", {"reason": "额度不足", "next": F + "funder/"}).status_code == 302
+    application.refresh_from_db()
+    assert application.state == "rejected" and application.receivables.get().state == "confirmed"
+    assert 'data-testid="fa-queue-empty"' in page(client, F + "funder/")
 
 
 # --- the repayment calendar ---------------------------------------------------------------------------
