@@ -48,7 +48,6 @@ from finance.models import (
 from finance.money import MoneyError, currency_of, quantize
 from messaging.sanitize import render_markdown
 from messaging.services import message_post
-from scm_portal.tenancy.models import Organization
 from scm_portal.tenancy.roles import READ_ONLY_ROLES
 from scm_portal.tenancy.totp import totp_verified_at
 from scm_portal.tenancy.totp_views import totp_status
@@ -399,7 +398,8 @@ def invoice_list_page(request):
         return _forbidden(request)
     context = request.tenant_context
     orders = selectors.invoice_purchase_orders_open(request.user, request.tenant, context=context)
-    form = InvoiceForm(request.POST or None, request.FILES or None, purchase_orders=orders)
+    posted = request.method == "POST"
+    form = InvoiceForm(request.POST if posted else None, request.FILES if posted else None, purchase_orders=orders)
     error, status = None, 200
     if request.method == "POST":
         if not context.organizations(SUPPLIER_ROLES):
@@ -440,7 +440,7 @@ def _quote(request, form, funders):
     """The service's quote for a valid form (or the refusal's text): (quote, error, status)."""
     if not form.is_valid():
         return None, form_errors(form), 400
-    funder = next((f for f in funders if f.slug == form.cleaned_data["funder"]), None) or Organization()
+    funder = next(f for f in funders if f.slug == form.cleaned_data["funder"])  # the form took one of them
     try:
         quote = services.financing_quote(**_who(request), receivables=form.cleaned_data["receivables"],
                                          amount=form.cleaned_data["amount"], funder=funder)
@@ -461,7 +461,7 @@ def apply_page(request):
         return _forbidden(request)
     if request.method not in ("GET", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
-    form, receivables, funders = _apply_form(request, request.POST or None)
+    form, receivables, funders = _apply_form(request, request.POST if request.method == "POST" else None)
     quote = error = None
     status = 200
     if request.method == "POST":

@@ -322,6 +322,8 @@ def test_missing_foreign_or_pledged_receivables_and_an_unknown_funder_are_refuse
     apply([pledged], "100.00")
     before = snapshot()
     login(client, "supa.rep")
+    assert 'data-testid="quote-error"' in client.post(F + "apply/", {}).content.decode()
+    assert 'data-testid="invoice-error"' in client.post(F + "invoices/", {}).content.decode()
     for form in ({"amount": "100.00", "funder": "bank"},
                  {"receivables": [theirs.pk], "amount": "100.00", "funder": "bank"},
                  {"receivables": [pledged.pk], "amount": "100.00", "funder": "bank"},
