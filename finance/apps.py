@@ -7,7 +7,7 @@ class FinanceConfig(AppConfig):
     verbose_name = "Finance"
 
     def ready(self):
-        from finance import cards
+        from finance import cards, portal
 
         cards.register_texts()  # what finance's cards and alerts say, per reader
         self.register_alert_kinds()
@@ -16,6 +16,7 @@ class FinanceConfig(AppConfig):
 
         actions.register_actions()  # approve / reject / disburse on the financing cards
         bot.register()  # "我想融资" / "I want financing", /financing
+        portal.register_portal()  # the Financing pages' section and dashboard panel
 
     @staticmethod
     def register_subjects():

@@ -67,13 +67,14 @@ def test_a_funder_sees_no_stock_pages(full_demo, client):
     assert client.get("/t/acme/stock/").status_code == 403
     assert client.get("/t/acme/stock/SKU-1001/").status_code == 403
     # its sections: the ones every member has
-    assert set(nav_links(html)) == {"dashboard", "messages", "alerts", "partners"}
+    assert set(nav_links(html)) == {"dashboard", "messages", "alerts", "partners", "financing"}
 
 
 def test_a_supplier_rep_is_linked_to_its_own_stock_and_never_to_members(full_demo, client):
     client.force_login(user("supa.rep"))
     links = nav_links(client.get("/t/acme/").content.decode())
-    assert set(links) == {"dashboard", "messages", "alerts", "stock", "orders", "shipments", "scorecards", "partners"}
+    assert set(links) == {"dashboard", "messages", "alerts", "stock", "orders", "shipments", "scorecards", "partners",
+                          "financing"}
     assert client.get("/t/acme/members/").status_code == 403
 
 

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from scm_portal.tenancy import totp_views
 from scm_portal.tenancy.forms import LoginForm
 
 urlpatterns = [
@@ -10,4 +11,6 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("totp/", totp_views.totp_enrol, name="totp-enrol"),
+    path("totp/verify/", totp_views.totp_verify_page, name="totp-verify"),
 ]

@@ -13,4 +13,5 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("shipments/", include("orders.shipment_urls")),
     path("financing/bank-account/", include("finance.bank_urls")),
+    path("financing/", include("finance.urls")),
 ]

@@ -43,9 +43,10 @@ PANELS = {
 # stock below safety and 2 for the replenishment requests where the role sees stock; 2 for the
 # administration figures.)
 QUERY_BUDGET = {
-    # +1 for the buyers', the admin's and the suppliers' "POs awaiting me" (one query)
-    "acme.buyer": 13, "acme.warehouse": 12, "acme.planner": 12, "acme.finance": 12, "acme.auditor": 12,
-    "acme.admin": 15, "supa.rep": 13, "supb.rep": 13, "bank.officer": 9,
+    # +1 for the buyers', the admin's and the suppliers' "POs awaiting me" (one query);
+    # "financing awaiting me": +1 for a finance approver and a funder, +2 for a supplier
+    "acme.buyer": 13, "acme.warehouse": 12, "acme.planner": 12, "acme.finance": 13, "acme.auditor": 12,
+    "acme.admin": 15, "supa.rep": 15, "supb.rep": 15, "bank.officer": 10,
 }
 
 
