@@ -12,6 +12,9 @@ class FinanceConfig(AppConfig):
         cards.register_texts()  # what finance's cards and alerts say, per reader
         self.register_alert_kinds()
         self.register_subjects()
+        from finance import trails
+
+        trails.register()  # the application's audit trail (financing-applications/{id}/trail.pdf)
 
     @staticmethod
     def register_subjects():
