@@ -8,6 +8,8 @@ is its requester's only."""
 
 from django.http import FileResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -25,7 +27,7 @@ from scm_portal.tenancy.security import client_ip
 class RenderFailed(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "render_failed"
-    default_detail = "The PDF could not be rendered in time; try again later."
+    default_detail = gettext_lazy("The PDF could not be rendered in time; try again later.")
 
 
 ExportSerializer = inline_serializer("TrailExport", {
@@ -72,7 +74,7 @@ class TrailPdfView(TenantContextMixin, APIView):
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY, 202: ExportSerializer})
     def get(self, request, tenant=None, **kwargs):
-        ref = kwargs.get(self.lookup_field)
+        ref = str(kwargs.get(self.lookup_field))
         kind, record = trail_access(kind=self.kind, ref=ref, user=request.user, context=self.tenant_context)
         try:
             mode, result = trail_export(tenant=self.tenant, actor=request.user, context=self.tenant_context,
@@ -114,5 +116,5 @@ class TrailExportFileView(TenantContextMixin, APIView):
         if job.state != ExportState.DONE or not job.file:
             from scm_portal.errors import StateConflict
 
-            raise StateConflict("The export is not ready yet.", code="export_not_ready")
+            raise StateConflict(_("The export is not ready yet."), code="export_not_ready")
         return _pdf_response(job.file.open("rb"), f"trail-{safe_filename(job.ref)}.pdf")

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from audit.chain import record_hash
 from audit.models import AuditRecord
 from messaging.chain import message_hash
-from messaging.models import GENESIS_HASH, Message
-from scm_portal.tenancy.models import Tenant
-
 from audit.trails.build import FORMAT, history_rows
 from audit.trails.render import ATTACHMENT_NAME
+from messaging.models import GENESIS_HASH, Message
+from scm_portal.tenancy.models import Tenant
 
 
 @dataclass

@@ -3,18 +3,15 @@ export (a small trail downloads at once, a large one becomes a job whose progres
 polls), and the job's file, its requester's only. Nothing here writes but the export's audit
 record: no page offers the auditor a form that changes anything."""
 
-import datetime
-
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from audit.trails import trail_kind, trail_kinds
 from audit.trails.api import safe_filename
-from audit.trails.build import trail_build, trail_message_count, LARGE_TRAIL
+from audit.trails.build import LARGE_TRAIL, trail_build
 from audit.trails.models import ExportState
 from audit.trails.portal import RECORDS_READERS
 from audit.trails.render import display_context

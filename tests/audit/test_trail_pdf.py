@@ -133,7 +133,7 @@ class TestAlert:
     def test_an_alerts_trail_holds_its_card_and_history(self, api, demo):
         from alerts.services import alert_raise
 
-        alert = alert_raise(tenant=demo["tenants"]["acme"], kind="low_stock", severity=30, dedupe_key="t1",
+        alert, *_rest = alert_raise(tenant=demo["tenants"]["acme"], kind="low_stock", severity=30, dedupe_key="t1",
                             title="库存低于安全库存", partner=demo["organizations"]["sup-a"], core_audience=["buyer"],
                             subject_kind="sku", subject_ref="SKU-1001")
         pdf = export(api, "acme.auditor", f"/api/v1/t/acme/alerts/{alert.pk}/trail.pdf")

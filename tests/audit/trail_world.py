@@ -3,6 +3,7 @@ bot answer, event cards, an attachment, approvals, an internal note; and helpers
 trail PDF (its text per page, its embedded JSON)."""
 
 import io
+from datetime import timedelta
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -39,11 +40,15 @@ def financing_world(demo):
     from finance import services
     from tests.finance import factories
 
-    receivable = factories.confirmed_receivable()
-    invoice = receivable.invoice
+    order = factories.received_po(lines=((1, "1000.00"),))
+    invoice = factories.invoice(order, "1000.00")
     rep, rep_context = factories.ctx("supa.rep")
     services.invoice_attachment_add(tenant=invoice.tenant, actor=rep, context=rep_context, invoice=invoice,
                                     upload=Upload("发票.pdf", b"%PDF-1.4 invoice scan"))
+    finance, finance_context = factories.ctx("acme.finance")
+    receivable = services.receivable_confirm(tenant=invoice.tenant, actor=finance, context=finance_context,
+                                             receivable=invoice.receivable,
+                                             due_date=factories.tenant_today() + timedelta(days=90))
     application = factories.apply([receivable], "900.00")
     for username in ("acme.finance", "acme.cfo", "bank.officer"):
         application = factories.approve(application, username)
