@@ -141,3 +141,72 @@ class TestAlert:
         assert data["history"][0]["action"] == "raised"
         assert any(m["kind"] == "event" for m in data["messages"])
         assert trail_pdf_verify(pdf).ok
+
+
+class TestFont:
+    def test_without_wenquanyi_the_pinned_noto_wheel_is_used(self, monkeypatch):
+        from audit.trails import fonts
+
+        fonts.trail_font.cache_clear()
+        monkeypatch.setattr(fonts, "WQY_PATHS", ("/nonexistent/wqy.ttc",))
+        monkeypatch.delenv("TRAIL_FONT", raising=False)
+        try:
+            font = fonts.trail_font()
+            assert font.name == "Noto Sans CJK" and font.path.is_file()
+        finally:
+            fonts.trail_font.cache_clear()
+
+    def test_without_any_cjk_font_the_message_says_what_to_install(self, monkeypatch):
+        from audit.trails import fonts
+
+        fonts.trail_font.cache_clear()
+        monkeypatch.setattr(fonts, "WQY_PATHS", ())
+        monkeypatch.setattr(fonts, "NOTO_PACKAGE", "no_such_font_package")
+        try:
+            with pytest.raises(fonts.FontMissing, match="requirements.txt"):
+                fonts.trail_font()
+        finally:
+            fonts.trail_font.cache_clear()
+
+    @pytest.mark.parametrize("preferred", ["wqy", "noto"])
+    def test_chinese_extracts_exactly_in_either_font(self, order, preferred, monkeypatch):
+        from audit.trails import fonts
+        from audit.trails.build import trail_build
+        from audit.trails.render import trail_pdf_bytes
+        from audit.trails.services import trail_access
+        from scm_portal.tenancy.access import tenant_context_for
+
+        auditor = user("acme.auditor")
+        context = tenant_context_for(auditor, order.tenant)
+        kind, record = trail_access(kind="purchase_order", ref=PO_NUMBER, user=auditor, context=context)
+        trail = trail_build(kind, record, user=auditor, context=context, language="zh-hans")
+        fonts.trail_font.cache_clear()
+        monkeypatch.setenv("TRAIL_FONT", preferred)
+        try:
+            font = fonts.trail_font()
+            pdf = trail_pdf_bytes(trail, time_zone="Asia/Shanghai")
+        finally:
+            fonts.trail_font.cache_clear()
+        assert font.name == {"wqy": "WenQuanYi Micro Hei", "noto": "Noto Sans CJK"}[preferred]
+        assert squeeze(CHINESE) in squeeze("".join(pdf_pages_text(pdf)))
+        reader = PdfReader(io.BytesIO(pdf))
+        # WenQuanYi is TrueType (embedded as FontFile2), Noto Sans CJK is CFF-based (FontFile3).
+        embedded = set()
+        for page in reader.pages:
+            for font_ref in page["/Resources"]["/Font"].values():
+                for descendant in font_ref.get_object().get("/DescendantFonts", []):
+                    embedded |= {k for k in descendant.get_object()["/FontDescriptor"] if k.startswith("/FontFile")}
+        assert embedded == {"/FontFile2" if preferred == "wqy" else "/FontFile3"}, embedded
+
+    def test_the_delivery_note_sets_chinese_in_the_font(self, order):
+        from orders.delivery_note import delivery_note_pdf
+        from orders.models import Shipment
+        from orders.services import shipments
+        from tests.orders.helpers import ctx
+
+        shipment = shipments.shipment_create(**ctx("supa.rep"), purchase_order=PO_NUMBER, carrier="顺丰速运")
+        shipment = Shipment.objects.select_related("supplier").get(pk=shipment.pk)
+        pdf = delivery_note_pdf(shipment, lines=list(shipment.lines.select_related("order_line__order", "order_line__sku")),
+                                tenant=order.tenant)
+        text = squeeze("".join(pdf_pages_text(pdf)))
+        assert "顺丰速运" in text and "华东零部件有限公司" in text
