@@ -18,8 +18,8 @@ from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
-from audit.trails import sandbox
-from audit.trails.build import CHUNK_MESSAGES, from_iso
+from audit.trails import build, sandbox
+from audit.trails.build import from_iso
 from audit.trails.fonts import FAMILY, trail_font
 
 ATTACHMENT_NAME = "trail.json"
@@ -70,12 +70,13 @@ def display_context(trail, *, time_zone):
     }
 
 
-def trail_html_chunks(trail, *, time_zone, chunk_messages=CHUNK_MESSAGES, font=None):
+def trail_html_chunks(trail, *, time_zone, chunk_messages=None, font=None):
     """The PDF's HTML documents: the first with the record, history, approvals, attachments and
     chain heads and the first messages, then one per further `chunk_messages` messages. Page
     numbers run on across chunks: each chunk's first page number is written in by the sandbox
     once the chunks before it are laid out (sandbox.FIRST_PAGE_MARKER)."""
     font = font or trail_font()
+    chunk_messages = chunk_messages or build.CHUNK_MESSAGES
     base = display_context(trail, time_zone=time_zone)
     messages = base["messages"]
     slices = [messages[i:i + chunk_messages] for i in range(0, len(messages), chunk_messages)] or [[]]

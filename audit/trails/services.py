@@ -19,7 +19,8 @@ from django.utils import timezone, translation
 from audit.models import AuditRecord
 from audit.services import audit_record
 from audit.trails import trail_kind
-from audit.trails.build import CHUNK_MESSAGES, LARGE_TRAIL, trail_build, trail_message_count
+from audit.trails import build
+from audit.trails.build import trail_build, trail_message_count
 from audit.trails.models import ExportState, TrailExport
 from audit.trails.render import trail_pdf_bytes, trail_pdf_to_file
 from scm_portal.tenancy.context import check_context
@@ -74,7 +75,7 @@ def trail_export(*, tenant, actor, context, kind, record, ip=None, force_job=Fal
     the trail names."""
     check_context(context, tenant=tenant, user=actor)
     count = trail_message_count(kind, record, user=actor, context=context)
-    if count > LARGE_TRAIL or force_job:
+    if count > build.LARGE_TRAIL or force_job:
         return "job", _export_job(tenant=tenant, actor=actor, kind=kind, record=record, count=count, ip=ip)
     export = _record_export(tenant=tenant, actor=actor, kind=kind, record=record, mode="direct", messages=count, ip=ip)
     trail = trail_build(kind, record, user=actor, context=context, export_record=export)
@@ -87,7 +88,7 @@ def _export_job(*, tenant, actor, kind, record, count, ip):
 
     job = TrailExport.objects.create(
         tenant=tenant, requested_by=actor, kind=kind.kind, ref=str(kind.ref(record)),
-        language=translation.get_language(), messages=count, chunks_total=max(1, math.ceil(count / CHUNK_MESSAGES)),
+        language=translation.get_language(), messages=count, chunks_total=max(1, math.ceil(count / build.CHUNK_MESSAGES)),
     )
     export = _record_export(tenant=tenant, actor=actor, kind=kind, record=record, mode="job", messages=count, ip=ip,
                             export=job)

@@ -9,9 +9,9 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy
 
-from audit.trails import trail_kind, trail_kinds
+from audit.trails import build, trail_kind, trail_kinds
 from audit.trails.api import safe_filename
-from audit.trails.build import LARGE_TRAIL, trail_build
+from audit.trails.build import trail_build
 from audit.trails.models import ExportState
 from audit.trails.portal import RECORDS_READERS
 from audit.trails.render import display_context
@@ -58,7 +58,7 @@ def trail_page(request, kind, ref):
     kind, record = trail_access(kind=kind, ref=ref, user=request.user, context=request.tenant_context)
     trail = trail_build(kind, record, user=request.user, context=request.tenant_context)
     context = display_context(trail, time_zone=request.tenant.time_zone)
-    context.update({"kind": kind, "ref": str(kind.ref(record)), "large": len(trail["messages"]) > LARGE_TRAIL})
+    context.update({"kind": kind, "ref": str(kind.ref(record)), "large": len(trail["messages"]) > build.LARGE_TRAIL})
     return render(request, "audit/trail_page.html", context)
 
 
