@@ -69,7 +69,8 @@ def _render_in_child(job, conn, memory_limit):
             attachments.append(Attachment(string=job.attachment, name=job.attachment_name,
                                           description=job.attachment_description, url_fetcher=fetcher))
         combined.write_pdf(job.out_path, attachments=attachments)
-        conn.send(("done", len(pages), fetcher.refused))
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        conn.send(("done", len(pages), fetcher.refused, peak_kb * 1024))
     except MemoryError:
         conn.send(("error", "memory", "the render went over its memory limit"))
     except BaseException as exc:  # noqa: BLE001 — reported to the parent, which raises
@@ -95,6 +96,7 @@ class RenderResult:
     pages: int
     refused: list
     seconds: float
+    peak_rss: int = 0  # bytes, the render process's peak resident set
 
 
 def render_pdf(job, *, time_limit=DEFAULT_TIME_LIMIT, memory_limit=DEFAULT_MEMORY_LIMIT, on_progress=None):
@@ -134,7 +136,7 @@ def render_pdf(job, *, time_limit=DEFAULT_TIME_LIMIT, memory_limit=DEFAULT_MEMOR
         parent_conn.close()
     if outcome[0] == "error":
         raise RenderError(f"{outcome[1]}: {outcome[2]}")
-    return RenderResult(pages=outcome[1], refused=outcome[2], seconds=time.monotonic() - started)
+    return RenderResult(pages=outcome[1], refused=outcome[2], seconds=time.monotonic() - started, peak_rss=outcome[3])
 
 
 def limits_description():
