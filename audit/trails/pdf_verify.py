@@ -102,6 +102,18 @@ def trail_data_verify(data, report=None):
     return report
 
 
+def _room_rows(tenant, room_id, first, last, batch_size=2000):
+    """The room's messages with first <= seq <= last, in order, read in batches."""
+    after = first - 1
+    while after < last:
+        batch = list(Message.objects.filter(tenant=tenant, room_id=room_id, seq__gt=after, seq__lte=last)
+                     .order_by("seq")[:batch_size])
+        if not batch:
+            return
+        yield from batch
+        after = batch[-1].seq
+
+
 def _verify_messages(tenant, messages, room_heads, report):
     by_room = {}
     for row in messages:
@@ -115,35 +127,42 @@ def _verify_messages(tenant, messages, room_heads, report):
             continue
         head_seq, head_hash = int(head["seq"]), str(head["hash"])
         start = min(listed) if listed else head_seq
-        stored = {m.seq: m for m in Message.objects.filter(tenant=tenant, room_id=room_id, seq__gte=start - 1,
-                                                             seq__lte=max(head_seq, max(listed, default=0)))}
-        # The listed messages themselves.
-        for seq, row in sorted(listed.items()):
-            message = stored.get(seq)
-            if message is None:
+        end = max(head_seq, max(listed, default=0))
+        if start <= 1:
+            prev = GENESIS_HASH
+        else:  # the link into the trail's first message (a row before it missing is not the trail's)
+            prev = Message.objects.filter(tenant=tenant, room_id=room_id, seq=start - 1).values_list("hash", flat=True).first()
+        expected, at_head = start, None
+
+        def gap(seq):
+            if seq in listed:
                 report.fail(f"message {room_id}#{seq}: deleted from the database")
-            elif message.hash != row["hash"]:
-                report.fail(f"message {room_id}#{seq}: its hash in the database differs from the exported one")
-            elif not _tombstoned(message) and message_hash(message, message.prev_hash) != row["hash"]:
-                report.fail(f"message {room_id}#{seq}: its content was changed (it no longer hashes to the exported hash)")
-        # The chain from the first listed message to the head at export: whole and linked.
-        prev = stored[start - 1].hash if start > 1 and (start - 1) in stored else (GENESIS_HASH if start <= 1 else None)
-        for seq in range(start, head_seq + 1):
-            message = stored.get(seq)
-            if message is None:
-                if seq not in listed:
-                    report.fail(f"room {room_id}: message {room_id}#{seq} is missing from the chain")
-                prev = None
-                continue
-            if prev is not None and message.prev_hash != prev:
-                report.fail(f"message {room_id}#{seq}: its link to the previous message does not match")
-            if seq not in listed and not _tombstoned(message) and message_hash(message, message.prev_hash) != message.hash:
-                report.fail(f"message {room_id}#{seq}: its content does not match its hash")
-            prev = message.hash
-        if head_seq == 0:
-            continue
-        at_head = stored.get(head_seq)
-        if at_head is None or at_head.hash != head_hash:
+            else:
+                report.fail(f"room {room_id}: message {room_id}#{seq} is missing from the chain")
+
+        # From the trail's first message to the head at export: each listed message as exported,
+        # every row's content hashing to its hash, every link whole, no seq missing.
+        for message in _room_rows(tenant, room_id, max(start, 1), end):
+            while expected < message.seq:
+                gap(expected)
+                prev, expected = None, expected + 1
+            row = listed.get(message.seq)
+            recomputed = None if _tombstoned(message) else message_hash(message, message.prev_hash)
+            if row is not None and message.hash != row["hash"]:
+                report.fail(f"message {room_id}#{message.seq}: its hash in the database differs from the exported one")
+            elif recomputed is not None and recomputed != message.hash:
+                what = "its content was changed (it no longer hashes to the exported hash)" if row is not None \
+                    else "its content does not match its hash"
+                report.fail(f"message {room_id}#{message.seq}: {what}")
+            if prev is not None and message.prev_hash != prev and message.seq <= head_seq:
+                report.fail(f"message {room_id}#{message.seq}: its link to the previous message does not match")
+            if message.seq == head_seq:
+                at_head = message.hash
+            prev, expected = message.hash, message.seq + 1
+        while expected <= end:
+            gap(expected)
+            expected += 1
+        if head_seq and at_head != head_hash:
             report.fail(f"room {room_id}: the chain head at export (seq {head_seq}) is not in the chain")
 
 
