@@ -17,9 +17,10 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.trails.access import access_trail_export
 from audit.trails.models import ExportState, TrailExport
 from audit.trails.sandbox import RenderError
-from audit.trails.services import access_trail_export, trail_access, trail_export
+from audit.trails.services import trail_access, trail_export
 from scm_portal.api.viewsets import TenantContextMixin
 from scm_portal.tenancy.security import client_ip
 

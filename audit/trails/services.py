@@ -40,21 +40,6 @@ def trail_access(*, kind, ref, user, context):
     return trail, record
 
 
-def access_trail_export(user, tenant, export_id):
-    """The export `export_id` of `tenant` if `user` requested it; 404 otherwise (anyone else's,
-    another tenant's, or missing)."""
-    try:
-        pk = int(export_id)
-    except (TypeError, ValueError):
-        raise Http404 from None
-    if not 0 < pk < 2**63 or not user.is_authenticated:
-        raise Http404
-    job = TrailExport.objects.for_tenant(tenant).filter(pk=pk, requested_by=user).first()
-    if job is None:
-        raise Http404
-    return job
-
-
 def trail_export_list(user, tenant, limit=20):
     """The user's own recent exports in the tenant, newest first."""
     return list(TrailExport.objects.for_tenant(tenant).filter(requested_by=user).order_by("-created_at", "-pk")[:limit])

@@ -10,13 +10,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy
 
 from audit.trails import build, trail_kind, trail_kinds
+from audit.trails.access import access_trail_export
 from audit.trails.api import safe_filename
 from audit.trails.build import trail_build
 from audit.trails.models import ExportState
 from audit.trails.portal import RECORDS_READERS
 from audit.trails.render import display_context
 from audit.trails.sandbox import RenderError
-from audit.trails.services import access_trail_export, trail_access, trail_export, trail_export_list
+from audit.trails.services import trail_access, trail_export, trail_export_list
 from scm_portal.tenancy.security import client_ip
 from scm_portal.tenancy.views import tenant_page
 
