@@ -118,8 +118,8 @@ def trail_pdf_to_file(trail, *, time_zone, out_path=None, on_progress=None, time
     )
     result = sandbox.render_pdf(
         job, on_progress=on_progress,
-        time_limit=time_limit or getattr(settings, "TRAIL_RENDER_TIME_LIMIT", sandbox.DEFAULT_TIME_LIMIT),
-        memory_limit=memory_limit or getattr(settings, "TRAIL_RENDER_MEMORY_LIMIT", sandbox.DEFAULT_MEMORY_LIMIT),
+        time_limit=time_limit or sandbox.DEFAULT_TIME_LIMIT,
+        memory_limit=memory_limit or sandbox.DEFAULT_MEMORY_LIMIT,
     )
     return Path(out_path), result
 

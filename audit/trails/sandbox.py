@@ -18,8 +18,10 @@ import resource
 import time
 from dataclasses import dataclass, field
 
-DEFAULT_TIME_LIMIT = 600  # seconds, per render
-DEFAULT_MEMORY_LIMIT = 1536 * 1024 * 1024  # bytes of address space for the child
+# Seconds per render (TRAIL_RENDER_TIME_LIMIT), and bytes of address space for the render child
+# (TRAIL_RENDER_MEMORY_MB): a 10,000-message trail peaks near 500 MB resident (bench/trails.py).
+DEFAULT_TIME_LIMIT = float(os.environ.get("TRAIL_RENDER_TIME_LIMIT", "600"))
+DEFAULT_MEMORY_LIMIT = int(os.environ.get("TRAIL_RENDER_MEMORY_MB", "1536")) * 1024 * 1024
 
 
 FIRST_PAGE_MARKER = "__TRAIL_FIRST_PAGE__"
@@ -137,11 +139,3 @@ def render_pdf(job, *, time_limit=DEFAULT_TIME_LIMIT, memory_limit=DEFAULT_MEMOR
     if outcome[0] == "error":
         raise RenderError(f"{outcome[1]}: {outcome[2]}")
     return RenderResult(pages=outcome[1], refused=outcome[2], seconds=time.monotonic() - started, peak_rss=outcome[3])
-
-
-def limits_description():
-    return f"{DEFAULT_TIME_LIMIT} s, {DEFAULT_MEMORY_LIMIT // (1024 * 1024)} MB"
-
-
-if os.environ.get("TRAIL_RENDER_TIME_LIMIT"):
-    DEFAULT_TIME_LIMIT = float(os.environ["TRAIL_RENDER_TIME_LIMIT"])
