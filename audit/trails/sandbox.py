@@ -46,6 +46,8 @@ class RenderJob:
 
 def _render_in_child(job, conn, memory_limit):
     """The child's work: limits first, then the chunks, then one PDF written to job.out_path."""
+    # Room to report a MemoryError in: freed before the report is sent.
+    reserve = bytearray(8 * 1024 * 1024)
     try:
         if memory_limit:
             resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
@@ -74,6 +76,7 @@ def _render_in_child(job, conn, memory_limit):
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         conn.send(("done", len(pages), fetcher.refused, peak_kb * 1024))
     except MemoryError:
+        del reserve
         conn.send(("error", "memory", "the render went over its memory limit"))
     except BaseException as exc:  # noqa: BLE001 — reported to the parent, which raises
         conn.send(("error", type(exc).__name__, str(exc)[:500]))

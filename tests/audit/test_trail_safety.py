@@ -142,9 +142,10 @@ class TestLimits:
         assert not (tmp_path / "slow.pdf").exists() or (tmp_path / "slow.pdf").stat().st_size == 0
 
     def test_a_render_over_its_memory_limit_fails_cleanly(self, tmp_path):
-        job = sandbox.RenderJob(chunks=["<p>x</p>" * 20000], out_path=str(tmp_path / "big.pdf"), base_url="file:///nonexistent/")
-        with pytest.raises(sandbox.RenderError):
-            sandbox.render_pdf(job, memory_limit=64 * 1024 * 1024, time_limit=60)
+        job = sandbox.RenderJob(chunks=["<p>内存 memory 测试 test</p>" * 40000], out_path=str(tmp_path / "big.pdf"),
+                                base_url="file:///nonexistent/")
+        with pytest.raises(sandbox.RenderError, match="memory limit"):
+            sandbox.render_pdf(job, memory_limit=350 * 1024 * 1024, time_limit=120)
 
     def test_the_watermark_is_a_css_string_nothing_can_break_out_of(self):
         hostile = '周审计"; } @import url(http://x/); a { b: "\\'
