@@ -108,6 +108,7 @@ def trail_build(kind, record, *, user, context, export_record=None, language=Non
     tenant = context.tenant
     ref = str(kind.ref(record))
     with translation.override(language):
+        state_labels = {str(value): str(label) for value, label in kind.states}
         record_data = kind.record(record)
         record_data = {
             "title": str(record_data.get("title", "")),
@@ -180,6 +181,7 @@ def trail_build(kind, record, *, user, context, export_record=None, language=Non
         "exported_at": iso(export_record.at if export_record is not None else timezone.now()),
         "language": language,
         "record": record_data,
+        "state_labels": state_labels,
         "history": history_rows(kind, record),
         "approvals": approvals,
         "attachments": attachments,

@@ -9,6 +9,7 @@ embedded as `trail.json` (the only attachment: no HTML attachment link can exist
 """
 
 import json
+import logging
 import tempfile
 import zoneinfo
 from pathlib import Path
@@ -20,9 +21,10 @@ from django.utils.translation import gettext as _
 
 from audit.trails import build, sandbox
 from audit.trails.build import from_iso
-from audit.trails.fonts import FAMILY, trail_font
+from audit.trails.fonts import FAMILY, FontMissing, trail_font
 
 ATTACHMENT_NAME = "trail.json"
+logger = logging.getLogger(__name__)
 
 
 def css_string(text):
@@ -54,12 +56,17 @@ def display_context(trail, *, time_zone):
     with timezone.override(_tz(time_zone)):
         stamp = formats.date_format(timezone.localtime(exported_at), "DATETIME_FORMAT")
     who = trail["exported_by"]
+    labels = trail.get("state_labels") or {}
     watermark = _("Exported by %(name)s (%(username)s) at %(at)s") % {
         "name": who["name"], "username": who["username"], "at": stamp}
     return {
         "trail": trail,
         "record": trail["record"],
-        "history": _with_datetimes(trail["history"]),
+        "history": [
+            {**row, "from_label": labels.get(row["from_state"], row["from_state"]),
+             "to_label": labels.get(row["to_state"], row["to_state"])}
+            for row in _with_datetimes(trail["history"])
+        ],
         "approvals": _with_datetimes(trail["approvals"]),
         "attachments": trail["attachments"],
         "messages": _with_datetimes(trail["messages"]),
@@ -102,8 +109,13 @@ def trail_json_bytes(trail):
 
 def trail_pdf_to_file(trail, *, time_zone, out_path=None, on_progress=None, time_limit=None, memory_limit=None):
     """Renders the trail's PDF into `out_path` (a new temporary file when None); returns
-    (path, RenderResult)."""
-    font = trail_font()
+    (path, RenderResult). A machine without any CJK font fails as a render does (RenderError), its
+    message saying what to install."""
+    try:
+        font = trail_font()
+    except FontMissing as exc:
+        logger.error("%s", exc)
+        raise sandbox.RenderError(str(exc)) from None
     chunks = trail_html_chunks(trail, time_zone=time_zone, font=font)
     if out_path is None:
         handle = tempfile.NamedTemporaryFile(prefix="trail-", suffix=".pdf", delete=False)

@@ -210,3 +210,15 @@ class TestFont:
                                 tenant=order.tenant)
         text = squeeze("".join(pdf_pages_text(pdf)))
         assert "顺丰速运" in text and "华东零部件有限公司" in text
+
+
+def test_without_any_cjk_font_an_export_is_a_503_not_a_500(api, order, monkeypatch):
+    from audit.trails import fonts
+
+    fonts.trail_font.cache_clear()
+    monkeypatch.setattr(fonts, "WQY_PATHS", ())
+    monkeypatch.setattr(fonts, "NOTO_PACKAGE", "no_such_font_package")
+    try:
+        assert_error(api.as_user(user("acme.auditor")).get(PO_URL), 503, "render_failed")
+    finally:
+        fonts.trail_font.cache_clear()
