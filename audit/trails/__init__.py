@@ -8,9 +8,8 @@ from its `AppConfig.ready()` (orders/trails.py, finance/trails.py, alerts/trails
 they register alert kinds and message subjects.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
-
 
 
 @dataclass(frozen=True)
