@@ -16,3 +16,6 @@ class AlertsConfig(AppConfig):
         # The alert frames published with cards a process never received are read again with them.
         realtime.register_recoverable_subject("alert", alert_live_events)
         portal.register_portal()  # the Alerts section and the dashboard's alerts panel
+        from alerts import trails
+
+        trails.register()  # the alert's audit trail (alerts/{id}/trail.pdf)

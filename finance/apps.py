@@ -17,6 +17,9 @@ class FinanceConfig(AppConfig):
         actions.register_actions()  # approve / reject / disburse on the financing cards
         bot.register()  # "我想融资" / "I want financing", /financing
         portal.register_portal()  # the Financing pages' section and dashboard panel
+        from finance import trails
+
+        trails.register()  # the application's audit trail (financing-applications/{id}/trail.pdf)
 
     @staticmethod
     def register_subjects():

@@ -48,6 +48,9 @@ class OrdersConfig(AppConfig):
         actions.register_actions()  # the PO cards' texts; "Confirm order", accept / reject changes
         self.register_alert_kinds()
         portal.register_portal()  # the Purchase orders, Shipments and Scorecards sections, "POs awaiting me"
+        from orders import trails
+
+        trails.register()  # the PO's audit trail (purchase-orders/{number}/trail.pdf)
 
     @staticmethod
     def register_alert_kinds():

@@ -28,6 +28,7 @@ ENTITIES = {
     "orders": {"purchase_order", "order_settings", "shipment", "position", "receipt", "quality_hold", "route"},
     "finance": {"invoice", "receivable", "financing"},
     "audit": {"audit", "trail", "retention", "legal_hold"},
+    "audit_trails": {"trail"},
 }
 PREFIXES = ("check_", "register_")  # validators; registrations called from ready()
 

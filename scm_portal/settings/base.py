@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "scm_portal.api",
     "messaging",
     "audit",
+    "audit.trails",  # PDF trails of records (label audit_trails)
     "alerts",
     "orders",
     "inventory",

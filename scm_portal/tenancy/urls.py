@@ -14,4 +14,5 @@ urlpatterns = [
     path("shipments/", include("orders.shipment_urls")),
     path("financing/bank-account/", include("finance.bank_urls")),
     path("financing/", include("finance.urls")),
+    path("audit/trails/", include("audit.trails.urls")),
 ]
