@@ -56,3 +56,14 @@ def audit_record(*, tenant, actor, action, object_kind="", object_ref="", before
         record.save(force_insert=True)
         AuditChainHead.objects.filter(pk=head.pk).update(last_seq=record.seq, last_hash=record.hash)
     return record
+
+
+def audit_transition(*, tenant, actor, object_kind, object_ref, verb, before_state, after_state, **details):
+    """A record's state transition ("purchase_order.confirm": sent → confirmed): `before` and
+    `after` are the states, `details` the few key fields that go with the new state. Called as
+    the last write of the transition's transaction: the chain head is the last lock it takes."""
+    return audit_record(
+        tenant=tenant, actor=actor, action=f"{object_kind}.{verb}", object_kind=object_kind, object_ref=object_ref,
+        before=None if before_state is None else {"state": before_state},
+        after={"state": after_state, **details},
+    )

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from alerts import services as alerts
 from alerts.lock_objects import alert_room_ids
+from audit.services import audit_transition
 from messaging.lock_objects import rooms_locked
 from messaging.services import message_cards_refresh
 from orders import geo
@@ -284,10 +285,11 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
     shipped_by_order = defaultdict(list)
     for line, quantity in shipping:
         shipped_by_order[line.order_id].append({"line": line.line, "quantity": quantity})
+    from_states = {}
     for order_id, shipped in sorted(shipped_by_order.items()):
         po = orders[order_id]
         check_po_transition(po, PurchaseOrderState.SHIPPED)
-        from_state = po.state
+        from_state = from_states[order_id] = po.state
         PurchaseOrder.objects.filter(pk=po.pk).update(state=PurchaseOrderState.SHIPPED, version=F("version") + 1,
                                                       updated_at=now)
         po.state = PurchaseOrderState.SHIPPED
@@ -297,7 +299,20 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
     late = _late_line([line for line, _q in shipping], eta, tz)
     if late is not None:
         shipment_late_raise(tenant=tenant, shipment=shipment, line=late, order=orders[late.order_id], tz=tz)
+    shipment_audit(tenant=tenant, actor=actor, shipment=shipment, orders=orders, shipped_by_order=shipped_by_order,
+                   from_states=from_states)
     return shipment
+
+
+def shipment_audit(*, tenant, actor, shipment, orders, shipped_by_order, from_states):
+    """The shipment and each PO's move to shipped in the audit log: the transaction's last writes."""
+    for order_id, shipped in sorted(shipped_by_order.items()):
+        audit_transition(tenant=tenant, actor=actor, object_kind="purchase_order", object_ref=orders[order_id].number,
+                         verb="ship", before_state=from_states[order_id], after_state=PurchaseOrderState.SHIPPED,
+                         shipment=shipment.number, lines=shipped)
+    audit_transition(tenant=tenant, actor=actor, object_kind="shipment", object_ref=shipment.number, verb="create",
+                     before_state=None, after_state=shipment.state, carrier=shipment.carrier,
+                     purchase_orders=[orders[order_id].number for order_id in sorted(shipped_by_order)])
 
 
 def shipment_late_raise(*, tenant, shipment, line, order, tz):

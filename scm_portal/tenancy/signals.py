@@ -18,3 +18,13 @@ def send_access_changed_on_commit(*, tenant_id, user_ids=None):
 
 # tenant_created(tenant): inside the writing transaction; messaging opens the internal room.
 tenant_created = Signal()
+
+# audited(tenant, actor, action, object_kind, object_ref, before, after): a permission or membership
+# change, sent inside the writing transaction as its last write; the audit app (which tenancy may
+# not import) appends it to the tenant's audit log, in the same transaction.
+audited = Signal()
+
+
+def send_audited(*, tenant, actor, action, object_kind, object_ref, before=None, after=None):
+    audited.send(sender=None, tenant=tenant, actor=actor, action=action, object_kind=object_kind,
+                 object_ref=str(object_ref), before=before, after=after)
