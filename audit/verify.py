@@ -13,6 +13,10 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC
+from json.encoder import encode_basestring
+
+from django.db import connections, router, transaction
+from django.db.models import JSONField
 
 from audit.chain import HASHED_FIELDS as AUDIT_FIELDS
 from audit.models import AuditChainHead, AuditRecord
@@ -96,6 +100,8 @@ _M_PREV, _M_HASH = len(_M_COLUMNS) - 2, len(_M_COLUMNS) - 1
 _M_FIELDS = len(MESSAGE_FIELDS)
 _M_WHEN_SET = tuple(enumerate(HASHED_WHEN_SET, start=_M_FIELDS))
 _M_CREATED = _M_FIELDS + len(HASHED_WHEN_SET)
+_JSON_COLUMNS = {field.column for field in Message._meta.fields if isinstance(field, JSONField)}
+_M_JSON = tuple(i for i, name in enumerate(_M_COLUMNS[:_M_CREATED]) if name in _JSON_COLUMNS)
 
 
 def message_canonical_row(row):
@@ -109,13 +115,96 @@ def message_canonical_row(row):
     return _encode(data).encode()
 
 
+def _json_text(text):
+    """A jsonb column read as text, as Python reads it (the commonest values without parsing)."""
+    if text is None:
+        return None
+    if text == "{}":
+        return {}
+    if text == "[]":
+        return []
+    return json.loads(text)
+
+
+def _message_select():
+    """The room's rows for the chain, as PostgreSQL can hand them over cheapest: jsonb as text
+    (parsed only when not empty) and the time already in the canonical form's ISO format."""
+    table = Message._meta.db_table
+    columns = []
+    for name in _M_COLUMNS:
+        if name in _JSON_COLUMNS:
+            columns.append(f'"{name}"::text')
+        elif name == "created_at":
+            columns.append("""to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'""")
+        else:
+            columns.append(f'"{name}"')
+    return f'SELECT {", ".join(columns)} FROM "{table}" WHERE "room_id" = %s ORDER BY "seq"'
+
+
+_MESSAGE_SELECT = _message_select()
+
+
+def _encoder_for(field):
+    """The JSON text of one column's value, as the canonical form's encoder writes it, without
+    building a dict: ints, strings and booleans directly, jsonb text parsed only when not empty."""
+    if isinstance(field, JSONField):
+        return lambda text: "null" if text is None else text if text == "{}" or text == "[]" else _encode(json.loads(text))
+    internal = field.get_internal_type()
+    if internal in ("BooleanField",):
+        return lambda value: "null" if value is None else "true" if value else "false"
+    if internal in ("CharField", "TextField"):
+        return lambda value: "null" if value is None else encode_basestring(value)
+    if internal in ("IntegerField", "BigIntegerField", "ForeignKey", "PositiveIntegerField", "SmallIntegerField"):
+        return lambda value: "null" if value is None else int.__repr__(value)
+    return _encode  # anything else: the encoder itself
+
+
+def _message_plan():
+    """[(prefix, column index, encoder, when set only)] in the canonical form's (sorted) key order."""
+    fields = {field.attname: field for field in Message._meta.fields}
+    keys = sorted([*MESSAGE_FIELDS, *HASHED_WHEN_SET, "created_at"])
+    plan = []
+    for position, key in enumerate(keys):
+        prefix = ("{" if position == 0 else ",") + encode_basestring(key) + ":"
+        encoder = encode_basestring if key == "created_at" else _encoder_for(fields[key])
+        plan.append((prefix, _M_COLUMNS.index(key), encoder, key in HASHED_WHEN_SET))
+    if plan[0][3]:
+        raise ValueError("the first key of the canonical form must always be present")
+    return plan
+
+
+_M_PLAN = _message_plan()
+
+
+def _message_canonical_raw(row):
+    """messaging.chain.canonical(message) from a row of _MESSAGE_SELECT."""
+    parts = []
+    for prefix, index, encoder, when_set in _M_PLAN:
+        value = row[index]
+        if when_set and value is None:
+            continue
+        parts.append(prefix)
+        parts.append(encoder(value))
+    parts.append("}")
+    return "".join(parts).encode()
+
+
 def message_rows(room_id):
-    return (Message.objects.filter(room_id=room_id).order_by("seq").values_list(*_M_COLUMNS)
-            .iterator(chunk_size=CHUNK))
+    """The room's rows in seq order, streamed through a server-side cursor in batches."""
+    with transaction.atomic(using=router.db_for_read(Message)):
+        conn = connections[router.db_for_read(Message)]
+        with conn.connection.cursor(name=f"verify_room_{room_id}") as cursor:
+            cursor.itersize = CHUNK
+            cursor.execute(_MESSAGE_SELECT, [room_id])
+            yield from cursor
 
 
 def room_verify(room):
-    checked, prev, broken, reason = _walk(message_rows(room.pk), message_canonical_row, _M_SEQ, _M_PREV, _M_HASH)
+    rows = message_rows(room.pk)
+    try:
+        checked, prev, broken, reason = _walk(rows, _message_canonical_raw, _M_SEQ, _M_PREV, _M_HASH)
+    finally:
+        rows.close()  # a chain broken early: the cursor and its transaction end here
     result = ChainResult("room", str(room.pk), broken is None, checked, broken, reason, prev, room.name)
     if broken is None:
         last_seq, last_hash = Room.objects.filter(pk=room.pk).values_list("last_seq", "last_hash").get()

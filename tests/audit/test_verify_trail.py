@@ -13,7 +13,16 @@ from django.db import connection
 from audit.chain import canonical as audit_canonical
 from audit.models import AuditRecord
 from audit.services import audit_record
-from audit.verify import audit_canonical_row, audit_log_verify, message_canonical_row, room_verify, _A_COLUMNS, _M_COLUMNS
+from audit.verify import (
+    _A_COLUMNS,
+    _M_COLUMNS,
+    _message_canonical_raw,
+    audit_canonical_row,
+    audit_log_verify,
+    message_canonical_row,
+    message_rows,
+    room_verify,
+)
 from messaging.chain import canonical as message_canonical
 from messaging.models import Message
 from tests.api_contract import user
@@ -38,15 +47,21 @@ def talk(demo):
     post_event(room, body="PO-1 已发送", payload={"n": 1, "nested": {"b": 2, "a": [1, "二"]}}, subject_kind="purchase_order",
                subject_ref="PO-1")
     post("acme.buyer", room, "third")
+    from messaging.texts import Text
+
+    post_event(room, text=Text("alerts.state.acknowledged", {"who": "李仓管"}), payload={"alert": 9, "state": "acknowledged"})
     audit_record(tenant=demo["tenants"]["acme"], actor=user("acme.buyer"), action="purchase_order.send",
                  object_kind="purchase_order", object_ref="PO-1", before={"state": "draft"}, after={"state": "sent"})
     return {"room": room, "acme": demo["tenants"]["acme"]}
 
 
 def test_streamed_canonical_bytes_are_the_chains_own(talk):
+    raw = {row[_M_COLUMNS.index("seq")]: row for row in message_rows(talk["room"].pk)}
+    assert len(raw) == 4 and Message.objects.filter(room=talk["room"], text__isnull=False).exists()
     for message in Message.objects.filter(room=talk["room"]):
         row = Message.objects.filter(pk=message.pk).values_list(*_M_COLUMNS).get()
         assert message_canonical_row(row) == message_canonical(message)
+        assert _message_canonical_raw(raw[message.seq]) == message_canonical(message)
     for record in AuditRecord.objects.filter(tenant=talk["acme"]):
         row = AuditRecord.objects.filter(pk=record.pk).values_list(*_A_COLUMNS).get()
         assert audit_canonical_row(row) == audit_canonical(record)
@@ -55,13 +70,13 @@ def test_streamed_canonical_bytes_are_the_chains_own(talk):
 def test_a_tenant_verifies(talk):
     out, error = run("--tenant", "acme")
     assert error is None, out
-    assert f"room {talk['room'].pk} ({talk['room'].name}): OK, 3 messages" in out
+    assert f"room {talk['room'].pk} ({talk['room'].name}): OK, 4 messages" in out
     assert "audit log of acme: OK" in out
 
 
 def test_a_room_keeps_its_old_form(talk):
     out, error = run("--room", str(talk["room"].pk))
-    assert error is None and "OK, 3 messages" in out
+    assert error is None and "OK, 4 messages" in out
 
 
 def test_a_changed_message_body_is_named_and_fails(talk):
@@ -86,9 +101,9 @@ def test_a_deleted_message_is_found(talk):
 def test_the_last_message_deleted_is_found_by_the_rooms_head(talk):
     room = talk["room"]
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM messaging_message WHERE room_id = %s AND seq = 3", [room.pk])
+        cursor.execute("DELETE FROM messaging_message WHERE room_id = %s AND seq = 4", [room.pk])
     out, error = run("--room", str(room.pk))
-    assert error is not None and "BROKEN at message 3" in out and "head" in out
+    assert error is not None and "BROKEN at message 4" in out and "head" in out
 
 
 def test_a_changed_audit_record_is_named(talk):
