@@ -7,4 +7,4 @@ from scm_portal.navigation import register_nav_item
 
 
 def register_portal():
-    register_nav_item("audit-log", label=_("Audit log"), url_name="audit:log", roles=AUDIT_LOG_READERS, order=80)
+    register_nav_item("audit_log", label=_("Audit log"), url_name="audit:log", roles=AUDIT_LOG_READERS, order=80)

@@ -20,7 +20,7 @@ _ACTION = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*\.?$")
 _KIND = re.compile(r"^[a-z0-9_]+$")
 
 
-def may_read_audit_log(context):
+def audit_log_readable(context):
     return bool(set(context.roles) & AUDIT_LOG_READERS)
 
 

@@ -36,7 +36,8 @@ def audit_record(*, tenant, actor, action, object_kind="", object_ref="", before
     sweep, an ERP import without a user); `before`/`after` are JSON-able dicts of what changed."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
+    # No savepoint of its own: a record that fails to insert fails the act's transaction anyway.
+    with transaction.atomic(savepoint=False):
         head = _head_locked(tenant_id)
         record = AuditRecord(
             tenant_id=tenant_id,

@@ -28,7 +28,7 @@ def _before(raw):
 
 @tenant_page
 def log(request):
-    if not selectors.may_read_audit_log(request.tenant_context):
+    if not selectors.audit_log_readable(request.tenant_context):
         return _refused(request)
     params = {name: request.GET.get(name, "") for name in selectors.FILTERS}
     errors, records, older = {}, [], None
@@ -61,7 +61,7 @@ def log(request):
 @tenant_page
 @require_http_methods(["GET", "POST"])
 def verify_page(request):
-    if not selectors.may_read_audit_log(request.tenant_context):
+    if not selectors.audit_log_readable(request.tenant_context):
         return _refused(request)
     tenant = request.tenant
     rooms = list(Room.objects.filter(tenant=tenant).order_by("pk").only("pk", "name"))

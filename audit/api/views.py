@@ -24,7 +24,7 @@ class AuditLogPagination(CursorPagination):
 
 
 def _check_reader(view):
-    if not selectors.may_read_audit_log(view.tenant_context):
+    if not selectors.audit_log_readable(view.tenant_context):
         raise exceptions.PermissionDenied(_("Only the auditor and the tenant administrator read the audit log."))
 
 

@@ -36,7 +36,7 @@ def test_readers_see_the_log_newest_first_and_the_nav_item(demo, client, usernam
     html = response.content.decode()
     shown = seqs(html)
     assert shown == sorted(shown, reverse=True) and shown[0] == AuditRecord.objects.filter(tenant=acme).latest("seq").seq
-    assert 'data-testid="nav-audit-log"' in html and "purchase_order.send" in html and "PO-7" in html
+    assert 'data-testid="nav-audit_log"' in html and "purchase_order.send" in html and "PO-7" in html
     assert "acme.buyer" in html
 
 
@@ -46,7 +46,7 @@ def test_other_members_get_403_and_no_nav_item(demo, client, username):
     assert client.get(VERIFY.format(tenant="acme")).status_code == 403
     assert client.post(VERIFY.format(tenant="acme"), {"scope": "tenant"}).status_code == 403
     dashboard = client.get("/t/acme/").content.decode()
-    assert 'data-testid="nav-audit-log"' not in dashboard
+    assert 'data-testid="nav-audit_log"' not in dashboard
 
 
 def test_another_tenant_is_404_and_anonymous_goes_to_login(demo, client):
