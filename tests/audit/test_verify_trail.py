@@ -49,7 +49,7 @@ def talk(demo):
     post("acme.buyer", room, "third")
     from messaging.texts import Text
 
-    post_event(room, text=Text("alerts.state.acknowledged", {"who": "李仓管"}), payload={"alert": 9, "state": "acknowledged"})
+    post_event(room, body=None, text=Text("alerts.state.acknowledged", {"who": "李仓管"}), payload={"alert": 9, "state": "acknowledged"})
     audit_record(tenant=demo["tenants"]["acme"], actor=user("acme.buyer"), action="purchase_order.send",
                  object_kind="purchase_order", object_ref="PO-1", before={"state": "draft"}, after={"state": "sent"})
     return {"room": room, "acme": demo["tenants"]["acme"]}
