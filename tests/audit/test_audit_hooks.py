@@ -11,6 +11,7 @@ from alerts import services as alert_services
 from audit.chain import audit_chain_verify
 from audit.models import AuditRecord
 from finance import services as finance_services
+from orders.models import IllegalTransition
 from orders.services.receipts import quality_hold_release, receipt_create
 from scm_portal.tenancy import services as tenancy
 from scm_portal.tenancy.models import Membership, Organization
@@ -61,7 +62,7 @@ class TestStateTransitions:
         acme = demo["tenants"]["acme"]
         order = create()
         before = AuditRecord.objects.filter(tenant=acme).count()
-        with pytest.raises(Exception):  # a draft cannot be confirmed
+        with pytest.raises(IllegalTransition):  # a draft cannot be confirmed
             move("confirm", order, "supa.rep")
         assert AuditRecord.objects.filter(tenant=acme).count() == before
 

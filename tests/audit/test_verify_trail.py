@@ -145,13 +145,13 @@ def test_a_forged_link_is_found(talk):
     (("x.pdf", "--tenant", "acme"), "Give one of"),
 ])
 def test_bad_arguments(talk, args, message):
-    out, error = run(*args)
+    _out, error = run(*args)
     assert error is not None and message in str(error)
 
 
 def test_a_pdf_without_the_pdf_checker_says_so(talk, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "audit.trails.pdf_verify", None)  # an installation without it
-    out, error = run(str(tmp_path / "trail.pdf"))
+    _out, error = run(str(tmp_path / "trail.pdf"))
     assert error is not None and "PDF verification unavailable" in str(error) and error.returncode == 2
 
 
