@@ -60,10 +60,10 @@ class TestStateTransitions:
     def test_a_refused_transition_leaves_no_record(self, demo):
         make_catalogue(demo)
         acme = demo["tenants"]["acme"]
-        order = create()
+        order = move("send", create(), "acme.buyer")
         before = AuditRecord.objects.filter(tenant=acme).count()
-        with pytest.raises(IllegalTransition):  # a draft cannot be confirmed
-            move("confirm", order, "supa.rep")
+        with pytest.raises(IllegalTransition):  # sent already
+            move("send", order, "acme.buyer")
         assert AuditRecord.objects.filter(tenant=acme).count() == before
 
     def test_shipment_receipt_and_quality_hold(self, demo):
