@@ -10,7 +10,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from audit.services import audit_record
 from scm_portal.tenancy.models import Membership
 from scm_portal.tenancy.security import client_ip
-from scm_portal.tenancy.signals import audited
+from scm_portal.tenancy.signals import audited, user_security_event
 
 
 def _ip(request):
@@ -61,6 +61,12 @@ def on_login_failed(sender, credentials, request=None, **kwargs):
                      object_ref=user.get_username(), ip=_ip(request))
 
 
+def on_user_security_event(sender, user, action, request=None, **kwargs):
+    """TOTP enrolment and failed codes: the user's own, recorded in each tenant they work in."""
+    if user is not None and user.is_authenticated:
+        _record_in_tenants(user, action, request)
+
+
 def on_audited(sender, tenant, actor, action, object_kind, object_ref, before=None, after=None, **kwargs):
     audit_record(tenant=tenant, actor=actor, action=action, object_kind=object_kind, object_ref=object_ref,
                  before=before, after=after)
@@ -71,3 +77,4 @@ def connect():
     user_logged_out.connect(on_logged_out, dispatch_uid="audit.on_logged_out")
     user_login_failed.connect(on_login_failed, dispatch_uid="audit.on_login_failed")
     audited.connect(on_audited, dispatch_uid="audit.on_audited")
+    user_security_event.connect(on_user_security_event, dispatch_uid="audit.on_user_security_event")

@@ -272,3 +272,29 @@ def test_audit_record_refuses_nothing_it_is_given_but_stores_json(demo):
     with pytest.raises(ValidationError):
         tenancy.membership_create(tenant=acme, actor=None, user=user("acme.buyer"), organization=acme.organization,
                                   role="nonsense")
+
+
+class TestSecondFactor:
+    def test_enrolment_is_recorded_without_its_secret(self, demo):
+        from scm_portal.tenancy import totp
+
+        acme = demo["tenants"]["acme"]
+        secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+        totp.totp_enroll(user=user("acme.finance"), secret=secret)
+        record = last(acme, "auth.totp_enroll")
+        assert record.actor_label == "acme.finance" and record.object_ref == "acme.finance"
+        assert secret not in json.dumps([r.before for r in records(acme)] + [r.after for r in records(acme)])
+
+    def test_a_failed_code_is_recorded_and_a_good_one_is_not(self, demo, api):
+        import pyotp
+
+        from scm_portal.tenancy.demo import DEFAULT_TOTP_SECRET
+
+        acme = demo["tenants"]["acme"]
+        api.as_user(user("acme.cfo"))
+        assert api.post("/api/v1/auth/totp/", {"code": "000000"}, format="json").status_code == 400
+        failed = last(acme, "auth.totp_failed")
+        assert failed.actor_label == "acme.cfo" and "000000" not in json.dumps([failed.before, failed.after])
+        count = AuditRecord.objects.filter(tenant=acme, action="auth.totp_failed").count()
+        assert api.post("/api/v1/auth/totp/", {"code": pyotp.TOTP(DEFAULT_TOTP_SECRET).now()}, format="json").status_code == 200
+        assert AuditRecord.objects.filter(tenant=acme, action="auth.totp_failed").count() == count
