@@ -27,6 +27,7 @@ from alerts.lock_objects import alert_lock, alert_rooms_lock_sent, alerts_locked
 from alerts.models import SEVERITY_NAMES, Alert, AlertEvent, AlertState, EscalationPolicy, Notification
 from alerts.registry import alert_kind_required, alert_title_text
 import realtime
+from audit.services import audit_record, audit_transition
 from messaging.frames import audience_roles, audience_value
 from messaging.lock_objects import rooms_lock
 from messaging.models import MessageKind, Room
@@ -346,6 +347,7 @@ def _transition(*, tenant, actor, context, alert, to_state, allowed_from, skip_r
     if alert.state not in allowed_from:
         raise _refusal(to_state, alert)
     now = timezone.now()
+    from_state = alert.state
     alert.state = to_state
     alert.next_escalation_at = None  # acknowledged, started or resolved: escalation stops
     fields = ["state", "next_escalation_at"]
@@ -362,6 +364,11 @@ def _transition(*, tenant, actor, context, alert, to_state, allowed_from, skip_r
     AlertEvent.objects.create(tenant=tenant, alert=alert, action=to_state, actor=actor, level=alert.level, at=now)
     _announce(alert, actor, alert_state_text(alert, actor), skip_room_id)
     _tell(alert)
+    # A person's act is audited; the system's raise, escalation and recovery are not: each is an
+    # event card in the alert's rooms, already on their hash chains, and has no person behind it.
+    audit_transition(tenant=tenant, actor=actor, object_kind="alert", object_ref=alert.pk,
+                     verb={AlertState.ACKNOWLEDGED: "acknowledge", AlertState.IN_PROGRESS: "start"}.get(to_state, "resolve"),
+                     before_state=from_state, after_state=alert.state, kind=alert.kind, level=alert.level)
     return alert
 
 
@@ -418,10 +425,14 @@ def escalation_policy_save(*, tenant, actor, policy=None, **data):
         policy = EscalationPolicy(tenant=tenant)
     elif policy.tenant_id != tenant.id:
         raise ValidationError({"policy": _("Not a policy of this tenant.")})
+    before = {field: getattr(policy, field) for field in POLICY_FIELDS} if policy.pk else None
     for field in POLICY_FIELDS:
         if field in data:
             setattr(policy, field, data[field])
     policy.save()
+    audit_record(tenant=tenant, actor=actor, action="escalation_policy." + ("update" if before else "create"),
+                 object_kind="escalation_policy", object_ref=policy.pk, before=before,
+                 after={field: getattr(policy, field) for field in POLICY_FIELDS})
     return policy
 
 

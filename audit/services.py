@@ -36,7 +36,8 @@ def audit_record(*, tenant, actor, action, object_kind="", object_ref="", before
     sweep, an ERP import without a user); `before`/`after` are JSON-able dicts of what changed."""
     tenant_id = tenant if isinstance(tenant, int) else tenant.pk
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
+    # No savepoint of its own: a record that fails to insert fails the act's transaction anyway.
+    with transaction.atomic(savepoint=False):
         head = _head_locked(tenant_id)
         record = AuditRecord(
             tenant_id=tenant_id,
@@ -56,3 +57,14 @@ def audit_record(*, tenant, actor, action, object_kind="", object_ref="", before
         record.save(force_insert=True)
         AuditChainHead.objects.filter(pk=head.pk).update(last_seq=record.seq, last_hash=record.hash)
     return record
+
+
+def audit_transition(*, tenant, actor, object_kind, object_ref, verb, before_state, after_state, **details):
+    """A record's state transition ("purchase_order.confirm": sent → confirmed): `before` and
+    `after` are the states, `details` the few key fields that go with the new state. Called as
+    the last write of the transition's transaction: the chain head is the last lock it takes."""
+    return audit_record(
+        tenant=tenant, actor=actor, action=f"{object_kind}.{verb}", object_kind=object_kind, object_ref=object_ref,
+        before=None if before_state is None else {"state": before_state},
+        after={"state": after_state, **details},
+    )

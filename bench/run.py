@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, add_shared_arguments  # noqa: E402
 
-BENCHMARKS = ["ws_fanout", "stock", "orders", "positions", "trails"]
+BENCHMARKS = ["ws_fanout", "stock", "orders", "positions", "trails", "verify_trail"]
 
 
 def main(argv=None):

@@ -28,6 +28,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.services import audit_transition
 from finance import lock_objects
 from finance.models import (
     FINANCE_APPROVERS,
@@ -122,6 +123,14 @@ def _partner(tenant, organization, kind, field):
 
 
 # --- cards in the rooms ----------------------------------------------------------------------
+
+
+def _audit_application(tenant, actor, application, verb, before_state, **details):
+    """A financing application's step in the audit log, the last write of its transaction (the
+    audit chain head is the last lock, docs/ARCHITECTURE.md)."""
+    audit_transition(tenant=tenant, actor=actor, object_kind="financing_application", object_ref=application.pk,
+                     verb=verb, before_state=before_state, after_state=application.state,
+                     amount=application.amount, currency=application.currency, **details)
 
 
 def financing_rooms_lock(tenant, *organization_ids, alert_of=None):
@@ -310,6 +319,9 @@ def invoice_create(*, tenant, actor, context, purchase_order, number, amount, cu
     invoice.receivable = Receivable.objects.create(
         tenant=tenant, invoice=invoice, holder=po.supplier, amount=amount, currency=currency,
     )
+    audit_transition(tenant=tenant, actor=actor, object_kind="invoice", object_ref=invoice.pk, verb="create",
+                     before_state=None, after_state=invoice.state, number=number, purchase_order=po.number,
+                     amount=amount, currency=currency)
     return invoice
 
 
@@ -344,6 +356,8 @@ def invoice_reject(*, tenant, actor, context, invoice, reason):
     for receivable in receivables:
         receivable.state = ReceivableState.REJECTED
         receivable.save(update_fields=["state"])
+    audit_transition(tenant=tenant, actor=actor, object_kind="invoice", object_ref=invoice.pk, verb="reject",
+                     before_state=InvoiceState.SUBMITTED, after_state=invoice.state, number=invoice.number)
     return invoice
 
 
@@ -368,6 +382,9 @@ def receivable_confirm(*, tenant, actor, context, receivable, due_date):
     receivable.state, receivable.due_date = ReceivableState.CONFIRMED, due_date
     receivable.confirmed_by, receivable.confirmed_at = actor, now
     receivable.save(update_fields=["state", "due_date", "confirmed_by", "confirmed_at"])
+    audit_transition(tenant=tenant, actor=actor, object_kind="receivable", object_ref=receivable.pk, verb="confirm",
+                     before_state=ReceivableState.PENDING, after_state=receivable.state, due_date=due_date,
+                     invoice=invoice.number, amount=receivable.amount)
     return receivable
 
 
@@ -405,12 +422,17 @@ def receivable_split(*, tenant, actor, context, receivable, parts):
         original.state = ReceivableState.TRANSFERRED
     original.save(update_fields=["amount", "state"])
     now = timezone.now()
-    return Receivable.objects.bulk_create([
+    parts = Receivable.objects.bulk_create([
         Receivable(tenant=tenant, invoice_id=original.invoice_id, parent=original, holder=organization, amount=amount,
                    currency=original.currency, due_date=original.due_date, state=ReceivableState.CONFIRMED,
                    confirmed_by=original.confirmed_by, confirmed_at=now)
         for amount, organization in checked
     ])
+    audit_transition(tenant=tenant, actor=actor, object_kind="receivable", object_ref=original.pk, verb="split",
+                     before_state=ReceivableState.CONFIRMED, after_state=original.state, amount=original.amount,
+                     parts=[{"id": part.pk, "amount": part.amount, "to": organization.slug}
+                            for part, (_amount, organization) in zip(parts, checked)])
+    return parts
 
 
 # --- financing -------------------------------------------------------------------------------
@@ -518,6 +540,8 @@ def financing_apply(*, tenant, actor, context, receivables, amount, funder):
     ])
     Receivable.objects.filter(pk__in=[r.pk for r in rows]).update(state=ReceivableState.PLEDGED)
     financing_card_post(tenant, rooms, application, "requested")
+    _audit_application(tenant, actor, application, "apply", None, receivables=[r.pk for r in rows],
+                       funder=funder.slug)
     return application
 
 
@@ -559,6 +583,7 @@ def financing_approve(*, tenant, actor, context, application, verified_at):
     if Approval.objects.filter(application=application, approver=actor).exists():
         raise FinanceConflict(_("You have decided on this application already."), code="already_decided")
     now = timezone.now()
+    before_state = application.state
     if stage == ApprovalStage.CORE:
         if application.state not in (S.REQUESTED, S.CORE_REVIEW):
             raise FinanceConflict(_("This application is not in core review."))
@@ -579,6 +604,7 @@ def financing_approve(*, tenant, actor, context, application, verified_at):
         application.funder_approved_at = now
         application.save(update_fields=["funder_approved_at", "updated_at"])
         financing_card_post(tenant, rooms, application, "funder_approved")
+    _audit_application(tenant, actor, application, "approve", before_state, stage=stage)
     return application
 
 
@@ -604,11 +630,13 @@ def financing_reject(*, tenant, actor, context, application, reason, verified_at
     Approval.objects.create(tenant=tenant, application=application, approver=actor,
                             organization_id=_organization_for(context, stage, application), stage=stage,
                             decision=Decision.REJECT, reason=reason, at=timezone.now())
+    before_state = application.state
     application.state, application.reason = S.REJECTED, reason
     application.save(update_fields=["state", "reason", "updated_at"])
     _release(tenant, application)
     financing_card_post(tenant, rooms, application, "rejected", approver=actor.get_full_name() or actor.username,
                         reason=reason)
+    _audit_application(tenant, actor, application, "reject", before_state, stage=stage, reason=reason)
     return application
 
 
@@ -622,10 +650,12 @@ def financing_withdraw(*, tenant, actor, context, application, reason):
     rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
     application = lock_objects.application_lock(tenant, application.pk)
     check_application_transition(application, S.WITHDRAWN)
+    before_state = application.state
     application.state, application.reason = S.WITHDRAWN, reason
     application.save(update_fields=["state", "reason", "updated_at"])
     _release(tenant, application)
     financing_card_post(tenant, rooms, application, "withdrawn", reason=reason)
+    _audit_application(tenant, actor, application, "withdraw", before_state, reason=reason)
     return application
 
 
@@ -713,6 +743,7 @@ def _disburse(tenant, actor, application, key, request_hash):
     disbursement.save(force_insert=True)
     application.save(update_fields=["state", "disbursed_at", "updated_at"])
     financing_card_post(tenant, rooms, application, "disbursed")
+    _audit_application(tenant, actor, application, "disburse", S.FUNDER_REVIEW, disbursement=disbursement.pk)
     return disbursement, False
 
 
@@ -727,6 +758,7 @@ def financing_repay(*, tenant, actor, context, application):
     application = lock_objects.application_lock(tenant, application.pk)
     check_application_transition(application, S.REPAID)
     was_overdue = application.state == S.OVERDUE
+    before_state = application.state
     now = timezone.now()
     repayment = Repayment.objects.create(tenant=tenant, application=application, amount=application.amount,
                                          currency=application.currency, repaid_by=actor, at=now)
@@ -738,6 +770,7 @@ def financing_repay(*, tenant, actor, context, application):
     financing_card_post(tenant, rooms, application, "repaid")
     if was_overdue:
         _overdue_alert_recover(tenant, application)
+    _audit_application(tenant, actor, application, "repay", before_state, repayment=repayment.pk)
     return repayment
 
 
@@ -802,5 +835,7 @@ def financing_overdue_sweep(*, today=None, batch=100):
                     payload={"application": application.pk, "amount": str(quantize(application.amount, application.currency)),
                              "currency": application.currency, "maturity_date": application.maturity_date.isoformat()},
                 )
+            for application in rows:  # the system's act, after the alerts: the audit head is the last lock
+                _audit_application(tenant, None, application, "overdue", S.DISBURSED)
             marked += len(rows)
     return marked

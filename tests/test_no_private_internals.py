@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("scm_portal", "messaging", "inventory", "orders", "finance", "alerts", "realtime", "bench")
+PACKAGES = ("scm_portal", "messaging", "inventory", "orders", "finance", "alerts", "audit", "realtime", "bench")
 LIBRARIES = ("django", "psycopg", "psycopg_pool", "channels", "channels_redis", "uvicorn", "redis")
 DOCUMENTED = {"_meta", "_default_manager", "_base_manager", "_state", "adding", "db"}
 

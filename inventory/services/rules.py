@@ -16,6 +16,7 @@ from alerts import services as alerts
 from alerts.models import AlertState, Severity
 from alerts.actions import card_rooms
 from alerts.lock_objects import alert_lock
+from audit.services import audit_record
 from inventory.lock_objects import skus_lock, stock_levels_lock
 from inventory.models import ReplenishmentRequest, ReplenishmentRule, StockLevel, StockMovement
 from messaging import registry
@@ -65,6 +66,7 @@ def rule_upsert(*, tenant, actor, sku, warehouse, **values):
     # the SKU too, but only after the rule row: a batch stepping this rule could deadlock with that.
     skus_lock([sku.pk])
     rule = ReplenishmentRule.objects.for_tenant(tenant).filter(sku=sku, warehouse=warehouse).first()
+    before = _rule_audited(rule) if rule else None
     merged = {f: getattr(rule, f) for f in ("safety_stock", "reorder_point", "max_level", "step")} if rule else {}
     merged.update({k: v for k, v in values.items() if k in ("safety_stock", "reorder_point", "max_level", "step")})
     _check_rule_lines(merged)
@@ -75,7 +77,16 @@ def rule_upsert(*, tenant, actor, sku, warehouse, **values):
     if "step" in values:
         rule.step_reference = None  # counted afresh from the current level
     rule.save()
+    audit_record(tenant=tenant, actor=actor, action="replenishment_rule." + ("update" if before else "create"),
+                 object_kind="replenishment_rule", object_ref=f"{sku.code}@{warehouse.code}", before=before,
+                 after=_rule_audited(rule))
     return rule
+
+
+def _rule_audited(rule):
+    """What the audit log keeps of a rule: its lines and supplier."""
+    return {"safety_stock": rule.safety_stock, "reorder_point": rule.reorder_point, "max_level": rule.max_level,
+            "step": rule.step, "supplier_id": rule.supplier_id, "active": rule.active}
 
 
 # --- movements ---------------------------------------------------------------------------------

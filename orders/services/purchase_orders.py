@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alerts.services import alert_raise, alert_recover
+from audit.services import audit_transition
 from messaging.models import MessageKind
 from messaging.services import event_post_many, message_cards_refresh
 from orders import cards
@@ -279,6 +280,13 @@ def _event(order, action, from_state, actor, now, **details):
                               to_state=order.state, actor=actor, details=details, at=now)
 
 
+def _audit(tenant, actor, order, verb, from_state, **details):
+    """The transition in the tenant's audit log, as the transaction's last write (after the cards
+    and the alert it recovers: the audit chain head is the last lock, docs/ARCHITECTURE.md)."""
+    audit_transition(tenant=tenant, actor=actor, object_kind="purchase_order", object_ref=order.number, verb=verb,
+                     before_state=from_state, after_state=order.state, version=order.version, **details)
+
+
 def _post_card(tenant, order, card, room, rooms):
     """The transition's card in the supplier's room (already locked with the others), and the
     buttons of the PO's earlier cards follow its new state (after commit)."""
@@ -524,6 +532,7 @@ def purchase_order_send(*, tenant, actor, context, order):
     lines = list(order.lines.all())
     _event(order, "send", S.DRAFT, actor, now).save()
     _post_card(tenant, order, cards.purchase_order_sent_card(order, actor=actor, lines=lines), room, rooms)
+    _audit(tenant, actor, order, "send", S.DRAFT)
     return order
 
 
@@ -620,6 +629,8 @@ def purchase_order_confirm(*, tenant, actor, context, order, answers=None):
             else cards.purchase_order_confirmed_card(order, actor=actor))
     _post_card(tenant, order, card, room, rooms)
     _recover_unconfirmed(tenant, order)
+    _audit(tenant, actor, order, "request_change" if changes else "confirm", from_state,
+           changes=[{"line": c.line.line, "answer": c.answer} for c in changes])
     return order
 
 
@@ -681,6 +692,8 @@ def _decide(*, tenant, actor, context, order, lines, accept):
            lines=[line for line, _d in decisions]).save()
     card = cards.purchase_order_changes_decided_card(order, actor=actor, decisions=decisions, pending=still_pending)
     _post_card(tenant, order, card, room, rooms)
+    _audit(tenant, actor, order, "accept_change" if accept else "reject_change", from_state,
+           lines=[line for line, _d in decisions])
     return order
 
 
@@ -722,6 +735,7 @@ def purchase_order_cancel(*, tenant, actor, context, order, reason=""):
     if from_state != S.DRAFT:  # the supplier never saw a draft
         _post_card(tenant, order, cards.purchase_order_cancelled_card(order, actor=actor), room, rooms)
         _recover_unconfirmed(tenant, order)
+    _audit(tenant, actor, order, "cancel", from_state)
     return order
 
 

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from alerts import services as alerts
 from alerts.lock_objects import alert_room_ids
 from alerts.models import Alert
+from audit.services import audit_transition
 from inventory.services import stock_movement_ingest
 from messaging.lock_objects import rooms_lock
 from messaging.models import RoomKind
@@ -214,6 +215,13 @@ def receipt_create(*, tenant, actor, context, order, lines=None):
         quality_hold_alert_raise(tenant=tenant, hold=hold, order=order, quantity=hold.receipt.quantity)
     if delivered:
         shipment_late_recover(tenant=tenant, shipment_ids=delivered)
+    # The audit log last (its chain head is the last lock): the PO's receipt, then each new hold.
+    audit_transition(tenant=tenant, actor=actor, object_kind="purchase_order", object_ref=order.number, verb="receive",
+                     before_state=from_state, after_state=to_state,
+                     lines=[{"line": line.line, "quantity": q, "inspection": i, "lot": lot} for line, q, i, lot in taking])
+    for hold in holds.values():
+        audit_transition(tenant=tenant, actor=actor, object_kind="quality_hold", object_ref=hold.pk, verb="hold",
+                         before_state=None, after_state=hold.state, purchase_order=order.number, lot=hold.lot)
     return receipts
 
 
@@ -293,4 +301,6 @@ def quality_hold_release(*, tenant, actor, context, hold, reason):
     with tenant_language(tenant):
         note = _("Lot %(lot)s released from quality hold: %(reason)s") % {"lot": hold.lot, "reason": hold.release_reason}
         alerts.alert_recover(tenant=tenant, dedupe_key=key, note=note)
+    audit_transition(tenant=tenant, actor=actor, object_kind="quality_hold", object_ref=hold.pk, verb="release",
+                     before_state=QualityHoldState.HELD, after_state=hold.state, lot=hold.lot)
     return hold

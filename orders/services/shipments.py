@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 
 from alerts import services as alerts
 from alerts.lock_objects import alert_room_ids
+from audit.services import audit_transition
 from messaging.lock_objects import rooms_locked
 from messaging.models import MessageKind
 from messaging.services import event_post_many, message_cards_refresh
@@ -349,10 +350,11 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
     shipped_by_order = defaultdict(list)
     for line, quantity in shipping:
         shipped_by_order[line.order_id].append({"line": line.line, "quantity": quantity})
+    from_states = {}
     for order_id, shipped in sorted(shipped_by_order.items()):
         po = orders[order_id]
         check_po_transition(po, PurchaseOrderState.SHIPPED)
-        from_state = po.state
+        from_state = from_states[order_id] = po.state
         PurchaseOrder.objects.filter(pk=po.pk).update(state=PurchaseOrderState.SHIPPED, version=F("version") + 1,
                                                       updated_at=now)
         po.state = PurchaseOrderState.SHIPPED
@@ -366,7 +368,20 @@ def shipment_create(*, tenant, actor, context, purchase_order=None, lines=None, 
         for order_id, shipped in sorted(shipped_by_order.items())])
     shipment_late_check(tenant=tenant, shipment=shipment, lines=[line for line, _q in shipping],
                         orders={order_id: orders[order_id].number for order_id in shipped_by_order}, tz=tz, now=now)
+    shipment_audit(tenant=tenant, actor=actor, shipment=shipment, orders=orders, shipped_by_order=shipped_by_order,
+                   from_states=from_states)
     return shipment
+
+
+def shipment_audit(*, tenant, actor, shipment, orders, shipped_by_order, from_states):
+    """The shipment and each PO's move to shipped in the audit log: the transaction's last writes."""
+    for order_id, shipped in sorted(shipped_by_order.items()):
+        audit_transition(tenant=tenant, actor=actor, object_kind="purchase_order", object_ref=orders[order_id].number,
+                         verb="ship", before_state=from_states[order_id], after_state=PurchaseOrderState.SHIPPED,
+                         shipment=shipment.number, lines=shipped)
+    audit_transition(tenant=tenant, actor=actor, object_kind="shipment", object_ref=shipment.number, verb="create",
+                     before_state=None, after_state=shipment.state, carrier=shipment.carrier,
+                     purchase_orders=[orders[order_id].number for order_id in sorted(shipped_by_order)])
 
 
 def _late_key(shipment):

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("orders.api.kpi_urls")),
     path("", include("finance.api.urls")),
     path("", include("audit.trails.api_urls")),
+    path("", include("audit.api.urls")),
     # Before the purchase-order routes: purchase-orders/{number}/ship/ and /receive/ are served here.
     path("", include("orders.api.logistics_urls")),
     path("", include("orders.api.urls")),

@@ -27,7 +27,7 @@ from scm_portal.tenancy.models import (
 )
 from scm_portal.tenancy.lock_objects import invitation_lock
 from scm_portal.tenancy.selectors import invitation_list_received
-from scm_portal.tenancy.signals import partnership_saved, send_access_changed_on_commit, tenant_created
+from scm_portal.tenancy.signals import partnership_saved, send_access_changed_on_commit, send_audited, tenant_created
 from scm_portal.tenancy.roles import (
     CORE_ROLES,
     PARTNER_ROLE_KIND,
@@ -100,6 +100,7 @@ def partnership_create(*, tenant, actor, organization, kind):
     if kind not in FOLLOWERS_BY_KIND:
         raise ValidationError({"kind": _("Unknown partner kind.")})
     partnership, created = Partnership.objects.get_or_create(tenant=tenant, organization=organization, kind=kind)
+    was_active = None if created else partnership.active
     if not created and not partnership.active:
         partnership.active = True
         partnership.save(update_fields=["active"])
@@ -107,6 +108,10 @@ def partnership_create(*, tenant, actor, organization, kind):
         assign_perm("tenancy.follow_partnership", role_group(tenant=tenant, role=role), partnership)
     partnership_saved.send(sender=Partnership, partnership=partnership, created=created)
     send_access_changed_on_commit(tenant_id=tenant.id)
+    if was_active is not True:
+        send_audited(tenant=tenant, actor=actor, action="partnership.create" if created else "partnership.activate",
+                     object_kind="partnership", object_ref=organization.slug,
+                     before=None if created else {"active": False}, after={"active": True, "kind": kind})
     return partnership
 
 
@@ -115,10 +120,14 @@ def partnership_set_active(*, tenant, actor, partnership, active):
     """Deactivating a partnership suspends every membership of that partner in the tenant at once."""
     if partnership.tenant_id != tenant.id:
         raise ValidationError({"partnership": _("Not a partnership of this tenant.")})
+    before = {"active": partnership.active}
     partnership.active = active
     partnership.save(update_fields=["active"])
     partnership_saved.send(sender=Partnership, partnership=partnership, created=False)
     send_access_changed_on_commit(tenant_id=tenant.id)
+    send_audited(tenant=tenant, actor=actor, action="partnership." + ("activate" if active else "suspend"),
+                 object_kind="partnership", object_ref=partnership.organization.slug, before=before,
+                 after={"active": active, "kind": partnership.kind})
     return partnership
 
 
@@ -129,6 +138,8 @@ def partnership_follow(*, tenant, actor, partnership, user, follow=True):
     else:
         remove_perm("tenancy.follow_partnership", user, partnership)
     send_access_changed_on_commit(tenant_id=tenant.id, user_ids=[user.id])
+    send_audited(tenant=tenant, actor=actor, action="partnership." + ("follow" if follow else "unfollow"),
+                 object_kind="partnership", object_ref=partnership.organization.slug, after={"user": user.get_username()})
 
 
 def _validate_membership(*, tenant, organization, role):
@@ -152,11 +163,17 @@ def membership_create(*, tenant, actor, user, organization, role):
     membership, created = Membership.objects.get_or_create(
         tenant=tenant, user=user, organization=organization, role=role
     )
+    was_active = None if created else membership.active
     if not created and not membership.active:
         membership.active = True
         membership.save(update_fields=["active"])
     role_group(tenant=tenant, role=role).user_set.add(user)
     send_access_changed_on_commit(tenant_id=tenant.id, user_ids=[user.id])
+    if was_active is not True:
+        send_audited(tenant=tenant, actor=actor, action="membership.create" if created else "membership.activate",
+                     object_kind="membership", object_ref=membership.pk,
+                     before=None if created else {"active": False},
+                     after={"active": True, "user": user.get_username(), "organization": organization.slug, "role": role})
     return membership
 
 
@@ -166,6 +183,7 @@ def membership_set_active(*, tenant, actor, membership, active):
         raise ValidationError({"membership": _("Not a membership of this tenant.")})
     if not active and membership.user_id == getattr(actor, "id", None) and membership.role == Role.TENANT_ADMIN:
         raise ValidationError({"active": _("You cannot remove your own administrator role.")})
+    before = {"active": membership.active}
     membership.active = active
     membership.save(update_fields=["active"])
     group = role_group(tenant=tenant, role=membership.role)
@@ -176,6 +194,9 @@ def membership_set_active(*, tenant, actor, membership, active):
     ).exists():
         group.user_set.remove(membership.user)
     send_access_changed_on_commit(tenant_id=tenant.id, user_ids=[membership.user_id])
+    send_audited(tenant=tenant, actor=actor, action="membership." + ("activate" if active else "suspend"),
+                 object_kind="membership", object_ref=membership.pk, before=before,
+                 after={"active": active, "user": membership.user.get_username(), "role": membership.role})
     return membership
 
 
@@ -256,6 +277,11 @@ def _invitation_new(*, tenant, actor, **fields):
         state=InvitationState.REVOKED, answered_at=timezone.now(), answered_by=invitation.invited_by
     )
     invitation.save()
+    # The invitation as the admin wrote it; never its token (the link's secret) nor the token's hash.
+    send_audited(tenant=tenant, actor=actor, action="invitation.create", object_kind="invitation", object_ref=invitation.pk,
+                 after={"state": invitation.state, "kind": invitation.kind, "invitee": invitation.invitee,
+                        "organization": invitation.organization_slug, "role": invitation.role,
+                        "partner_kind": invitation.partner_kind})
     return invitation, token
 
 
@@ -297,10 +323,14 @@ def invitation_create_partner(*, tenant, actor, organization_slug, kind):
 
 
 def _answer(invitation, *, state, actor, now):
+    before = {"state": invitation.state}
     invitation.state = state
     invitation.answered_at = now
     invitation.answered_by = actor if getattr(actor, "pk", None) else None
     invitation.save(update_fields=["state", "answered_at", "answered_by", "organization"])
+    verb = {InvitationState.ACCEPTED: "accept", InvitationState.DECLINED: "decline"}.get(state, "revoke")
+    send_audited(tenant=invitation.tenant, actor=actor, action=f"invitation.{verb}", object_kind="invitation",
+                 object_ref=invitation.pk, before=before, after={"state": state})
 
 
 def _mark_expired(invitation, now):

@@ -18,3 +18,23 @@ def send_access_changed_on_commit(*, tenant_id, user_ids=None):
 
 # tenant_created(tenant): inside the writing transaction; messaging opens the internal room.
 tenant_created = Signal()
+
+# audited(tenant, actor, action, object_kind, object_ref, before, after): a permission or membership
+# change, sent inside the writing transaction as its last write; the audit app (which tenancy may
+# not import) appends it to the tenant's audit log, in the same transaction.
+audited = Signal()
+
+
+def send_audited(*, tenant, actor, action, object_kind, object_ref, before=None, after=None):
+    audited.send(sender=None, tenant=tenant, actor=actor, action=action, object_kind=object_kind,
+                 object_ref=str(object_ref), before=before, after=after)
+
+
+# user_security_event(user, action, request): a user's own security act that belongs to no tenant
+# ("auth.totp_enroll", "auth.totp_failed"), sent outside any transaction that could roll it back;
+# the audit app records it in each tenant where the user is a member, as it does logins.
+user_security_event = Signal()
+
+
+def send_user_security_event(*, user, action, request=None):
+    user_security_event.send(sender=None, user=user, action=action, request=request)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
 from scm_portal.tenancy.models import TotpDevice, TotpVerification
+from scm_portal.tenancy.signals import send_user_security_event
 
 VERIFICATION_TTL = timedelta(hours=8)
 
@@ -23,6 +24,7 @@ def totp_enroll(*, user, secret=None):
     except Exception:
         raise ValidationError({"secret": _("Not a valid base32 TOTP secret.")}) from None
     device, _created = TotpDevice.objects.update_or_create(user=user, defaults={"secret": secret, "confirmed": True})
+    send_user_security_event(user=user, action="auth.totp_enroll")  # never the secret
     return device
 
 

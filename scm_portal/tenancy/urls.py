@@ -15,4 +15,5 @@ urlpatterns = [
     path("financing/bank-account/", include("finance.bank_urls")),
     path("financing/", include("finance.urls")),
     path("audit/trails/", include("audit.trails.urls")),
+    path("audit/", include("audit.urls")),
 ]

@@ -57,13 +57,14 @@ def test_raising_an_alert_already_open(demo, django_assert_num_queries):
 def test_acknowledging(demo, django_assert_num_queries, more_people):
     """Its savepoint; the rooms of its cards, then the alert locked; the access check; the alert
     row and its event; a system line under each card (event_post: the room, its head, the
-    message); the savepoint released. The alert frame goes to the tenant's sockets, which filter
+    message); the audit record (its chain head locked, the record, the head moved on); the
+    savepoint released. The alert frame goes to the tenant's sockets, which filter
     it themselves: no audience is read."""
     alert = raise_alert(demo)
     _more_warehouse_staff(demo, more_people)
     actor = user("acme.warehouse")
     context = tenant_context_for(actor, alert.tenant)  # the request's, read before the service runs
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(16):
         alert = services.alert_acknowledge(tenant=alert.tenant, actor=actor, context=context, alert=alert)
     assert alert.state == "acknowledged"
 

@@ -1,6 +1,7 @@
 from axes.exceptions import AxesBackendPermissionDenied
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -19,6 +20,7 @@ from scm_portal.tenancy.api import serializers as s
 from scm_portal.tenancy.language import activate_request_language, user_language
 from scm_portal.tenancy.models import Invitation, Membership, Partnership
 from scm_portal.tenancy.roles import PARTNER_KIND_CHOICES
+from scm_portal.tenancy.signals import send_user_security_event
 from scm_portal.tenancy.selectors import (
     invitation_filter_pending,
     invitation_filter_state,
@@ -70,7 +72,12 @@ class TotpVerifyView(APIView):
     def post(self, request):
         data = s.TotpRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        verification = totp.totp_verify(request=request, user=request.user, code=data.validated_data["code"])
+        try:
+            verification = totp.totp_verify(request=request, user=request.user, code=data.validated_data["code"])
+        except ValidationError:
+            # After the verification's transaction rolled back, so the record of the failure stays.
+            send_user_security_event(user=request.user, action="auth.totp_failed", request=request)
+            raise
         return Response({"verified_until": verification.expires_at})
 
 
