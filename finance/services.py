@@ -781,11 +781,11 @@ def _overdue_alert_recover(tenant, application):
     from alerts.services import alert_recover
     from messaging.texts import Text
 
-    alert_recover(tenant=tenant, dedupe_key=overdue_alert_key(application),
+    alert_recover(tenant=tenant, dedupe_key=financing_overdue_alert_key(application),
                   note=Text("finance.overdue.repaid", {"id": application.pk}))
 
 
-def overdue_alert_key(application):
+def financing_overdue_alert_key(application):
     """The dedupe key of an application's `financing_overdue` alert."""
     return f"financing_overdue:{application.pk}"
 
@@ -829,7 +829,7 @@ def financing_overdue_sweep(*, today=None, batch=100):
                 financing_card_post(tenant, financing_rooms_lock(tenant, supplier_id, application.funder_id), application,
                                     "overdue")
                 alert_raise(
-                    tenant=tenant, kind="financing_overdue", dedupe_key=overdue_alert_key(application),
+                    tenant=tenant, kind="financing_overdue", dedupe_key=financing_overdue_alert_key(application),
                     subject_kind="financing_application", subject_ref=str(application.pk), partner=application.supplier,
                     core_audience=sorted(FINANCE_APPROVERS),
                     payload={"application": application.pk, "amount": str(quantize(application.amount, application.currency)),

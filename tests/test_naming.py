@@ -26,7 +26,7 @@ ENTITIES = {
     "alerts": {"alert", "audience", "escalation", "escalation_policy", "notification"},
     "inventory": {"warehouse", "sku", "stock_level", "stock_movement", "rule", "replenishment_request"},
     "orders": {"purchase_order", "order_settings", "shipment", "position", "receipt", "quality_hold", "route"},
-    "finance": {"invoice", "receivable", "financing"},
+    "finance": {"invoice", "receivable", "financing", "bank_account"},
     "audit": {"audit", "trail", "retention", "legal_hold"},
     "audit_trails": {"trail"},
 }
