@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from scm_portal.tenancy.models import Organization, Tenant
@@ -277,23 +277,18 @@ class CarrierAccessPolicy(AccessPolicy):
     def roles(self, action):
         return super().roles(action) | frozenset(self.carrier.get(action, ()))
 
-    def condition(self, model, user, action):
-        from scm_portal.tenancy.models import Membership
+    def _carrier_policy(self):
+        # The carrier's rule is a partner rule of its own field: AccessPolicy's, not a copy of it.
+        return AccessPolicy(partner=self.carrier, partner_field=self.carrier_field)
 
-        cond = super().condition(model, user, action)
-        carrier_roles = self.carrier.get(action)
-        if carrier_roles:
-            cond |= Q(Exists(Membership.objects.active().filter(
-                user=user, tenant=OuterRef("tenant"), role__in=carrier_roles, organization=OuterRef(self.carrier_field))))
-        return cond
+    def condition(self, model, user, action):
+        return super().condition(model, user, action) | self._carrier_policy().condition(model, user, action)
 
     def condition_in_context(self, model, user, action, context):
-        cond = super().condition_in_context(model, user, action, context)
-        carrier_roles = self.carrier.get(action)
-        organizations = sorted(context.organizations(carrier_roles)) if carrier_roles and context.memberships else []
-        if organizations:
-            cond |= Q(**{f"{self.carrier_field}__in": organizations})
-        return cond
+        supplier_side = super().condition_in_context(model, user, action, context)
+        if not supplier_side:  # Q(): every row of the tenant (core staff); `|` would narrow it
+            return supplier_side
+        return supplier_side | self._carrier_policy().condition_in_context(model, user, action, context)
 
 
 # The carrier side: dispatchers of the carrier organisation a shipment is assigned to see it and

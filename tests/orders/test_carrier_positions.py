@@ -162,3 +162,20 @@ def test_the_demo_has_a_carrier_and_its_dispatcher_posts_the_late_trucks_positio
     assert_error(post_positions(api, demo_logistics.DISPATCHER[0], hold_shipment, [fix()]), 404)
     demo_logistics.seed(demo)  # idempotent with the carrier too
     assert Shipment.objects.filter(carrier_organization__slug=demo_logistics.CARRIER[0]).count() == 1
+
+
+def test_the_carrier_rule_adds_to_the_others_with_or_without_a_context(world):
+    """Core staff still see every shipment, the supplier its own, a dispatcher its carrier's: read
+    through a TenantContext and through the plain membership condition alike."""
+    from scm_portal.tenancy.access import tenant_context_for
+
+    everything = {world[k].pk for k in ("mine", "theirs", "unassigned")}
+    expected = {"acme.buyer": everything, "supa.rep": everything, "supb.rep": set(), "sf.dispatch": {world["mine"].pk},
+                "db.dispatch": {world["theirs"].pk}, "globex.buyer": set()}
+    for username, pks in expected.items():
+        reader = user(username)
+        plain = set(Shipment.objects.for_tenant(world["acme"]).visible_to(reader).values_list("pk", flat=True))
+        in_context = set(Shipment.objects.for_tenant(world["acme"]).visible_to(
+            reader, context=tenant_context_for(reader, world["acme"])).values_list("pk", flat=True))
+        assert plain == in_context == pks, username
+    assert set(Shipment.objects.visible_to(user("sf.dispatch"), "change").values_list("pk", flat=True)) == {world["mine"].pk}
