@@ -12,6 +12,9 @@ class FinanceConfig(AppConfig):
         cards.register_texts()  # what finance's cards and alerts say, per reader
         self.register_alert_kinds()
         self.register_subjects()
+        from finance.retention import register_retention_holds
+
+        register_retention_holds()  # messages about open financing are kept (audit.retention)
 
     @staticmethod
     def register_subjects():

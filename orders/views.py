@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 
+from messaging.frames import destroyed_notice
 from messaging.models import Room, RoomKind
 from messaging.sanitize import render_markdown
 from messaging.services import message_post
@@ -66,7 +67,7 @@ def _detail_context(request, order, error=None):
     return {
         "order": order, "lines": lines, "error": error,
         "history": list(order.events.select_related("actor").order_by("at", "pk")),
-        "conversation": [(message, render_markdown(message.body))
+        "conversation": [(message, render_markdown(destroyed_notice() if message.destroyed_at else message.body))
                          for message in selectors.purchase_order_conversation(order, request.user, context=context)],
         "room": room,
         "may_send": is_writer and order.state == S.DRAFT,

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("inventory.api.urls")),
     path("", include("orders.api.kpi_urls")),
     path("", include("finance.api.urls")),
+    path("", include("audit.retention_api_urls")),
     # Before the purchase-order routes: purchase-orders/{number}/ship/ and /receive/ are served here.
     path("", include("orders.api.logistics_urls")),
     path("", include("orders.api.urls")),

@@ -12,4 +12,5 @@ urlpatterns = [
     path("scorecards/", include("orders.scorecard_urls")),
     path("orders/", include("orders.urls")),
     path("shipments/", include("orders.shipment_urls")),
+    path("retention/", include("audit.retention_urls")),
 ]
