@@ -191,7 +191,7 @@ class LegalHoldViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantS
         values = data.validated_data
         room = None
         if "room" in values:
-            room = retention.retention_room_get(user=request.user, context=self.tenant_context, room_id=values["room"])
+            room = retention.retention_room_get(tenant=self.tenant, room_id=values["room"])
             if room is None:
                 raise exceptions.ValidationError({"room": [_("Unknown room.")]})
         subject = values.get("subject") or {}

@@ -13,7 +13,6 @@ from django.views.decorators.http import require_http_methods
 from audit import retention
 from audit.retention_models import RETENTION_DAYS_MAX, RETENTION_DAYS_MIN, RETENTION_READERS, RETENTION_WRITERS
 from messaging import registry
-from messaging.models import Room
 from scm_portal.tenancy.security import client_ip
 from scm_portal.tenancy.views import tenant_page
 
@@ -62,8 +61,7 @@ def retention_page(request):
 
 def _hold_form_context(request, may_edit, errors=(), values=None, status=200):
     holds = list(retention.legal_hold_list(user=request.user, context=request.tenant_context)[:200])
-    rooms = list(Room.objects.visible_to(request.user, "view", context=request.tenant_context).order_by("name")) \
-        if may_edit else []
+    rooms = list(retention.retention_room_list(tenant=request.tenant)) if may_edit else []
     return render(request, "audit/holds.html", {
         "holds": holds, "may_edit": may_edit, "errors": list(errors), "values": values or {},
         "rooms": rooms, "subject_kinds": sorted(registry.SUBJECTS), "section": "holds",
@@ -83,8 +81,7 @@ def holds_page(request):
     try:
         room = None
         if values["target"] == "room":
-            room = retention.retention_room_get(user=request.user, context=request.tenant_context,
-                                                room_id=values["room"])
+            room = retention.retention_room_get(tenant=request.tenant, room_id=values["room"])
             if room is None:
                 raise ValidationError({"room": [_("Unknown room.")]})
             kind, ref = "", ""
