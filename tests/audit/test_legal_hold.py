@@ -105,7 +105,8 @@ def test_open_means_every_live_state_and_overdue_counts_as_disputed(demo):
     assert application.state == "core_review" and held() == {str(application.pk)}
     application = approve(application, "acme.cfo")
     assert application.state == "funder_review" and held() == {str(application.pk)}
-    application, _replayed = disburse(approve(application, "bank.officer"))
+    disburse(approve(application, "bank.officer"))
+    application.refresh_from_db()
     assert application.state == "disbursed" and held() == {str(application.pk)}
     # no "disputed" state: overdue (unpaid past maturity) is the nearest, and it is held
     type(application).objects.filter(pk=application.pk).update(state="overdue", overdue_at=timezone.now())
