@@ -20,7 +20,7 @@ from orders import selectors
 from orders.models import PO_SUPPLIER_ROLES, PO_WRITERS, ChangeState, IllegalTransition, LineAnswer, LineStatus, PurchaseOrder
 from orders.models import PurchaseOrderState as S
 from orders.services import purchase_orders as services
-from scm_portal.tenancy.roles import CORE_ROLES
+from scm_portal.tenancy.roles import CORE_ROLES, is_read_only
 from scm_portal.tenancy.views import tenant_page
 
 PAGE_SIZE = 50
@@ -70,6 +70,7 @@ def _detail_context(request, order, error=None):
         "conversation": [(message, render_markdown(destroyed_notice() if message.destroyed_at else message.body))
                          for message in selectors.purchase_order_conversation(order, request.user, context=context)],
         "room": room,
+        "may_comment": not is_read_only(context.roles),  # the auditor reads the conversation, never writes
         "may_send": is_writer and order.state == S.DRAFT,
         "may_cancel": is_writer and order.state in (S.DRAFT, S.SENT, S.CHANGE_REQUESTED, S.CONFIRMED),
         "may_decide": is_writer and order.state == S.CHANGE_REQUESTED and bool(pending),

@@ -15,10 +15,11 @@ filter still applies to it.
 
 from django.db.models import QuerySet
 from rest_framework import exceptions, mixins, viewsets
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 
 from scm_portal.tenancy.access import access_tenant_context
 from scm_portal.tenancy.language import activate_request_language
+from scm_portal.tenancy.roles import is_read_only
 
 ACTION_TO_PERMISSION = {
     "list": "view",
@@ -46,6 +47,10 @@ class TenantContextMixin:
     on the pages (tenancy.views.tenant_page)."""
 
     permission_classes = [IsAuthenticated]
+    # What a member whose every role is read-only (the auditor) may still send with an unsafe
+    # method: the names of viewset actions, or of HTTP methods on a plain view, that touch only the
+    # reader's own state (a read mark), never the tenant's records. Everything else is 403 for them.
+    read_only_roles_may = frozenset()
 
     def check_permissions(self, request):
         super().check_permissions(request)  # anonymous -> 401
@@ -54,6 +59,11 @@ class TenantContextMixin:
         self.roles = self.tenant_context.roles
         # The answer in the reader's language: Accept-Language, else theirs, else the tenant's.
         activate_request_language(request, self.tenant)
+        if request.method not in SAFE_METHODS and is_read_only(self.roles):
+            # Read-only across the tenant, whatever a view's own rules would let through, and
+            # before its body is read: an auditor's write is a 403, never a validation error.
+            if (getattr(self, "action", None) or request.method.lower()) not in self.read_only_roles_may:
+                raise exceptions.PermissionDenied()
 
 
 class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
