@@ -15,8 +15,8 @@ without one was made behind the app's back).
 """
 
 import logging
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage

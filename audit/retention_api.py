@@ -9,7 +9,7 @@ legal-holds/{id}/release/          POST {"reason"}
 The tenant admin writes; the auditor reads; every other member gets 403.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status
@@ -69,7 +69,7 @@ def policy_data(policy):
 def _room_kind(value):
     try:
         return retention.check_room_kind(value)
-    except Exception:
+    except ValidationError:
         raise exceptions.ValidationError({"room_kind": [_("Unknown room kind; use one of: %(kinds)s.")
                                                         % {"kinds": ", ".join(RoomKind.values)}]}) from None
 

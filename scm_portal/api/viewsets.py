@@ -59,11 +59,11 @@ class TenantContextMixin:
         self.roles = self.tenant_context.roles
         # The answer in the reader's language: Accept-Language, else theirs, else the tenant's.
         activate_request_language(request, self.tenant)
-        if request.method not in SAFE_METHODS and is_read_only(self.roles):
-            # Read-only across the tenant, whatever a view's own rules would let through, and
-            # before its body is read: an auditor's write is a 403, never a validation error.
-            if (getattr(self, "action", None) or request.method.lower()) not in self.read_only_roles_may:
-                raise exceptions.PermissionDenied()
+        # Read-only across the tenant, whatever a view's own rules would let through, and before
+        # its body is read: an auditor's write is a 403, never a validation error.
+        if (request.method not in SAFE_METHODS and is_read_only(self.roles)
+                and (getattr(self, "action", None) or request.method.lower()) not in self.read_only_roles_may):
+            raise exceptions.PermissionDenied()
 
 
 class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):

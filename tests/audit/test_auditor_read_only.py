@@ -160,7 +160,7 @@ def test_a_member_with_a_writing_role_besides_auditor_may_still_write(world, api
 
 # --- pages ------------------------------------------------------------------------------------
 
-MAIN_FORMS = re.compile(r'<form[^>]*method="post"', re.I)
+MAIN_FORMS = re.compile(r'<form[^>]*method="post"', re.IGNORECASE)
 
 
 def main_of(html):
