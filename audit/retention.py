@@ -303,10 +303,6 @@ def retention_witness(room):
     return witnessed
 
 
-def room_kind_choices():
-    return RoomKind.choices
-
-
 def retention_room_get(*, tenant, room_id):
     """A room of the tenant, for a hold (None when there is none): the tenant admin holds any room
     of the tenant, including partner rooms they do not follow and so do not read."""

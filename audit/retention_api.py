@@ -87,6 +87,7 @@ class RetentionPolicyListView(TenantContextMixin, APIView):
 
 
 class RetentionPolicyDetailView(TenantContextMixin, APIView):
+    model = RetentionPolicy  # named by its room kind, not by id (the schema crawler probes it)
     @extend_schema(responses={200: RetentionPolicySerializer})
     def get(self, request, tenant, room_kind):
         rows = retention.retention_policy_list(user=request.user, context=self.tenant_context)

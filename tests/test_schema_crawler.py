@@ -79,6 +79,12 @@ def world(full_demo):
     from tests.finance.factories import tenant_financing_flow
 
     tenant_financing_flow("globex", CANARY)
+    # Retention in globex: a policy, and a legal hold whose reason is the canary.
+    from audit.retention_models import LegalHold, RetentionPolicy
+
+    RetentionPolicy.objects.create(tenant=globex, room_kind="partner", days=30, updated_at=timezone.now())
+    LegalHold.objects.create(tenant=globex, room=Room.objects.filter(tenant=globex).first(), reason=CANARY,
+                             placed_by=buyer, placed_at=timezone.now())
     return demo
 
 
