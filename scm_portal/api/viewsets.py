@@ -17,7 +17,7 @@ from django.db.models import QuerySet
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 
-from scm_portal.tenancy.access import access_tenant_context
+from scm_portal.tenancy.access import access_in_context, access_tenant_context
 from scm_portal.tenancy.language import activate_request_language
 from scm_portal.tenancy.roles import is_read_only
 
@@ -60,10 +60,20 @@ class TenantContextMixin:
         # The answer in the reader's language: Accept-Language, else theirs, else the tenant's.
         activate_request_language(request, self.tenant)
         # Read-only across the tenant, whatever a view's own rules would let through, and before
-        # its body is read: an auditor's write is a 403, never a validation error.
+        # its body is read: an auditor's write is a 403, never a validation error (a row the URL
+        # names that they may not see is still a 404 first, as for anyone).
         if (request.method not in SAFE_METHODS and is_read_only(self.roles)
                 and (getattr(self, "action", None) or request.method.lower()) not in self.read_only_roles_may):
+            self.check_url_row_visible()
             raise exceptions.PermissionDenied()
+
+    def check_url_row_visible(self):
+        """404 when the URL names a `parent_model` row (`room_id`) the reader may not see."""
+        parent = getattr(self, "parent_model", None)
+        for name, value in self.kwargs.items():
+            if parent is not None and name.endswith("_id"):
+                access_in_context(parent, self.request.user, self.tenant_context, value)
+                return
 
 
 class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
@@ -97,6 +107,11 @@ class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
         policy = self.model.access_policy
         allowed = set(policy.core.get(permission, ())) | set(policy.partner.get(permission, ()))
         return bool(allowed & set(self.roles))
+
+    def check_url_row_visible(self):
+        """404 when the URL's object is not one the reader may see (the object's own 403 follows)."""
+        if (self.lookup_url_kwarg or self.lookup_field) in self.kwargs:
+            self.get_object()
 
     # --- the sealed read path -------------------------------------------------------------
     def get_queryset(self):
