@@ -109,8 +109,9 @@ class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
         return bool(allowed & set(self.roles))
 
     def check_url_row_visible(self):
-        """404 when the URL's object is not one the reader may see (the object's own 403 follows)."""
-        if (self.lookup_url_kwarg or self.lookup_field) in self.kwargs:
+        """404 when the URL's object is not one the reader may see (the object's own 403 follows).
+        Not for PUT, which may create the row it names (the ERP's upsert of a PO)."""
+        if self.request.method != "PUT" and (self.lookup_url_kwarg or self.lookup_field) in self.kwargs:
             self.get_object()
 
     # --- the sealed read path -------------------------------------------------------------
