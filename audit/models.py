@@ -61,3 +61,7 @@ class AuditRecord(models.Model):
 
     def __str__(self):
         return f"{self.tenant_id}#{self.seq} {self.action}"
+
+
+# Retention policies and legal holds live beside the log (audit/retention_models.py).
+from audit.retention_models import LegalHold, RetentionPolicy  # noqa: F401

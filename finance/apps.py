@@ -20,6 +20,9 @@ class FinanceConfig(AppConfig):
         from finance import trails
 
         trails.register()  # the application's audit trail (financing-applications/{id}/trail.pdf)
+        from finance.retention import register_retention_holds
+
+        register_retention_holds()  # messages about open financing are kept (audit.retention)
 
     @staticmethod
     def register_subjects():

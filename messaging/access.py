@@ -38,7 +38,9 @@ def access_attachment(user, room, attachment_id):
         attachment_id = int(attachment_id)
     except (TypeError, ValueError):
         raise Http404 from None
-    attachment = Attachment.objects.filter(pk=attachment_id, message__room=room).select_related("message").first()
+    # A destroyed message's files are gone (its sha256 stays on the row, for the trail).
+    attachment = (Attachment.objects.filter(pk=attachment_id, message__room=room, message__destroyed_at__isnull=True)
+                  .select_related("message").first())
     if attachment is None or not Message.objects.filter(pk=attachment.message_id).visible_to(user).exists():
         raise Http404
     return attachment

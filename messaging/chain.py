@@ -37,6 +37,29 @@ def message_hash(message, prev_hash):
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(message)).hexdigest()
 
 
+# Who vouches for tombstones: callable(room) -> {seq: hash} of the messages the retention sweep
+# destroyed there (audit registers its purge records, audit.retention.retention_witness). A
+# tombstone's content can no longer be recomputed; its links still are, and it must be witnessed.
+_tombstone_witness = {"fn": None}
+
+
+def register_tombstone_witness(witness):
+    """Called from the audit app's AppConfig.ready()."""
+    known = _tombstone_witness["fn"]
+    if known is not None and known is not witness:
+        raise ValueError("a tombstone witness is registered already")
+    _tombstone_witness["fn"] = witness
+
+
+def _tombstone_problem(message, witnessed):
+    """Why a tombstone does not hold, or None: it must be empty and named, with its hash, by a purge."""
+    if message.body or message.text is not None or message.payload or message.actions:
+        return "it is marked destroyed but still has content"
+    if witnessed.get(message.seq) != message.hash:
+        return "it is marked destroyed but no purge in the audit log destroyed it"
+    return None
+
+
 @dataclass
 class ChainReport:
     room_id: int
@@ -54,6 +77,7 @@ def chain_verify(room, batch_size=2000):
     checked = 0
     queryset = Message.objects.filter(room=room).order_by("seq")
     last_seq = 0
+    witnessed = None  # read once, at the room's first tombstone
     while True:
         batch = list(queryset.filter(seq__gt=last_seq)[:batch_size])
         if not batch:
@@ -63,7 +87,14 @@ def chain_verify(room, batch_size=2000):
                 return ChainReport(room.pk, checked, False, expected_seq, f"message {expected_seq} is missing")
             if message.prev_hash != prev:
                 return ChainReport(room.pk, checked, False, message.seq, "its link to the previous message does not match")
-            if message_hash(message, prev) != message.hash:
+            if message.destroyed_at is not None:
+                if witnessed is None:
+                    witness = _tombstone_witness["fn"]
+                    witnessed = witness(room) if witness is not None else {}
+                problem = _tombstone_problem(message, witnessed)
+                if problem:
+                    return ChainReport(room.pk, checked, False, message.seq, problem)
+            elif message_hash(message, prev) != message.hash:
                 return ChainReport(room.pk, checked, False, message.seq, "its content does not match its hash")
             prev = message.hash
             expected_seq += 1

@@ -5,6 +5,7 @@ from contextlib import nullcontext
 from functools import lru_cache
 
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from messaging import registry
 from messaging.sanitize import render_markdown
@@ -33,9 +34,17 @@ def sender_info(user):
     return {"id": user.id, "username": user.username, "name": user.get_full_name() or user.username}
 
 
+def destroyed_notice(language=None):
+    """What a tombstone says in place of its content (docs/AUDIT_RETENTION.md)."""
+    with translation.override(language) if language else nullcontext():
+        return str(_("This message was destroyed under the retention policy."))
+
+
 def message_body(message, language=None):
     """What the message says in `language` (None: the active one): its text rendered when it has
-    one (messaging.texts), else its body as written."""
+    one (messaging.texts), else its body as written; a tombstone's notice once it is destroyed."""
+    if message.destroyed_at is not None:
+        return destroyed_notice(language)
     if message.text is None:
         return message.body
     return text_render(message.text, language, fallback=message.body)
@@ -117,6 +126,8 @@ def message_frame(message, attachments=None, *, language=None, context=None, rec
     (subject_records' answer; read here when None and needed).
 
     `attachments`: prefetched list, or None to read them from the message."""
+    if message.destroyed_at is not None:
+        return tombstone_frame(message, language=language)
     if attachments is None:
         attachments = list(message.attachments.all()) if message.pk else []
     subject = {"kind": message.subject_kind, "id": message.subject_ref} if message.subject_kind else None
@@ -148,4 +159,34 @@ def message_frame(message, attachments=None, *, language=None, context=None, rec
         ],
         "hash": message.hash,
         "created_at": message.created_at.isoformat(),
+    }
+
+
+def tombstone_frame(message, *, language=None):
+    """A destroyed message as every reader sees it: its place in the room (seq, hash, sender, time,
+    subject) and the notice, never its old content, buttons or files."""
+    body = destroyed_notice(language)
+    return {
+        "type": "message",
+        "room": message.room_id,
+        "seq": message.seq,
+        "kind": message.kind,
+        "sender": sender_info(message.sender) if message.sender_id else None,
+        "body": body,
+        "body_html": _body_html(body),
+        "text": None,
+        "payload": {},
+        "actions": [],
+        "subject": {"kind": message.subject_kind, "id": message.subject_ref} if message.subject_kind else None,
+        "internal": message.internal,
+        "core_audience": audience_roles(message.core_audience),
+        "recipient": message.recipient_id,
+        "refers_to": message.refers_to,
+        "relation": message.relation,
+        "client_id": message.client_id,
+        "attachments": [],
+        "hash": message.hash,
+        "created_at": message.created_at.isoformat(),
+        "destroyed": True,
+        "destroyed_at": message.destroyed_at.isoformat(),
     }

@@ -199,6 +199,11 @@ class Message(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
     created_at = models.DateTimeField()
+    # A tombstone (docs/AUDIT_RETENTION.md): destroyed under the tenant's retention policy. Its
+    # content is cleared by the database function retention_tombstone() (the app's role may not
+    # UPDATE messages); seq, prev_hash and hash stay, so the room's chain still links through it.
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+    destroyed_policy_id = models.BigIntegerField(null=True, blank=True)  # audit.RetentionPolicy (no FK: audit is above)
 
     objects = MessageQuerySet.as_manager()
     access_policy = AccessPolicy()  # visibility is MessageQuerySet.visible_to (through the room)

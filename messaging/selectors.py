@@ -83,7 +83,8 @@ def message_list_about(user, tenant, subject_kind, subject_ref, limit=200):
 
 def message_search(user, tenant, query, room=None, limit=50):
     """Messages containing `query` (case-insensitive substring: works for Chinese without a tokenizer)."""
-    queryset = Message.objects.for_tenant(tenant).visible_to(user).filter(body__icontains=query)
+    # A tombstone's body is cleared; it is left out by name too, so search never answers one.
+    queryset = Message.objects.for_tenant(tenant).visible_to(user).filter(body__icontains=query, destroyed_at__isnull=True)
     if room is not None:
         queryset = queryset.filter(room=room)
     return list(queryset.select_related("sender", "room").prefetch_related("attachments").order_by("-created_at", "-pk")[:limit])

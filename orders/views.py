@@ -12,8 +12,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 
-from messaging.models import Room, RoomKind
 from messaging.frames import message_body
+from messaging.models import Room, RoomKind
 from messaging.sanitize import render_markdown
 from messaging.services import message_post
 from orders import selectors
@@ -32,7 +32,7 @@ from orders.models import PurchaseOrderState as S
 from orders.services import purchase_orders as services
 from orders.services.receipts import quality_hold_release
 from orders.services.shipments import LogisticsConflict
-from scm_portal.tenancy.roles import CORE_ROLES
+from scm_portal.tenancy.roles import CORE_ROLES, is_read_only
 from scm_portal.tenancy.views import tenant_page
 
 PAGE_SIZE = 50
@@ -80,11 +80,12 @@ def _detail_context(request, order, error=None):
         "order": order, "lines": lines, "error": error,
         "history": list(order.events.select_related("actor").order_by("at", "pk")),
         "holds": list(order.quality_holds.select_related("sku", "order_line", "released_by").order_by("pk")),
-        "may_release": bool(context.roles & PO_RECEIVERS),
-        # Each message in the reader's language (a keyed card), as the room shows it.
+        "may_release": bool(context.roles & PO_RECEIVERS) and not is_read_only(context.roles),
+        # Each message in the reader's language (a keyed card), as the room shows it; a tombstone's notice.
         "conversation": [(message, render_markdown(message_body(message)))
                          for message in selectors.purchase_order_conversation(order, request.user, context=context)],
         "room": room,
+        "may_comment": not is_read_only(context.roles),  # the auditor reads the conversation, never writes
         "may_send": is_writer and order.state == S.DRAFT,
         "may_cancel": is_writer and order.state in (S.DRAFT, S.SENT, S.CHANGE_REQUESTED, S.CONFIRMED),
         "may_decide": is_writer and order.state == S.CHANGE_REQUESTED and bool(pending),

@@ -8,6 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scm_portal.settings.base")
 app = Celery("scm_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(lambda: ["scm_portal.tenancy", "messaging", "alerts", "orders", "inventory", "finance"])
+app.autodiscover_tasks(lambda: ["audit"], related_name="retention_tasks")
 
 
 _publisher = {"pid": None, "loop": None}

@@ -79,6 +79,17 @@ def world(full_demo):
     from tests.finance.factories import tenant_financing_flow
 
     tenant_financing_flow("globex", CANARY)
+    # Retention in globex: a policy, and a legal hold whose reason is the canary.
+    from audit.retention_models import LegalHold, RetentionPolicy
+
+    RetentionPolicy.objects.create(tenant=globex, room_kind="partner", days=30, updated_at=timezone.now())
+    LegalHold.objects.create(tenant=globex, room=Room.objects.filter(tenant=globex).first(), reason=CANARY,
+                             placed_by=buyer, placed_at=timezone.now())
+    # And its audit log: the policy's change, naming the canary.
+    from audit.services import audit_record
+
+    audit_record(tenant=globex, actor=None, action="retention_policy.change", object_kind="retention_policy",
+                 object_ref="partner", before={"days": None}, after={"days": 30, "note": CANARY})
     return demo
 
 

@@ -89,6 +89,7 @@ class NotificationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     model = Notification
     serializer_class = s.NotificationSerializer
     action_permissions = {"read": "view", "count": "view"}
+    read_only_roles_may = frozenset({"read"})  # the reader's own notices
 
     def safely_get_queryset(self, queryset):
         # The selector holds the one definition of "my notices"; the base scopes it again.

@@ -73,6 +73,9 @@ class MessageFrameSerializer(serializers.Serializer):
     attachments = serializers.ListField(child=serializers.DictField())
     hash = serializers.CharField()
     created_at = serializers.DateTimeField()
+    destroyed = serializers.BooleanField(required=False, help_text="Present and true on a tombstone: destroyed under "
+                                         "the retention policy; `body` says so, and the old content is gone.")
+    destroyed_at = serializers.DateTimeField(required=False)
 
 
 class MessagePageSerializer(serializers.Serializer):

@@ -35,6 +35,7 @@ class RoomViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
     serializer_class = s.RoomSerializer
     pagination_class = None  # a user sees tens of rooms, ordered by activity
     action_permissions = {"read": "view", "verify": "view"}
+    read_only_roles_may = frozenset({"read"})  # the reader's own read mark
 
     def safely_get_queryset(self, queryset):
         return selectors.room_list_from(queryset, self.request.user, self.tenant_context)

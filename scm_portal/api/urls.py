@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("finance.api.urls")),
     path("", include("audit.trails.api_urls")),
     path("", include("audit.api.urls")),
+    path("", include("audit.retention_api_urls")),
     # Before the purchase-order routes: purchase-orders/{number}/ship/ and /receive/ are served here.
     path("", include("orders.api.logistics_urls")),
     path("", include("orders.api.urls")),

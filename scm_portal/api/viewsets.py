@@ -17,10 +17,11 @@ from dataclasses import replace
 
 from django.db.models import QuerySet
 from rest_framework import exceptions, mixins, viewsets
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 
-from scm_portal.tenancy.access import access_tenant_context
+from scm_portal.tenancy.access import access_in_context, access_tenant_context
 from scm_portal.tenancy.language import activate_request_language
+from scm_portal.tenancy.roles import is_read_only
 from scm_portal.tenancy.totp import totp_verified_at
 
 ACTION_TO_PERMISSION = {
@@ -49,6 +50,10 @@ class TenantContextMixin:
     on the pages (tenancy.views.tenant_page)."""
 
     permission_classes = [IsAuthenticated]
+    # What a member whose every role is read-only (the auditor) may still send with an unsafe
+    # method: the names of viewset actions, or of HTTP methods on a plain view, that touch only the
+    # reader's own state (a read mark), never the tenant's records. Everything else is 403 for them.
+    read_only_roles_may = frozenset()
 
     def check_permissions(self, request):
         super().check_permissions(request)  # anonymous -> 401
@@ -60,6 +65,21 @@ class TenantContextMixin:
         self.roles = self.tenant_context.roles
         # The answer in the reader's language: Accept-Language, else theirs, else the tenant's.
         activate_request_language(request, self.tenant)
+        # Read-only across the tenant, whatever a view's own rules would let through, and before
+        # its body is read: an auditor's write is a 403, never a validation error (a row the URL
+        # names that they may not see is still a 404 first, as for anyone).
+        if (request.method not in SAFE_METHODS and is_read_only(self.roles)
+                and (getattr(self, "action", None) or request.method.lower()) not in self.read_only_roles_may):
+            self.check_url_row_visible()
+            raise exceptions.PermissionDenied()
+
+    def check_url_row_visible(self):
+        """404 when the URL names a `parent_model` row (`room_id`) the reader may not see."""
+        parent = getattr(self, "parent_model", None)
+        for name, value in self.kwargs.items():
+            if parent is not None and name.endswith("_id"):
+                access_in_context(parent, self.request.user, self.tenant_context, value)
+                return
 
 
 class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
@@ -93,6 +113,12 @@ class TenantScopedViewSet(TenantContextMixin, viewsets.GenericViewSet):
         policy = self.model.access_policy
         allowed = set(policy.core.get(permission, ())) | set(policy.partner.get(permission, ()))
         return bool(allowed & set(self.roles))
+
+    def check_url_row_visible(self):
+        """404 when the URL's object is not one the reader may see (the object's own 403 follows).
+        Not for PUT, which may create the row it names (the ERP's upsert of a PO)."""
+        if self.request.method != "PUT" and (self.lookup_url_kwarg or self.lookup_field) in self.kwargs:
+            self.get_object()
 
     # --- the sealed read path -------------------------------------------------------------
     def get_queryset(self):

@@ -190,6 +190,7 @@ CELERY_BEAT_SCHEDULE = {
     "financing-overdue": {"task": "finance.overdue_sweep", "schedule": float(env_int("FINANCING_OVERDUE_SWEEP_SECONDS", 3600))},
     "po-unconfirmed": {"task": "orders.po_unconfirmed_sweep", "schedule": float(env_int("PO_UNCONFIRMED_SWEEP_SECONDS", 60))},
     "shipment-late": {"task": "orders.shipment_late_sweep", "schedule": float(env_int("SHIPMENT_LATE_SWEEP_SECONDS", 300))},
+    "retention": {"task": "audit.retention_sweep", "schedule": float(env_int("RETENTION_SWEEP_SECONDS", 3600))},
 }
 # The embedded default runs CELERY_BEAT_SCHEDULE in a thread of the server process;
 # with a broker, exactly one `celery beat` does (see `make up`).

@@ -16,4 +16,5 @@ urlpatterns = [
     path("financing/", include("finance.urls")),
     path("audit/trails/", include("audit.trails.urls")),
     path("audit/", include("audit.urls")),
+    path("retention/", include("audit.retention_urls")),
 ]

@@ -233,6 +233,11 @@
         node.classList.add("msg-internal");
         node.setAttribute("data-internal", "true");
       }
+      if (frame.destroyed) {
+        // A tombstone: its body is the server's notice, never the old content.
+        node.classList.add("msg-destroyed");
+        node.setAttribute("data-destroyed", "true");
+      }
 
       var meta = el("div", "msg-meta");
       meta.appendChild(el("span", "msg-sender", senderName(frame)));
