@@ -64,4 +64,4 @@ class AuditRecord(models.Model):
 
 
 # Retention policies and legal holds live beside the log (audit/retention_models.py).
-from audit.retention_models import LegalHold, RetentionPolicy  # noqa: F401
+from audit.retention_models import LegalHold, RetentionPolicy  # noqa: E402,F401

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
 from audit.services import audit_record
-from scm_portal.tenancy.models import Membership
+from scm_portal.tenancy.selectors import tenant_list_for_user
 from scm_portal.tenancy.security import client_ip
 from scm_portal.tenancy.signals import audited, user_security_event
 
@@ -24,7 +24,7 @@ def _ip(request):
 
 def _tenant_ids(user):
     """The tenants where `user` is an active member: where their logins are audited."""
-    return sorted(set(Membership.objects.filter(user=user).active().values_list("tenant_id", flat=True)))
+    return sorted(tenant_list_for_user(user).values_list("pk", flat=True))
 
 
 def _record_in_tenants(user, action, request, after=None):

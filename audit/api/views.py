@@ -64,6 +64,8 @@ class AuditVerifyView(TenantContextMixin, APIView):
     """Recomputes hash chains and names the first broken row: `{"scope": "tenant"}` (every room and
     the audit log), `{"scope": "room", "room": id}`, `{"scope": "record", "kind": ..., "ref": ...}`."""
 
+    read_only_roles_may = frozenset({"post"})  # verifying reads and recomputes; it changes nothing
+
     def check_permissions(self, request):
         super().check_permissions(request)
         _check_reader(self)
