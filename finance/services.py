@@ -11,7 +11,7 @@ Nothing is written when one is raised.
 
 Money actions (approve, reject, disburse) take `verified_at`: when the caller's token or session
 last passed TOTP (scm_portal.tenancy.totp.totp_verified_at), checked against
-settings.MONEY_OTP_MAX_AGE here, so that every caller (the API, later a button) is held to it.
+settings.MONEY_OTP_MAX_AGE here, so that every caller (the API, a page, a card's button: finance.actions) is held to it.
 """
 
 import hashlib
