@@ -30,7 +30,7 @@ import pytest
 
 from tests.e2e.conftest import DEMO_PASSWORD, REPO, ThrowawayDatabase, _free_port, _run_manage, _stop
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("served-portal")]  # its servers start once per run
+pytestmark = pytest.mark.slow
 
 SERVER_START_TIMEOUT = 60  # seconds
 # What the test process's environment must not hand to a server started as `make run` is.

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.test_alert_flow import api_call, token_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-portal-server")]  # one server and browser per run
+pytestmark = pytest.mark.e2e
 
 
 def a_level_above_safety(base_url, token):

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from scm_portal.tenancy import demo
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-portal-server")]  # one server and browser per run
+pytestmark = pytest.mark.e2e
 
 TENANT_NAMES = dict(demo.TENANTS)
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from scm_portal.tenancy import demo
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-portal-server")]  # one server and browser per run
+pytestmark = pytest.mark.e2e
 
 TENANT_NAMES = dict(demo.TENANTS)
 

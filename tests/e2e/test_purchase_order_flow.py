@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import DEMO_PASSWORD
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-portal-server")]  # one server and browser per run
+pytestmark = pytest.mark.e2e
 
 
 def api_call(base_url, method, path, body=None, token=None):

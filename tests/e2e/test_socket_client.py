@@ -8,7 +8,7 @@ took in (its hello arrived) starts the backoff afresh.
 
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-portal-server")]  # one server and browser per run
+pytestmark = pytest.mark.e2e
 
 FAKE_SOCKET = """
 window.__attempts = [];

@@ -22,7 +22,6 @@ from tests.realtime.servers import DEMO_PASSWORD, PrivateRedis, Servers
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.xdist_group("live-servers"),  # its servers start once per run, on one worker
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server (a private one is started)"),
 ]
 
