@@ -6,26 +6,6 @@ from rest_framework.test import APIClient
 from scm_portal.tenancy import demo as demo_data
 
 
-# Tests sharing a server that is expensive to start (migrated, seeded) in a module- or
-# package-scoped fixture run on one worker under `make test`'s `--dist loadgroup`: it starts once
-# per run, not once per worker. Everything else is spread over the workers test by test.
-XDIST_GROUPS = {
-    "tests/e2e/": "e2e-portal-server",
-    "tests/realtime/test_live_servers.py": "live-servers",
-    "tests/test_served_portal.py": "served-portal",
-}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into groups
-def pytest_collection_modifyitems(config, items):
-    root = config.rootpath
-    for item in items:
-        path = item.path.relative_to(root).as_posix()
-        group = next((name for prefix, name in XDIST_GROUPS.items() if path.startswith(prefix)), None)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     """A test database per run (test_<name>_<pid>): two runs against one server never collide."""
