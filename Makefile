@@ -47,8 +47,11 @@ run: $(VENV)/.installed-run
 	exec $(VENV)/bin/uvicorn scm_portal.asgi:application --host $(HOST) --port $(PORT) $(UVICORN_OPTIONS)
 
 # The whole suite, on DATABASE_URL's PostgreSQL or else the embedded one; Redis when REDIS_URL is set.
+# TEST_WORKERS parallel pytest-xdist workers (default: one per CPU, at most 2; 0 runs in one process),
+# each on a test database of its own; tests go to whichever worker is free.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n < 2 ? n : 2 )))
 test: $(VENV)/.installed-dev
-	$(VPY) -m pytest $(PYTEST_ARGS)
+	$(VPY) -m pytest $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS)) $(PYTEST_ARGS)
 
 # Production shape on one machine: uvicorn workers, a Celery worker and exactly one beat.
 up: $(VENV)/.installed-run

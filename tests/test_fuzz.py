@@ -10,8 +10,10 @@ ones, derandomized: every run sends the same requests. Every answer must be belo
 every 4xx of the API must have the contract's error shape. The pages (every URL pattern outside
 /api/) get the same treatment in their path segments, query strings and form posts.
 
-Each request runs in a savepoint that is rolled back, so the demo world is the same for all of
-them and a database error in one cannot hide behind another.
+The demo world is built once for the module (module_full_demo) and each test runs in a
+savepoint of it that is rolled back, so every role meets the same world. Each request runs in a
+savepoint of its own that is rolled back too, so the demo world is the same for all of them and a
+database error in one cannot hide behind another.
 """
 
 import base64
@@ -32,6 +34,7 @@ from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from scm_portal.tenancy import demo as demo_data
 from tests.api_contract import user
 
 ROLES = ["acme.buyer", "acme.warehouse", "acme.admin", "acme.auditor", "supa.rep", "bank.officer", "globex.buyer", None]
@@ -600,15 +603,34 @@ def explore(report, client, strategy):
     run()
 
 
+@pytest.fixture(scope="module")
+def module_full_demo(django_db_setup, django_db_blocker):
+    """The full demo, built once for all the roles of this module inside a transaction that is
+    rolled back after the last of them. Each test runs in a savepoint of its own within it
+    (pytest-django's `db`), rolled back after the test: what one role's requests wrote (tokens,
+    sessions, failed logins, anything a request let through) never reaches the next role's test."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+    try:
+        with django_db_blocker.unblock():
+            world = demo_data.seed_all()
+        yield world
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
 @pytest.fixture
-def fuzz_world(full_demo, settings, tmp_path):
+def fuzz_world(module_full_demo, db, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path  # uploads land here, not in the checkout
     # Thousands of 4xx and failed logins would each log a warning; the report lists what matters.
     loggers = [logging.getLogger(name) for name in ("django.request", "django.security", "axes")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
-    yield full_demo
+    yield module_full_demo
     for logger, level in zip(loggers, levels):
         logger.setLevel(level)
 

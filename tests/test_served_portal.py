@@ -170,7 +170,8 @@ def serve(portal_database):
 
 @pytest.fixture
 def clear_lockouts(portal_database):
-    """Every test starts with no failed logins on record (the servers share the database)."""
+    """Every test starts with no failed logins on record (the servers share the database): a test
+    that logs in must not depend on which lockout test ran before it."""
     with connect(portal_database.url) as conn:
         conn.execute("DELETE FROM axes_accessattempt")
 
@@ -200,7 +201,7 @@ def terminate_backends(database_url):
 @pytest.mark.parametrize(
     "connections", [{}, {"DB_POOL": "0", "DB_CONN_MAX_AGE": "60"}], ids=["pool", "persistent"]
 )
-def test_dropped_database_connections_fail_no_request(serve, portal_database, connections):
+def test_dropped_database_connections_fail_no_request(serve, portal_database, clear_lockouts, connections):
     server = serve("run", development_env(portal_database.url, **connections))
     token = server.token("acme.buyer")
     paths = ["/api/v1/me/", "/api/v1/t/acme/rooms/"]
@@ -274,7 +275,7 @@ def next_link(server, token, headers):
     return json.loads(body)["next"]
 
 
-def test_without_declared_proxies_the_scheme_and_host_are_the_connections_own(serve, portal_database):
+def test_without_declared_proxies_the_scheme_and_host_are_the_connections_own(serve, portal_database, clear_lockouts):
     server = serve("run", development_env(portal_database.url))
     forged = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example", "X-Forwarded-Port": "443"}
     link = next_link(server, server.token("acme.buyer"), forged)
@@ -343,7 +344,7 @@ def table_missing(database_url, table):
             conn.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
 
 
-def test_make_run_shows_the_portals_error_pages_not_djangos(serve, portal_database):
+def test_make_run_shows_the_portals_error_pages_not_djangos(serve, portal_database, clear_lockouts):
     server = serve("run", development_env(portal_database.url))
     html = {"Accept": "text/html"}
     for language, title in (("en", "Page not found"), ("zh-CN,zh;q=0.9", "页面不存在")):

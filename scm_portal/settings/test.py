@@ -16,3 +16,10 @@ CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 CELERY_TASK_ALWAYS_EAGER = True
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Parallel test runs (pytest-xdist) share one Redis: each worker keeps its cache keys (the sockets'
+# access counters, keyed by ids that every worker's test database hands out alike) under a prefix
+# of its own. Servers a worker starts inherit PYTEST_XDIST_WORKER and so share its prefix.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if XDIST_WORKER and CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    CACHES["default"]["KEY_PREFIX"] = f"test-{XDIST_WORKER}"
