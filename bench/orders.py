@@ -20,7 +20,6 @@ server, each figure beside its floor measured in the same run.
 
 import argparse
 import http.client
-import io
 import json
 import statistics
 import subprocess

@@ -43,7 +43,6 @@ from urllib.parse import urlsplit
 from _common import (
     BENCH,
     PYTHON,
-    REPO,
     RESULTS,
     VENV_BIN,
     QUIET_CPUS,
@@ -509,7 +508,7 @@ def redis_roundtrip(redis_url, count=2000, warmup=200):
         for k in range(count + warmup):
             t0 = time.perf_counter_ns()
             await pub.publish(channel, payload)
-            while (message := await sub.get_message(ignore_subscribe_messages=True, timeout=1.0)) is None:
+            while await sub.get_message(ignore_subscribe_messages=True, timeout=1.0) is None:
                 pass
             if k >= warmup:
                 samples.append((time.perf_counter_ns() - t0) // 1000)

@@ -21,5 +21,5 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 # access counters, keyed by ids that every worker's test database hands out alike) under a prefix
 # of its own. Servers a worker starts inherit PYTEST_XDIST_WORKER and so share its prefix.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-if XDIST_WORKER and CACHES["default"]["BACKEND"].endswith("RedisCache"):
-    CACHES["default"]["KEY_PREFIX"] = f"test-{XDIST_WORKER}"
+if XDIST_WORKER and CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
+    CACHES["default"]["KEY_PREFIX"] = f"test-{XDIST_WORKER}"  # noqa: F405

@@ -409,7 +409,6 @@ class TestPoliciesEndpoint(TenantCreateChecks):
 
 
 def test_kpis(demo, api):
-    tenant = demo["tenants"]["acme"]
     a = raise_alert(demo, key="k-a")
     raise_alert(demo, key="k-b", partner="sup-b")
     Alert.objects.filter(pk=a.pk).update(opened_at=timezone.now() - timedelta(minutes=10))

@@ -98,7 +98,9 @@ def test_a_message_linked_to_an_open_financing_application_is_kept(demo, monkeyp
 
 
 def test_open_means_every_live_state_and_overdue_counts_as_disputed(demo):
-    held = lambda: set(financing_applications_held(tenant=acme().pk))
+    def held():
+        return set(financing_applications_held(tenant=acme().pk))
+
     application = apply([confirmed_receivable()], "900.00")
     assert application.state == "requested" and held() == {str(application.pk)}
     application = approve(application, "acme.finance")

@@ -187,7 +187,6 @@ def test_no_user_text_reaches_the_page_unescaped(chats, client):
 
 
 def test_the_api_the_page_loads_serves_escaped_html(chats, client):
-    tenant = Tenant.objects.get(slug="acme")
     room = partner_room("acme", "sup-a")
     message, _ = post_as(user("acme.buyer"), room, f"look {SCRIPT} **bold**")
 

@@ -203,13 +203,13 @@ def test_a_sockets_rooms_are_the_rooms_the_user_may_see(full_demo):
 
     checked = 0
     for tenant in Tenant.objects.all():
-        for user in get_user_model().objects.all():
-            access = load_socket_access(user, tenant_id=tenant.id)
-            expected = set(Room.objects.for_tenant(tenant).visible_to(user, "view").values_list("pk", flat=True))
+        for member in get_user_model().objects.all():
+            access = load_socket_access(member, tenant_id=tenant.id)
+            expected = set(Room.objects.for_tenant(tenant).visible_to(member, "view").values_list("pk", flat=True))
             if access is None:
-                assert not expected, (user.username, tenant.slug)
+                assert not expected, (member.username, tenant.slug)
             else:
-                assert access.room_ids == expected, (user.username, tenant.slug)
+                assert access.room_ids == expected, (member.username, tenant.slug)
                 checked += 1
     assert checked >= 10
 

@@ -8,7 +8,7 @@ from messaging.selectors import room_list
 from scm_portal.tenancy import services as tenancy_services
 from scm_portal.tenancy.models import Membership, Partnership
 from tests.api_contract import TenantCreateChecks, assert_error, user
-from tests.messaging.helpers import internal_room, post, room_of
+from tests.messaging.helpers import post, room_of
 
 pytestmark = pytest.mark.django_db
 

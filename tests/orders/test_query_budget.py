@@ -44,10 +44,10 @@ def test_the_upsert_costs_the_same_statements_for_1_or_50_pos(world):
 def test_an_update_of_many_drafts_costs_the_same_as_one(world):
     services.purchase_order_upsert_many(**ctx("acme.buyer"), rows=rows("C", 1) + rows("D", 30))
     changed_one, changed_many = rows("C", 1), rows("D", 30)
-    for po in changed_one + changed_many:
-        po["lines"][0]["quantity"] = 99
-        po["lines"].pop()
-        po["lines"].append({"line": 9, "sku": "SKU-1001", "quantity": 1, "unit_price": "2", "requested_date": "2027-01-02"})
+    for order in changed_one + changed_many:
+        order["lines"][0]["quantity"] = 99
+        order["lines"].pop()
+        order["lines"].append({"line": 9, "sku": "SKU-1001", "quantity": 1, "unit_price": "2", "requested_date": "2027-01-02"})
     buyer = ctx("acme.buyer")
     one = statements(lambda: services.purchase_order_upsert_many(**buyer, rows=changed_one))
     many = statements(lambda: services.purchase_order_upsert_many(**buyer, rows=changed_many))

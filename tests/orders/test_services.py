@@ -11,7 +11,7 @@ from django.http import Http404
 from messaging.models import Message
 from orders.models import IllegalTransition, LineChange, PurchaseOrderEvent
 from tests.messaging.helpers import room_of
-from tests.orders.helpers import create, move, po, snapshot
+from tests.orders.helpers import create, move, snapshot
 
 pytestmark = pytest.mark.django_db
 

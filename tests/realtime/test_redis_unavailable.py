@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 from realtime import consumers
 from realtime.hub import RoomHub
 from scm_portal.asgi import application
-from tests.messaging.test_sockets import a_room, connect, in_db_thread, token_for
+from tests.messaging.test_sockets import a_room, connect, token_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 

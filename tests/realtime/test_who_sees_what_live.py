@@ -8,8 +8,7 @@ import pytest
 from alerts import services as alerts
 from alerts.models import EscalationPolicy
 from tests.alerts.helpers import act
-from tests.api_contract import user
-from tests.messaging.helpers import post, room_of
+from tests.messaging.helpers import post
 from tests.messaging.test_sockets import a_room, connect, frames_until, in_db_thread, nothing_arrives
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
