@@ -80,7 +80,7 @@ def _check_reader(context, model):
 
 
 class RetentionPolicyListView(TenantContextMixin, APIView):
-    @extend_schema(responses={200: RetentionPolicyPageSerializer})
+    @extend_schema(operation_id="t_retention_policies_list", responses={200: RetentionPolicyPageSerializer})
     def get(self, request, tenant):
         rows = retention.retention_policy_list(user=request.user, context=self.tenant_context)
         return Response({"results": [policy_data(p) for p in rows], "next": None})
@@ -110,7 +110,7 @@ class RetentionPolicyDetailView(TenantContextMixin, APIView):
         return Response(policy_data(policy))
 
 
-class SubjectSerializer(StrictSerializer):
+class LegalHoldSubjectSerializer(StrictSerializer):
     kind = StrictCharField(max_length=40)
     id = serializers.CharField(max_length=64)  # a PO number or a numeric id
 
@@ -148,7 +148,7 @@ class LegalHoldSerializer(serializers.ModelSerializer):
 
 class LegalHoldCreateSerializer(StrictSerializer):
     room = StrictIntegerField(required=False, min_value=1)
-    subject = SubjectSerializer(required=False)
+    subject = LegalHoldSubjectSerializer(required=False)
     reason = StrictCharField(max_length=2000)
 
     def validate(self, attrs):

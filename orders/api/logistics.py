@@ -55,7 +55,8 @@ class ShipmentSerializer(serializers.Serializer):
     state = serializers.CharField()
     carrier = serializers.CharField()
     # The carrier partner the shipment is assigned to (its dispatchers post its positions), or null.
-    carrier_organization = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    carrier_organization = serializers.CharField(source="carrier_organization.slug", read_only=True, allow_null=True,
+                                                 default=None)
     tracking_number = serializers.CharField()
     eta = serializers.DateTimeField(allow_null=True)
     route = serializers.JSONField()

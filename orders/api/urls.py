@@ -1,6 +1,6 @@
 """The orders API's routes under /api/v1/t/{tenant}/ (logistics' routes sit beside these)."""
 
-from django.urls import re_path
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from audit.trails.api import trail_pdf_view
@@ -14,7 +14,7 @@ router.register(T + "purchase-orders", views.PurchaseOrderViewSet, basename="pur
 
 urlpatterns = [
     # The PO's audit trail, as the contract names it (no trailing slash).
-    re_path(T + r"purchase-orders/(?P<number>[^/]+)/trail\.pdf$",
-            trail_pdf_view("purchase_order", model=PurchaseOrder, lookup_field="number"), name="purchase-order-trail-pdf"),
+    path("t/<slug:tenant>/purchase-orders/<str:number>/trail.pdf",
+         trail_pdf_view("purchase_order", model=PurchaseOrder, lookup_field="number"), name="purchase-order-trail-pdf"),
     *router.urls,
 ]
