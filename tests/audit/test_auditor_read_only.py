@@ -100,10 +100,13 @@ def _values():
 
 def _id_for(path):
     """The id of a row the auditor sees, for a `{id}` path, from the list beside it."""
-    from django.urls import resolve
+    from django.urls import Resolver404, resolve
 
     collection = path.split("{id}")[0].replace("{tenant}", "acme")
-    cls = getattr(resolve(collection).func, "cls", None)
+    try:
+        cls = getattr(resolve(collection).func, "cls", None)
+    except Resolver404:
+        return None  # no list beside it (a trail export job is opened from its own link)
     model = getattr(cls, "model", None)
     ids = sorted(visible_ids(model)) if model is not None else []
     return ids[0] if ids else None
