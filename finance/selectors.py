@@ -13,6 +13,7 @@ from finance.models import (
     ApplicationState,
     Approval,
     FinancingApplication,
+    FinancingDispute,
     FinancingItem,
     Invoice,
     Receivable,
@@ -74,7 +75,8 @@ def financing_get(user, tenant, pk, *, context):
     rows = FinancingApplication.objects.for_tenant(tenant).visible_to(user, context=context).filter(pk=pk)
     return (rows.select_related("supplier", "funder", "created_by", "disbursement__disbursed_by",
                                 "repayment__repaid_by")
-            .prefetch_related(_items(), Prefetch("approvals", queryset=Approval.objects.select_related("approver")))
+            .prefetch_related(_items(), Prefetch("approvals", queryset=Approval.objects.select_related("approver")),
+                              Prefetch("disputes", queryset=FinancingDispute.objects.select_related("raised_by", "settled_by")))
             .first())
 
 

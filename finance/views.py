@@ -29,10 +29,12 @@ from finance.forms import (
     InvoiceForm,
     ReasonForm,
     ReceivableConfirmForm,
+    ResolutionForm,
     SplitForm,
     form_errors,
 )
 from finance.models import (
+    DISPUTABLE_STATES,
     FINANCE_APPROVERS,
     FINANCE_VIEWERS,
     FUNDER_ROLES,
@@ -58,7 +60,7 @@ PAGE_SIZE = 100
 APPLICATION_READERS = FinancingApplication.access_policy.roles("view")
 RECEIVABLE_READERS = Receivable.access_policy.roles("view")
 INVOICE_READERS = Invoice.access_policy.roles("view")
-MOVES = {"approve", "reject", "disburse", "repay", "withdraw", "comment"}
+MOVES = {"approve", "reject", "disburse", "repay", "withdraw", "comment", "dispute", "settle-dispute"}
 
 # The section's tabs: (name, label, url name, roles that may open it).
 TABS = [
@@ -155,6 +157,10 @@ def _history(application):
         steps.append((repayment.at, _("Repaid"), repayment.repaid_by, ""))
     if application.state == S.WITHDRAWN:
         steps.append((application.updated_at, _("Withdrawn"), None, application.reason))
+    for dispute in application.disputes.all():
+        steps.append((dispute.raised_at, _("Disputed"), dispute.raised_by, dispute.reason))
+        if dispute.settled_at is not None:
+            steps.append((dispute.settled_at, _("Dispute settled"), dispute.settled_by, dispute.resolution))
     return sorted(steps, key=lambda step: step[0])
 
 
@@ -175,6 +181,9 @@ def decision_flags(request, application):
         "may_repay": approver and application.state in selectors.OUTSTANDING_STATES,
         "may_withdraw": (application.supplier_id in context.organizations(SUPPLIER_ROLES)
                          and application.state in (S.REQUESTED, S.CORE_REVIEW, S.FUNDER_REVIEW)),
+        "may_dispute": (application.state in DISPUTABLE_STATES
+                        and (approver or funder or application.supplier_id in context.organizations(SUPPLIER_ROLES))),
+        "may_settle": application.state == S.DISPUTED and (approver or funder),
     }
 
 
@@ -200,6 +209,7 @@ def _application_or_404(request, pk):
 def _detail(request, application, error=None, status=200):
     context = request.tenant_context
     _cards(request, [application])
+    application.open_dispute = next((d for d in application.disputes.all() if d.settled_at is None), None)
     return _page(request, "finance/application_detail.html", "applications", {
         "application": application, "error": error, "history": _history(application),
         "items": list(application.items.all()), "approvals": list(application.approvals.all()),
@@ -266,6 +276,18 @@ def application_move_page(request, pk, move):
         elif move == "repay":
             services.financing_repay(**who)
             messages.success(request, _("FA-%(id)s is repaid.") % {"id": application.pk})
+        elif move == "dispute":
+            form = ReasonForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError(form_errors(form))
+            services.financing_dispute(**who, reason=form.cleaned_data["reason"])
+            messages.success(request, _("You disputed FA-%(id)s.") % {"id": application.pk})
+        elif move == "settle-dispute":
+            form = ResolutionForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError(form_errors(form))
+            services.financing_dispute_settle(**who, resolution=form.cleaned_data["resolution"])
+            messages.success(request, _("The dispute on FA-%(id)s is settled.") % {"id": application.pk})
         else:
             room = selectors.financing_room(application, request.user, context=request.tenant_context)
             if room is None:
