@@ -9,9 +9,11 @@ lock order of finance/lock_objects.py and checks the state under them. Refusals:
 - django.core.exceptions.ValidationError: the input is wrong (400).
 Nothing is written when one is raised.
 
-Money actions (approve, reject, disburse, and changing bank details) take `verified_at`: when the caller's token or session
-last passed TOTP (scm_portal.tenancy.totp.totp_verified_at), checked against
-settings.MONEY_OTP_MAX_AGE here, so that every caller (the API, a page, a card's button: finance.actions) is held to it.
+Money actions (approve, reject, disburse, and changing bank details) take `verified_at`: when the
+caller's token or session last passed TOTP (scm_portal.tenancy.totp.totp_verified_at), checked
+against settings.MONEY_OTP_MAX_AGE here, so that every caller (the API, a page, a card's button:
+finance.actions) is held to it. Raising and settling a dispute are not money actions
+(docs/FINANCE.md, "Disputes").
 """
 
 import hashlib
