@@ -194,3 +194,14 @@ def test_the_po_page_uses_the_same_live_part(demo, client):
     page = get(client, f"/t/acme/orders/{order.number}/")
     assert 'data-live-part' in page and 'data-live-subject="purchase_order"' in page
     assert f'data-live-id="{order.number}"' in page and "portal/orders.js" not in page
+
+
+def test_a_refusals_reason_stays_outside_the_live_part(demo, client):
+    application = requested()
+    client.force_login(user("acme.finance"))  # not verified with TOTP: approving is refused
+    response = client.post(f"{F}{application.pk}/approve/", {"next": f"{F}{application.pk}/"})
+    html = response.content.decode()
+    assert response.status_code == 403 and 'data-testid="fa-error"' in html
+    # the page reads its live part again as soon as its socket connects: the reason is not in it
+    assert html.index('data-testid="fa-error"') < html.index("data-live-part")
+    assert 'data-testid="fa-error"' not in get(client, f"{F}{application.pk}/?part=live")
