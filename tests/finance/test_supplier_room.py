@@ -155,3 +155,16 @@ def test_the_migration_on_a_database_without_partnerships_does_nothing(db):
     migration.grant(migration_apps(), None)
     migration.revoke(migration_apps(), None)
     assert not PartnershipGroupObjectPermission.objects.exists()
+
+
+def test_an_approver_reading_both_rooms_sees_each_card_once(demo, client):
+    application = apply([confirmed_receivable()], "900.00")
+    cards = Message.objects.filter(subject_kind="financing_application", subject_ref=str(application.pk), kind="event")
+    assert {m.room_id for m in cards} == {room_of("acme", "sup-a").pk, room_of("acme", "bank").pk}
+    for username in ("acme.finance", "supa.rep", "bank.officer"):
+        client.force_login(user(username))
+        html = client.get(f"{F}{application.pk}/").content.decode()
+        assert html.count('data-testid="fa-message" data-kind="event"') == 1, username
+    client.force_login(user("acme.finance"))
+    queue = client.get(F + "approvals/").content.decode()
+    assert queue.count('data-testid="fa-message" data-kind="event"') == 1 and "Conversation (1 message)" in queue
