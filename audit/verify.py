@@ -13,6 +13,9 @@ the walk against hashlib over the same bytes).
 A message the retention sweep destroyed (a tombstone) cannot be hashed any more: as in
 messaging.chain.chain_verify, its links are checked, it must be empty, and a purge record of the
 audit log must name its seq and hash.
+
+`tenant_pdf_verify` checks an uploaded trail PDF for the page and the API
+(`POST /api/v1/t/<tenant>/audit/verify/pdf/`), through audit.trails.pdf_verify.
 """
 
 import hashlib

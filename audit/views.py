@@ -1,5 +1,5 @@
 """The auditor's pages under /t/<tenant>/audit/: the audit log (filters, pages of 50) and
-verification of the hash chains. For the auditor and the tenant admin only (403 for the other
+verification of the hash chains and of uploaded trail PDFs. For the auditor and the tenant admin only (403 for the other
 members, as the navigation promises: audit.portal)."""
 
 from django.core.exceptions import ValidationError
