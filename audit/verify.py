@@ -13,14 +13,19 @@ the walk against hashlib over the same bytes).
 A message the retention sweep destroyed (a tombstone) cannot be hashed any more: as in
 messaging.chain.chain_verify, its links are checked, it must be empty, and a purge record of the
 audit log must name its seq and hash.
+
+`tenant_pdf_verify` checks an uploaded trail PDF for the page and the API
+(`POST /api/v1/t/<tenant>/audit/verify/pdf/`), through audit.trails.pdf_verify.
 """
 
 import hashlib
 import json
 from dataclasses import asdict, dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
 from django.db.models import JSONField
+from django.utils.translation import gettext as _
 
 from audit.chain import CANONICAL_COLUMNS as AUDIT_COLUMNS
 from audit.chain import canonical_values as audit_canonical_values
@@ -230,3 +235,30 @@ def record_verify(tenant, kind, ref):
         return None
     rooms = Room.objects.filter(pk__in=room_ids).order_by("pk").only("pk", "name", "tenant_id")
     return VerifyReport("record", [*(room_verify(room) for room in rooms), audit_log_verify(tenant)])
+
+
+# --- a trail PDF -----------------------------------------------------------------------------
+
+PDF_MAX_BYTES = 100 * 2**20  # an uploaded trail PDF (a trail of 10,000 messages is a few MB)
+
+
+def tenant_pdf_verify(tenant, upload):
+    """An uploaded trail PDF (a file object with `size`) checked against the database, for the verify
+    page and the API: its audit.trails.pdf_verify.TrailPdfReport. Only a trail of `tenant` is
+    checked (another tenant's would tell about that tenant): ValidationError, with the reason, for
+    no file, one too large, one that embeds no trail, or another tenant's."""
+    if upload is None or not upload.size:
+        raise ValidationError(_("Choose a trail PDF to upload."))
+    if upload.size > PDF_MAX_BYTES:
+        raise ValidationError(_("The file is larger than %(max)d MB.") % {"max": PDF_MAX_BYTES // 2**20})
+    try:
+        from audit.trails.pdf_verify import TrailPdfReport, trail_data_verify, trail_json_from_pdf
+    except ImportError:  # an installation without the trails app
+        raise ValidationError(_("PDF verification is unavailable in this installation.")) from None
+    try:
+        data = trail_json_from_pdf(upload)
+    except ValueError:
+        raise ValidationError(_("This file is not a trail PDF exported by the portal (it embeds no readable trail).")) from None
+    if str(data.get("tenant", "")) != tenant.slug:
+        raise ValidationError(_("This trail was exported from another tenant; verify it there."))
+    return trail_data_verify(data, TrailPdfReport())

@@ -1,5 +1,5 @@
 """The auditor's pages under /t/<tenant>/audit/: the audit log (filters, pages of 50) and
-verification of the hash chains. For the auditor and the tenant admin only (403 for the other
+verification of the hash chains and of uploaded trail PDFs. For the auditor and the tenant admin only (403 for the other
 members, as the navigation promises: audit.portal)."""
 
 from django.core.exceptions import ValidationError
@@ -13,7 +13,6 @@ from scm_portal.api.params import INT64_MAX
 from scm_portal.tenancy.views import tenant_page
 
 PAGE_SIZE = 50
-PDF_MAX_BYTES = 100 * 2**20  # an uploaded trail PDF (a trail of 10,000 messages is a few MB)
 
 
 def _refused(request):
@@ -59,26 +58,6 @@ def log(request):
     return render(request, "audit/log.html", context, status=400 if errors else 200)
 
 
-def _pdf_verify(tenant, upload):
-    """(report, error, status) of an uploaded trail PDF checked against the database: only a
-    trail of this tenant is checked (another tenant's says nothing about that tenant)."""
-    if upload is None or not upload.size:
-        return None, _("Choose a trail PDF to upload."), 400
-    if upload.size > PDF_MAX_BYTES:
-        return None, _("The file is larger than %(max)d MB.") % {"max": PDF_MAX_BYTES // 2**20}, 400
-    try:
-        from audit.trails.pdf_verify import TrailPdfReport, trail_data_verify, trail_json_from_pdf
-    except ImportError:  # an installation without the trails app
-        return None, _("PDF verification is unavailable in this installation."), 400
-    try:
-        data = trail_json_from_pdf(upload)
-    except ValueError:
-        return None, _("This file is not a trail PDF exported by the portal (it embeds no readable trail)."), 400
-    if str(data.get("tenant", "")) != tenant.slug:
-        return None, _("This trail was exported from another tenant; verify it there."), 400
-    return trail_data_verify(data, TrailPdfReport()), "", 200
-
-
 @tenant_page
 @require_http_methods(["GET", "POST"])
 def verify_page(request):
@@ -92,7 +71,10 @@ def verify_page(request):
         form = {name: request.POST.get(name, "").strip()[:100] for name in form}
         scope = form["scope"]
         if scope == "pdf":
-            pdf_report, error, status = _pdf_verify(tenant, request.FILES.get("pdf"))
+            try:
+                pdf_report = verify.tenant_pdf_verify(tenant, request.FILES.get("pdf"))
+            except ValidationError as refused:
+                error, status = " ".join(refused.messages), 400
         elif scope == "tenant":
             report = verify.tenant_verify(tenant)
         elif scope == "room":

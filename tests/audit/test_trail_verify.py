@@ -186,3 +186,55 @@ def test_no_file_is_a_400_on_the_page(demo, client):
 
 def test_a_supplier_may_not_upload(exported, client):
     assert upload(client, "supa.rep", exported.read_bytes()).status_code == 403
+
+
+# --- the API: POST audit/verify/pdf/ ---------------------------------------------------------
+
+VERIFY_PDF_API = "/api/v1/t/{tenant}/audit/verify/pdf/"
+
+
+def api_upload(api, username, content, tenant="acme"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return api.as_user(user(username)).post(
+        VERIFY_PDF_API.format(tenant=tenant), {"file": SimpleUploadedFile("trail.pdf", content, content_type="application/pdf")},
+        format="multipart")
+
+
+def test_the_api_says_an_uploaded_trail_matches(exported, api):
+    response = api_upload(api, "acme.auditor", exported.read_bytes())
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["ok"] is True and body["problems"] == []
+    assert (body["kind"], body["ref"], body["tenant"], body["exported_by"]) == ("purchase_order", PO_NUMBER, "acme", "acme.auditor")
+    assert body["messages"] >= 1
+
+
+def test_the_api_names_the_changed_message(exported, api):
+    message = Message.objects.get(body=CHINESE)
+    behind_the_apps_back("UPDATE messaging_message SET body = %s WHERE id = %s", ["请于周六前发货", message.pk])
+    body = api_upload(api, "acme.admin", exported.read_bytes()).json()
+    assert body["ok"] is False
+    assert any(f"message {message.room_id}#{message.seq}: its content was changed" in p for p in body["problems"]), body
+
+
+def test_the_api_refuses_what_is_no_trail_of_this_tenant(exported, api):
+    from tests.api_contract import assert_error
+
+    data = trail_json_from_pdf(exported.read_bytes())
+    data["tenant"] = "globex"
+    for content in (with_trail(data), b"not a pdf", b""):
+        response = api_upload(api, "acme.auditor", content)
+        assert_error(response, 400, "validation_error")
+        assert "file" in response.json()["error"]["fields"]
+    for form in ("multipart", "json"):  # no file at all
+        response = api.as_user(user("acme.auditor")).post(VERIFY_PDF_API.format(tenant="acme"), {}, format=form)
+        assert_error(response, 400, "validation_error")
+
+
+def test_the_api_is_the_auditors_and_the_admins_only(exported, api):
+    from tests.api_contract import assert_error
+
+    assert_error(api_upload(api, "supa.rep", exported.read_bytes()), 403)
+    assert_error(api_upload(api, "acme.buyer", exported.read_bytes()), 403)
+    assert_error(api_upload(api, "globex.buyer", exported.read_bytes(), tenant="acme"), 404)
