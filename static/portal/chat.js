@@ -304,10 +304,16 @@
           // A link button: the next step needs input (a reason, a form) on its page.
           var link = el("a", "small", action.label);
           link.setAttribute("role", "button");
-          link.setAttribute("href", action.url);
           link.setAttribute("data-action-link", action.name);
           link.setAttribute("data-testid", "action-link");
-          if (action.enabled === false) link.setAttribute("aria-disabled", "true");
+          if (action.enabled === false) {
+            // Greyed: no href, so it cannot be followed (an aria-disabled link still would be).
+            link.setAttribute("aria-disabled", "true");
+            link.setAttribute("data-enabled", "false");
+            if (action.hint) link.title = action.hint;
+          } else {
+            link.setAttribute("href", action.url);
+          }
           actions.appendChild(link);
           return;
         }

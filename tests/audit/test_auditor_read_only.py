@@ -27,6 +27,7 @@ OWN_STATE = {
     ("post", "/api/v1/t/{tenant}/rooms/{id}/read/"),  # the reader's read mark
     ("post", "/api/v1/t/{tenant}/notifications/read/"),  # the reader's own notices
     ("post", "/api/v1/t/{tenant}/audit/verify/"),  # recomputes the chains, changes nothing
+    ("post", "/api/v1/t/{tenant}/audit/verify/pdf/"),  # checks a trail PDF, changes nothing
 }
 # GET lists that need a filter to answer anything: the parameters a reader would send.
 LIST_PARAMS = {

@@ -53,12 +53,17 @@ def _with_database(url, name):
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-def _admin_connection(url):
-    """An autocommit connection to the server's `postgres` database (CREATE/DROP DATABASE)."""
+def _connection(url):
+    """An autocommit psycopg connection to the database `url` names."""
     import psycopg
 
-    parts = urlsplit(_with_database(url, "postgres"))
+    parts = urlsplit(url)
     return psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, "")), autocommit=True)
+
+
+def _admin_connection(url):
+    """An autocommit connection to the server's `postgres` database (CREATE/DROP DATABASE)."""
+    return _connection(_with_database(url, "postgres"))
 
 
 class ThrowawayDatabase:
@@ -79,6 +84,10 @@ class ThrowawayDatabase:
     def drop(self):
         with _admin_connection(self.admin_url) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def connect(self):
+        """An autocommit connection to this database (use it as a context manager)."""
+        return _connection(self.url)
 
 
 # --- The server process ---------------------------------------------------------------------
@@ -155,14 +164,24 @@ def _stop(process):
 
 
 @pytest.fixture(scope="package")
-def portal_server():
+def portal_database():
+    """The portal server's throwaway database (`.url`, `.name`): for a test that changes a row
+    behind the portal's back, as an intruder with database access would."""
+    database = ThrowawayDatabase()
+    database.create()
+    try:
+        yield database
+    finally:
+        database.drop()
+
+
+@pytest.fixture(scope="package")
+def portal_server(portal_database):
     """Base URL (http://127.0.0.1:PORT) of a freshly migrated and seeded portal server."""
     tmp_dir = tempfile.mkdtemp(prefix="scm-e2e-")
-    database = ThrowawayDatabase()
-    env = _server_env(database.url)
+    env = _server_env(portal_database.url)
     log_path = Path(tmp_dir) / "server.log"
     process = None
-    database.create()
     try:
         with open(log_path, "w") as log:
             _run_manage(env, "migrate", "--noinput", "-v0", log=log)
@@ -181,7 +200,6 @@ def portal_server():
     finally:
         if process is not None:
             _stop(process)
-        database.drop()
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
