@@ -25,7 +25,7 @@ from messaging.texts import Text, check_text, register_text, text_render
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
 from scm_portal.api.text import UNSTORABLE_MESSAGE, is_unstorable
 from scm_portal.tenancy.context import check_context
-from scm_portal.tenancy.roles import CORE_ROLES, Role
+from scm_portal.tenancy.roles import CORE_ROLES, is_read_only
 
 BODY_MAX_CHARS = 10_000
 CLIENT_ID_MAX = 64
@@ -61,7 +61,7 @@ class Conflict(Exception):
 def check_may_post(*, tenant, actor, context, internal=False):
     """`context`: the actor's TenantContext in the tenant (the request's, the socket frame's)."""
     roles = check_context(context, tenant=tenant, user=actor).roles
-    if not roles or roles == {Role.AUDITOR}:
+    if not roles or is_read_only(roles):
         raise PermissionDenied(_("Your role may read this room but not write in it."))
     if internal and not roles & CORE_ROLES:
         raise PermissionDenied(_("Only core staff may write internal notes."))

@@ -545,6 +545,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return False
         if event.get("internal") and not self.access.is_core:
             return False
+        if self.access.whole_room:
+            return True
         audience = event.get("core_audience")
         if audience and self.access.is_core and not self.access.roles & set(audience):
             return False
@@ -556,7 +558,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         (messaging.references; `ref` is there only when some reader may not)."""
         ref = event.get("ref")
         hidden = ref is not None and not routing_visible(ref, is_core=self.access.is_core, roles=self.access.roles,
-                                                         user_id=self.user_id)
+                                                         user_id=self.user_id, whole_room=self.access.whole_room)
         return reader_text(event, self.access, reference_hidden=hidden)
 
     # --- room events, handed over by the process's RoomHub (plain calls: no task per socket) ------
@@ -582,13 +584,15 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         self.last_seq[room_id] = seq
         # The same rule as _forwardable(), inline on this hot path.
-        if event.get("internal") and not self.access.is_core:
+        access = self.access
+        if event.get("internal") and not access.is_core:
             return
-        audience = event.get("core_audience")
-        if audience and self.access.is_core and not self.access.roles & set(audience):
-            return
-        if event.get("recipient") not in (None, self.user_id):
-            return
+        if not access.whole_room:
+            audience = event.get("core_audience")
+            if audience and access.is_core and not access.roles & set(audience):
+                return
+            if event.get("recipient") not in (None, self.user_id):
+                return
         text = event["text"] if "ref" not in event and "render" not in event else self._text_of(event)
         if not self.writer_busy and self.queue.empty() and (self.in_flight is None or self.in_flight.done()):
             # Nothing waiting for this socket: write now, without waking its writer task. The
