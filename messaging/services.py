@@ -498,6 +498,17 @@ def message_cards_refresh(*, tenant, subject_kind, subject_ref):
     transaction.on_commit(refresh, robust=True)
 
 
+def message_tombstones_announce(*, message_ids):
+    """Tells the open sockets that these messages were destroyed (retention's sweep: call it in the
+    transaction that made the tombstones). After commit, each room whose messages are among them
+    gets one `destroyed` frame (`{"type": "destroyed", "room", "seqs": [...], "body": notice}`) on
+    every socket that sees them, so an open page replaces them with the notice without a reload."""
+    tombstones = list(Message.objects.filter(pk__in=list(message_ids), destroyed_at__isnull=False)
+                      .only("room_id", "seq", "internal", "core_audience", "recipient_id").order_by("room_id", "seq"))
+    realtime.publish_destroyed(tombstones)
+    return tombstones
+
+
 def _acknowledge(*, tenant, actor, message, room, context):
     """The built-in "Acknowledge" button on any event: the receiver confirms they saw it."""
     check_may_post(tenant=tenant, actor=actor, context=context, internal=message.internal)

@@ -26,6 +26,7 @@ from django.http import Http404
 from django.utils import translation
 
 import realtime
+from messaging.frames import destroyed_notice
 from messaging.references import message_frames, routing_visible
 from realtime import UNAVAILABLE, frame_text
 from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
@@ -613,6 +614,28 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         try:
             self.queue.put_nowait(reader_text(event, self.access))
+        except asyncio.QueueFull:
+            self._cut_off_soon()
+
+    def hub_destroyed(self, event):
+        """Retention destroyed messages of the room (realtime.publish_destroyed): a `destroyed` frame
+        naming those this reader sees, with the notice that replaces them in the reader's language
+        (rendered once per language for all the process's sockets). Access as it stands now: the
+        room, and each message's routing, as for the messages themselves."""
+        if self.closing or event["room"] not in self.access.room_ids:
+            return
+        access = self.access
+        seqs = [row["seq"] for row in event["messages"]
+                if routing_visible(row, is_core=access.is_core, roles=access.roles, user_id=self.user_id,
+                                   whole_room=access.whole_room)]
+        if not seqs:
+            return
+        notices = event.setdefault("notices", {})
+        notice = notices.get(access.language)
+        if notice is None:
+            notice = notices[access.language] = destroyed_notice(access.language or None)
+        try:
+            self.queue.put_nowait({"type": "destroyed", "room": event["room"], "seqs": seqs, "body": notice})
         except asyncio.QueueFull:
             self._cut_off_soon()
 
