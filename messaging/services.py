@@ -25,7 +25,7 @@ from messaging.texts import Text, check_text, register_text, text_render
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
 from scm_portal.api.text import UNSTORABLE_MESSAGE, is_unstorable
 from scm_portal.tenancy.context import check_context
-from scm_portal.tenancy.roles import CORE_ROLES, Role
+from scm_portal.tenancy.roles import CORE_ROLES, is_read_only
 
 BODY_MAX_CHARS = 10_000
 CLIENT_ID_MAX = 64
@@ -61,7 +61,7 @@ class Conflict(Exception):
 def check_may_post(*, tenant, actor, context, internal=False):
     """`context`: the actor's TenantContext in the tenant (the request's, the socket frame's)."""
     roles = check_context(context, tenant=tenant, user=actor).roles
-    if not roles or roles == {Role.AUDITOR}:
+    if not roles or is_read_only(roles):
         raise PermissionDenied(_("Your role may read this room but not write in it."))
     if internal and not roles & CORE_ROLES:
         raise PermissionDenied(_("Only core staff may write internal notes."))
@@ -496,6 +496,17 @@ def message_cards_refresh(*, tenant, subject_kind, subject_ref):
         realtime.publish_actions(cards)
 
     transaction.on_commit(refresh, robust=True)
+
+
+def message_tombstones_announce(*, message_ids):
+    """Tells the open sockets that these messages were destroyed (retention's sweep: call it in the
+    transaction that made the tombstones). After commit, each room whose messages are among them
+    gets one `destroyed` frame (`{"type": "destroyed", "room", "seqs": [...], "body": notice}`) on
+    every socket that sees them, so an open page replaces them with the notice without a reload."""
+    tombstones = list(Message.objects.filter(pk__in=list(message_ids), destroyed_at__isnull=False)
+                      .only("room_id", "seq", "internal", "core_audience", "recipient_id").order_by("room_id", "seq"))
+    realtime.publish_destroyed(tombstones)
+    return tombstones
 
 
 def _acknowledge(*, tenant, actor, message, room, context):

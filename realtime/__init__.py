@@ -347,6 +347,27 @@ def publish_messages(messages):
         )
 
 
+def room_destroyed_events(tombstones):
+    """(group, event) pairs telling the rooms' sockets that these messages were destroyed (retention):
+    one `room.destroyed` event per room, naming each tombstone's seq with the routing fields that
+    decide who sees it (messaging.references.routing), which each socket checks against its own
+    access before it forwards the `destroyed` frame (TenantSocketConsumer.hub_destroyed)."""
+    by_room = {}
+    for message in tombstones:
+        by_room.setdefault(message.room_id, []).append({"seq": message.seq, **reference_routing(message)})
+    return [
+        (room_group(room_id), {"type": "room.destroyed", "room": room_id,
+                               "messages": sorted(rows, key=lambda row: row["seq"])})
+        for room_id, rows in sorted(by_room.items())
+    ]
+
+
+def publish_destroyed(tombstones):
+    """After the transaction that destroyed `tombstones` commits: a `destroyed` frame to every open
+    socket of their rooms that sees them (one event per room, however many messages)."""
+    publish_many(room_destroyed_events(tombstones))
+
+
 def publish_many(events, urgent=False):
     """Publishes (group, event) pairs after the transaction commits, all in one go: one hand-over
     to the publishing loop for the lot (a sweep's hundreds of frames). Each group gets its events

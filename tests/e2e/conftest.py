@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -129,6 +130,7 @@ def _run_manage(env, *args, log):
             f"{result.stdout}\n{result.stderr}",
             pytrace=False,
         )
+    return result.stdout
 
 
 def _wait_until_serving(url, process, log_path):
@@ -175,11 +177,19 @@ def portal_database():
         database.drop()
 
 
-@pytest.fixture(scope="package")
-def portal_server(portal_database):
-    """Base URL (http://127.0.0.1:PORT) of a freshly migrated and seeded portal server."""
+@contextmanager
+def serve_portal(database=None, **extra_env):
+    """A freshly migrated and seeded portal server on `database` (a ThrowawayDatabase the caller
+    created and drops; None: one of its own, dropped at the end); `extra_env` adds to or overrides
+    the server's environment (a test that needs the embedded scheduler, say). Yields (base_url,
+    manage): the server's http://127.0.0.1:PORT, and `manage(*args)`, which runs manage.py against
+    the server's database and answers its stdout."""
     tmp_dir = tempfile.mkdtemp(prefix="scm-e2e-")
-    env = _server_env(portal_database.url)
+    own = database is None
+    if own:
+        database = ThrowawayDatabase()
+        database.create()
+    env = {**_server_env(database.url), **extra_env}
     log_path = Path(tmp_dir) / "server.log"
     process = None
     try:
@@ -196,11 +206,24 @@ def portal_server(portal_database):
             )
             base_url = f"http://127.0.0.1:{port}"
             _wait_until_serving(f"{base_url}/accounts/login/", process, log_path)
-            yield base_url
+
+            def manage(*args):
+                return _run_manage(env, *args, log=log)
+
+            yield base_url, manage
     finally:
         if process is not None:
             _stop(process)
+        if own:
+            database.drop()
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def portal_server(portal_database):
+    """Base URL (http://127.0.0.1:PORT) of a freshly migrated and seeded portal server."""
+    with serve_portal(portal_database) as (base_url, _manage):
+        yield base_url
 
 
 # --- The browser ----------------------------------------------------------------------------
