@@ -29,6 +29,9 @@ _INT_SENTINEL_BASE = -2_100_000_000  # inside every integer column's range (int3
 _STR_SENTINEL = "\x1esentinel:{}\x1e"
 _INT64 = (-(2**63), 2**63 - 1)
 _MAX_SHAPES = 256
+# psycopg converts a statement's placeholders once and keeps it only while the statement has at
+# most this many parameters (psycopg/_queries.py, MAX_CACHED_STATEMENT_PARAMS, psycopg 3.2+).
+_CACHED_PARAMS = 50
 _THROUGH_ORM = "through the ORM"
 
 
@@ -170,12 +173,12 @@ class InsertTemplate:
     `Model.objects.bulk_create` and `save` rebuild and compile the statement on every call, which
     costs more Python than the database spends on the rows. Here each field's value goes through
     `pre_save` and `get_db_prep_save` as the ORM does (defaults, auto_now_add, JSON), into SQL
-    built once. One row is one VALUES row; several rows on PostgreSQL are one array per column
-    (`INSERT ... SELECT * FROM unnest(%s::type[], ...)`, as bulk_create does there), so the
-    statement's text and its parameter count stay the same whatever the number of rows: psycopg
-    converts a statement of more than 50 parameters afresh on every execution (a 200-message
-    escalation batch as VALUES rows, 4,400 parameters, cost tens of milliseconds there alone),
-    and the server parses one short statement. `conflict`: an ON CONFLICT clause (e.g.
+    built once. A few rows go as VALUES rows; more than 50 parameters' worth on PostgreSQL go as
+    one array per column (`INSERT ... SELECT * FROM unnest(%s::type[], ...)`, as bulk_create
+    does there), so the statement's text and its parameter count stay the same whatever the
+    number of rows: psycopg converts a statement of more than 50 parameters afresh on every
+    execution. A 200-message escalation batch as VALUES rows (4,400 parameters) cost 26-32 ms of
+    client CPU and 120-140 ms in all; as arrays 14-15 ms and 66-79 ms (same machine, alternated). `conflict`: an ON CONFLICT clause (e.g.
     "ON CONFLICT DO NOTHING"); `insert` answers the `returning` columns of the rows written, in
     the order given when nothing conflicts, and sets each instance's pk when it can tell which
     is which (no conflict clause).
@@ -204,7 +207,10 @@ class InsertTemplate:
         return [field.db_type(connection).split("(")[0] for field in self.fields]
 
     def _statement(self, connection, count):
-        unnest = count > 1 and self._unnest_types(connection) is not None
+        # A few rows stay VALUES rows: psycopg keeps the conversion of a statement of up to 50
+        # parameters, and an insert of two cards costs half the CPU that way (arrays cost more
+        # to dump); past that, VALUES rows are converted afresh each time and arrays win.
+        unnest = count * len(self.fields) > _CACHED_PARAMS and self._unnest_types(connection) is not None
         key = (connection.alias, "unnest" if unnest else count)
         sql = self._sql.get(key)
         if sql is None:
