@@ -81,24 +81,3 @@ class TestEscalationSweep:
         with django_assert_num_queries(11):
             assert services.escalation_sweep(now=raised[-1].next_escalation_at + timedelta(seconds=1)) == due
         assert {a.level for a in Alert.objects.all()} == {1}
-
-    def test_one_batch_is_published_in_one_hand_over(self, demo, monkeypatch, django_capture_on_commit_callbacks):
-        """After commit, a batch's cards and its alerts' live frames go to the publisher together:
-        one hand-over to the publishing loop (or, in a process without one, one event loop and one
-        Redis connection), not one for the cards and another for the frames."""
-        import realtime
-
-        policy(demo["tenants"]["acme"])
-        raised = [raise_alert(demo, key=f"h-{i}", partner="sup-a" if i % 2 else "sup-b") for i in range(4)]
-        handed = []
-        monkeypatch.setattr(realtime, "_group_send_many", lambda events, urgent=False: handed.append(list(events)))
-        with django_capture_on_commit_callbacks(execute=True):
-            assert services.escalation_sweep(now=raised[-1].next_escalation_at + timedelta(seconds=1)) == 4
-        assert len(handed) == 1
-        groups = [group for group, _event in handed[0]]
-        frames = [event for _group, event in handed[0] if event["type"] == "user.frame"]
-        cards = [event for _group, event in handed[0] if event["type"] == "room.message"]
-        assert sorted(frame["frame"]["id"] for frame in frames) == sorted(a.pk for a in raised)
-        assert {frame["frame"]["level"] for frame in frames} == {1}
-        assert groups[: len(frames)] == [f"tenant.{raised[0].tenant_id}"] * len(frames)  # the frames first
-        assert len(cards) == sum(len(a.cards) for a in raised) and len(handed[0]) == len(frames) + len(cards)
