@@ -282,7 +282,7 @@ def _keyed_body(post):
     return text.stored(), text_render(text, language)[:BODY_MAX_CHARS]
 
 
-def event_post_many(posts, *, locked=None):
+def event_post_many(posts, *, locked=None, publish_along=()):
     """Posts many event cards inside the caller's transaction, as event_post would one by one.
 
     `posts`: dicts of event_post's keyword arguments, `room` a Room or a room id. Every room is
@@ -294,11 +294,15 @@ def event_post_many(posts, *, locked=None):
     `locked`: rooms_lock's answer when the caller locked the rooms first (because it locks other
     rows after them); every post's room must be among them.
 
+    `publish_along`: (group, event) pairs the caller publishes after commit too (a sweep's alert
+    frames): they go out with the messages, in one hand-over (realtime.publish_messages).
+
     A post's `subject_state`: its subject's state as its subject kind's `state` loader would read
     it (messaging.registry.Subject), when the caller has it in hand (a record just written): the
     buttons of its frames are then decided without reading it again after commit.
     """
     if not posts:
+        realtime.publish_messages([], along=publish_along)
         return []
     checked, states = [], []
     actions_cache = {}
@@ -362,7 +366,7 @@ def event_post_many(posts, *, locked=None):
                 message.subject_state = state  # not stored: read by messaging.frames.subject_records
         _rooms_advance(rooms.values())  # first: inside a caller's pipeline(), the INSERT's answer then waits for both
         _MESSAGE_INSERT.insert(messages, using=router.db_for_write(Message))
-    realtime.publish_messages(messages)
+    realtime.publish_messages(messages, along=publish_along)
     return messages
 
 

@@ -336,13 +336,19 @@ def recovered_frame_events(messages):
     return events
 
 
-def publish_messages(messages):
+def publish_messages(messages, along=()):
     """Publishes stored messages after commit; their frames are built then, so the transaction
-    and any frame handed over before (an alert's) do not wait for the markdown rendering."""
-    messages = list(messages)
-    if messages:
+    and any frame handed over before (an alert's) do not wait for the markdown rendering.
+
+    `along`: other (group, event) pairs to publish in the same hand-over, ahead of the messages'
+    (a sweep's live alert frames): one hand-over to the publishing loop, or, in a process without
+    one, one event loop and one Redis connection for the lot instead of one each."""
+    messages, along = list(messages), list(along)
+    if messages or along:
         transaction.on_commit(
-            lambda: _group_send_many([(room_group(e["room"]), e) for e in room_message_events(messages, attachments=[])]),
+            lambda: _group_send_many(
+                along + [(room_group(e["room"]), e) for e in room_message_events(messages, attachments=[])]
+            ),
             robust=True,
         )
 
