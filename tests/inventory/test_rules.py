@@ -127,7 +127,9 @@ def test_the_supplier_and_the_staff_who_replenish_see_the_card(demo):
         return any(m.kind == "event" for m in message_list(user(username), room))
 
     assert sees("supa.rep") and sees("acme.warehouse") and sees("acme.buyer") and sees("acme.planner")
-    assert not sees("acme.auditor") and not sees("supb.rep")  # follows the room, not addressed; another supplier
+    # A finance approver follows the room but is not addressed; supb.rep is another supplier's.
+    assert not sees("acme.finance") and not sees("supb.rep")
+    assert sees("acme.auditor")  # the auditor reads whole rooms (roles.reads_whole_room)
 
 
 def test_the_sweep_raises_what_inline_checks_could_not(demo):
