@@ -8,8 +8,10 @@ overlap, and a batch or a button reads the rule as it stands until it commits. S
 the SKU's lines, locked after it, in (sku, warehouse) order (a batch's upsert takes them so).
 
 A movement batch raises and recovers stock alerts once its levels have moved, and their cards go
-to rooms. Those rooms are locked before anything else (stock_alert_rooms_lock_sent), so a batch
-takes rooms → SKUs → levels → alerts, as the replenish button pressed in one of them does.
+to rooms. Those rooms are locked before anything else of the transaction that raises them
+(stock_alert_rooms_lock_sent): the batch's second one (rooms → SKUs → its crossings → alerts),
+or, inside a caller's transaction, the batch's own (rooms → SKUs → levels → alerts), as the
+replenish button pressed in one of them does (rooms → SKU → level → alert).
 """
 
 from django.db import connection
@@ -63,11 +65,12 @@ _STOCK_ALERT_ROOMS_LOCK = QueryTemplate(_stock_alert_rooms_query)
 
 
 def stock_alert_rooms_lock_sent(*, tenant_id, sku_ids, warehouse_ids, using):
-    """A movement batch's first lock: the rooms the alerts of the active rules on these SKUs in
-    these warehouses go to (their suppliers' rooms and the internal room, as
-    alerts.lock_objects.alert_room_ids picks them), in ascending id; none when no active rule
-    covers them. Sent (inside pipeline() it travels with the batch's statement); the function
-    returned answers the ids of the rooms locked."""
+    """The first lock of the transaction raising a movement batch's alerts: the rooms the alerts
+    of the active rules on these SKUs in these warehouses go to (their suppliers' rooms and the
+    internal room, as alerts.lock_objects.alert_room_ids picks them), in ascending id; none when
+    no active rule covers them. Sent (inside pipeline() it travels with what follows it: the SKU
+    locks, the batch's statement or the claim of its crossings); the function returned answers
+    the ids of the rooms locked."""
     fetch = _STOCK_ALERT_ROOMS_LOCK.send(using=using, tenant_id=tenant_id, sku_ids=_pg_ids(sku_ids),
                                          warehouse_ids=_pg_ids(warehouse_ids))
     return lambda: [row[0] for row in fetch()]

@@ -5,9 +5,12 @@ CONFLICT DO NOTHING (duplicates are counted, never applied), upserts the touched
 (in a fixed order, so concurrent batches cannot deadlock and totals stay exact) and answers only
 the rules whose lines the batch crossed. Never a loop of save().
 
-Row locks follow the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"): the rooms
-the batch's alerts may post to, then its SKUs, then its levels (inventory.lock_objects), all
-sent with the statement, in one round trip; then the alerts it raises or recovers.
+Row locks follow the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"). A batch that
+is its own transaction (the API) locks its SKUs, then its levels (inventory.lock_objects), sent
+with the statement in one round trip, and no room; the statement also writes the rule crossings
+it made to an outbox (RuleCrossing), whose alerts a second transaction raises right after the
+commit, rooms first (rules.rule_crossing_raise). Inside a caller's transaction, the rooms the
+batch's alerts may post to are locked first, with the statement, and the alerts follow in it.
 
 The one domain path that keeps bulk SQL and scm_portal.db's pipeline (docs/ARCHITECTURE.md): per
 batch of 1,000 movements, the set-based statement took the Python time from 38–47 ms to 10–16 ms,

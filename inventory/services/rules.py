@@ -1,6 +1,7 @@
 """Replenishment rules: their writes, the checks that turn stock changes into alerts (per
 batch and in the periodic sweep), and replenishment requests ("安排补货")."""
 
+import logging
 import math
 from datetime import timedelta
 
@@ -27,6 +28,8 @@ from scm_portal.tenancy.context import check_context
 from scm_portal.tenancy.models import Organization, Tenant
 from scm_portal.tenancy.roles import Role
 from scm_portal.tenancy.selectors import tenant_language
+
+logger = logging.getLogger(__name__)
 
 SWEEP_RAISE_MAX = 1000  # alerts a sweep raises per tenant at most; the next sweep continues
 DEMAND_DAYS = 14  # recent demand: the window of average daily consumption
@@ -228,7 +231,10 @@ def rule_crossing_sweep(*, now=None, batch_size=500):
             if not rule_ids:
                 break
             seen.update(rule_ids)
-            done += rule_crossing_raise(tenant=tenant, rule_ids=rule_ids, skip_locked=True)
+            try:
+                done += rule_crossing_raise(tenant=tenant, rule_ids=rule_ids, skip_locked=True)
+            except Exception:  # left for the next sweep; the other rules and tenants go on
+                logger.exception("Stock rule crossings of tenant %s not raised", tenant.pk)
     return done
 
 

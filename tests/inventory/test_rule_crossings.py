@@ -67,7 +67,7 @@ def test_a_crossing_left_by_a_failed_second_transaction_is_raised_by_the_sweep_o
 def test_a_crossing_raised_again_is_a_no_op(demo_tx):
     """Should a crossing be raised twice (it never is: its raise deletes it in the same
     transaction), the alert's dedupe key makes the second raise nothing."""
-    tenant, sku, warehouse, rule = stock_world(demo_tx, safety=500, reorder=0, opening=600)
+    tenant, _sku, _warehouse, rule = stock_world(demo_tx, safety=500, reorder=0, opening=600)
     ingest(tenant, [movement(delta=-200)])
     before = low_stock_state()
     RuleCrossing.objects.create(tenant=tenant, rule=rule, old=600, new=400, created_at=timezone.now())
@@ -77,7 +77,7 @@ def test_a_crossing_raised_again_is_a_no_op(demo_tx):
 
 def test_the_next_batch_raises_what_an_earlier_one_left_in_order(demo_tx, monkeypatch):
     """A rule's crossings are raised in the order they were made: the step reference counts on."""
-    tenant, sku, warehouse, rule = stock_world(demo_tx, safety=0, reorder=0, step=100, opening=1000)
+    tenant, _sku, _warehouse, rule = stock_world(demo_tx, safety=0, reorder=0, step=100, opening=1000)
     with monkeypatch.context() as patched:
         crash_the_alerts_transaction(patched)
         ingest(tenant, [movement(delta=-100)])  # 900: one step, left pending
@@ -90,7 +90,7 @@ def test_the_next_batch_raises_what_an_earlier_one_left_in_order(demo_tx, monkey
 
 
 def test_a_crossing_of_a_rule_deactivated_since_raises_nothing(demo_tx, monkeypatch):
-    tenant, sku, warehouse, rule = stock_world(demo_tx, safety=500, reorder=0, opening=600)
+    tenant, sku, warehouse, _rule = stock_world(demo_tx, safety=500, reorder=0, opening=600)
     with monkeypatch.context() as patched:
         crash_the_alerts_transaction(patched)
         ingest(tenant, [movement(delta=-200)])
@@ -102,7 +102,7 @@ def test_a_crossing_of_a_rule_deactivated_since_raises_nothing(demo_tx, monkeypa
 def test_a_claim_without_rooms_that_owes_an_alert_is_run_again_with_them(demo_tx, monkeypatch):
     """The batch judged it owed no alert (its statement's view), but the crossing claimed does:
     the claim is rolled back and made again, rooms first."""
-    tenant, sku, warehouse, rule = stock_world(demo_tx, safety=500, reorder=0, opening=600)
+    tenant, _sku, _warehouse, rule = stock_world(demo_tx, safety=500, reorder=0, opening=600)
     RuleCrossing.objects.create(tenant=tenant, rule=rule, old=600, new=400, created_at=timezone.now())
     calls = []
     original = rules._crossings_raise
