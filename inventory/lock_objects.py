@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import BooleanField, Exists, F, Func, Q
 
 from alerts.lock_objects import alert_room_ids
-from inventory.models import SKU, ReplenishmentRule, StockLevel
+from inventory.models import SKU, ReplenishmentRule, RuleCrossing, StockLevel
 from messaging.lock_objects import rooms_locked
 from scm_portal.db.templates import QueryTemplate
 from scm_portal.tenancy.models import Organization
@@ -113,3 +113,28 @@ def stock_levels_lock(*, tenant_id, pairs, share=True):
             [tenant_id, _pg_ids(s for s, _w in pairs), _pg_ids(w for _s, w in pairs)],
         )
         return {(sku_id, warehouse_id): on_hand for sku_id, warehouse_id, on_hand in cursor.fetchall()}
+
+
+def rule_crossings_claim_sent(*, tenant_id, rule_ids, skip_locked=False):
+    """Sends the claim of the pending crossings of these rules (the movement outbox,
+    inventory.models.RuleCrossing): locked FOR UPDATE in ascending id (SKIP LOCKED for the sweep)
+    and deleted, in one statement; whoever claims them raises them in the same transaction, so a
+    concurrent claimant waits, then finds them gone. After the rooms and the rules' SKUs (the
+    crossings are the rules' lines). The function returned answers [(id, rule id, old, new)] in id
+    order."""
+    table = RuleCrossing._meta.db_table
+    skip = " SKIP LOCKED" if skip_locked else ""
+    cursor = connection.cursor()
+    cursor.execute(
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE tenant_id = %s AND rule_id = ANY(%s::bigint[]) "
+        f"ORDER BY id FOR UPDATE{skip}) RETURNING id, rule_id, old, new",
+        [tenant_id, _pg_ids(sorted(set(rule_ids)))],
+    )
+
+    def fetch():
+        try:
+            return sorted(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    return fetch

@@ -14,12 +14,26 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from alerts import services as alerts
-from alerts.models import AlertState, Severity
 from alerts.actions import card_rooms
 from alerts.lock_objects import alert_lock
+from alerts.models import AlertState, Severity
 from audit.services import audit_record
-from inventory.lock_objects import skus_lock, skus_lock_sent, stock_alert_rooms_lock_sent, stock_levels_lock
-from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, RuleCrossing, StockLevel, StockMovement, Warehouse
+from inventory.lock_objects import (
+    rule_crossings_claim_sent,
+    skus_lock,
+    skus_lock_sent,
+    stock_alert_rooms_lock_sent,
+    stock_levels_lock,
+)
+from inventory.models import (
+    SKU,
+    ReplenishmentRequest,
+    ReplenishmentRule,
+    RuleCrossing,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 from messaging import registry
 from messaging.texts import Text
 from scm_portal.db.templates import pipeline
@@ -167,7 +181,8 @@ def rule_crossing_raise(*, tenant, rule_ids, sku_ids=None, warehouse_ids=None, r
     stock_alert_rooms_lock_sent over `sku_ids` and `warehouse_ids`, the rules' own), their SKUs
     FOR KEY SHARE (no rule write meanwhile: the step references are written under them), the
     crossings FOR UPDATE in id order (a concurrent raiser of the same rule waits, then finds them
-    gone: each is raised once), then the alerts, then the rules' step references.
+    gone: each is raised once; inventory.lock_objects.rule_crossings_claim_sent locks and deletes
+    them in one statement), then the alerts, then the rules' step references.
 
     `rooms=False` (no crossing of the batch owes an alert, as its statement judged): no room is
     locked; should the crossings claimed owe one after all (an older one left for these rules, a
@@ -197,14 +212,13 @@ def _crossings_raise(tenant, rule_ids, sku_ids, warehouse_ids, rooms, skip_locke
         room_locks = stock_alert_rooms_lock_sent(tenant_id=tenant.pk, sku_ids=sku_ids, warehouse_ids=warehouse_ids,
                                                  using=connection.alias) if rooms else None
         sku_locks = skus_lock_sent(sku_ids, key_share=True)
-        claimed = list(RuleCrossing.objects.for_tenant(tenant).filter(rule_id__in=rule_ids).order_by("pk")
-                       .select_for_update(skip_locked=skip_locked).values_list("pk", "rule_id", "old", "new"))
+        claim = rule_crossings_claim_sent(tenant_id=tenant.pk, rule_ids=rule_ids, skip_locked=skip_locked)
         if room_locks:
             room_locks()
         sku_locks()
+        claimed = claim()  # locked and deleted: raised below, in this transaction, or rolled back with it
     if not claimed:
         return 0
-    RuleCrossing.objects.filter(pk__in=[pk for pk, *_rest in claimed]).delete()
     pending = {}
     for _pk, rule_id, old, new in claimed:
         pending.setdefault(rule_id, []).append((old, new))

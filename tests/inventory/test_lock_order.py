@@ -86,7 +86,7 @@ def test_two_batches_crossing_lines_do_not_wait_for_each_others_rooms(demo_tx, m
     """Two batches of one tenant whose alerts go to the same rooms: while the first is inside its
     statement (levels moved, not committed), the second runs to its end, alert raised. When each
     locked its rooms before its statement, the second waited for the first's commit."""
-    tenant, sku, warehouse, rule = stock_world(demo_tx, safety=500, reorder=0, opening=600)
+    tenant, _sku, warehouse, _rule = stock_world(demo_tx, safety=500, reorder=0, opening=600)
     admin = user("acme.admin")
     other = services.sku_create(tenant=tenant, actor=admin, code="SKU-T2", name="测试物料2",
                                 default_supplier=demo_tx["organizations"]["sup-a"])

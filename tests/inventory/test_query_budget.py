@@ -51,13 +51,13 @@ def test_a_batch_crossing_safety_lines(demo, django_assert_num_queries, n):
 @pytest.mark.parametrize("n", [1, 5])
 def test_raising_a_batchs_crossings(demo, django_assert_num_queries, n):
     """A batch's second transaction (rule_crossing_raise), here a savepoint: the rooms' lock, the
-    SKUs' and the claim of the crossings (sent together), their delete, then rule_check_moves'
-    reads (the rules, the recent demand of those crossing) and alert_raise's own budget for each
-    alert raised; nothing else per crossing."""
+    SKUs' and the claim of the crossings (locked and deleted in one statement; the three sent
+    together), then rule_check_moves' reads (the rules, the recent demand of those crossing) and
+    alert_raise's own budget for each alert raised; nothing else per crossing."""
     tenant, rules = rules_on(demo, n, safety_stock=100, reorder_point=0)
     RuleCrossing.objects.bulk_create(
         [RuleCrossing(tenant=tenant, rule=rule, old=150, new=50, created_at=timezone.now()) for rule in rules])
-    with django_assert_num_queries(8 + n * RAISE_NEW):
+    with django_assert_num_queries(7 + n * RAISE_NEW):
         done = services.rule_crossing_raise(tenant=tenant, rule_ids=[r.pk for r in rules],
                                             sku_ids=[r.sku_id for r in rules], warehouse_ids=[r.warehouse_id for r in rules])
     assert done == n and not RuleCrossing.objects.exists()
@@ -65,12 +65,12 @@ def test_raising_a_batchs_crossings(demo, django_assert_num_queries, n):
 
 
 def test_a_batch_whose_crossings_only_move_step_references(demo, django_assert_num_queries):
-    """No alert owed: no room locked (the SKUs' lock and the claim, sent together), the delete,
-    the rules, the step references written (one UPDATE)."""
+    """No alert owed: no room locked (the SKUs' lock and the claim, sent together), the rules,
+    the step references written (one UPDATE)."""
     tenant, rules = rules_on(demo, 3, safety_stock=0, reorder_point=0, step=100)
     RuleCrossing.objects.bulk_create(
         [RuleCrossing(tenant=tenant, rule=rule, old=1000, new=1050, created_at=timezone.now()) for rule in rules])
-    with django_assert_num_queries(7) as queries:
+    with django_assert_num_queries(6) as queries:
         done = services.rule_crossing_raise(tenant=tenant, rule_ids=[r.pk for r in rules], rooms=False,
                                             sku_ids=[r.sku_id for r in rules], warehouse_ids=[r.warehouse_id for r in rules])
     assert done == 3 and not any('"messaging_room"' in q["sql"] for q in queries.captured_queries)
