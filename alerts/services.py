@@ -532,22 +532,22 @@ def _escalate_batch(due, now, rooms):
     AlertEvent.objects.bulk_create(
         [AlertEvent(tenant=alert.tenant, alert=alert, action="escalated", level=alert.level, at=now) for alert, *_rest in steps]
     )
+    # The alerts' live frames go out after commit with their cards, in one hand-over.
+    frames = [frame for alert, *_rest in steps for frame in _alert_frames(alert)]
     event_post_many([
         {"tenant": alert.tenant, "room": ref["room"], "text": text, "kind": MessageKind.EVENT,
          "payload": {"alert": alert.pk, "level": alert.level, "escalation": True}, "actions": list(LIFECYCLE_ACTIONS),
          "subject_kind": "alert", "subject_ref": str(alert.pk), "core_audience": audience,
          "refers_to": ref["seq"], "relation": "reply", "subject_state": _card_state(alert)}
         for alert, _config, _roles, _usernames, audience, text in steps for ref in alert.cards
-    ], locked=rooms)
+    ], locked=rooms, publish_along=frames)
     audiences = _Audiences()
-    notifications, frames = [], []
-    for alert, config, roles, usernames, audience, text in steps:
+    notifications = []
+    for alert, config, roles, usernames, _audience, text in steps:
         recipients = audiences(tenant=alert.tenant, partner_id=None, roles=roles, extra_usernames=usernames)
         keyed, notice = text.stored(), text_render(text, alert.tenant.default_language)[:500]
         notifications += [
             Notification(tenant=alert.tenant, user_id=u, alert=alert, kind="escalation", level=alert.level,
                          channels=config.get("channels", ["in_app"]), keyed_text=keyed, text=notice) for u in recipients
         ]
-        frames += _alert_frames(alert)
     Notification.objects.bulk_create(notifications, ignore_conflicts=True)
-    realtime.publish_many(frames)

@@ -5,11 +5,11 @@ canonical JSON of the record's write-once columns).
 """
 
 import hashlib
-import json
 from dataclasses import dataclass
-from datetime import UTC
+from operator import attrgetter
 
 from audit.models import AuditChainHead, AuditRecord
+from messaging.canonical import canonical_writer
 from messaging.models import GENESIS_HASH
 
 HASHED_FIELDS = (
@@ -17,10 +17,19 @@ HASHED_FIELDS = (
 )
 
 
+# The canonical form's columns, in the order `canonical_values` takes them.
+CANONICAL_COLUMNS = (*HASHED_FIELDS, "at")
+
+# THE canonical bytes of an audit record, from its values in CANONICAL_COLUMNS order (`at` a
+# datetime, or its canonical text): the sorted-key JSON of its write-once columns
+# (messaging.canonical). Records being written go through it (`canonical`), and so do the
+# verifier's streamed rows (audit.verify).
+canonical_values = canonical_writer(AuditRecord, CANONICAL_COLUMNS)
+_values_of = attrgetter(*CANONICAL_COLUMNS)
+
+
 def canonical(record):
-    data = {name: getattr(record, name) for name in HASHED_FIELDS}
-    data["at"] = record.at.astimezone(UTC).isoformat(timespec="microseconds")
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return canonical_values(_values_of(record))
 
 
 def record_hash(record, prev_hash):

@@ -35,6 +35,7 @@ from audit.retention_models import (
 )
 from audit.services import audit_record
 from messaging.models import Message, Room, RoomKind
+from messaging.services import message_tombstones_announce
 from scm_portal.tenancy.context import check_context
 
 logger = logging.getLogger(__name__)
@@ -270,6 +271,8 @@ def retention_purge_batch(*, tenant_id, room_kind, after_id=0, now=None, batch=S
                        "seq_ranges": _seq_ranges([seq for seq, _d, _p in destroyed]),
                        "hashes": {str(seq): digest for seq, digest, _p in destroyed}})
         transaction.on_commit(lambda: _delete_files(files))
+        # Open pages of these rooms replace the messages with the notice, live (one frame per room).
+        message_tombstones_announce(message_ids=[row[0] for row in rows])
     return len(rows), ids[-1]
 
 

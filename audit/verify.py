@@ -2,32 +2,40 @@
 and names the first broken row. One implementation for `manage.py verify_trail`, the API
 (`POST /api/v1/t/<tenant>/audit/verify/`) and the verify page.
 
-Rows are streamed, never loaded as model instances: `values_list` over a server-side cursor
-(Django's `iterator()`), each row hashed as it arrives. The bytes hashed are exactly those of
-messaging.chain.canonical / audit.chain.canonical (tests/audit/test_verify_trail.py holds them
-equal); they are built with one reused JSON encoder, which is most of the speed
-(bench/verify_trail.py measures it against hashlib over the same bytes).
+Rows are streamed, never loaded as model instances: a room's over a server-side cursor, read as
+PostgreSQL can hand them over cheapest (jsonb as text, parsed only when not empty; the time
+already in the canonical form's format), the audit log's as `values_list` over Django's
+`iterator()`; each row is hashed as it arrives. The bytes hashed are built by the chains' own
+one canonical function each (messaging.chain.canonical_values, audit.chain.canonical_values),
+the very function that built them when the rows were written (bench/verify_trail.py measures
+the walk against hashlib over the same bytes).
+
+A message the retention sweep destroyed (a tombstone) cannot be hashed any more: as in
+messaging.chain.chain_verify, its links are checked, it must be empty, and a purge record of the
+audit log must name its seq and hash.
+
+`tenant_pdf_verify` checks an uploaded trail PDF for the page and the API
+(`POST /api/v1/t/<tenant>/audit/verify/pdf/`), through audit.trails.pdf_verify.
 """
 
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC
-from json.encoder import encode_basestring
 
+from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
 from django.db.models import JSONField
+from django.utils.translation import gettext as _
 
-from audit.chain import HASHED_FIELDS as AUDIT_FIELDS
+from audit.chain import CANONICAL_COLUMNS as AUDIT_COLUMNS
+from audit.chain import canonical_values as audit_canonical_values
 from audit.models import AuditChainHead, AuditRecord
-from messaging.chain import HASHED_FIELDS as MESSAGE_FIELDS
-from messaging.chain import HASHED_WHEN_SET
+from messaging.chain import CANONICAL_COLUMNS as MESSAGE_COLUMNS
+from messaging.chain import canonical_values as message_canonical_values
+from messaging.chain import tombstone_problem, tombstones_witnessed
 from messaging.models import GENESIS_HASH, Message, Room
 
 CHUNK = 5000
-# The encoder json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-# builds for every call, built once.
-_encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode
 _sha256 = hashlib.sha256
 
 
@@ -74,8 +82,11 @@ class VerifyReport:
                 "first_broken": broken.as_dict() if broken else None}
 
 
-def _walk(rows, canonical_of, seq_index, prev_index, hash_index):
-    """(checked, last hash, broken seq or None, reason) of a chain given as rows in seq order."""
+def _walk(rows, canonical_of, text, seq_index, prev_index, hash_index, tombstone=None, tombstone_index=None):
+    """(checked, last hash, broken seq or None, reason) of a chain given as rows in seq order.
+    `canonical_of(row, text)`: the chain's canonical function (`text`: the row's form, see
+    messaging.canonical). `tombstone(row)`: why a row marked destroyed (row[tombstone_index] true)
+    does not hold, or None."""
     prev = GENESIS_HASH
     expected = 1
     for row in rows:
@@ -84,9 +95,15 @@ def _walk(rows, canonical_of, seq_index, prev_index, hash_index):
             return expected - 1, prev, expected, f"row {expected} is missing"
         if row[prev_index] != prev:
             return expected - 1, prev, seq, "its link to the previous row does not match"
-        digest = _sha256(prev.encode() + b"\n" + canonical_of(row)).hexdigest()
-        if digest != row[hash_index]:
-            return expected - 1, prev, seq, "its content does not match its hash"
+        if tombstone_index is not None and row[tombstone_index]:
+            problem = tombstone(row)
+            if problem:
+                return expected - 1, prev, seq, problem
+            digest = row[hash_index]  # witnessed: the next row's link checks it
+        else:
+            digest = _sha256(prev.encode() + b"\n" + canonical_of(row, text)).hexdigest()
+            if digest != row[hash_index]:
+                return expected - 1, prev, seq, "its content does not match its hash"
         prev = digest
         expected += 1
     return expected - 1, prev, None, ""
@@ -94,41 +111,20 @@ def _walk(rows, canonical_of, seq_index, prev_index, hash_index):
 
 # --- rooms -----------------------------------------------------------------------------------
 
-_M_COLUMNS = (*MESSAGE_FIELDS, *HASHED_WHEN_SET, "created_at", "prev_hash", "hash")
+# A room's rows: the canonical form's columns (in the order canonical_values takes them), then
+# the link, the hash and whether the row is a tombstone.
+_M_COLUMNS = (*MESSAGE_COLUMNS, "prev_hash", "hash", "destroyed_at")
 _M_SEQ = _M_COLUMNS.index("seq")
-_M_PREV, _M_HASH = len(_M_COLUMNS) - 2, len(_M_COLUMNS) - 1
-_M_FIELDS = len(MESSAGE_FIELDS)
-_M_WHEN_SET = tuple(enumerate(HASHED_WHEN_SET, start=_M_FIELDS))
-_M_CREATED = _M_FIELDS + len(HASHED_WHEN_SET)
+_M_PREV, _M_HASH, _M_DESTROYED = len(MESSAGE_COLUMNS), len(MESSAGE_COLUMNS) + 1, len(MESSAGE_COLUMNS) + 2
+_M_BODY, _M_TEXT = _M_COLUMNS.index("body"), _M_COLUMNS.index("text")
+_M_PAYLOAD, _M_ACTIONS = _M_COLUMNS.index("payload"), _M_COLUMNS.index("actions")
 _JSON_COLUMNS = {field.column for field in Message._meta.fields if isinstance(field, JSONField)}
-_M_JSON = tuple(i for i, name in enumerate(_M_COLUMNS[:_M_CREATED]) if name in _JSON_COLUMNS)
-
-
-def message_canonical_row(row):
-    """messaging.chain.canonical(message) from a values_list row of _M_COLUMNS."""
-    data = dict(zip(MESSAGE_FIELDS, row))
-    for index, name in _M_WHEN_SET:
-        value = row[index]
-        if value is not None:
-            data[name] = value
-    data["created_at"] = row[_M_CREATED].astimezone(UTC).isoformat(timespec="microseconds")
-    return _encode(data).encode()
-
-
-def _json_text(text):
-    """A jsonb column read as text, as Python reads it (the commonest values without parsing)."""
-    if text is None:
-        return None
-    if text == "{}":
-        return {}
-    if text == "[]":
-        return []
-    return json.loads(text)
 
 
 def _message_select():
     """The room's rows for the chain, as PostgreSQL can hand them over cheapest: jsonb as text
-    (parsed only when not empty) and the time already in the canonical form's ISO format."""
+    (canonical_values parses it only when not empty) and the time already in the canonical form's
+    ISO format (messaging.canonical.canonical_time)."""
     table = Message._meta.db_table
     columns = []
     for name in _M_COLUMNS:
@@ -136,6 +132,8 @@ def _message_select():
             columns.append(f'"{name}"::text')
         elif name == "created_at":
             columns.append("""to_char("created_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00'""")
+        elif name == "destroyed_at":
+            columns.append('"destroyed_at" IS NOT NULL')
         else:
             columns.append(f'"{name}"')
     return f'SELECT {", ".join(columns)} FROM "{table}" WHERE "room_id" = %s ORDER BY "seq"'
@@ -144,49 +142,22 @@ def _message_select():
 _MESSAGE_SELECT = _message_select()
 
 
-def _encoder_for(field):
-    """The JSON text of one column's value, as the canonical form's encoder writes it, without
-    building a dict: ints, strings and booleans directly, jsonb text parsed only when not empty."""
-    if isinstance(field, JSONField):
-        return lambda text: "null" if text is None else text if text == "{}" or text == "[]" else _encode(json.loads(text))
-    internal = field.get_internal_type()
-    if internal in ("BooleanField",):
-        return lambda value: "null" if value is None else "true" if value else "false"
-    if internal in ("CharField", "TextField"):
-        return lambda value: "null" if value is None else encode_basestring(value)
-    if internal in ("IntegerField", "BigIntegerField", "ForeignKey", "PositiveIntegerField", "SmallIntegerField"):
-        return lambda value: "null" if value is None else int.__repr__(value)
-    return _encode  # anything else: the encoder itself
 
 
-def _message_plan():
-    """[(prefix, column index, encoder, when set only)] in the canonical form's (sorted) key order."""
-    fields = {field.attname: field for field in Message._meta.fields}
-    keys = sorted([*MESSAGE_FIELDS, *HASHED_WHEN_SET, "created_at"])
-    plan = []
-    for position, key in enumerate(keys):
-        prefix = ("{" if position == 0 else ",") + encode_basestring(key) + ":"
-        encoder = encode_basestring if key == "created_at" else _encoder_for(fields[key])
-        plan.append((prefix, _M_COLUMNS.index(key), encoder, key in HASHED_WHEN_SET))
-    if plan[0][3]:
-        raise ValueError("the first key of the canonical form must always be present")
-    return plan
+def _tombstone_of(room):
+    """The room's tombstone check over rows of _MESSAGE_SELECT (its purges read at the first one)."""
+    witnessed = None
 
+    def problem(row):
+        nonlocal witnessed
+        if witnessed is None:
+            witnessed = tombstones_witnessed(room)
+        # As chain_verify reads a tombstone's model: no body, no text, payload and actions empty.
+        empty = (not row[_M_BODY] and row[_M_TEXT] is None
+                 and not any(row[i] is not None and json.loads(row[i]) for i in (_M_PAYLOAD, _M_ACTIONS)))
+        return tombstone_problem(seq=row[_M_SEQ], hash=row[_M_HASH], empty=empty, witnessed=witnessed)
 
-_M_PLAN = _message_plan()
-
-
-def _message_canonical_raw(row):
-    """messaging.chain.canonical(message) from a row of _MESSAGE_SELECT."""
-    parts = []
-    for prefix, index, encoder, when_set in _M_PLAN:
-        value = row[index]
-        if when_set and value is None:
-            continue
-        parts.append(prefix)
-        parts.append(encoder(value))
-    parts.append("}")
-    return "".join(parts).encode()
+    return problem
 
 
 def message_rows(room_id):
@@ -202,7 +173,9 @@ def message_rows(room_id):
 def room_verify(room):
     rows = message_rows(room.pk)
     try:
-        checked, prev, broken, reason = _walk(rows, _message_canonical_raw, _M_SEQ, _M_PREV, _M_HASH)
+        # A row of _MESSAGE_SELECT is in the text form: jsonb as text, the time formatted.
+        checked, prev, broken, reason = _walk(rows, message_canonical_values, True, _M_SEQ, _M_PREV, _M_HASH,
+                                              _tombstone_of(room), _M_DESTROYED)
     finally:
         rows.close()  # a chain broken early: the cursor and its transaction end here
     result = ChainResult("room", str(room.pk), broken is None, checked, broken, reason, prev, room.name)
@@ -217,23 +190,17 @@ def room_verify(room):
 
 # --- the audit log ---------------------------------------------------------------------------
 
-_A_COLUMNS = (*AUDIT_FIELDS, "at", "prev_hash", "hash")
+# The audit log's rows: the canonical form's columns (in the order canonical_values takes them),
+# then the link and the hash.
+_A_COLUMNS = (*AUDIT_COLUMNS, "prev_hash", "hash")
 _A_SEQ = _A_COLUMNS.index("seq")
-_A_AT = len(AUDIT_FIELDS)
-_A_PREV, _A_HASH = _A_AT + 1, _A_AT + 2
-
-
-def audit_canonical_row(row):
-    """audit.chain.canonical(record) from a values_list row of _A_COLUMNS."""
-    data = dict(zip(AUDIT_FIELDS, row))
-    data["at"] = row[_A_AT].astimezone(UTC).isoformat(timespec="microseconds")
-    return _encode(data).encode()
+_A_PREV, _A_HASH = len(AUDIT_COLUMNS), len(AUDIT_COLUMNS) + 1
 
 
 def audit_log_verify(tenant):
     rows = (AuditRecord.objects.filter(tenant=tenant).order_by("seq").values_list(*_A_COLUMNS)
             .iterator(chunk_size=CHUNK))
-    checked, prev, broken, reason = _walk(rows, audit_canonical_row, _A_SEQ, _A_PREV, _A_HASH)
+    checked, prev, broken, reason = _walk(rows, audit_canonical_values, False, _A_SEQ, _A_PREV, _A_HASH)
     result = ChainResult("audit", tenant.slug, broken is None, checked, broken, reason, prev)
     if broken is None:
         head = AuditChainHead.objects.filter(tenant=tenant).values_list("last_seq", "last_hash").first() or (0, GENESIS_HASH)
@@ -248,7 +215,7 @@ def audit_log_verify(tenant):
 
 def tenant_verify(tenant):
     """Every room of the tenant, then its audit log."""
-    chains = [room_verify(room) for room in Room.objects.filter(tenant=tenant).order_by("pk").only("pk", "name")]
+    chains = [room_verify(room) for room in Room.objects.filter(tenant=tenant).order_by("pk").only("pk", "name", "tenant_id")]
     chains.append(audit_log_verify(tenant))
     return VerifyReport("tenant", chains)
 
@@ -266,5 +233,32 @@ def record_verify(tenant, kind, ref):
     audited = AuditRecord.objects.filter(tenant=tenant, object_kind=kind, object_ref=str(ref)).exists()
     if not room_ids and not audited:
         return None
-    rooms = Room.objects.filter(pk__in=room_ids).order_by("pk").only("pk", "name")
+    rooms = Room.objects.filter(pk__in=room_ids).order_by("pk").only("pk", "name", "tenant_id")
     return VerifyReport("record", [*(room_verify(room) for room in rooms), audit_log_verify(tenant)])
+
+
+# --- a trail PDF -----------------------------------------------------------------------------
+
+PDF_MAX_BYTES = 100 * 2**20  # an uploaded trail PDF (a trail of 10,000 messages is a few MB)
+
+
+def tenant_pdf_verify(tenant, upload):
+    """An uploaded trail PDF (a file object with `size`) checked against the database, for the verify
+    page and the API: its audit.trails.pdf_verify.TrailPdfReport. Only a trail of `tenant` is
+    checked (another tenant's would tell about that tenant): ValidationError, with the reason, for
+    no file, one too large, one that embeds no trail, or another tenant's."""
+    if upload is None or not upload.size:
+        raise ValidationError(_("Choose a trail PDF to upload."))
+    if upload.size > PDF_MAX_BYTES:
+        raise ValidationError(_("The file is larger than %(max)d MB.") % {"max": PDF_MAX_BYTES // 2**20})
+    try:
+        from audit.trails.pdf_verify import TrailPdfReport, trail_data_verify, trail_json_from_pdf
+    except ImportError:  # an installation without the trails app
+        raise ValidationError(_("PDF verification is unavailable in this installation.")) from None
+    try:
+        data = trail_json_from_pdf(upload)
+    except ValueError:
+        raise ValidationError(_("This file is not a trail PDF exported by the portal (it embeds no readable trail).")) from None
+    if str(data.get("tenant", "")) != tenant.slug:
+        raise ValidationError(_("This trail was exported from another tenant; verify it there."))
+    return trail_data_verify(data, TrailPdfReport())

@@ -1,5 +1,5 @@
 """The auditor's pages under /t/<tenant>/audit/: the audit log (filters, pages of 50) and
-verification of the hash chains. For the auditor and the tenant admin only (403 for the other
+verification of the hash chains and of uploaded trail PDFs. For the auditor and the tenant admin only (403 for the other
 members, as the navigation promises: audit.portal)."""
 
 from django.core.exceptions import ValidationError
@@ -65,12 +65,17 @@ def verify_page(request):
         return _refused(request)
     tenant = request.tenant
     rooms = list(Room.objects.filter(tenant=tenant).order_by("pk").only("pk", "name"))
-    report, error, status = None, "", 200
+    report, pdf_report, error, status = None, None, "", 200
     form = {"scope": "tenant", "room": "", "kind": "", "ref": ""}
     if request.method == "POST":
         form = {name: request.POST.get(name, "").strip()[:100] for name in form}
         scope = form["scope"]
-        if scope == "tenant":
+        if scope == "pdf":
+            try:
+                pdf_report = verify.tenant_pdf_verify(tenant, request.FILES.get("pdf"))
+            except ValidationError as refused:
+                error, status = " ".join(refused.messages), 400
+        elif scope == "tenant":
             report = verify.tenant_verify(tenant)
         elif scope == "room":
             room = next((r for r in rooms if str(r.pk) == form["room"]), None)
@@ -87,6 +92,6 @@ def verify_page(request):
                     error, status = _("Nothing of this tenant links to that record."), 404
         else:
             error, status = _("Choose what to verify."), 400
-    context = {"rooms": rooms, "form": form, "report": report, "error": error,
+    context = {"rooms": rooms, "form": form, "report": report, "pdf_report": pdf_report, "error": error,
                "kinds": ["purchase_order", "financing_application", "alert", "shipment", "invoice"]}
     return render(request, "audit/verify.html", context, status=status)

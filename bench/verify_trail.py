@@ -6,8 +6,9 @@ A tenant with `--verify-rooms` rooms and `--verify-messages` chained messages in
 Chinese and English, event cards with payloads and texts), written with COPY; then, in order:
 
 1. verify: audit.verify.tenant_verify(tenant) — what `manage.py verify_trail --tenant` runs:
-   every room's rows streamed from PostgreSQL (values_list over a server-side cursor), each
-   row's canonical JSON built and hashed, chained. Target: within 3× of floor 1.
+   every room's rows streamed from PostgreSQL (a server-side cursor), each row's canonical JSON
+   built by the chain's own canonical function (messaging.chain.canonical_values, the one that
+   hashed the message when it was written) and hashed, chained. Target: within 3× of floor 1.
 2. floor 1, "hashlib over the same bytes, read from the database": the same rows and columns
    streamed from the same table with psycopg's server-side cursor (raw text, no conversion), and
    sha256 chained over each row's canonical bytes (precomputed in memory: the bytes the verifier
@@ -65,10 +66,10 @@ def _build(tenant, rooms, total):
     """COPY `total` chained messages into `rooms`; returns the canonical bytes in chain order."""
     from django.db import connection
 
-    from audit.verify import _M_COLUMNS, message_canonical_row
+    from messaging.chain import CANONICAL_COLUMNS, canonical_values
     from messaging.models import GENESIS_HASH, Room
 
-    columns = [c for c in _M_COLUMNS]
+    columns = [*CANONICAL_COLUMNS, "prev_hash", "hash"]
     per_room = total // len(rooms)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     all_bytes = []
@@ -89,7 +90,7 @@ def _build(tenant, rooms, total):
                 "created_at": start + timedelta(microseconds=n),
             }
             row = tuple(values.get(c) for c in columns[:-2])
-            data = message_canonical_row(row + (prev, ""))
+            data = canonical_values(row)  # the chain's own canonical function, as message_post hashes
             digest = hashlib.sha256(prev.encode() + b"\n" + data).hexdigest()
             all_bytes.append(data)
             out = []

@@ -23,6 +23,8 @@ TEXTS = {
     "finance.card.disbursed": gettext_lazy("{funder} disbursed {amount} {currency} for financing FA-{id}."),
     "finance.card.repaid": gettext_lazy("Financing FA-{id} was repaid: {amount} {currency}."),
     "finance.card.overdue": gettext_lazy("Financing FA-{id} is overdue since {maturity}."),
+    "finance.card.disputed": gettext_lazy("{who} disputed financing FA-{id}; repayment waits until it is settled: {reason}"),
+    "finance.card.dispute_settled": gettext_lazy("{who} settled the dispute on financing FA-{id}: {resolution}"),
     # The line under a card once its button was pressed (messaging's action_press posts it).
     "finance.pressed.financing_approve": gettext_lazy("{who} approved financing FA-{id}."),
     "finance.pressed.financing_reject": gettext_lazy("{who} rejected financing FA-{id}."),

@@ -62,6 +62,11 @@ class ReasonForm(forms.Form):
                              error_messages={"required": _("Give a reason.")})
 
 
+class ResolutionForm(forms.Form):
+    resolution = forms.CharField(label=_("Resolution"), max_length=REASON_MAX,
+                                 error_messages={"required": _("Say how the dispute was settled.")})
+
+
 class ReceivableConfirmForm(forms.Form):
     due_date = forms.DateField(label=_("Due date"), error_messages={"required": _("Give the due date.")})
 

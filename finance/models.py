@@ -221,6 +221,9 @@ class ApplicationState(models.TextChoices):
     REJECTED = "rejected", pgettext_lazy("finance", "Rejected")
     WITHDRAWN = "withdrawn", pgettext_lazy("finance", "Withdrawn")
     OVERDUE = "overdue", pgettext_lazy("finance", "Overdue")
+    # A paid-out application contested (its repayment, or the receivable behind it): repayment
+    # waits until the dispute is settled, which returns it to the state it was disputed from.
+    DISPUTED = "disputed", pgettext_lazy("finance", "Disputed")
 
 
 A = ApplicationState
@@ -229,14 +232,20 @@ APPLICATION_TRANSITIONS = {
     A.REQUESTED: {A.CORE_REVIEW, A.REJECTED, A.WITHDRAWN},
     A.CORE_REVIEW: {A.FUNDER_REVIEW, A.REJECTED, A.WITHDRAWN},
     A.FUNDER_REVIEW: {A.FUNDER_REVIEW, A.DISBURSED, A.REJECTED, A.WITHDRAWN},
-    A.DISBURSED: {A.REPAID, A.OVERDUE},
-    A.OVERDUE: {A.REPAID},
-    A.REPAID: set(),
+    A.DISBURSED: {A.REPAID, A.OVERDUE, A.DISPUTED},
+    A.OVERDUE: {A.REPAID, A.DISPUTED},
+    A.REPAID: {A.DISPUTED},
+    # Settled: back to the state it was disputed from (FinancingDispute.from_state), never another.
+    A.DISPUTED: {A.DISBURSED, A.OVERDUE, A.REPAID},
     A.REJECTED: set(),
     A.WITHDRAWN: set(),
 }
-LIVE_STATES = frozenset({A.REQUESTED, A.CORE_REVIEW, A.FUNDER_REVIEW, A.DISBURSED, A.OVERDUE})
-PAID_OUT_STATES = frozenset({A.DISBURSED, A.REPAID, A.OVERDUE})
+# What a dispute may be raised on: paid out (a contested repayment or receivable).
+DISPUTABLE_STATES = frozenset({A.DISBURSED, A.OVERDUE, A.REPAID})
+# Open or disputed: not done with (the retention sweep holds their messages). Disputed counts
+# even when it was disputed from repaid.
+LIVE_STATES = frozenset({A.REQUESTED, A.CORE_REVIEW, A.FUNDER_REVIEW, A.DISBURSED, A.OVERDUE, A.DISPUTED})
+PAID_OUT_STATES = frozenset({A.DISBURSED, A.REPAID, A.OVERDUE, A.DISPUTED})
 del A
 
 
@@ -273,7 +282,8 @@ class FinancingApplication(models.Model):
 
     objects = TenantQuerySet.as_manager()
     access_policy = AccessPolicy(
-        core={"view": FINANCE_VIEWERS, "approve": FINANCE_APPROVERS, "reject": FINANCE_APPROVERS, "repay": FINANCE_APPROVERS},
+        core={"view": FINANCE_VIEWERS, "approve": FINANCE_APPROVERS, "reject": FINANCE_APPROVERS, "repay": FINANCE_APPROVERS,
+              "dispute": FINANCE_APPROVERS, "settle_dispute": FINANCE_APPROVERS},
         partner={
             "view": SUPPLIER_ROLES | FUNDER_ROLES,
             "add": SUPPLIER_ROLES,
@@ -281,6 +291,10 @@ class FinancingApplication(models.Model):
             "approve": FUNDER_ROLES,
             "reject": FUNDER_ROLES,
             "disburse": FUNDER_ROLES,
+            # The applicant's reps and the funder's officers raise a dispute; only the funder's
+            # officers (and the tenant's finance) settle one.
+            "dispute": SUPPLIER_ROLES | FUNDER_ROLES,
+            "settle_dispute": FUNDER_ROLES,
         },
         partner_field=("supplier", "funder"),
     )
@@ -298,7 +312,7 @@ class FinancingApplication(models.Model):
                 condition=~Q(state__in=["rejected", "withdrawn"]) | ~Q(reason=""), name="financing_closed_has_reason"
             ),
             models.CheckConstraint(
-                condition=~Q(state__in=["disbursed", "repaid", "overdue"])
+                condition=~Q(state__in=["disbursed", "repaid", "overdue", "disputed"])
                 | Q(disbursed_at__isnull=False, funder_approved_at__isnull=False),
                 name="financing_paid_out_has_dates",
             ),
@@ -401,6 +415,52 @@ class Disbursement(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="disbursement_amount_positive"),
             models.CheckConstraint(condition=~Q(idempotency_key=""), name="disbursement_key_not_empty"),
         ]
+
+
+class FinancingDispute(models.Model):
+    """A contest of a paid-out application (a contested repayment or receivable): raised with a
+    reason by the tenant's finance approver, the funder's officer or a rep of the applicant, while
+    the application is disbursed, overdue or repaid; settled with a resolution by a finance approver
+    or the funder's officer, which returns the application to `from_state`. At most one is open per
+    application, and the application is `disputed` exactly while one is (migration finance/0004
+    holds both in the database, and who may raise and settle one)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    application = models.ForeignKey(FinancingApplication, on_delete=models.PROTECT, related_name="disputes")
+    from_state = models.CharField(max_length=16, choices=ApplicationState.choices)
+    reason = models.TextField()
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    raised_for = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")  # whom they act for
+    raised_at = models.DateTimeField()
+    resolution = models.TextField(blank=True, default="")
+    settled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    settled_for = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+    access_policy = APPLICATION_PART_ACCESS
+
+    class Meta:
+        ordering = ["application", "raised_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["application"], condition=Q(settled_at__isnull=True),
+                                    name="financing_dispute_one_open"),
+            models.CheckConstraint(condition=Q(from_state__in=["disbursed", "overdue", "repaid"]),
+                                   name="financing_dispute_from_paid_out"),
+            models.CheckConstraint(condition=~Q(reason=""), name="financing_dispute_has_reason"),
+            models.CheckConstraint(
+                condition=Q(settled_at__isnull=True, settled_by__isnull=True, settled_for__isnull=True, resolution="")
+                | (Q(settled_at__isnull=False, settled_by__isnull=False, settled_for__isnull=False) & ~Q(resolution="")),
+                name="financing_dispute_settled_with_resolution",
+            ),
+            models.CheckConstraint(condition=Q(settled_at__isnull=True) | Q(settled_at__gte=F("raised_at")),
+                                   name="financing_dispute_settled_after_raised"),
+        ]
+        indexes = [models.Index(fields=["tenant", "application"], name="financing_dispute_application")]
+
+    @property
+    def is_open(self):
+        return self.settled_at is None
 
 
 class Repayment(models.Model):

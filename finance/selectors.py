@@ -2,6 +2,7 @@
 (`for_tenant(...).visible_to(user, context=...)`): a supplier's reps see what their organisation
 holds or applied for, a funder's officers what was asked of them, the tenant's finance every row."""
 
+import json
 from datetime import timedelta
 
 from django.db.models import Exists, OuterRef, Prefetch
@@ -13,12 +14,13 @@ from finance.models import (
     ApplicationState,
     Approval,
     FinancingApplication,
+    FinancingDispute,
     FinancingItem,
     Invoice,
     Receivable,
     ReceivableState,
 )
-from messaging.models import Message
+from messaging.models import Message, MessageKind
 from scm_portal.tenancy.models import Organization, Partnership
 from scm_portal.tenancy.roles import OrganizationKind
 
@@ -74,7 +76,8 @@ def financing_get(user, tenant, pk, *, context):
     rows = FinancingApplication.objects.for_tenant(tenant).visible_to(user, context=context).filter(pk=pk)
     return (rows.select_related("supplier", "funder", "created_by", "disbursement__disbursed_by",
                                 "repayment__repaid_by")
-            .prefetch_related(_items(), Prefetch("approvals", queryset=Approval.objects.select_related("approver")))
+            .prefetch_related(_items(), Prefetch("approvals", queryset=Approval.objects.select_related("approver")),
+                              Prefetch("disputes", queryset=FinancingDispute.objects.select_related("raised_by", "settled_by")))
             .first())
 
 
@@ -131,7 +134,10 @@ def financing_conversation(application, user, *, context, limit=200):
 
 
 def financing_conversations(applications, user, *, context, limit=200):
-    """{application id: its conversation} for several applications (a queue) in one query."""
+    """{application id: its conversation} for several applications (a queue) in one query.
+
+    A transition's card goes to the supplier's room and the funder's; a reader of both (the
+    tenant's finance approvers) is shown it once, in the first room it was posted to."""
     refs = {str(a.pk): a.pk for a in applications}
     found = {pk: [] for pk in refs.values()}
     if not refs:
@@ -139,7 +145,13 @@ def financing_conversations(applications, user, *, context, limit=200):
     messages = (Message.objects.for_tenant(context.tenant).visible_to(user, context=context)
                 .filter(subject_kind="financing_application", subject_ref__in=sorted(refs))
                 .select_related("sender", "room").order_by("created_at", "room_id", "seq"))
+    shown = set()
     for message in messages[:limit * len(refs)]:
+        if message.kind == MessageKind.EVENT and message.text is not None:
+            card = (message.subject_ref, json.dumps([message.text, message.payload], sort_keys=True, default=str))
+            if card in shown:
+                continue
+            shown.add(card)
         found[refs[message.subject_ref]].append(message)
     return {pk: rows[:limit] for pk, rows in found.items()}
 

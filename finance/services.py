@@ -9,9 +9,11 @@ lock order of finance/lock_objects.py and checks the state under them. Refusals:
 - django.core.exceptions.ValidationError: the input is wrong (400).
 Nothing is written when one is raised.
 
-Money actions (approve, reject, disburse) take `verified_at`: when the caller's token or session
-last passed TOTP (scm_portal.tenancy.totp.totp_verified_at), checked against
-settings.MONEY_OTP_MAX_AGE here, so that every caller (the API, a page, a card's button: finance.actions) is held to it.
+Money actions (approve, reject, disburse, and changing bank details) take `verified_at`: when the
+caller's token or session last passed TOTP (scm_portal.tenancy.totp.totp_verified_at), checked
+against settings.MONEY_OTP_MAX_AGE here, so that every caller (the API, a page, a card's button:
+finance.actions) is held to it. Raising and settling a dispute are not money actions
+(docs/FINANCE.md, "Disputes").
 """
 
 import hashlib
@@ -43,6 +45,7 @@ from finance.models import (
     Disbursement,
     FinanceConflict,
     FinancingApplication,
+    FinancingDispute,
     FinancingItem,
     FinancingTerms,
     Invoice,
@@ -79,11 +82,12 @@ def check_second_factor(verified_at, *, now=None):
         raise OtpRequired(_("Verify with your authenticator code first (POST /api/v1/auth/totp/)."))
 
 
-def check_reason(reason):
+def check_reason(reason, field="reason"):
     if not isinstance(reason, str) or not reason.strip():
-        raise ValidationError({"reason": _("Give a reason.")})
+        message = _("Give a reason.") if field == "reason" else _("This field is required.")
+        raise ValidationError({field: message})
     if len(reason) > REASON_MAX:
-        raise ValidationError({"reason": _("At most %(n)d characters.") % {"n": REASON_MAX}})
+        raise ValidationError({field: _("At most %(n)d characters.") % {"n": REASON_MAX}})
     return reason.strip()
 
 
@@ -756,6 +760,9 @@ def financing_repay(*, tenant, actor, context, application):
     # With the rooms of its overdue alert's cards, which a repayment of an overdue one recovers.
     rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id, alert_of=application.supplier_id)
     application = lock_objects.application_lock(tenant, application.pk)
+    if application.state == S.DISPUTED:
+        raise FinanceConflict(_("Financing application FA-%(id)s is disputed: settle the dispute before repaying it.")
+                              % {"id": application.pk}, code="disputed")
     check_application_transition(application, S.REPAID)
     was_overdue = application.state == S.OVERDUE
     before_state = application.state
@@ -772,6 +779,73 @@ def financing_repay(*, tenant, actor, context, application):
         _overdue_alert_recover(tenant, application)
     _audit_application(tenant, actor, application, "repay", before_state, repayment=repayment.pk)
     return repayment
+
+
+# --- disputes ----------------------------------------------------------------------------------
+
+
+def _dispute_party(application, context, *, settling):
+    """The organisation the actor acts for in a dispute of `application`: the funder (its
+    officer), the tenant's own (a finance approver), or, raising only, the applicant (its rep);
+    403 for anyone else."""
+    if application.funder_id in context.organizations(FUNDER_ROLES):
+        return application.funder_id
+    if context.roles & FINANCE_APPROVERS:
+        return context.tenant.organization_id
+    if not settling and application.supplier_id in _supplier_orgs(context):
+        return application.supplier_id
+    if settling:
+        raise PermissionDenied(_("Only the tenant's finance approvers and the funder's officers settle a dispute."))
+    raise PermissionDenied(_("Only the tenant's finance approvers, the funder's officers and the applicant dispute financing."))
+
+
+@transaction.atomic
+def financing_dispute(*, tenant, actor, context, application, reason):
+    """Contests a disbursed, overdue or repaid application (its repayment, or the receivable
+    behind it), with a reason: it becomes `disputed`, and is not repaid until the dispute is
+    settled. The tenant's finance approvers, the funder's officers and the applicant's reps may
+    raise one. Not a money action: no money moves and no payout detail changes (docs/FINANCE.md).
+    An overdue application stays overdue underneath: its `financing_overdue` alert stays open."""
+    check_context(context, tenant=tenant, user=actor)
+    party = _dispute_party(application, context, settling=False)
+    reason = check_reason(reason)
+    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
+    application = lock_objects.application_lock(tenant, application.pk)
+    check_application_transition(application, S.DISPUTED)
+    before_state = application.state
+    # The dispute first: the database lets the application become disputed only with it open.
+    dispute = FinancingDispute.objects.create(tenant=tenant, application=application, from_state=before_state,
+                                              reason=reason, raised_by=actor, raised_for_id=party, raised_at=timezone.now())
+    application.state = S.DISPUTED
+    application.save(update_fields=["state", "updated_at"])
+    financing_card_post(tenant, rooms, application, "disputed", who=actor.get_full_name() or actor.username, reason=reason)
+    _audit_application(tenant, actor, application, "dispute", before_state, reason=reason, dispute=dispute.pk)
+    return application
+
+
+@transaction.atomic
+def financing_dispute_settle(*, tenant, actor, context, application, resolution):
+    """Settles the open dispute of an application with a resolution: a finance approver of the
+    tenant or the funder's officer. The application returns to the state it was disputed from."""
+    check_context(context, tenant=tenant, user=actor)
+    party = _dispute_party(application, context, settling=True)
+    resolution = check_reason(resolution, field="resolution")
+    rooms = financing_rooms_lock(tenant, application.supplier_id, application.funder_id)
+    application = lock_objects.application_lock(tenant, application.pk)
+    if application.state != S.DISPUTED:
+        raise FinanceConflict(_("Financing application FA-%(id)s is %(state)s, not disputed: there is nothing to settle.") % {
+            "id": application.pk, "state": S(application.state).label})
+    dispute = lock_objects.dispute_open_lock(tenant, application.pk)
+    check_application_transition(application, dispute.from_state)
+    dispute.resolution, dispute.settled_by, dispute.settled_for_id = resolution, actor, party
+    dispute.settled_at = max(timezone.now(), dispute.raised_at)
+    dispute.save(update_fields=["resolution", "settled_by", "settled_for", "settled_at"])
+    application.state = dispute.from_state
+    application.save(update_fields=["state", "updated_at"])
+    financing_card_post(tenant, rooms, application, "dispute_settled", who=actor.get_full_name() or actor.username,
+                        resolution=resolution)
+    _audit_application(tenant, actor, application, "settle_dispute", S.DISPUTED, resolution=resolution, dispute=dispute.pk)
+    return application
 
 
 def _overdue_alert_recover(tenant, application):

@@ -1,8 +1,9 @@
 """A financing application's audit trail (audit.trails): registered from FinanceConfig.ready().
 
 Its state history is read from its own dated columns (requested, each approval, funder
-approval, disbursement, repayment, overdue, closing), the finance app keeping no separate
-event table; its attachments are the scans of the invoices behind its receivables."""
+approval, disbursement, repayment, overdue, closing) and from its disputes (each raised, each
+settled), the finance app keeping no separate event table; its attachments are the scans of the
+invoices behind its receivables."""
 
 from django.utils.translation import gettext_lazy as _
 
@@ -44,8 +45,18 @@ def _record(application):
             (_("Cost"), f"{application.cost} {application.currency}"),
             (_("Maturity date"), application.maturity_date.isoformat()),
             (_("Reason"), application.reason or "—"),
+            *_dispute_fields(application),
         ],
     }
+
+
+def _dispute_fields(application):
+    """Each dispute's reason and resolution, in order, as the record's fields."""
+    fields = []
+    for dispute in application.disputes.order_by("raised_at", "pk"):
+        fields.append((_("Dispute"), dispute.reason))
+        fields.append((_("Resolution"), dispute.resolution or _("open")))
+    return fields
 
 
 def _history(application):
@@ -61,6 +72,12 @@ def _history(application):
                               (application.repaid_at, "repay", "repaid")):
         if at is not None:
             rows.append({"at": at, "action": action, "from_state": "", "to_state": state, "actor": ""})
+    for dispute in application.disputes.select_related("raised_by", "settled_by").order_by("raised_at", "pk"):
+        rows.append({"at": dispute.raised_at, "action": "dispute", "from_state": dispute.from_state,
+                     "to_state": "disputed", "actor": dispute.raised_by.get_username()})
+        if dispute.settled_at is not None:
+            rows.append({"at": dispute.settled_at, "action": "settle_dispute", "from_state": "disputed",
+                         "to_state": dispute.from_state, "actor": dispute.settled_by.get_username()})
     rows.sort(key=lambda row: row["at"])
     return rows
 

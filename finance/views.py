@@ -6,6 +6,10 @@ Thin views: reads through finance.selectors, writes through finance.services, wh
 rule (who, which state, money, 2FA), so a page refuses what the API refuses: a page for roles
 that have none here is 403, an application the reader may not see 404, a refusal re-renders the
 page with the reason (400 bad input, 403 role or missing 2FA, 409 state) and changes nothing.
+
+Every list comes in pages (`?page=`, templates/pagination.html). The application page and the two
+queues (one view) keep current over the tenant socket: their `?part=live` is what the page reads
+again when a message about an application comes (static/portal/portal.js, Portal.liveParts).
 """
 
 import secrets
@@ -14,6 +18,7 @@ from types import SimpleNamespace
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
@@ -29,10 +34,12 @@ from finance.forms import (
     InvoiceForm,
     ReasonForm,
     ReceivableConfirmForm,
+    ResolutionForm,
     SplitForm,
     form_errors,
 )
 from finance.models import (
+    DISPUTABLE_STATES,
     FINANCE_APPROVERS,
     FINANCE_VIEWERS,
     FUNDER_ROLES,
@@ -54,11 +61,15 @@ from scm_portal.tenancy.totp_views import totp_status
 from scm_portal.tenancy.views import tenant_page
 
 S = ApplicationState
-PAGE_SIZE = 100
+# Rows per page of the lists (applications, receivables, invoices, the calendar) and cards per page
+# of the queues (each with its conversation): Django's Paginator, as the portal's other lists page
+# (templates/pagination.html); a `?page=` that is not a page answers the nearest one.
+PAGE_SIZE = 50
+QUEUE_PAGE_SIZE = 20
 APPLICATION_READERS = FinancingApplication.access_policy.roles("view")
 RECEIVABLE_READERS = Receivable.access_policy.roles("view")
 INVOICE_READERS = Invoice.access_policy.roles("view")
-MOVES = {"approve", "reject", "disburse", "repay", "withdraw", "comment"}
+MOVES = {"approve", "reject", "disburse", "repay", "withdraw", "comment", "dispute", "settle-dispute"}
 
 # The section's tabs: (name, label, url name, roles that may open it).
 TABS = [
@@ -90,6 +101,24 @@ def _page(request, template, current, context, status=200):
 
 def _forbidden(request):
     return render(request, "403.html", status=403)
+
+
+def _paged(request, rows, size=None):
+    """The page of `rows` the request asks for (`?page=`): a number past the last gives the last,
+    anything else not a number the first."""
+    return Paginator(rows, size or PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _this_page(request):
+    """The page's own address for the forms' `next` (its page number and filters kept), never the
+    live part's (`?part=live`), which the page's script reads."""
+    params = request.GET.copy()
+    params.pop("part", None)
+    return request.path + ("?" + params.urlencode() if params else "")
+
+
+def _live(request):
+    return request.GET.get("part") == "live"
 
 
 def error_text(error):
@@ -132,9 +161,9 @@ def application_list_page(request):
     if state not in S.values:
         state = ""
     context = request.tenant_context
-    rows = list(selectors.financing_list(request.user, request.tenant, context=context, state=state or None)[:PAGE_SIZE])
+    page = _paged(request, selectors.financing_list(request.user, request.tenant, context=context, state=state or None))
     return _page(request, "finance/application_list.html", "applications", {
-        "applications": rows, "states": S.choices, "state": state,
+        "applications": page.object_list, "page": page, "states": S.choices, "state": state,
         "is_supplier": bool(context.organizations(SUPPLIER_ROLES)),
     })
 
@@ -155,6 +184,10 @@ def _history(application):
         steps.append((repayment.at, _("Repaid"), repayment.repaid_by, ""))
     if application.state == S.WITHDRAWN:
         steps.append((application.updated_at, _("Withdrawn"), None, application.reason))
+    for dispute in application.disputes.all():
+        steps.append((dispute.raised_at, _("Disputed"), dispute.raised_by, dispute.reason))
+        if dispute.settled_at is not None:
+            steps.append((dispute.settled_at, _("Dispute settled"), dispute.settled_by, dispute.resolution))
     return sorted(steps, key=lambda step: step[0])
 
 
@@ -175,6 +208,9 @@ def decision_flags(request, application):
         "may_repay": approver and application.state in selectors.OUTSTANDING_STATES,
         "may_withdraw": (application.supplier_id in context.organizations(SUPPLIER_ROLES)
                          and application.state in (S.REQUESTED, S.CORE_REVIEW, S.FUNDER_REVIEW)),
+        "may_dispute": (application.state in DISPUTABLE_STATES
+                        and (approver or funder or application.supplier_id in context.organizations(SUPPLIER_ROLES))),
+        "may_settle": application.state == S.DISPUTED and (approver or funder),
     }
 
 
@@ -198,9 +234,14 @@ def _application_or_404(request, pk):
 
 
 def _detail(request, application, error=None, status=200):
+    """The application's page; with `?part=live`, only its live part (state, summary, buttons,
+    history, conversation), which the page re-reads when a message about the application comes
+    (static/portal/portal.js, Portal.liveParts)."""
     context = request.tenant_context
     _cards(request, [application])
-    return _page(request, "finance/application_detail.html", "applications", {
+    application.open_dispute = next((d for d in application.disputes.all() if d.settled_at is None), None)
+    template = "finance/_application_live.html" if _live(request) and not error else "finance/application_detail.html"
+    return _page(request, template, "applications", {
         "application": application, "error": error, "history": _history(application),
         "items": list(application.items.all()), "approvals": list(application.approvals.all()),
         "disbursement": getattr(application, "disbursement", None),
@@ -209,6 +250,7 @@ def _detail(request, application, error=None, status=200):
         "room": (selectors.financing_room(application, request.user, context=context)
                  if context.roles - READ_ONLY_ROLES else None),
         "totp": totp_status(request),
+        "next_url": reverse("finance:detail", kwargs={"tenant": request.tenant.slug, "pk": application.pk}),
     }, status=status)
 
 
@@ -266,6 +308,18 @@ def application_move_page(request, pk, move):
         elif move == "repay":
             services.financing_repay(**who)
             messages.success(request, _("FA-%(id)s is repaid.") % {"id": application.pk})
+        elif move == "dispute":
+            form = ReasonForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError(form_errors(form))
+            services.financing_dispute(**who, reason=form.cleaned_data["reason"])
+            messages.success(request, _("You disputed FA-%(id)s.") % {"id": application.pk})
+        elif move == "settle-dispute":
+            form = ResolutionForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError(form_errors(form))
+            services.financing_dispute_settle(**who, resolution=form.cleaned_data["resolution"])
+            messages.success(request, _("The dispute on FA-%(id)s is settled.") % {"id": application.pk})
         else:
             room = selectors.financing_room(application, request.user, context=request.tenant_context)
             if room is None:
@@ -280,27 +334,29 @@ def application_move_page(request, pk, move):
 # --- queues and the calendar ----------------------------------------------------------------------
 
 
-@tenant_page
-def approver_queue_page(request):
-    """Applications awaiting this finance approver: not theirs, not decided by them yet."""
-    if not _allowed(request, FINANCE_APPROVERS):
-        return _forbidden(request)
-    rows = selectors.financing_queue_core(request.user, request.tenant, context=request.tenant_context)
-    return _page(request, "finance/queue.html", "approvals", {
-        "applications": _cards(request, list(rows[:PAGE_SIZE])), "totp": totp_status(request),
-        "queue": "approvals",
-    })
+# The two queues: (roles that may open it, the selector of what awaits the reader, the tab).
+QUEUES = {
+    "approvals": (FINANCE_APPROVERS, selectors.financing_queue_core, "approvals"),
+    "funder": (FUNDER_ROLES, selectors.financing_queue_funder, "funder"),
+}
 
 
 @tenant_page
-def funder_queue_page(request):
-    """Applications awaiting the funder: its approval, then the disbursement."""
-    if not _allowed(request, FUNDER_ROLES):
+def queue_page(request, queue):
+    """Applications awaiting the reader, one card each with its amounts, buttons and conversation:
+    `approvals`, a finance approver's (not theirs, not decided by them yet); `funder`, a funder's
+    officer's (its approval, then the disbursement). With `?part=live`, only the cards (the page
+    re-reads them when a message about any application comes)."""
+    if queue not in QUEUES:
+        raise Http404
+    roles, rows_of, tab = QUEUES[queue]
+    if not _allowed(request, roles):
         return _forbidden(request)
-    rows = selectors.financing_queue_funder(request.user, request.tenant, context=request.tenant_context)
-    return _page(request, "finance/queue.html", "funder", {
-        "applications": _cards(request, list(rows[:PAGE_SIZE])), "totp": totp_status(request),
-        "queue": "funder",
+    page = _paged(request, rows_of(request.user, request.tenant, context=request.tenant_context), QUEUE_PAGE_SIZE)
+    template = "finance/_queue_live.html" if _live(request) else "finance/queue.html"
+    return _page(request, template, tab, {
+        "applications": _cards(request, list(page.object_list)), "page": page, "totp": totp_status(request),
+        "queue": queue, "next_url": _this_page(request),
     })
 
 
@@ -309,10 +365,10 @@ def repayment_calendar_page(request):
     if not _allowed(request, FINANCE_VIEWERS):
         return _forbidden(request)
     today = timezone.localdate()  # the tenant's: tenant_page activated its time zone
-    rows = list(selectors.financing_calendar(request.user, request.tenant, context=request.tenant_context)[:500])
+    page = _paged(request, selectors.financing_calendar(request.user, request.tenant, context=request.tenant_context))
     return _page(request, "finance/calendar.html", "calendar", {
-        "weeks": selectors.financing_calendar_weeks(rows, today), "today": today,
-        "may_repay": _allowed(request, FINANCE_APPROVERS),
+        "weeks": selectors.financing_calendar_weeks(list(page.object_list), today), "today": today, "page": page,
+        "may_repay": _allowed(request, FINANCE_APPROVERS), "next_url": _this_page(request),
     })
 
 
@@ -328,13 +384,14 @@ def receivable_list_page(request):
 
 def _receivables(request, error=None, status=200):
     context = request.tenant_context
-    rows = list(selectors.receivable_list(request.user, request.tenant, context=context)[:500])
+    page = _paged(request, selectors.receivable_list(request.user, request.tenant, context=context))
+    rows = list(page.object_list)
     mine = context.organizations(SUPPLIER_ROLES)
     for row in rows:
         row.outstanding = row.amount if row.state in (ReceivableState.CONFIRMED, ReceivableState.PLEDGED) else 0
         row.transferred_to_other = row.holder_id not in mine and row.parent_id is not None and bool(mine)
     return _page(request, "finance/receivables.html", "receivables", {
-        "receivables": rows, "error": error, "may_confirm": _allowed(request, FINANCE_APPROVERS),
+        "receivables": rows, "page": page, "error": error, "may_confirm": _allowed(request, FINANCE_APPROVERS),
         "transferees": list(selectors.receivable_transferees(request.tenant, context=context)) if mine else [],
         "may_apply": bool(mine), "pending": ReceivableState.PENDING, "confirmed": ReceivableState.CONFIRMED,
     }, status=status)
@@ -419,9 +476,9 @@ def invoice_list_page(request):
         else:
             messages.success(request, _("Invoice %(number)s is submitted; finance confirms it next.") % {"number": invoice.number})
             return redirect("finance:invoices", tenant=request.tenant.slug)
-    rows = list(selectors.invoice_list(request.user, request.tenant, context=context)[:PAGE_SIZE])
+    page = _paged(request, selectors.invoice_list(request.user, request.tenant, context=context))
     return _page(request, "finance/invoices.html", "invoices", {
-        "invoices": rows, "form": form, "orders": orders, "error": error,
+        "invoices": page.object_list, "page": page, "form": form, "orders": orders, "error": error,
         "may_issue": bool(context.organizations(SUPPLIER_ROLES)),
     }, status=status)
 

@@ -5,10 +5,10 @@ never breaks on a legitimate backfill of other data.
 """
 
 import hashlib
-import json
 from dataclasses import dataclass
-from datetime import UTC
+from operator import attrgetter
 
+from messaging.canonical import canonical_writer
 from messaging.models import GENESIS_HASH, Message
 
 HASHED_FIELDS = (
@@ -22,15 +22,19 @@ HASHED_FIELDS = (
 HASHED_WHEN_SET = ("text",)
 
 
+# The canonical form's columns, in the order `canonical_values` takes them.
+CANONICAL_COLUMNS = (*HASHED_FIELDS, *HASHED_WHEN_SET, "created_at")
+
+# THE canonical bytes of a message, from its values in CANONICAL_COLUMNS order: the sorted-key
+# JSON of its immutable fields (messaging.canonical). Messages being written and read as models go
+# through it (`canonical`), and so do the verifier's streamed rows (audit.verify, in their text form: text=True).
+canonical_values = canonical_writer(Message, CANONICAL_COLUMNS, when_set=HASHED_WHEN_SET)
+_values_of = attrgetter(*CANONICAL_COLUMNS)
+
+
 def canonical(message):
     """A stable byte string for a message: sorted-key JSON of its immutable fields."""
-    data = {name: getattr(message, name) for name in HASHED_FIELDS}
-    for name in HASHED_WHEN_SET:
-        value = getattr(message, name)
-        if value is not None:
-            data[name] = value
-    data["created_at"] = message.created_at.astimezone(UTC).isoformat(timespec="microseconds")
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return canonical_values(_values_of(message))
 
 
 def message_hash(message, prev_hash):
@@ -51,13 +55,26 @@ def register_tombstone_witness(witness):
     _tombstone_witness["fn"] = witness
 
 
-def _tombstone_problem(message, witnessed):
-    """Why a tombstone does not hold, or None: it must be empty and named, with its hash, by a purge."""
-    if message.body or message.text is not None or message.payload or message.actions:
+def tombstones_witnessed(room):
+    """{seq: hash} of the room's messages a purge destroyed, as the registered witness names them
+    ({} without one)."""
+    witness = _tombstone_witness["fn"]
+    return witness(room) if witness is not None else {}
+
+
+def tombstone_problem(*, seq, hash, empty, witnessed):
+    """Why a message marked destroyed does not hold as a tombstone, or None: it must be `empty` (no
+    body, text, payload or actions) and named, with its hash, by a purge (`witnessed`)."""
+    if not empty:
         return "it is marked destroyed but still has content"
-    if witnessed.get(message.seq) != message.hash:
+    if witnessed.get(seq) != hash:
         return "it is marked destroyed but no purge in the audit log destroyed it"
     return None
+
+
+def _tombstone_problem(message, witnessed):
+    empty = not (message.body or message.text is not None or message.payload or message.actions)
+    return tombstone_problem(seq=message.seq, hash=message.hash, empty=empty, witnessed=witnessed)
 
 
 @dataclass
@@ -89,8 +106,7 @@ def chain_verify(room, batch_size=2000):
                 return ChainReport(room.pk, checked, False, message.seq, "its link to the previous message does not match")
             if message.destroyed_at is not None:
                 if witnessed is None:
-                    witness = _tombstone_witness["fn"]
-                    witnessed = witness(room) if witness is not None else {}
+                    witnessed = tombstones_witnessed(room)
                 problem = _tombstone_problem(message, witnessed)
                 if problem:
                     return ChainReport(room.pk, checked, False, message.seq, problem)

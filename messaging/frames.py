@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from messaging import registry
 from messaging.sanitize import render_markdown
 from messaging.texts import text_render
-from scm_portal.tenancy.roles import CORE_ROLES, Role
+from scm_portal.tenancy.roles import CORE_ROLES, is_read_only
 
 # A posted message is framed twice (the socket publish and the HTTP answer), and pages and
 # syncs frame the same recent messages again: the HTML is a pure function of the body.
@@ -54,7 +54,7 @@ def _may_write(message, context):
     """The default of a button without `available`: whoever may write in the room (not a
     read-only auditor; in an internal note, only core staff)."""
     roles = context.roles
-    if not roles or roles == {Role.AUDITOR}:
+    if not roles or is_read_only(roles):
         return False
     return not message.internal or bool(roles & CORE_ROLES)
 
@@ -62,9 +62,10 @@ def _may_write(message, context):
 def action_availability(message, name, context, record):
     """"enabled" | "disabled" | "gone" | None (not this reader's) for this reader: the registered
     action's `available` (messaging.registry.Action), or the default rule; an action nobody
-    registers any more is not offered."""
+    registers any more is not offered. A read-only reader (the auditor, who reads every card of
+    their rooms) is offered none, whatever the action's own rule says."""
     entry = registry.ACTIONS.get(name)
-    if entry is None:
+    if entry is None or is_read_only(context.roles):
         return None
     if entry.available is None:
         return "enabled" if _may_write(message, context) else None

@@ -15,7 +15,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from scm_portal.tenancy.models import Membership, Partnership, PartnershipGroupObjectPermission, PartnershipUserObjectPermission, Tenant
 from scm_portal.tenancy.querysets import AccessPolicy, TenantQuerySet
-from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES, Role
+from scm_portal.tenancy.roles import CORE_ROLES, PARTNER_ROLES, WHOLE_ROOM_READERS, Role, reads_whole_room
 
 GENESIS_HASH = "0" * 64
 
@@ -142,34 +142,42 @@ class MessageQuerySet(TenantQuerySet):
     def visible_to(self, user, action="view", context=None):
         """Messages of rooms the user sees; internal notes only for core staff; a message with
         a core audience only for the core staff holding one of its roles (the partner side of
-        the room still sees it); a bot reply addressed to one user only for that user."""
+        the room still sees it); a message addressed to one user (a bot question, its answer)
+        only for that user. A whole-room reader (the auditor: roles.reads_whole_room) sees every
+        message of the rooms they see, whatever its audience or recipient."""
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         if context is not None:
             return self._visible_in_context(user, context)
         rooms = Room.objects.visible_to(user, "view")
-        core = Membership.objects.active().filter(user=user, tenant=OuterRef("tenant"), role__in=CORE_ROLES)
+        active = Membership.objects.active().filter(user=user, tenant=OuterRef("tenant"))
+        core = active.filter(role__in=CORE_ROLES)
         in_audience = core.annotate(
             _at=StrIndex(OuterRef("core_audience"), Concat(Value(","), F("role"), Value(",")))
         ).filter(_at__gt=0)
+        routed_to_user = (
+            (Q(core_audience="") | ~Q(Exists(core)) | Q(Exists(in_audience)))
+            & (Q(recipient__isnull=True) | Q(recipient=user))
+        )
         return self.filter(
             Q(room__in=rooms),
             Q(internal=False) | Q(Exists(core)),
-            Q(core_audience="") | ~Q(Exists(core)) | Q(Exists(in_audience)),
-            Q(recipient__isnull=True) | Q(recipient=user),
+            routed_to_user | Q(Exists(active.filter(role__in=WHOLE_ROOM_READERS))),
         )
 
     def _visible_in_context(self, user, context):
         rooms = Room.objects.visible_to(user, "view", context=context)
         core_roles = sorted(context.roles & CORE_ROLES)
-        conditions = [Q(room__in=rooms), Q(recipient__isnull=True) | Q(recipient=user)]
-        if core_roles:
-            in_audience = Q(core_audience="")
-            for role in core_roles:
-                in_audience |= Q(GreaterThan(StrIndex("core_audience", Value(f",{role},")), 0))
-            conditions.append(in_audience)
-        else:
+        conditions = [Q(room__in=rooms)]
+        if not core_roles:
             conditions.append(Q(internal=False))
+        if not reads_whole_room(context.roles):
+            conditions.append(Q(recipient__isnull=True) | Q(recipient=user))
+            if core_roles:
+                in_audience = Q(core_audience="")
+                for role in core_roles:
+                    in_audience |= Q(GreaterThan(StrIndex("core_audience", Value(f",{role},")), 0))
+                conditions.append(in_audience)
         return self._scoped_to_context(user, context).filter(*conditions)
 
 

@@ -25,7 +25,7 @@ from messaging.texts import Text, check_text, register_text, text_render
 from scm_portal.db.templates import InsertTemplate, QueryTemplate, attnames
 from scm_portal.api.text import UNSTORABLE_MESSAGE, is_unstorable
 from scm_portal.tenancy.context import check_context
-from scm_portal.tenancy.roles import CORE_ROLES, Role
+from scm_portal.tenancy.roles import CORE_ROLES, is_read_only
 
 BODY_MAX_CHARS = 10_000
 CLIENT_ID_MAX = 64
@@ -61,7 +61,7 @@ class Conflict(Exception):
 def check_may_post(*, tenant, actor, context, internal=False):
     """`context`: the actor's TenantContext in the tenant (the request's, the socket frame's)."""
     roles = check_context(context, tenant=tenant, user=actor).roles
-    if not roles or roles == {Role.AUDITOR}:
+    if not roles or is_read_only(roles):
         raise PermissionDenied(_("Your role may read this room but not write in it."))
     if internal and not roles & CORE_ROLES:
         raise PermissionDenied(_("Only core staff may write internal notes."))
@@ -282,7 +282,7 @@ def _keyed_body(post):
     return text.stored(), text_render(text, language)[:BODY_MAX_CHARS]
 
 
-def event_post_many(posts, *, locked=None):
+def event_post_many(posts, *, locked=None, publish_along=()):
     """Posts many event cards inside the caller's transaction, as event_post would one by one.
 
     `posts`: dicts of event_post's keyword arguments, `room` a Room or a room id. Every room is
@@ -294,11 +294,15 @@ def event_post_many(posts, *, locked=None):
     `locked`: rooms_lock's answer when the caller locked the rooms first (because it locks other
     rows after them); every post's room must be among them.
 
+    `publish_along`: (group, event) pairs the caller publishes after commit too (a sweep's alert
+    frames): they go out with the messages, in one hand-over (realtime.publish_messages).
+
     A post's `subject_state`: its subject's state as its subject kind's `state` loader would read
     it (messaging.registry.Subject), when the caller has it in hand (a record just written): the
     buttons of its frames are then decided without reading it again after commit.
     """
     if not posts:
+        realtime.publish_messages([], along=publish_along)
         return []
     checked, states = [], []
     actions_cache = {}
@@ -362,7 +366,7 @@ def event_post_many(posts, *, locked=None):
                 message.subject_state = state  # not stored: read by messaging.frames.subject_records
         _rooms_advance(rooms.values())  # first: inside a caller's pipeline(), the INSERT's answer then waits for both
         _MESSAGE_INSERT.insert(messages, using=router.db_for_write(Message))
-    realtime.publish_messages(messages)
+    realtime.publish_messages(messages, along=publish_along)
     return messages
 
 
@@ -496,6 +500,17 @@ def message_cards_refresh(*, tenant, subject_kind, subject_ref):
         realtime.publish_actions(cards)
 
     transaction.on_commit(refresh, robust=True)
+
+
+def message_tombstones_announce(*, message_ids):
+    """Tells the open sockets that these messages were destroyed (retention's sweep: call it in the
+    transaction that made the tombstones). After commit, each room whose messages are among them
+    gets one `destroyed` frame (`{"type": "destroyed", "room", "seqs": [...], "body": notice}`) on
+    every socket that sees them, so an open page replaces them with the notice without a reload."""
+    tombstones = list(Message.objects.filter(pk__in=list(message_ids), destroyed_at__isnull=False)
+                      .only("room_id", "seq", "internal", "core_audience", "recipient_id").order_by("room_id", "seq"))
+    realtime.publish_destroyed(tombstones)
+    return tombstones
 
 
 def _acknowledge(*, tenant, actor, message, room, context):

@@ -4,7 +4,7 @@ portal: the same pages show them only their POs, with the forms to answer them).
 Thin views: reads through orders.selectors, writes through orders.services.purchase_orders (the
 same checks as the API: 404 for a PO the reader may not see, 403 for the wrong role, 409 for a
 move the state does not allow). The detail page keeps itself current over the tenant socket
-(static/portal/orders.js): a message about the PO re-reads the page's live part.
+(static/portal/portal.js, Portal.liveParts): a message about the PO re-reads the page's live part.
 """
 
 from django import forms

@@ -336,15 +336,42 @@ def recovered_frame_events(messages):
     return events
 
 
-def publish_messages(messages):
+def publish_messages(messages, along=()):
     """Publishes stored messages after commit; their frames are built then, so the transaction
-    and any frame handed over before (an alert's) do not wait for the markdown rendering."""
-    messages = list(messages)
-    if messages:
+    and any frame handed over before (an alert's) do not wait for the markdown rendering.
+
+    `along`: other (group, event) pairs to publish in the same hand-over, ahead of the messages'
+    (a sweep's live alert frames): one hand-over to the publishing loop, or, in a process without
+    one, one event loop and one Redis connection for the lot instead of one each."""
+    messages, along = list(messages), list(along)
+    if messages or along:
         transaction.on_commit(
-            lambda: _group_send_many([(room_group(e["room"]), e) for e in room_message_events(messages, attachments=[])]),
+            lambda: _group_send_many(
+                along + [(room_group(e["room"]), e) for e in room_message_events(messages, attachments=[])]
+            ),
             robust=True,
         )
+
+
+def room_destroyed_events(tombstones):
+    """(group, event) pairs telling the rooms' sockets that these messages were destroyed (retention):
+    one `room.destroyed` event per room, naming each tombstone's seq with the routing fields that
+    decide who sees it (messaging.references.routing), which each socket checks against its own
+    access before it forwards the `destroyed` frame (TenantSocketConsumer.hub_destroyed)."""
+    by_room = {}
+    for message in tombstones:
+        by_room.setdefault(message.room_id, []).append({"seq": message.seq, **reference_routing(message)})
+    return [
+        (room_group(room_id), {"type": "room.destroyed", "room": room_id,
+                               "messages": sorted(rows, key=lambda row: row["seq"])})
+        for room_id, rows in sorted(by_room.items())
+    ]
+
+
+def publish_destroyed(tombstones):
+    """After the transaction that destroyed `tombstones` commits: a `destroyed` frame to every open
+    socket of their rooms that sees them (one event per room, however many messages)."""
+    publish_many(room_destroyed_events(tombstones))
 
 
 def publish_many(events, urgent=False):

@@ -15,7 +15,7 @@ from messaging.models import Room
 from scm_portal.tenancy.context import TenantContext
 from scm_portal.tenancy.language import reader_language
 from scm_portal.tenancy.models import Membership, Tenant
-from scm_portal.tenancy.roles import CORE_ROLES, Role
+from scm_portal.tenancy.roles import CORE_ROLES, Role, reads_whole_room
 from scm_portal.tenancy.totp import totp_verified_at_for
 
 # Roles whose buttons depend on a fresh second factor (finance's approve, reject, disburse).
@@ -28,6 +28,9 @@ class SocketAccess:
     room_ids: frozenset
     is_core: bool
     roles: frozenset = frozenset()
+    # Reads every message of its rooms, whatever its audience or recipient (roles.reads_whole_room:
+    # the auditor): worked out here once, so that the per-message check stays an attribute read.
+    whole_room: bool = False
     partner_ids: frozenset = frozenset()  # the partner organisations the user acts for here
     # room id -> its last seq when this was loaded: where the process's hub starts tracking a room
     # it joins for this socket (realtime.hub), so a message it never hears of is still noticed.
@@ -69,7 +72,7 @@ def load_socket_access(user, tenant_slug=None, tenant_id=None, accept_language=N
     language = language or reader_language(accept_language=accept_language, user=user, tenant=tenant)
     key = language + "|" + ",".join(f"{role}:{org}" for role, org in sorted(set(memberships)))
     return SocketAccess(tenant_id=tenant.id, room_ids=frozenset(heads), is_core=bool(roles & CORE_ROLES),
-                        roles=frozenset(roles), partner_ids=partner_ids, heads=heads, language=language,
+                        roles=frozenset(roles), whole_room=reads_whole_room(roles), partner_ids=partner_ids, heads=heads, language=language,
                         context=context, reader_key=sys.intern(key), credential=tuple(credential))
 
 

@@ -26,6 +26,7 @@ from django.http import Http404
 from django.utils import translation
 
 import realtime
+from messaging.frames import destroyed_notice
 from messaging.references import message_frames, routing_visible
 from realtime import UNAVAILABLE, frame_text
 from realtime.access_state import access_versions, credential_is_valid, credentials_valid_many, load_socket_access
@@ -545,6 +546,8 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return False
         if event.get("internal") and not self.access.is_core:
             return False
+        if self.access.whole_room:
+            return True
         audience = event.get("core_audience")
         if audience and self.access.is_core and not self.access.roles & set(audience):
             return False
@@ -556,7 +559,7 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
         (messaging.references; `ref` is there only when some reader may not)."""
         ref = event.get("ref")
         hidden = ref is not None and not routing_visible(ref, is_core=self.access.is_core, roles=self.access.roles,
-                                                         user_id=self.user_id)
+                                                         user_id=self.user_id, whole_room=self.access.whole_room)
         return reader_text(event, self.access, reference_hidden=hidden)
 
     # --- room events, handed over by the process's RoomHub (plain calls: no task per socket) ------
@@ -582,13 +585,15 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         self.last_seq[room_id] = seq
         # The same rule as _forwardable(), inline on this hot path.
-        if event.get("internal") and not self.access.is_core:
+        access = self.access
+        if event.get("internal") and not access.is_core:
             return
-        audience = event.get("core_audience")
-        if audience and self.access.is_core and not self.access.roles & set(audience):
-            return
-        if event.get("recipient") not in (None, self.user_id):
-            return
+        if not access.whole_room:
+            audience = event.get("core_audience")
+            if audience and access.is_core and not access.roles & set(audience):
+                return
+            if event.get("recipient") not in (None, self.user_id):
+                return
         text = event["text"] if "ref" not in event and "render" not in event else self._text_of(event)
         if not self.writer_busy and self.queue.empty() and (self.in_flight is None or self.in_flight.done()):
             # Nothing waiting for this socket: write now, without waking its writer task. The
@@ -609,6 +614,28 @@ class TenantSocketConsumer(AsyncWebsocketConsumer):
             return
         try:
             self.queue.put_nowait(reader_text(event, self.access))
+        except asyncio.QueueFull:
+            self._cut_off_soon()
+
+    def hub_destroyed(self, event):
+        """Retention destroyed messages of the room (realtime.publish_destroyed): a `destroyed` frame
+        naming those this reader sees, with the notice that replaces them in the reader's language
+        (rendered once per language for all the process's sockets). Access as it stands now: the
+        room, and each message's routing, as for the messages themselves."""
+        if self.closing or event["room"] not in self.access.room_ids:
+            return
+        access = self.access
+        seqs = [row["seq"] for row in event["messages"]
+                if routing_visible(row, is_core=access.is_core, roles=access.roles, user_id=self.user_id,
+                                   whole_room=access.whole_room)]
+        if not seqs:
+            return
+        notices = event.setdefault("notices", {})
+        notice = notices.get(access.language)
+        if notice is None:
+            notice = notices[access.language] = destroyed_notice(access.language or None)
+        try:
+            self.queue.put_nowait({"type": "destroyed", "room": event["room"], "seqs": seqs, "body": notice})
         except asyncio.QueueFull:
             self._cut_off_soon()
 

@@ -130,6 +130,8 @@ class RoomHub(PerLoop):
                     self._on_read(event)
                 elif kind == "room.actions":
                     self._on_actions(event)
+                elif kind == "room.destroyed":
+                    self._on_destroyed(event)
             except Exception:
                 logger.exception("room hub: could not hand out %s", event.get("type"))
 
@@ -144,6 +146,12 @@ class RoomHub(PerLoop):
         if state is not None:
             for socket in list(state.sockets):
                 socket.hub_actions(event)
+
+    def _on_destroyed(self, event):
+        state = self.rooms.get(event["room"])
+        if state is not None:
+            for socket in list(state.sockets):
+                socket.hub_destroyed(event)
 
     def _on_message(self, event):
         state = self.rooms.get(event["room"])

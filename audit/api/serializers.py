@@ -64,3 +64,18 @@ class VerifyResultSerializer(serializers.Serializer):
     scope = serializers.CharField()
     chains = ChainResultSerializer(many=True)
     first_broken = ChainResultSerializer(allow_null=True)
+
+
+class VerifyPdfRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="a trail PDF exported from the portal (multipart/form-data)")
+
+
+class VerifyPdfResultSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    kind = serializers.CharField()
+    ref = serializers.CharField()
+    tenant = serializers.CharField()
+    messages = serializers.IntegerField()
+    exported_by = serializers.CharField()
+    exported_at = serializers.CharField()
+    problems = serializers.ListField(child=serializers.CharField())

@@ -9,4 +9,5 @@ router.register(r"t/(?P<tenant>[a-z0-9-]+)/audit-log", views.AuditLogViewSet, ba
 urlpatterns = [
     *router.urls,
     path("t/<slug:tenant>/audit/verify/", views.AuditVerifyView.as_view(), name="audit-verify"),
+    path("t/<slug:tenant>/audit/verify/pdf/", views.AuditVerifyPdfView.as_view(), name="audit-verify-pdf"),
 ]

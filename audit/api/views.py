@@ -8,7 +8,9 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from audit import selectors, verify
@@ -87,3 +89,27 @@ class AuditVerifyView(TenantContextMixin, APIView):
             if report is None:
                 raise exceptions.NotFound()
         return Response(report.as_dict())
+
+
+class AuditVerifyPdfView(TenantContextMixin, APIView):
+    """Checks an uploaded trail PDF (multipart `file`) against the database, as `verify_trail
+    FILE.pdf` does: `{ok, kind, ref, tenant, messages, exported_by, exported_at, problems}`. Only a
+    trail of this tenant: no file, one that embeds no trail, or another tenant's is a 400."""
+
+    parser_classes = (MultiPartParser, *api_settings.DEFAULT_PARSER_CLASSES)  # JSON: a 400 naming `file`
+    read_only_roles_may = frozenset({"post"})  # verifying reads and recomputes; it changes nothing
+
+    def check_permissions(self, request):
+        super().check_permissions(request)
+        _check_reader(self)
+
+    @extend_schema(request={"multipart/form-data": s.VerifyPdfRequestSerializer},
+                   responses={200: s.VerifyPdfResultSerializer})
+    def post(self, request, tenant=None):
+        try:
+            report = verify.tenant_pdf_verify(self.tenant, request.FILES.get("file"))
+        except ValidationError as refused:
+            raise exceptions.ValidationError({"file": refused.messages}) from None
+        return Response({"ok": report.ok, "kind": report.kind, "ref": report.ref, "tenant": report.tenant,
+                         "messages": report.messages, "exported_by": report.exported_by,
+                         "exported_at": report.exported_at, "problems": list(report.problems)})

@@ -15,7 +15,6 @@ from audit.models import AUDIT_LOG_READERS, AuditChainHead, AuditRecord
 from messaging.models import GENESIS_HASH, Attachment, Message, MessageKind, Room
 from messaging.texts import text_render
 from scm_portal.tenancy.models import Membership
-from scm_portal.tenancy.roles import Role
 
 FORMAT = "scm-portal-trail/1"
 # Above this many messages a trail renders in chunks as a background job (small ones stream).
@@ -36,24 +35,21 @@ def from_iso(value):
     return datetime.fromisoformat(value) if value else None
 
 
-def tenant_wide_reader(context):
-    """The auditor reads the whole tenant (read-only): every linked message, internal notes and
-    notes for other core teams included. Everyone else sees what they see in the rooms."""
-    return Role.AUDITOR in context.roles
-
-
 def trail_messages(kind, record, *, user, context):
     """The messages linked to the record that the exporting user may read, in order, and the
     answers, edits and retractions of those messages (a bot's answer to a question about the PO
-    is linked through the question it answers)."""
+    is linked through the question it answers).
+
+    What the user may read is MessageQuerySet.visible_to, as on every page, in the API and on the
+    socket: the auditor (a whole-room reader, scm_portal.tenancy.roles.reads_whole_room) reads every
+    message of the rooms they follow, internal notes, cards routed to other core roles and other
+    people's bot questions and answers included; everyone else what they see in the rooms."""
     subjects = kind.subjects_of(record)
     linked = Q(pk__in=[])
     for subject_kind, subject_ref in subjects:
         linked |= Q(subject_kind=subject_kind, subject_ref=str(subject_ref))
     answers = Exists(Message.objects.filter(linked, room_id=OuterRef("room_id"), seq=OuterRef("refers_to")))
-    messages = Message.objects.for_tenant(context.tenant)
-    if not tenant_wide_reader(context):
-        messages = messages.visible_to(user, context=context)
+    messages = Message.objects.for_tenant(context.tenant).visible_to(user, context=context)
     return (messages.filter(linked | (Q(refers_to__isnull=False) & Q(answers)))
             .select_related("sender", "room").order_by("created_at", "room_id", "seq"))
 

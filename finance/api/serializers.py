@@ -92,6 +92,10 @@ class ReasonSerializer(StrictSerializer):
     reason = StrictCharField(max_length=2000)
 
 
+class ResolutionSerializer(StrictSerializer):
+    resolution = StrictCharField(max_length=2000)
+
+
 class InvoiceAttachmentUploadSerializer(StrictSerializer):
     file = serializers.FileField()
 
@@ -176,6 +180,16 @@ class ApprovalOut(serializers.Serializer):
     at = serializers.DateTimeField()
 
 
+class DisputeOut(serializers.Serializer):
+    from_state = serializers.CharField()
+    reason = serializers.CharField()
+    raised_by = serializers.CharField(source="raised_by.username")
+    raised_at = serializers.DateTimeField()
+    resolution = serializers.CharField()
+    settled_by = serializers.CharField(source="settled_by.username", allow_null=True, read_only=True)
+    settled_at = serializers.DateTimeField(allow_null=True)
+
+
 class ItemOut(serializers.Serializer):
     receivable = serializers.IntegerField(source="receivable_id")
     amount = serializers.SerializerMethodField()
@@ -196,13 +210,14 @@ class ApplicationSerializer(serializers.ModelSerializer):
     advance_rate = serializers.CharField()
     receivables = ItemOut(source="items", many=True)
     approvals = ApprovalOut(many=True)
+    disputes = DisputeOut(many=True)
     disbursement = serializers.SerializerMethodField()
 
     class Meta:
         model = FinancingApplication
         fields = ["id", "state", "supplier", "funder", "created_by", "amount", "currency", "receivables_amount", "rate",
-                  "advance_rate", "days", "cost", "maturity_date", "reason", "receivables", "approvals", "disbursement",
-                  "funder_approved_at", "disbursed_at", "repaid_at", "overdue_at", "created_at"]
+                  "advance_rate", "days", "cost", "maturity_date", "reason", "receivables", "approvals", "disputes",
+                  "disbursement", "funder_approved_at", "disbursed_at", "repaid_at", "overdue_at", "created_at"]
 
     def get_disbursement(self, application) -> dict | None:
         d = getattr(application, "disbursement", None)

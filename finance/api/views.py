@@ -115,16 +115,19 @@ class ReceivableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Financ
 class FinancingApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, FinanceViewSet):
     """GET, POST financing-applications/; POST .../quote/ (the cost before applying);
     POST .../{id}/approve/, reject/ (finance, then the funder; 2FA), disburse/ (the funder;
-    2FA; Idempotency-Key), repay/ (finance), withdraw/ (the applicant)."""
+    2FA; Idempotency-Key), repay/ (finance), withdraw/ (the applicant), dispute/ (finance, the
+    funder, the applicant), settle-dispute/ (finance, the funder)."""
 
     model = FinancingApplication
     serializer_class = s.ApplicationSerializer
     action_permissions = {"quote": "add", "approve": "approve", "reject": "reject", "disburse": "disburse",
-                          "repay": "repay", "withdraw": "withdraw"}
+                          "repay": "repay", "withdraw": "withdraw", "dispute": "dispute",
+                          "settle_dispute": "settle_dispute"}
 
     def safely_get_queryset(self, queryset):
         queryset = queryset.select_related("supplier", "funder", "created_by", "disbursement__disbursed_by")
-        queryset = queryset.prefetch_related("items__application", "approvals__approver")
+        queryset = queryset.prefetch_related("items__application", "approvals__approver",
+                                             "disputes__raised_by", "disputes__settled_by")
         return self.state_filter(queryset, s.STATE_FILTERS["applications"])
 
     def answer(self, application, status_code=status.HTTP_200_OK):
@@ -194,3 +197,21 @@ class FinancingApplicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMix
         self.body(s.EmptySerializer)
         services.financing_repay(**self.service_kwargs(), application=application)
         return self.answer(application)
+
+    @extend_schema(request=s.ReasonSerializer, responses={200: s.ApplicationSerializer})
+    @action(detail=True, methods=["post"])
+    def dispute(self, request, tenant=None, pk=None):
+        """Contests a disbursed, overdue or repaid application: it is `disputed` (and not repaid)
+        until the dispute is settled."""
+        application = self.get_object()
+        reason = self.body(s.ReasonSerializer)["reason"]
+        return self.answer(services.financing_dispute(**self.service_kwargs(), application=application, reason=reason))
+
+    @extend_schema(request=s.ResolutionSerializer, responses={200: s.ApplicationSerializer})
+    @action(detail=True, methods=["post"], url_path="settle-dispute")
+    def settle_dispute(self, request, tenant=None, pk=None):
+        """Settles the open dispute: the application returns to the state it was disputed from."""
+        application = self.get_object()
+        resolution = self.body(s.ResolutionSerializer)["resolution"]
+        return self.answer(services.financing_dispute_settle(**self.service_kwargs(), application=application,
+                                                             resolution=resolution))

@@ -181,6 +181,9 @@ def receipt_create(*, tenant, actor, context, order, lines=None):
     ]
     if movements:
         stock_movement_ingest(tenant=tenant, actor=actor, rows=movements, source="receipt")
+        # The stock rules may have told these rooms of an alert raised or recovered (the rooms are
+        # this transaction's already): the cards below follow those messages, so read them again.
+        room, rooms = po_rooms_lock(tenant_id=tenant.pk, supplier_id=order.supplier_id)
 
     from_state = order.state
     done = all(line.received_quantity >= line.quantity or line.status in CLOSED_LINE_STATUSES for line in order_lines.values())

@@ -63,8 +63,9 @@ class TenantContextMixin:
         self.tenant_context = request.tenant_context = context
         self.tenant = self.tenant_context.tenant
         self.roles = self.tenant_context.roles
-        # The answer in the reader's language: Accept-Language, else theirs, else the tenant's.
-        activate_request_language(request, self.tenant)
+        # The answer in the reader's language: Accept-Language, else theirs (read with the
+        # context, no query of its own), else the tenant's.
+        activate_request_language(request, self.tenant, context.saved_language)
         # Read-only across the tenant, whatever a view's own rules would let through, and before
         # its body is read: an auditor's write is a 403, never a validation error (a row the URL
         # names that they may not see is still a 404 first, as for anyone).

@@ -1,7 +1,7 @@
 """Statements built once for the hot paths: what the ORM can't give (bench/STOCK.md has the figures).
 
 `QueryTemplate`: querysets compiled to SQL once per shape, for the few reads every request makes.
-`InsertTemplate`: a multi-row INSERT built once per row count. `pipeline()`: psycopg's pipeline
+`InsertTemplate`: an INSERT of model instances built once (several rows: one array per column). `pipeline()`: psycopg's pipeline
 mode, for statements that do not need each other's answers. Everything here uses public API only
 (tests/test_no_private_internals.py).
 
@@ -29,6 +29,9 @@ _INT_SENTINEL_BASE = -2_100_000_000  # inside every integer column's range (int3
 _STR_SENTINEL = "\x1esentinel:{}\x1e"
 _INT64 = (-(2**63), 2**63 - 1)
 _MAX_SHAPES = 256
+# psycopg converts a statement's placeholders once and keeps it only while the statement has at
+# most this many parameters (psycopg/_queries.py, MAX_CACHED_STATEMENT_PARAMS, psycopg 3.2+).
+_CACHED_PARAMS = 50
 _THROUGH_ORM = "through the ORM"
 
 
@@ -164,13 +167,18 @@ def _check_value(name, value):
 
 
 class InsertTemplate:
-    """A multi-row INSERT of model instances built once per (database, row count), for the rows a
-    hot path writes every time (an alert, its cards, its notifications).
+    """An INSERT of model instances built once per database, for the rows a hot path writes every
+    time (an alert, its cards, its notifications).
 
     `Model.objects.bulk_create` and `save` rebuild and compile the statement on every call, which
     costs more Python than the database spends on the rows. Here each field's value goes through
     `pre_save` and `get_db_prep_save` as the ORM does (defaults, auto_now_add, JSON), into SQL
-    built once. `conflict`: an ON CONFLICT clause (e.g.
+    built once. A few rows go as VALUES rows; more than 50 parameters' worth on PostgreSQL go as
+    one array per column (`INSERT ... SELECT * FROM unnest(%s::type[], ...)`, as bulk_create
+    does there), so the statement's text and its parameter count stay the same whatever the
+    number of rows: psycopg converts a statement of more than 50 parameters afresh on every
+    execution. A 200-message escalation batch as VALUES rows (4,400 parameters) cost 26-32 ms of
+    client CPU and 120-140 ms in all; as arrays 14-15 ms and 66-79 ms (same machine, alternated). `conflict`: an ON CONFLICT clause (e.g.
     "ON CONFLICT DO NOTHING"); `insert` answers the `returning` columns of the rows written, in
     the order given when nothing conflicts, and sets each instance's pk when it can tell which
     is which (no conflict clause).
@@ -185,33 +193,56 @@ class InsertTemplate:
         self.returning = tuple(returning)
         self._sql = {}
 
+    def _unnest_types(self, connection):
+        """The column types to unnest arrays of on this database, or None where rows go as VALUES
+        (not PostgreSQL, or a field whose values an array cannot carry: the rule of Django's own
+        bulk_create there)."""
+        if connection.vendor != "postgresql":
+            return None
+        for field in self.fields:
+            target = field.target_field if field.is_relation else field
+            if hasattr(field, "get_placeholder") or target.get_internal_type() not in connection.data_types:
+                return None
+        # Without the type's modifiers (varchar[], not varchar(64)[]): nothing is cut on the way.
+        return [field.db_type(connection).split("(")[0] for field in self.fields]
+
     def _statement(self, connection, count):
-        key = (connection.alias, count)
+        # A few rows stay VALUES rows: psycopg keeps the conversion of a statement of up to 50
+        # parameters, and an insert of two cards costs half the CPU that way (arrays cost more
+        # to dump); past that, VALUES rows are converted afresh each time and arrays win.
+        unnest = count * len(self.fields) > _CACHED_PARAMS and self._unnest_types(connection) is not None
+        key = (connection.alias, "unnest" if unnest else count)
         sql = self._sql.get(key)
         if sql is None:
             quote = connection.ops.quote_name
-            row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+            if unnest:
+                rows = "SELECT * FROM unnest(" + ", ".join(f"(%s)::{t}[]" for t in self._unnest_types(connection)) + ")"
+            else:
+                row = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+                rows = f"VALUES {', '.join([row] * count)}"
             sql = (
                 f"INSERT INTO {quote(self.model._meta.db_table)} ({', '.join(quote(f.column) for f in self.fields)}) "
-                f"VALUES {', '.join([row] * count)} {self.conflict}"
+                f"{rows} {self.conflict}"
                 + (f" RETURNING {', '.join(quote(c) for c in self.returning)}" if self.returning else "")
             )
             with self._store_lock:
                 if len(self._sql) >= _MAX_SHAPES:
                     self._sql.clear()
                 self._sql[key] = sql
-        return sql
+        return sql, unnest
 
     def insert(self, objs, using=DEFAULT_DB_ALIAS):
         if not objs:
             return []
         connection = connections[using]
-        values = []
-        for obj in objs:
-            for field in self.fields:
-                values.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+        sql, unnest = self._statement(connection, len(objs))
+        rows_of_values = [
+            [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in self.fields] for obj in objs
+        ]
+        # unnest: one array per column, the rows in the order given.
+        values = [list(column) for column in zip(*rows_of_values)] if unnest else [v for row in rows_of_values for v in row]
         with connection.cursor() as cursor:
-            cursor.execute(self._statement(connection, len(objs)), values)
+            cursor.execute(sql, values)
             # Without RETURNING nothing is fetched: inside pipeline() the statement does not wait.
             rows = cursor.fetchall() if self.returning else []
         if not self.conflict and self.returning and self.returning[0] == self.model._meta.pk.column:

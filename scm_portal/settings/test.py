@@ -7,10 +7,13 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijk
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 
+from scm_portal.env import env_bool  # noqa: E402
+
 from .base import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMBEDDED_SCHEDULER = False
+# Off unless asked for (a browser test's own server runs the retention sweep in process).
+EMBEDDED_SCHEDULER = env_bool("EMBEDDED_SCHEDULER", False)
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0

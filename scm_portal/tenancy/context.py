@@ -27,6 +27,9 @@ class TenantContext:
     # a loader called at most once (`second_factor_at`), so that only what asks pays the query.
     # None: not known here (a task, a command), read as "not verified".
     second_factor: Callable | None = field(default=None, compare=False, repr=False)
+    # The user's saved language ("" when none is chosen), read with the memberships by
+    # `access_tenant_context`; None: not read here (ask `tenancy.language.saved_language`).
+    saved_language: str | None = field(default=None, compare=False)
 
     @property
     def tenant_id(self):

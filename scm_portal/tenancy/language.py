@@ -63,19 +63,21 @@ def reader_language(*, accept_language=None, user=None, tenant=None, saved=None)
     return accepted_language(accept_language) or user_language(user, tenant, saved)
 
 
-def request_language(request, tenant=None):
-    """reader_language of a request, read once and kept on it (`request.reader_language`)."""
+def request_language(request, tenant=None, saved=None):
+    """reader_language of a request, read once and kept on it (`request.reader_language`).
+    `saved`: the user's saved language when the caller has read it already (the tenant context
+    carries it), so that it is not read again; None: read it here if it is needed."""
     known = getattr(request, "reader_language", None)
     if known is None:
         known = reader_language(accept_language=request.META.get("HTTP_ACCEPT_LANGUAGE"),
-                                user=getattr(request, "user", None), tenant=tenant)
+                                user=getattr(request, "user", None), tenant=tenant, saved=saved)
         request.reader_language = known
     return known
 
 
-def activate_request_language(request, tenant=None):
+def activate_request_language(request, tenant=None, saved=None):
     """Activates the request's language for the rest of it (its answer, its errors)."""
-    language = request_language(request, tenant)
+    language = request_language(request, tenant, saved)
     translation.activate(language)
     request.LANGUAGE_CODE = language
     return language

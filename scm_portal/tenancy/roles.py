@@ -64,6 +64,19 @@ def is_read_only(roles):
     return bool(roles) and set(roles) <= READ_ONLY_ROLES
 
 
+# Roles that read every message of the rooms they see, whoever it is routed to: a card addressed to
+# some core roles only (a warehouse-only stock alert), a bot question and its answer (the asker's
+# own), an internal note. The auditor reads across the tenant so that their pages, syncs and trails
+# hold the whole record (issue 17); they still see only the rooms they follow, and press nothing.
+WHOLE_ROOM_READERS = frozenset({Role.AUDITOR})
+
+
+def reads_whole_room(roles):
+    """Whether any of `roles` reads every message of the rooms the user sees (WHOLE_ROOM_READERS):
+    the one rule that MessageQuerySet.visible_to, the sockets and the references apply."""
+    return not WHOLE_ROOM_READERS.isdisjoint(roles)
+
+
 def is_core_staff(roles):
     """Whether any of `roles` is a core-enterprise role."""
     return bool(set(roles) & CORE_ROLES)

@@ -36,7 +36,10 @@ from scm_portal.tenancy.roles import (
     role_group_name,
 )
 
-# Core roles that follow a partner of each kind: they get its events and see its rooms.
+# Core roles that follow a partner of each kind: they get its events and see its rooms. Finance
+# approvers follow suppliers too: financing is talked through in the supplier's room, and the
+# cards addressed to other roles there (core_audience: stock, PO and shipment alerts) stay theirs.
+# A change here needs a data migration for the partnerships that exist (see tenancy 0004).
 FOLLOWERS_BY_KIND = {
     OrganizationKind.SUPPLIER: [
         Role.COORDINATOR,
@@ -45,6 +48,7 @@ FOLLOWERS_BY_KIND = {
         Role.WAREHOUSE,
         Role.LOGISTICS,
         Role.CUSTOMER_SERVICE,
+        Role.FINANCE_APPROVER,
         Role.AUDITOR,
     ],
     OrganizationKind.FUNDER: [Role.COORDINATOR, Role.FINANCE_APPROVER, Role.AUDITOR],

@@ -1,9 +1,9 @@
 """The second factor in the browser: enrolling an authenticator app (/accounts/totp/) and the
 "verify now" form the money pages embed (/accounts/totp/verify/), both over scm_portal.tenancy.totp.
 
-Enrolment shows a new secret as text and as an otpauth:// URI (no QR library is installed; every
-authenticator app accepts the text), kept in the session until the first code from the app
-confirms it. That first code also verifies the session, so a newly enrolled approver can act at
+Enrolment shows a new secret as a QR code of its otpauth:// URI (an inline SVG drawn here by
+segno: no image URL, no outside service), as the URI and as text for whoever cannot scan, kept in
+the session until the first code from the app confirms it. That first code also verifies the session, so a newly enrolled approver can act at
 once. A user already enrolled replaces their authenticator only with a session verified within
 MONEY_OTP_MAX_AGE: someone holding only the password cannot swap in an app of their own.
 """
@@ -11,6 +11,7 @@ MONEY_OTP_MAX_AGE: someone holding only the password cannot swap in an app of th
 from datetime import timedelta
 
 import pyotp
+import segno
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -42,6 +44,14 @@ def totp_status(request):
         "verified_at": verified_at,
         "until": verified_at + max_age if fresh else None,
     }
+
+
+def totp_qr_svg(uri):
+    """The otpauth URI as an inline SVG QR code (error correction M, four modules of quiet zone),
+    drawn server-side: the page embeds the markup, nothing is fetched. The markup is segno's
+    own (the URI only sets which modules are dark), so it is safe to embed as is."""
+    qr = segno.make(uri, error="m", micro=False, boost_error=False)
+    return mark_safe(qr.svg_inline(scale=4, border=4, dark="#000", light="#fff", svgclass="totp-qr", lineclass=None))
 
 
 def _next_url(request, default):
@@ -91,9 +101,10 @@ def totp_enrol(request):
     if may_enrol:
         secret = request.session.get(PENDING_SECRET) or pyotp.random_base32()
         request.session[PENDING_SECRET] = secret
+    uri = pyotp.TOTP(secret).provisioning_uri(name=request.user.username, issuer_name=ISSUER) if secret else ""
     context = {
         "status": status, "renewing": renewing, "may_enrol": may_enrol, "secret": secret, "error": error,
-        "uri": pyotp.TOTP(secret).provisioning_uri(name=request.user.username, issuer_name=ISSUER) if secret else "",
+        "uri": uri, "qr_svg": totp_qr_svg(uri) if uri else "",
         "next": _next_url(request, ""), "max_age_minutes": settings.MONEY_OTP_MAX_AGE // 60,
     }
     return render(request, "tenancy/totp.html", context, status=400 if error else 200)

@@ -53,7 +53,7 @@ def tenant_page(view):
                                          second_factor=lambda: totp_verified_at(request))
         request.tenant = request.tenant_context.tenant
         if not _language_chosen_here(request):
-            activate_request_language(request, request.tenant)
+            activate_request_language(request, request.tenant, request.tenant_context.saved_language)
         try:
             timezone.activate(zoneinfo.ZoneInfo(request.tenant.time_zone))
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -159,6 +159,7 @@
       outcomes: new Map(), // "cardSeq:action" -> outcome frame (a system message answering a press)
       patches: new Map(),  // seq -> the newest edit/retract frame that refers to it
       actionUpdates: new Map(), // seq -> buttons of an `actions` frame for a message not shown yet
+      destroyed: new Map(), // seq -> the notice of a `destroyed` frame (retention), for a message shown later too
       pending: new Map(),  // client_id -> {body, internal, node, timer}
       lastRead: 0,
       noAccess: false,
@@ -248,6 +249,12 @@
       if (frame.kind === "event") meta.appendChild(el("span", "msg-badge", t("event")));
       if (frame.kind === "bot" && frame.recipient === me) meta.appendChild(el("span", "msg-badge", t("bot_private")));
       if (frame.kind === "chat" && frame.recipient === me) meta.appendChild(el("span", "msg-badge", t("question_private")));
+      if (frame.recipient && frame.recipient !== me) {
+        // Someone else's private question or answer: only a whole-room reader (the auditor) gets it.
+        var othersBadge = el("span", "msg-badge", t("private_other"));
+        othersBadge.setAttribute("data-testid", "private-badge");
+        meta.appendChild(othersBadge);
+      }
       if (frame.subject) meta.appendChild(el("span", "msg-badge msg-subject", frame.subject.kind + " " + frame.subject.id));
       node.appendChild(meta);
 
@@ -290,7 +297,30 @@
 
       var patch = state.patches.get(frame.seq);
       if (patch) applyPatch(node, patch);
+      // Destroyed since this frame was read (a sync that crossed the sweep): the notice, not the content.
+      if (!frame.destroyed && state.destroyed.has(frame.seq)) markDestroyed(node, state.destroyed.get(frame.seq));
       return node;
+    }
+
+    /* A message destroyed under the retention policy while shown: its body becomes the notice, and
+       its files, buttons and edit marks go (the server keeps none of them). */
+    function markDestroyed(node, notice) {
+      node.classList.add("msg-destroyed");
+      node.classList.remove("msg-retracted");
+      node.setAttribute("data-destroyed", "true");
+      node.querySelectorAll(".msg-attachments, .msg-actions, .msg-edited").forEach(function (n) { n.remove(); });
+      var body = node.querySelector(".msg-body");
+      if (body) body.textContent = notice;
+    }
+
+    function applyDestroyed(frame) {
+      var notice = typeof frame.body === "string" && frame.body ? frame.body : t("destroyed");
+      (frame.seqs || []).forEach(function (seq) {
+        if (typeof seq !== "number") return;
+        state.destroyed.set(seq, notice);
+        var target = state.seen.get(seq);
+        if (target && target.node) markDestroyed(target.node, notice);
+      });
     }
 
     // The buttons this reader may press now ([{name, label, enabled}]); none left: no button row.
@@ -304,10 +334,16 @@
           // A link button: the next step needs input (a reason, a form) on its page.
           var link = el("a", "small", action.label);
           link.setAttribute("role", "button");
-          link.setAttribute("href", action.url);
           link.setAttribute("data-action-link", action.name);
           link.setAttribute("data-testid", "action-link");
-          if (action.enabled === false) link.setAttribute("aria-disabled", "true");
+          if (action.enabled === false) {
+            // Greyed: no href, so it cannot be followed (an aria-disabled link still would be).
+            link.setAttribute("aria-disabled", "true");
+            link.setAttribute("data-enabled", "false");
+            if (action.hint) link.title = action.hint;
+          } else {
+            link.setAttribute("href", action.url);
+          }
           actions.appendChild(link);
           return;
         }
@@ -503,6 +539,9 @@
           break;
         case "actions":
           if (frame.room === roomId) applyActions(frame);
+          break;
+        case "destroyed":
+          if (frame.room === roomId) applyDestroyed(frame);
           break;
         case "error":
           onError(frame);

@@ -1,6 +1,8 @@
 /*
  * Helpers the portal's page scripts share (chat.js, alerts.js): the tenant socket with
- * reconnection, the page's texts, DOM and fetch helpers, time formatting.
+ * reconnection, the page's texts, DOM and fetch helpers, time formatting; and the live parts of
+ * record pages (a PO, a financing application, the financing queues), started here for any page
+ * that has them.
  *
  * Exposed as window.Portal. Load it before the page script; with `defer` on both, the order of
  * the <script> tags is the order they run in. Vanilla JS, no build step.
@@ -298,6 +300,121 @@
     if (this.ws) this.ws.close();
   };
 
+  /*
+   * Live parts: a part of a page that the server renders again when its record moves. The page marks
+   * it up, and this keeps it current over the tenant socket, with no script of its own:
+   *
+   *   <section data-live-part data-ws-path="/ws/t/<tenant>/" data-live-url="...?part=live"
+   *            data-live-subject="purchase_order" data-live-id="PO-1">
+   *     <span data-role="status"></span>            (the socket's state, texts from #live-strings)
+   *     <div data-live-target>...</div>              (replaced by what data-live-url answers)
+   *   </section>
+   *
+   * Every message frame about the subject (`frame.subject` {kind, id}, or a payload naming it:
+   * `payload[kind] === id`; without data-live-id, any record of that kind) re-reads the part from
+   * the server, which is the truth; so does every (re)connect (the server's hello), so a change
+   * made while the socket was down is never missed. A part the reader is typing or choosing in is
+   * never replaced: the read waits until they leave it (or send it). The parts of a page share one
+   * socket (the header's bell listens on it too).
+   */
+  var LIVE_RETRY_MS = 2000;
+
+  /* Whether the reader chose other options than the page gave (none marked: the first, in a list box none). */
+  function selectChanged(select) {
+    var options = select.options;
+    if (select.multiple) {
+      for (var i = 0; i < options.length; i++) {
+        if (options[i].selected !== options[i].defaultSelected) return true;
+      }
+      return false;
+    }
+    var given = -1;
+    for (var j = 0; j < options.length; j++) {
+      if (options[j].defaultSelected) given = j;
+    }
+    if (given === -1 && select.size <= 1 && options.length) given = 0;
+    return select.selectedIndex !== given;
+  }
+
+  function livePart(root) {
+    var target = root.querySelector("[data-live-target]") || root;
+    var kind = root.getAttribute("data-live-subject") || "";
+    var id = root.getAttribute("data-live-id");
+    var loading = false;
+    var again = false;
+    var waiting = null;
+
+    function editing() {
+      // The field that has the focus, or one whose value the reader changed and has not sent.
+      var active = document.activeElement;
+      if (active && target.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName)) return true;
+      var fields = target.querySelectorAll("input, select, textarea");
+      for (var i = 0; i < fields.length; i++) {
+        var field = fields[i];
+        if (field.type === "hidden" || field.type === "submit" || field.type === "button") continue;
+        if (field.type === "checkbox" || field.type === "radio") {
+          if (field.checked !== field.defaultChecked) return true;
+        } else if (field.tagName === "SELECT") {
+          if (selectChanged(field)) return true;
+        } else if (field.value !== field.defaultValue) {
+          return true;
+        }
+      }
+      return false;
+    }
+
+    function refresh() {
+      if (loading) { again = true; return; }
+      clearTimeout(waiting);
+      waiting = null;
+      loading = true;
+      fetch(root.getAttribute("data-live-url"), { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (html !== null && editing()) {
+            waiting = setTimeout(refresh, LIVE_RETRY_MS); // once the reader has left the field
+          } else if (html !== null) {
+            target.innerHTML = html; // the server's own template, escaped there
+            root.setAttribute("data-refreshed", String(Date.now()));
+          }
+        })
+        .catch(function () { /* the next frame or reconnect tries again */ })
+        .then(function () {
+          loading = false;
+          if (again) { again = false; refresh(); }
+        });
+    }
+
+    function about(frame) {
+      var subject = frame.subject;
+      if (subject && subject.kind === kind && (id === null || String(subject.id) === id)) return true;
+      var payload = frame.payload;
+      return id !== null && !!payload && payload[kind] !== undefined && String(payload[kind]) === id;
+    }
+
+    return { root: root, refresh: refresh, about: about };
+  }
+
+  /* Starts the page's live parts (if any) on one tenant socket; returns the socket, or null. */
+  function liveParts() {
+    var roots = document.querySelectorAll("[data-live-part]");
+    if (!roots.length) return null;
+    var t = loadStrings("live-strings");
+    var parts = Array.prototype.map.call(roots, livePart);
+    var socket = new TenantSocket(roots[0].getAttribute("data-ws-path"), {
+      state: function (state) {
+        parts.forEach(function (part) { showSocketState(part.root, t, state); });
+      },
+      frame: function (frame) {
+        parts.forEach(function (part) {
+          if (frame.type === "hello" || (frame.type === "message" && part.about(frame))) part.refresh();
+        });
+      }
+    }, { liveOn: "hello" });
+    socket.connect();
+    return socket;
+  }
+
   window.Portal = {
     TenantSocket: TenantSocket,
     loadStrings: loadStrings,
@@ -307,5 +424,14 @@
     timeFormatter: timeFormatter,
     formatTime: formatTime,
     showSocketState: showSocketState,
+    livePart: livePart,
+    liveParts: liveParts,
   };
+
+  // Before the header's bell starts (bell.js, loaded last), so that it listens on this socket.
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", liveParts);
+  } else {
+    liveParts();
+  }
 })();

@@ -1,5 +1,5 @@
 """Legal holds: what the retention sweep never destroys (an admin's hold on a room or a record, a
-message linked to an open or overdue financing application or to an invoice pledged to one), the
+message linked to an open or disputed financing application or to an invoice pledged to one), the
 holds' API and page, and their audit records."""
 
 import pytest
@@ -16,7 +16,7 @@ from scm_portal.tenancy.access import tenant_context_for
 from scm_portal.tenancy.models import Tenant
 from tests.api_contract import assert_error, user
 from tests.audit.test_retention import OLD, days_ago, set_policy
-from tests.finance.factories import apply, approve, confirmed_receivable, disburse
+from tests.finance.factories import apply, approve, confirmed_receivable, disburse, funder_approved
 from tests.messaging.helpers import post, room_of
 
 HOLDS = "/api/v1/t/acme/legal-holds/"
@@ -97,7 +97,7 @@ def test_a_message_linked_to_an_open_financing_application_is_kept(demo, monkeyp
     assert chain_verify(room).ok
 
 
-def test_open_means_every_live_state_and_overdue_counts_as_disputed(demo):
+def test_open_or_disputed_means_every_live_state(demo):
     def held():
         return set(financing_applications_held(tenant=acme().pk))
 
@@ -110,11 +110,45 @@ def test_open_means_every_live_state_and_overdue_counts_as_disputed(demo):
     disburse(approve(application, "bank.officer"))
     application.refresh_from_db()
     assert application.state == "disbursed" and held() == {str(application.pk)}
-    # no "disputed" state: overdue (unpaid past maturity) is the nearest, and it is held
     type(application).objects.filter(pk=application.pk).update(state="overdue", overdue_at=timezone.now())
     assert held() == {str(application.pk)}
     type(application).objects.filter(pk=application.pk).update(state="repaid", repaid_at=timezone.now())
     assert held() == set()
+    # disputed, even from repaid: held again until settled
+    finance_services.financing_dispute(tenant=acme(), actor=user("bank.officer"),
+                                       context=tenant_context_for(user("bank.officer"), acme()),
+                                       application=application, reason="not received")
+    assert held() == {str(application.pk)}
+
+
+def test_a_disputed_repaid_applications_messages_survive_the_sweep_until_settled(demo, monkeypatch):
+    # Given a repaid application, and old chat about it and about its invoice, in the supplier's room
+    application = funder_approved()
+    disburse(application)
+    finance, rep = user("acme.finance"), user("supa.rep")
+    finance_services.financing_repay(tenant=acme(), actor=finance, context=tenant_context_for(finance, acme()),
+                                     application=application)
+    room = room_of("acme", "sup-a")
+    with days_ago(monkeypatch, OLD):
+        about = post("supa.rep", room, "还款金额有争议", subject={"kind": "financing_application", "id": application.pk})
+        invoice_ref = str(application.receivables.first().invoice_id)
+        about_invoice = post("supa.rep", room, "发票金额", subject={"kind": "invoice", "id": invoice_ref})
+        plain = post("supa.rep", room, "hello")
+    set_policy("partner", 30)
+    # When the applicant disputes the repayment, the sweep keeps what is linked to it
+    finance_services.financing_dispute(tenant=acme(), actor=rep, context=tenant_context_for(rep, acme()),
+                                       application=application, reason="还款少了 100")
+    sweep()
+    assert not destroyed(about) and not destroyed(about_invoice) and destroyed(plain)
+    assert chain_verify(room).ok
+    # Then, settled back to repaid, the next sweep destroys them: they are old enough
+    application = finance_services.financing_dispute_settle(
+        tenant=acme(), actor=finance, context=tenant_context_for(finance, acme()), application=application,
+        resolution="银行回单显示已足额还款")
+    assert application.state == "repaid"
+    sweep()
+    assert destroyed(about) and destroyed(about_invoice)
+    assert chain_verify(room).ok
 
 
 # --- the API ---------------------------------------------------------------------------------

@@ -128,6 +128,31 @@ class TestFinancingApplication:
         assert_error(api.as_user(user("supb.rep")).get(url), 404)
         assert_error(api.as_user(user("acme.buyer")).get(url), 404)  # not a finance reader
 
+    def test_a_dispute_is_in_the_trail_and_a_trail_exported_while_disputed_verifies_once_settled(self, api, demo):
+        from finance import services
+        from tests.finance import factories
+
+        application = financing_world(demo)
+        factories.disburse(application)
+        rep, rep_context = factories.ctx("supa.rep")
+        services.financing_dispute(tenant=application.tenant, actor=rep, context=rep_context, application=application,
+                                   reason="回款金额有争议")
+        url = f"/api/v1/t/acme/financing-applications/{application.pk}/trail.pdf"
+        pdf = export(api, "acme.auditor", url)
+        history = [(r["action"], r["from_state"], r["to_state"], r["actor"]) for r in trail_json_from_pdf(pdf)["history"]]
+        assert history[-1] == ("dispute", "disbursed", "disputed", "supa.rep")
+        assert "回款金额有争议" in squeeze("".join(pdf_pages_text(pdf)))
+        finance, finance_context = factories.ctx("bank.officer")
+        services.financing_dispute_settle(tenant=application.tenant, actor=finance, context=finance_context,
+                                          application=application, resolution="已核对银行流水")
+        assert trail_pdf_verify(pdf).ok  # the history only grew
+        pdf = export(api, "acme.auditor", url)
+        history = [(r["action"], r["from_state"], r["to_state"], r["actor"]) for r in trail_json_from_pdf(pdf)["history"]]
+        assert history[-2:] == [("dispute", "disbursed", "disputed", "supa.rep"),
+                                ("settle_dispute", "disputed", "disbursed", "bank.officer")]
+        assert "已核对银行流水" in squeeze("".join(pdf_pages_text(pdf)))
+        assert trail_pdf_verify(pdf).ok
+
 
 class TestAlert:
     def test_an_alerts_trail_holds_its_card_and_history(self, api, demo):

@@ -2,28 +2,25 @@
 app's back is found and named, and the command exits non-zero. The streaming verifier hashes the
 same bytes as the chains' own canonical forms."""
 
+import datetime
+import hashlib
 import io
+import json
 import sys
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone as django_timezone
 
-from audit.chain import canonical as audit_canonical
+from audit import chain as audit_chain
+from audit import verify
 from audit.models import AuditRecord
 from audit.services import audit_record
-from audit.verify import (
-    _A_COLUMNS,
-    _M_COLUMNS,
-    _message_canonical_raw,
-    audit_canonical_row,
-    audit_log_verify,
-    message_canonical_row,
-    message_rows,
-    room_verify,
-)
-from messaging.chain import canonical as message_canonical
+from audit.verify import _A_COLUMNS, audit_log_verify, message_rows, room_verify
+from messaging import chain as message_chain
 from messaging.models import Message
 from tests.api_contract import user
 from tests.messaging.helpers import post, post_event, room_of
@@ -55,16 +52,82 @@ def talk(demo):
     return {"room": room, "acme": demo["tenants"]["acme"]}
 
 
-def test_streamed_canonical_bytes_are_the_chains_own(talk):
-    raw = {row[_M_COLUMNS.index("seq")]: row for row in message_rows(talk["room"].pk)}
-    assert len(raw) == 4 and Message.objects.filter(room=talk["room"], text__isnull=False).exists()
-    for message in Message.objects.filter(room=talk["room"]):
-        row = Message.objects.filter(pk=message.pk).values_list(*_M_COLUMNS).get()
-        assert message_canonical_row(row) == message_canonical(message)
-        assert _message_canonical_raw(raw[message.seq]) == message_canonical(message)
-    for record in AuditRecord.objects.filter(tenant=talk["acme"]):
-        row = AuditRecord.objects.filter(pk=record.pk).values_list(*_A_COLUMNS).get()
-        assert audit_canonical_row(row) == audit_canonical(record)
+def _dumps(data):
+    """The canonical form as the chains first wrote it: sorted-key JSON of a dict."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def test_the_verifier_hashes_with_the_chains_own_canonical_function(talk, monkeypatch):
+    """One canonical function per chain: the streamed rows go through the very function the chain
+    wrote the hashes with, and it gives back the stored hashes, row by row."""
+    rows = list(message_rows(talk["room"].pk))
+    assert len(rows) == 4 and Message.objects.filter(room=talk["room"], text__isnull=False).exists()
+    stored = {m.seq: m for m in Message.objects.filter(room=talk["room"])}
+    for row in rows:
+        message = stored[row[verify._M_SEQ]]
+        streamed = message_chain.canonical_values(row, text=True)
+        assert streamed == message_chain.canonical(message)
+        assert hashlib.sha256(message.prev_hash.encode() + b"\n" + streamed).hexdigest() == message.hash
+    records = list(AuditRecord.objects.filter(tenant=talk["acme"]).order_by("seq").values_list(*_A_COLUMNS))
+    assert records
+    for row in records:
+        digest = hashlib.sha256(row[verify._A_PREV].encode() + b"\n" + audit_chain.canonical_values(row)).hexdigest()
+        assert digest == row[verify._A_HASH]
+
+    # And the verifier calls those functions, and no other: through them, a room and the log verify
+    called = []
+
+    def spy(function):
+        def counted(values, text=False):
+            called.append((function, text))
+            return function(values, text)
+        return counted
+
+    monkeypatch.setattr(verify, "message_canonical_values", spy(message_chain.canonical_values))
+    monkeypatch.setattr(verify, "audit_canonical_values", spy(audit_chain.canonical_values))
+    assert room_verify(talk["room"]).ok and audit_log_verify(talk["acme"]).ok
+    assert called.count((message_chain.canonical_values, True)) == 4
+    assert called.count((audit_chain.canonical_values, False)) == len(records)
+    assert len(called) == 4 + len(records)
+
+
+def test_the_canonical_form_is_still_sorted_key_json(talk):
+    """The function writes JSON itself, for speed: it must stay byte for byte the sorted-key
+    json.dumps the existing chains were hashed with, for every kind of value a row may hold."""
+    message = Message.objects.filter(room=talk["room"], seq=2).get()
+    message.body = 'quotes " and \\ back\\slash, 中文, \u2028, tab\t, \x00 nul, emoji 🚚'
+    message.payload = {"b": [1, 2.5, None, True, "二"], "a": {"z": Decimal("1250.00"), "y": datetime.date(2026, 1, 2)}}
+    message.actions = [{"name": "po_confirm"}]
+    message.text = None
+    message.client_id = None
+    message.internal = True
+    message.kind = "event"
+    for text in (None, {"key": "orders.po.confirmed", "params": {"number": "PO-1"}}):
+        message.text = text
+        data = {name: getattr(message, name) for name in message_chain.HASHED_FIELDS}
+        if text is not None:
+            data["text"] = text
+        data["created_at"] = message.created_at.astimezone(datetime.UTC).isoformat(timespec="microseconds")
+        assert message_chain.canonical(message) == _dumps(data)
+    record = AuditRecord.objects.filter(tenant=talk["acme"], object_ref="PO-1").get()
+    record.before, record.after, record.ip = None, {"amount": Decimal("3.10"), "lines": [{"line": 1}]}, "10.0.0.1"
+    data = {name: getattr(record, name) for name in audit_chain.HASHED_FIELDS}
+    data["at"] = record.at.astimezone(datetime.UTC).isoformat(timespec="microseconds")
+    assert audit_chain.canonical(record) == _dumps(data)
+
+
+def test_the_time_and_json_text_of_a_row_write_the_same_bytes(talk):
+    """The streamed row's text form (the time as PostgreSQL formats it, jsonb as its text) and the
+    model's values (a datetime, Python values) give the same bytes."""
+    message = Message.objects.filter(room=talk["room"], seq=2).get()
+    row = next(r for r in message_rows(talk["room"].pk) if r[verify._M_SEQ] == 2)
+    values = list(row)
+    for name in ("payload", "actions", "text"):
+        index = message_chain.CANONICAL_COLUMNS.index(name)
+        assert values[index] is None or isinstance(values[index], str)  # jsonb as its text
+        values[index] = getattr(message, name)
+    values[message_chain.CANONICAL_COLUMNS.index("created_at")] = message.created_at  # a datetime
+    assert message_chain.canonical_values(values) == message_chain.canonical_values(row, text=True)
 
 
 def test_a_tenant_verifies(talk):
@@ -172,3 +235,48 @@ def test_a_pdf_is_handed_to_the_pdf_checker(talk, monkeypatch, tmp_path):
     out, error = run(str(tmp_path / "bad.pdf"))
     assert error is not None and error.returncode == 1 and "message 2 differs" in out
     assert seen == [str(tmp_path / "good.pdf"), str(tmp_path / "bad.pdf")]
+
+
+# --- tombstones (retention) -------------------------------------------------------------------
+
+@pytest.fixture
+def purged(talk, monkeypatch):
+    """The talk's room with two messages 40 days old, destroyed by the retention sweep."""
+    from audit.retention_tasks import retention_sweep
+    from tests.audit.test_retention import days_ago, set_policy
+
+    room = talk["room"]
+    with days_ago(monkeypatch, 40):
+        old = [post("acme.buyer", room, "旧的报价 old quote"), post("supa.rep", room, "old answer")]
+    post("acme.buyer", room, "after the old ones")
+    set_policy("partner", 30)
+    retention_sweep.delay()
+    assert all(Message.objects.get(pk=m.pk).destroyed_at is not None for m in old)
+    return {**talk, "old": old}
+
+
+def test_a_tenant_with_tombstones_still_verifies(purged):
+    out, error = run("--tenant", "acme")
+    assert error is None, out
+    assert f"room {purged['room'].pk} ({purged['room'].name}): OK, 7 messages" in out
+
+
+def test_a_tombstone_given_content_back_is_named(purged):
+    tomb = purged["old"][0]
+    Message.objects.filter(pk=tomb.pk).update(body="forged")
+    report = room_verify(purged["room"])
+    assert not report.ok and report.broken_seq == tomb.seq and "still has content" in report.reason
+
+
+def test_a_message_marked_destroyed_behind_the_apps_back_is_named(purged):
+    live = Message.objects.filter(room=purged["room"], destroyed_at__isnull=True).order_by("-seq").first()
+    Message.objects.filter(pk=live.pk).update(body="", destroyed_at=django_timezone.now())
+    report = room_verify(purged["room"])
+    assert not report.ok and report.broken_seq == live.seq and "no purge" in report.reason
+
+
+def test_a_changed_tombstone_hash_is_named(purged):
+    tomb = purged["old"][1]
+    Message.objects.filter(pk=tomb.pk).update(hash="f" * 64)
+    report = room_verify(purged["room"])
+    assert not report.ok and report.broken_seq == tomb.seq

@@ -25,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,12 +54,17 @@ def _with_database(url, name):
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-def _admin_connection(url):
-    """An autocommit connection to the server's `postgres` database (CREATE/DROP DATABASE)."""
+def _connection(url):
+    """An autocommit psycopg connection to the database `url` names."""
     import psycopg
 
-    parts = urlsplit(_with_database(url, "postgres"))
+    parts = urlsplit(url)
     return psycopg.connect(urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, "")), autocommit=True)
+
+
+def _admin_connection(url):
+    """An autocommit connection to the server's `postgres` database (CREATE/DROP DATABASE)."""
+    return _connection(_with_database(url, "postgres"))
 
 
 class ThrowawayDatabase:
@@ -79,6 +85,10 @@ class ThrowawayDatabase:
     def drop(self):
         with _admin_connection(self.admin_url) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def connect(self):
+        """An autocommit connection to this database (use it as a context manager)."""
+        return _connection(self.url)
 
 
 # --- The server process ---------------------------------------------------------------------
@@ -120,6 +130,7 @@ def _run_manage(env, *args, log):
             f"{result.stdout}\n{result.stderr}",
             pytrace=False,
         )
+    return result.stdout
 
 
 def _wait_until_serving(url, process, log_path):
@@ -155,14 +166,32 @@ def _stop(process):
 
 
 @pytest.fixture(scope="package")
-def portal_server():
-    """Base URL (http://127.0.0.1:PORT) of a freshly migrated and seeded portal server."""
-    tmp_dir = tempfile.mkdtemp(prefix="scm-e2e-")
+def portal_database():
+    """The portal server's throwaway database (`.url`, `.name`): for a test that changes a row
+    behind the portal's back, as an intruder with database access would."""
     database = ThrowawayDatabase()
-    env = _server_env(database.url)
+    database.create()
+    try:
+        yield database
+    finally:
+        database.drop()
+
+
+@contextmanager
+def serve_portal(database=None, **extra_env):
+    """A freshly migrated and seeded portal server on `database` (a ThrowawayDatabase the caller
+    created and drops; None: one of its own, dropped at the end); `extra_env` adds to or overrides
+    the server's environment (a test that needs the embedded scheduler, say). Yields (base_url,
+    manage): the server's http://127.0.0.1:PORT, and `manage(*args)`, which runs manage.py against
+    the server's database and answers its stdout."""
+    tmp_dir = tempfile.mkdtemp(prefix="scm-e2e-")
+    own = database is None
+    if own:
+        database = ThrowawayDatabase()
+        database.create()
+    env = {**_server_env(database.url), **extra_env}
     log_path = Path(tmp_dir) / "server.log"
     process = None
-    database.create()
     try:
         with open(log_path, "w") as log:
             _run_manage(env, "migrate", "--noinput", "-v0", log=log)
@@ -177,12 +206,24 @@ def portal_server():
             )
             base_url = f"http://127.0.0.1:{port}"
             _wait_until_serving(f"{base_url}/accounts/login/", process, log_path)
-            yield base_url
+
+            def manage(*args):
+                return _run_manage(env, *args, log=log)
+
+            yield base_url, manage
     finally:
         if process is not None:
             _stop(process)
-        database.drop()
+        if own:
+            database.drop()
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def portal_server(portal_database):
+    """Base URL (http://127.0.0.1:PORT) of a freshly migrated and seeded portal server."""
+    with serve_portal(portal_database) as (base_url, _manage):
+        yield base_url
 
 
 # --- The browser ----------------------------------------------------------------------------

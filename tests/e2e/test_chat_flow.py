@@ -205,6 +205,7 @@ def test_internal_notes_and_bot_answers_reach_only_their_readers(new_context, lo
     buyer = open_room(new_context, login, "acme.buyer", "sup-a")
     planner = open_room(new_context, login, "acme.planner", "sup-a")
     supplier = open_room(new_context, login, "supa.rep", "sup-a")
+    auditor = open_room(new_context, login, "acme.auditor", "sup-a")
 
     # When the buyer writes an internal note in the supplier's room
     note = canary("internal")
@@ -231,6 +232,14 @@ def test_internal_notes_and_bot_answers_reach_only_their_readers(new_context, lo
     for page in (planner, supplier):
         for seq in (question_seq, answer_seq):
             expect(page.locator(f'[data-testid=chat-log] [data-seq="{seq}"]')).to_have_count(0)
+    # but for the auditor, who reads every message of the rooms they follow: both arrive, live, marked
+    # as another user's private question and answer
+    for seq in (question_seq, answer_seq):
+        shown = auditor.locator(f'[data-testid=chat-log] [data-seq="{seq}"]')
+        expect(shown).to_have_count(1)
+        expect(shown.locator("[data-testid=private-badge]")).to_have_count(1)
+    expect(buyer.locator("[data-testid=chat-log] [data-testid=private-badge]")).to_have_count(0)
+    expect(messages_with(auditor, note)).to_have_attribute("data-internal", "true")
 
     supplier.wait_for_timeout(300)
     assert note not in supplier.content()

@@ -1,7 +1,8 @@
 """Receivables financing in real browsers, across four people: sup-a's rep applies and sees the cost
 before applying; acme's two finance approvers each verify with their authenticator and approve
 from their queue; the bank's officer verifies, approves and disburses; the supplier's application
-page then shows it disbursed, with every step in its conversation.
+page then shows it disbursed, with every step in its conversation; the supplier disputes it on
+that page and the bank's officer settles the dispute on theirs.
 
 Runs against the demo data (`seed_demo`): sup-a holds a confirmed receivable not yet financed
 (finance/demo.py), and the money approvers are enrolled with the demo TOTP secret. Each approver
@@ -107,3 +108,17 @@ def test_supplier_applies_two_approvers_and_the_bank_approve_and_disburse(new_co
             "data-decision", "approve")
     # requested, two core approvals, the funder's approval, disbursed
     assert supplier.locator("[data-testid=fa-message][data-kind=event]").count() >= 5
+
+    # And when the supplier disputes it on its page, it is disputed until the bank settles it
+    supplier.locator("[data-testid=fa-dispute-reason]").fill("到账金额与放款金额不符")
+    with supplier.expect_navigation():
+        supplier.locator("[data-testid=fa-dispute-submit]").click()
+    expect(supplier.locator("[data-testid=fa-state]")).to_have_attribute("data-state", "disputed")
+    expect(supplier.locator("[data-testid=fa-open-dispute]")).to_contain_text("到账金额与放款金额不符")
+    expect(supplier.locator("[data-testid=fa-settle-form]")).to_have_count(0)  # the applicant does not settle
+    bank.goto(f"/t/acme/financing/{application_id}/")
+    bank.locator("[data-testid=fa-settle-resolution]").fill("银行流水核对无误")
+    with bank.expect_navigation():
+        bank.locator("[data-testid=fa-settle-submit]").click()
+    expect(bank.locator("[data-testid=fa-state]")).to_have_attribute("data-state", "disbursed")
+    expect(bank.locator("[data-testid=fa-history]")).to_contain_text("银行流水核对无误")

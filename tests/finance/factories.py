@@ -110,7 +110,8 @@ def tenant_financing_flow(tenant_slug, text):
     """Rows of every finance model in another tenant (for the crawlers), through the services: an
     invoice (number `text`) with an attachment, its receivable confirmed, terms, the supplier's
     payout account, and an application approved by two of the tenant's finance approvers and its
-    funder, disbursed (to that account) and repaid. Adds
+    funder, disbursed (to that account), repaid, then disputed and settled (reason and resolution
+    the canary). Adds
     the approvers, a funder partnership and its officer to the tenant as it goes."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -150,4 +151,6 @@ def tenant_financing_flow(tenant_slug, text):
     services.financing_disburse(tenant=tenant, actor=actor, context=context, application=application,
                                 idempotency_key=text, verified_at=timezone.now())
     services.financing_repay(tenant=tenant, actor=finance, context=finance_context, application=application)
-    return application
+    services.financing_dispute(tenant=tenant, actor=rep, context=rep_context, application=application, reason=text)
+    return services.financing_dispute_settle(tenant=tenant, actor=finance, context=finance_context,
+                                             application=application, resolution=text)

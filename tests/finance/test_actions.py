@@ -2,8 +2,9 @@
 which card (per reader, second factor included), and what a press re-checks when it comes.
 
 The tenant's finance approvers follow the funder's room (scm_portal.tenancy.services
-FOLLOWERS_BY_KIND), where the funder's officer is too: that is where both press; the supplier's
-room carries the same cards for the supplier, who is offered no button."""
+FOLLOWERS_BY_KIND), where the funder's officer is too: that is where both press. They follow the
+supplier's room as well, which carries the same cards (tests/finance/test_supplier_room.py); the
+supplier is offered no button there."""
 
 import hashlib
 from datetime import timedelta

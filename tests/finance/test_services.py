@@ -16,6 +16,7 @@ from finance.models import (
     Disbursement,
     FinanceConflict,
     FinancingApplication,
+    FinancingDispute,
     FinancingTerms,
     Invoice,
     OtpRequired,
@@ -43,7 +44,7 @@ def snapshot():
     """Every finance row, to show that a refusal changed nothing."""
     return [
         list(model.objects.order_by("pk").values())
-        for model in (Invoice, Receivable, FinancingApplication, Approval, Disbursement, Repayment)
+        for model in (Invoice, Receivable, FinancingApplication, Approval, Disbursement, Repayment, FinancingDispute)
     ]
 
 

@@ -62,7 +62,8 @@ def test_each_role_sees_the_rooms_it_follows(demo):
     assert names("supb.rep") == ["南方包装材料厂"]
     assert names("bank.officer") == ["江南商业银行（演示）"]
     assert names("acme.buyer") == sorted(["华东零部件有限公司", "南方包装材料厂", "内部协同 · Internal"])
-    assert names("acme.finance") == sorted(["江南商业银行（演示）", "内部协同 · Internal"])
+    # finance approvers: the funder's room, and the suppliers' (financing is talked through there)
+    assert names("acme.finance") == sorted(["华东零部件有限公司", "南方包装材料厂", "江南商业银行（演示）", "内部协同 · Internal"])
     assert len(names("acme.auditor")) == 4
     assert names("globex.buyer", "globex") == sorted(["华东零部件有限公司", "内部协同 · Internal"])
 
@@ -75,11 +76,12 @@ def test_suspending_a_partnership_closes_its_room_to_everyone(demo):
 
 def test_direct_follow_and_room_grants(demo):
     acme = demo["tenants"]["acme"]
-    finance = user("acme.finance")
+    assert "江南商业银行（演示）" not in names("acme.buyer")
     tenancy_services.partnership_follow(
-        tenant=acme, actor=None, partnership=Partnership.objects.get(tenant=acme, organization__slug="sup-a"), user=finance
+        tenant=acme, actor=None, partnership=Partnership.objects.get(tenant=acme, organization__slug="bank"),
+        user=user("acme.buyer"),
     )
-    assert "华东零部件有限公司" in names("acme.finance")
+    assert "江南商业银行（演示）" in names("acme.buyer")
     assign_perm("messaging.view_room", user("acme.planner"), room_of("acme", "sup-b"))
     assert "南方包装材料厂" in names("acme.planner")
 

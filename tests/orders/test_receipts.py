@@ -187,3 +187,35 @@ def test_two_lines_failing_in_one_lot_of_a_sku_make_one_hold(demo, api):
     assert response.status_code == 201, response.content
     assert QualityHold.objects.filter(lot="DUP").count() == 1
     assert Alert.objects.filter(kind="quality_hold").count() == 1
+
+
+def test_a_receipt_that_recovers_a_stock_alert_posts_its_card_after_the_alerts_notice(demo, api):
+    """The receipt's stock movement recovers the SKU's low_stock alert, whose notice goes into the
+    supplier's room inside the receipt's transaction; the receipt's card follows it there (it once
+    took the room's seq from before the notice: a 500 on a duplicate seq)."""
+    from inventory.models import Warehouse
+    from tests.inventory.helpers import ingest, movement, stock_world
+    from tests.messaging.helpers import room_of
+
+    # Given SKU-T1 of sup-a is below its safety stock at WH-T, its low_stock alert open
+    stock_world(demo, safety=500, reorder=0, opening=600)
+    acme = demo["tenants"]["acme"]
+    ingest(acme, [movement(delta=-200)])
+    assert Alert.objects.get(kind="low_stock").state != AlertState.RESOLVED
+    # and a PO of 300 of it to WH-T, shipped
+    po = confirmed_po(acme, demo["organizations"]["sup-a"], lines=((300, "SKU-T1"),),
+                      warehouse=Warehouse.objects.get(tenant=acme, code="WH-T"))
+    ship(acme, po)
+
+    # When the warehouse receives it
+    response = receive(api, "acme.warehouse", po)
+
+    # Then it is received, the alert recovers, and the room holds the notice, then the receipt's card
+    assert response.status_code == 201, response.content
+    assert Alert.objects.get(kind="low_stock").state == AlertState.RESOLVED
+    room = room_of("acme", "sup-a")
+    seqs = list(Message.objects.filter(room=room).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1)) and room.last_seq == seqs[-1]
+    last = list(Message.objects.filter(room=room).order_by("-seq")[:2])
+    assert (last[0].subject_kind, last[0].subject_ref) == ("purchase_order", po.number)
+    assert (last[1].subject_kind, last[1].text["key"]) == ("alert", "inventory.recovered.low_stock")

@@ -105,14 +105,17 @@ def test_followers_of_a_supplier_come_from_role_groups_and_direct_grants(db):
     rep = make_member(tenant, Role.SUPPLIER_REP, organization=supplier)
 
     assert [p.organization.slug for p in followed(buyer, tenant)] == ["s1"]
-    assert [p.organization.slug for p in followed(approver, tenant)] == ["f1"]
+    # Finance approvers follow the funder and the suppliers (financing is talked through in their
+    # rooms), ordered by kind (funder before supplier), then name.
+    assert [p.organization.slug for p in followed(approver, tenant)] == ["f1", "s1"]
     assert [p.organization.slug for p in followed(rep, tenant)] == ["s1"]
 
-    # A direct grant lets one approver follow a supplier too; it is checked in SQL (guardian direct FK).
-    partnership = Partnership.objects.get(tenant=tenant, organization=supplier)
-    services.partnership_follow(tenant=tenant, actor=None, partnership=partnership, user=approver)
-    # Ordered by kind (funder before supplier), then name.
-    assert [p.organization.slug for p in followed(approver, tenant)] == ["f1", "s1"]
+    # A direct grant lets one buyer follow the funder too; it is checked in SQL (guardian direct FK).
+    partnership = Partnership.objects.get(tenant=tenant, organization=funder)
+    services.partnership_follow(tenant=tenant, actor=None, partnership=partnership, user=buyer)
+    assert [p.organization.slug for p in followed(buyer, tenant)] == ["f1", "s1"]
+    services.partnership_follow(tenant=tenant, actor=None, partnership=partnership, user=buyer, follow=False)
+    assert [p.organization.slug for p in followed(buyer, tenant)] == ["s1"]
     assert funder.partnerships.get(tenant=tenant).active
 
 

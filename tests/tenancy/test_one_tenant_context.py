@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from alerts import services as alert_services
 from alerts.models import Alert, AlertState
@@ -20,6 +23,7 @@ from messaging import services as messaging_services
 from messaging.models import ActionPress, Message
 from scm_portal.tenancy.access import access_tenant_context, tenant_context_for
 from scm_portal.tenancy.context import TenantContext, check_context
+from scm_portal.tenancy.models import UserPreferences
 from tests.api_contract import user
 from tests.inventory.helpers import ingest, movement, stock_world
 from tests.messaging.helpers import internal_room, post_event, room_of
@@ -340,3 +344,56 @@ def test_the_guard_finds_what_it_looks_for():
         "    return Membership.objects.filter(tenant=tenant, role='buyer')\n"
     )
     assert _membership_reads_by_user(ast.parse(source)) == [("roles", 2), ("C.m", 5)]
+
+
+# --- the reader's saved language comes with the context -------------------------------------------
+
+def preference_reads(queries):
+    """Statements of their own on the preferences table (the context's LEFT JOIN to it is not one)."""
+    return [q["sql"] for q in queries.captured_queries if 'FROM "tenancy_userpreferences"' in q["sql"]]
+
+
+@pytest.mark.django_db
+def test_the_context_carries_the_saved_language_in_its_one_statement(demo, django_assert_num_queries):
+    buyer = user("acme.buyer")
+    with django_assert_num_queries(1):
+        assert access_tenant_context(buyer, "acme").saved_language == ""  # none chosen
+    UserPreferences.objects.create(user=buyer, language="en")
+    with django_assert_num_queries(1):
+        context = access_tenant_context(buyer, "acme")
+    assert context.saved_language == "en" and context.roles == {"buyer"}
+    assert tenant_context_for(buyer, context.tenant).saved_language is None  # not read there: asked when needed
+
+
+@pytest.mark.django_db
+def test_an_api_request_without_accept_language_reads_no_preferences_of_its_own(demo, django_assert_num_queries):
+    buyer = user("acme.buyer")
+    token = Token.objects.create(user=buyer)
+    api = APIClient()  # no Accept-Language: the saved language decides, else the tenant's (acme: Chinese)
+    headers = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    # The token with its user, then the tenant context with the saved language: two statements.
+    with django_assert_num_queries(2):
+        response = api.get("/api/v1/t/acme/", **headers)
+    assert response.status_code == 200 and response["Content-Language"] == "zh-hans"
+    UserPreferences.objects.create(user=buyer, language="en")
+    with django_assert_num_queries(2):
+        response = api.get("/api/v1/t/acme/", **headers)
+    assert response.status_code == 200 and response["Content-Language"] == "en"
+    with CaptureQueriesContext(connection) as queries:
+        refused = api.get("/api/v1/t/acme/alerts/999999999/", **headers)
+    assert refused.status_code == 404 and refused["Content-Language"] == "en"
+    assert preference_reads(queries) == []
+    # A named language still goes first.
+    assert api.get("/api/v1/t/acme/", HTTP_ACCEPT_LANGUAGE="zh-hans", **headers)["Content-Language"] == "zh-hans"
+
+
+@pytest.mark.django_db
+def test_a_page_reads_the_saved_language_with_its_context(demo):
+    buyer = user("acme.buyer")
+    UserPreferences.objects.create(user=buyer, language="en")
+    browser = Client()  # no Accept-Language, no language cookie
+    browser.force_login(buyer)
+    with CaptureQueriesContext(connection) as queries:
+        response = browser.get("/t/acme/rooms/")
+    assert response.status_code == 200 and response["Content-Language"] == "en"
+    assert preference_reads(queries) == []

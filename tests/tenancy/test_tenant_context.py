@@ -294,6 +294,44 @@ class TestInsertTemplate:
         assert len(template.insert([alert()])) == 1
         assert Alert.objects.filter(dedupe_key="same").count() == 2
 
+    def test_many_rows_go_as_one_array_per_column_in_one_statement_text(self, demo):
+        """Past 50 parameters' worth of rows, the same statement with one parameter per column
+        whatever the number of rows: psycopg converts a statement of more than 50 parameters
+        afresh on every execution. Fewer go as VALUES rows (psycopg keeps their conversion)."""
+        from django.test.utils import CaptureQueriesContext
+
+        from messaging.models import Message
+        from tests.messaging.helpers import room_of
+
+        room = room_of("acme", "sup-a")
+        template = InsertTemplate(Message)
+        columns = len(template.fields)
+        statements = []
+        for count in (3, 7, 200):
+            rows = [
+                Message(tenant=room.tenant, room=room, seq=10_000 * count + i, kind="event", body=f"第{i}条 'quoted' \"x\" {{}}",
+                        text={"key": "k", "params": {"n": i}} if i % 2 else None, payload={"i": i}, actions=[],
+                        subject_kind="alert" if i % 3 else "", refers_to=None if i % 2 else i, relation="reply" if i % 2 else "",
+                        client_id=None, prev_hash="0" * 64, hash=f"{count:032d}{i:032d}", created_at=timezone.now())
+                for i in range(count)
+            ]
+            with CaptureQueriesContext(connection) as queries:
+                answered = template.insert(rows)
+            assert len(queries.captured_queries) == 1
+            statements.append(queries.captured_queries[0]["sql"].split(" SELECT * FROM unnest(")[0])
+            # The keys come back in the order given, and every column holds what was written.
+            assert [pk for (pk,) in answered] == [row.pk for row in rows]
+            stored = {m.pk: m for m in Message.objects.filter(pk__in=[row.pk for row in rows])}
+            for row in rows:
+                got = stored[row.pk]
+                assert (got.seq, got.body, got.text, got.payload, got.subject_kind, got.refers_to, got.relation, got.hash) == (
+                    row.seq, row.body, row.text, row.payload, row.subject_kind, row.refers_to, row.relation, row.hash)
+        assert len(set(statements)) == 1
+        assert template._statement(connection, 3)[0] == template._statement(connection, 200)[0]
+        assert template._statement(connection, 200)[0].count("%s") == columns
+        assert columns * 2 <= 50
+        assert template._statement(connection, 2)[0].count("%s") == 2 * columns  # two VALUES rows
+
 
 class TestPipeline:
     """pipeline(): psycopg's own pipeline mode (Connection.pipeline()), with Django's errors."""
