@@ -8,15 +8,17 @@ overlap, and a batch or a button reads the rule as it stands until it commits. S
 the SKU's lines, locked after it, in (sku, warehouse) order (a batch's upsert takes them so).
 
 A movement batch raises and recovers stock alerts once its levels have moved, and their cards go
-to rooms. Those rooms are locked before anything else (stock_alert_rooms_lock_sent), so a batch
-takes rooms → SKUs → levels → alerts, as the replenish button pressed in one of them does.
+to rooms. Those rooms are locked before anything else of the transaction that raises them
+(stock_alert_rooms_lock_sent): the batch's second one (rooms → SKUs → its crossings → alerts),
+or, inside a caller's transaction, the batch's own (rooms → SKUs → levels → alerts), as the
+replenish button pressed in one of them does (rooms → SKU → level → alert).
 """
 
 from django.db import connection
 from django.db.models import BooleanField, Exists, F, Func, Q
 
 from alerts.lock_objects import alert_room_ids
-from inventory.models import SKU, ReplenishmentRule, StockLevel
+from inventory.models import SKU, ReplenishmentRule, RuleCrossing, StockLevel
 from messaging.lock_objects import rooms_locked
 from scm_portal.db.templates import QueryTemplate
 from scm_portal.tenancy.models import Organization
@@ -63,11 +65,12 @@ _STOCK_ALERT_ROOMS_LOCK = QueryTemplate(_stock_alert_rooms_query)
 
 
 def stock_alert_rooms_lock_sent(*, tenant_id, sku_ids, warehouse_ids, using):
-    """A movement batch's first lock: the rooms the alerts of the active rules on these SKUs in
-    these warehouses go to (their suppliers' rooms and the internal room, as
-    alerts.lock_objects.alert_room_ids picks them), in ascending id; none when no active rule
-    covers them. Sent (inside pipeline() it travels with the batch's statement); the function
-    returned answers the ids of the rooms locked."""
+    """The first lock of the transaction raising a movement batch's alerts: the rooms the alerts
+    of the active rules on these SKUs in these warehouses go to (their suppliers' rooms and the
+    internal room, as alerts.lock_objects.alert_room_ids picks them), in ascending id; none when
+    no active rule covers them. Sent (inside pipeline() it travels with what follows it: the SKU
+    locks, the batch's statement or the claim of its crossings); the function returned answers
+    the ids of the rooms locked."""
     fetch = _STOCK_ALERT_ROOMS_LOCK.send(using=using, tenant_id=tenant_id, sku_ids=_pg_ids(sku_ids),
                                          warehouse_ids=_pg_ids(warehouse_ids))
     return lambda: [row[0] for row in fetch()]
@@ -110,3 +113,28 @@ def stock_levels_lock(*, tenant_id, pairs, share=True):
             [tenant_id, _pg_ids(s for s, _w in pairs), _pg_ids(w for _s, w in pairs)],
         )
         return {(sku_id, warehouse_id): on_hand for sku_id, warehouse_id, on_hand in cursor.fetchall()}
+
+
+def rule_crossings_claim_sent(*, tenant_id, rule_ids, skip_locked=False):
+    """Sends the claim of the pending crossings of these rules (the movement outbox,
+    inventory.models.RuleCrossing): locked FOR UPDATE in ascending id (SKIP LOCKED for the sweep)
+    and deleted, in one statement; whoever claims them raises them in the same transaction, so a
+    concurrent claimant waits, then finds them gone. After the rooms and the rules' SKUs (the
+    crossings are the rules' lines). The function returned answers [(id, rule id, old, new)] in id
+    order."""
+    table = RuleCrossing._meta.db_table
+    skip = " SKIP LOCKED" if skip_locked else ""
+    cursor = connection.cursor()
+    cursor.execute(
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE tenant_id = %s AND rule_id = ANY(%s::bigint[]) "
+        f"ORDER BY id FOR UPDATE{skip}) RETURNING id, rule_id, old, new",
+        [tenant_id, _pg_ids(sorted(set(rule_ids)))],
+    )
+
+    def fetch():
+        try:
+            return sorted(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    return fetch

@@ -152,3 +152,21 @@ class ReplenishmentRequest(models.Model):
     access_policy = AccessPolicy(
         core={"view": CORE_ROLES}, partner={"view": {Role.SUPPLIER_REP}}, partner_field="supplier"
     )
+
+
+class RuleCrossing(models.Model):
+    """A stock level moved across one of its rule's lines (or owing it a step check): written by
+    the movement batch that moved it, in the batch's own transaction, and deleted by whoever
+    raises its alerts (inventory.services.rules.rule_crossing_raise), in a second transaction
+    right after it, or by the beat sweep when that one never ran (rule_crossing_sweep). An
+    outbox: the batch's statement holds no room lock, the alerts are raised under their rooms'
+    locks (docs/ARCHITECTURE.md, "Lock order"). Normally empty: a row lives for the instant
+    between the batch's commit and its alerts'."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    rule = models.ForeignKey(ReplenishmentRule, on_delete=models.CASCADE, related_name="+")
+    old = models.BigIntegerField()  # the level before the batch
+    new = models.BigIntegerField()  # and after it
+    created_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()

@@ -11,3 +11,11 @@ def rules_sweep():
     for tenant in Tenant.objects.all().iterator():
         raised += len(sweep(tenant=tenant))
     return raised
+
+
+@shared_task(name="inventory.rule_crossings_sweep", acks_late=True)
+def rule_crossings_sweep():
+    """Raises the stock-rule crossings a movement batch left unraised (inventory.models.RuleCrossing)."""
+    from inventory.services import rule_crossing_sweep
+
+    return rule_crossing_sweep()

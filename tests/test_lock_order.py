@@ -6,7 +6,9 @@ waiting for a lock (or it is done), then lets both finish (tests/concurrency.py)
 order, the two would deadlock there and PostgreSQL would abort one of them (DeadlockDetected);
 in order, one waits for the other and the outcome is the one of running them one after the other.
 A movement batch used to lock its SKUs and stock levels before alert_raise locked its rooms: both
-tests of a batch against the replenish button deadlocked then.
+tests of a batch against the replenish button deadlocked then. Run outside a transaction, as the
+API runs it, a batch raises its alerts in a second transaction (rooms → SKUs → its crossings →
+the alerts): the tests pause it there.
 
 The pairs inside one app are in tests/alerts/test_lock_order.py (buttons, the sweep, raising),
 tests/inventory/test_lock_order.py and tests/messaging/test_chain_and_concurrency.py.
@@ -21,7 +23,7 @@ from alerts import services as alert_services
 from alerts.models import Alert
 from inventory import services as inventory
 from inventory.models import ReplenishmentRequest, ReplenishmentRule, StockLevel
-from inventory.services import movements, rules
+from inventory.services import rules
 from messaging import services as messaging
 from messaging.models import Message
 from scm_portal.tenancy import services as tenancy
@@ -68,8 +70,9 @@ def replenish(stock):
 
 def test_a_batch_raising_an_alert_then_a_replenish_press_in_its_room(demo_tx, monkeypatch):
     stock = stock_at_700(demo_tx)
-    # The batch holds its first locks and has moved the level; its alert is not raised yet.
-    reached, release = pause(monkeypatch, movements, "rule_check_moves")
+    # The batch has moved the level (committed) and holds the rooms of its alerts, its SKU and its
+    # crossing (its second transaction); its alert is not raised yet.
+    reached, release = pause(monkeypatch, rules, "rule_check_moves")
     ingesting = Side(batch(stock, -300))
     pressing = Side(replenish(stock))
     race(ingesting, pressing, reached, release)
@@ -91,7 +94,9 @@ def test_a_replenish_press_then_a_batch_raising_an_alert_in_its_room(demo_tx, mo
 
     assert pressing.outcome().status_code == 201
     assert ingesting.outcome() == {"created": 1, "duplicates": 0}
-    assert ReplenishmentRequest.objects.get().quantity == 1300  # worked out before the batch: 2,000 − 700
+    # The batch's statement locks no room: it moved the level while the press held its rooms, and
+    # only its alerts' transaction waited for them. The press read the level after: 2,000 − 400.
+    assert ReplenishmentRequest.objects.get().quantity == 1600
     low = Alert.objects.get(kind="low_stock")
     outcome = Message.objects.get(payload__action="inventory_replenish")
     assert card_in(low, room_of("acme", "sup-a"))["seq"] > outcome.seq  # the batch's card came after the press
@@ -105,7 +110,7 @@ def test_a_batch_raising_an_alert_and_a_chat_post_in_its_room(demo_tx, monkeypat
     posting = Side(lambda: post_as(user("supa.rep"), room, "到货时间?")[0])
     ingesting = Side(batch(stock, -300))
     if first == "batch":
-        reached, release = pause(monkeypatch, movements, "rule_check_moves")
+        reached, release = pause(monkeypatch, rules, "rule_check_moves")
         race(ingesting, posting, reached, release)
     else:
         reached, release = pause(monkeypatch, messaging, "_lock_room_and_find_post", after=True)
@@ -140,7 +145,7 @@ def test_an_acknowledge_press_then_a_batch_recovering_the_alert(demo_tx, monkeyp
 
 def test_a_batch_recovering_the_alert_then_an_acknowledge_press(demo_tx, monkeypatch):
     stock = stock_at_700(demo_tx)
-    reached, release = pause(monkeypatch, movements, "rule_check_moves")
+    reached, release = pause(monkeypatch, rules, "rule_check_moves")
     recovering = Side(batch(stock, +200))
     pressing = Side(press("acme.warehouse", stock.card))
     race(recovering, pressing, reached, release)
@@ -170,7 +175,7 @@ def test_the_escalation_sweep_then_a_batch_recovering_the_alert(demo_tx, monkeyp
 
 def test_a_batch_recovering_the_alert_then_the_escalation_sweep(demo_tx, monkeypatch):
     stock = stock_at_700(demo_tx, with_policy=True)
-    reached, release = pause(monkeypatch, movements, "rule_check_moves")
+    reached, release = pause(monkeypatch, rules, "rule_check_moves")
     recovering = Side(batch(stock, +200))
     sweeping = Side(lambda: alert_services.escalation_sweep(now=stock.alert.next_escalation_at))
     race(recovering, sweeping, reached, release)

@@ -24,7 +24,7 @@ ENTITIES = {
     "api": set(),
     "messaging": {"room", "message", "event", "action", "attachment"},
     "alerts": {"alert", "audience", "escalation", "escalation_policy", "notification"},
-    "inventory": {"warehouse", "sku", "stock_level", "stock_movement", "rule", "replenishment_request"},
+    "inventory": {"warehouse", "sku", "stock_level", "stock_movement", "rule", "rule_crossing", "replenishment_request"},
     "orders": {"purchase_order", "order_settings", "shipment", "position", "receipt", "quality_hold", "route"},
     "finance": {"invoice", "receivable", "financing", "bank_account"},
     "audit": {"audit", "trail", "retention", "legal_hold"},

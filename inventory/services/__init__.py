@@ -26,6 +26,8 @@ from inventory.services.rules import (
     replenishment_request_create,
     rule_upsert,
     rule_check_moves,
+    rule_crossing_raise,
+    rule_crossing_sweep,
     rule_sweep,
 )
 
@@ -42,6 +44,8 @@ __all__ = [
     "replenishment_request_create",
     "rule_upsert",
     "rule_check_moves",
+    "rule_crossing_raise",
+    "rule_crossing_sweep",
     "rule_sweep",
     "sku_create",
     "stock_movement_ingest",

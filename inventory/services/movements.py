@@ -5,9 +5,12 @@ CONFLICT DO NOTHING (duplicates are counted, never applied), upserts the touched
 (in a fixed order, so concurrent batches cannot deadlock and totals stay exact) and answers only
 the rules whose lines the batch crossed. Never a loop of save().
 
-Row locks follow the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"): the rooms
-the batch's alerts may post to, then its SKUs, then its levels (inventory.lock_objects), all
-sent with the statement, in one round trip; then the alerts it raises or recovers.
+Row locks follow the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"). A batch that
+is its own transaction (the API) locks its SKUs, then its levels (inventory.lock_objects), sent
+with the statement in one round trip, and no room; the statement also writes the rule crossings
+it made to an outbox (RuleCrossing), whose alerts a second transaction raises right after the
+commit, rooms first (rules.rule_crossing_raise). Inside a caller's transaction, the rooms the
+batch's alerts may post to are locked first, with the statement, and the alerts follow in it.
 
 The one domain path that keeps bulk SQL and scm_portal.db's pipeline (docs/ARCHITECTURE.md): per
 batch of 1,000 movements, the set-based statement took the Python time from 38–47 ms to 10–16 ms,
@@ -15,6 +18,7 @@ and psycopg's binding of list parameters alone cost ~10 ms (bench/STOCK.md, "Ing
 follows the write (the rule checks, the alerts) is plain ORM (inventory/services/rules.py).
 """
 
+import logging
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 
@@ -25,11 +29,13 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from inventory.lock_objects import skus_lock_sent, stock_alert_rooms_lock_sent
-from inventory.models import SKU, ReplenishmentRule, StockLevel, StockMovement, Warehouse
-from inventory.services.rules import rule_check_moves
+from inventory.models import SKU, ReplenishmentRule, RuleCrossing, StockLevel, StockMovement, Warehouse
+from inventory.services.rules import rule_check_moves, rule_crossing_raise
 from scm_portal.db.templates import pipeline
 from scm_portal.errors import StructuredValidationError
 from scm_portal.tenancy.selectors import tenant_language
+
+logger = logging.getLogger(__name__)
 
 MOVEMENT_BATCH_MAX = 5000
 MOVEMENT_FIELDS = frozenset({"external_id", "sku", "warehouse", "delta", "reason", "occurred_at"})
@@ -224,14 +230,25 @@ _RULE_CROSSED_SQL = """(
   OR (r.step IS NOT NULL AND (r.step_reference IS NULL OR p.new > r.step_reference
                               OR r.step_reference - p.new >= r.step)))"""
 
+# Whether the move is one a rule's alert follows (raised or recovered: it needs the alert's rooms),
+# not only a step reference moved: the lines crossed, or a step fallen (_check_lines, _check_step).
+_RULE_ALERTING_SQL = """(
+     (p.new < r.safety_stock AND r.safety_stock <= p.old)
+  OR (p.new >= r.safety_stock AND r.safety_stock > p.old)
+  OR (r.reorder_point > 0 AND p.new <= r.reorder_point AND r.reorder_point < p.old)
+  OR (r.reorder_point > 0 AND p.new > r.reorder_point AND r.reorder_point >= p.old)
+  OR (r.step IS NOT NULL AND coalesce(r.step_reference, p.old) - p.new >= r.step))"""
+
 # One statement per batch: insert the new movements (a known external_id is skipped,
 # and counted as a duplicate), add their totals to the stock levels, and answer the number created
-# plus (rule id, old level, new level, sku, warehouse) for each active rule whose lines the batch crosses. Each
-# touched level's rule is read once, before the levels: a level the batch creates gets its copy
-# of the rule's safety stock from it (see _ids_by_codes for why that read cannot be stale).
-# Locks are taken in one fixed order by every batch (movements by external_id, levels by
-# (sku, warehouse)), so overlapping concurrent batches wait for each other but never deadlock.
-_INGEST_SQL = f"""
+# plus (rule id, old level, new level, sku, warehouse, alerting) for each active rule whose lines
+# the batch crosses. Each touched level's rule is read once, before the levels: a level the batch
+# creates gets its copy of the rule's safety stock from it (see _ids_by_codes for why that read
+# cannot be stale). Locks are taken in one fixed order by every batch (movements by external_id,
+# levels by (sku, warehouse)), so overlapping concurrent batches wait for each other but never
+# deadlock. Recording (_INGEST_RECORDING_SQL), the statement also writes each crossing to the
+# outbox (RuleCrossing), whose alerts come in a second transaction.
+_INGEST_HEAD = f"""
 WITH batch AS (
     SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[])
         WITH ORDINALITY AS b(e, s, w, d, r, o, n)
@@ -256,18 +273,33 @@ WITH batch AS (
     ON CONFLICT (tenant_id, sku_id, warehouse_id)
         DO UPDATE SET on_hand = l.on_hand + excluded.on_hand, updated_at = excluded.updated_at
     RETURNING sku_id, warehouse_id, on_hand
-)
-SELECT NULL::bigint, (SELECT coalesce(sum(created), 0) FROM totals)::bigint, NULL::bigint, NULL::bigint, NULL::bigint
+), crossed AS (
+    SELECT r.rule_id, p.old, p.new, r.sku_id, r.warehouse_id, {_RULE_ALERTING_SQL} AS alerting
+    FROM levels v JOIN totals r ON r.sku_id = v.sku_id AND r.warehouse_id = v.warehouse_id
+    CROSS JOIN LATERAL (SELECT v.on_hand - r.delta AS old, v.on_hand AS new) AS p
+    WHERE r.rule_id IS NOT NULL AND {_RULE_CROSSED_SQL}
+)"""
+_INGEST_TAIL = """
+SELECT NULL::bigint, (SELECT coalesce(sum(created), 0) FROM totals)::bigint, NULL::bigint, NULL::bigint, NULL::bigint,
+       NULL::boolean
 UNION ALL
-SELECT r.rule_id, p.old, p.new, r.sku_id, r.warehouse_id
-FROM levels v JOIN totals r ON r.sku_id = v.sku_id AND r.warehouse_id = v.warehouse_id
-CROSS JOIN LATERAL (SELECT v.on_hand - r.delta AS old, v.on_hand AS new) AS p
-WHERE r.rule_id IS NOT NULL AND {_RULE_CROSSED_SQL}"""
+SELECT rule_id, old, new, sku_id, warehouse_id, alerting FROM crossed"""
+_INGEST_SQL = _INGEST_HEAD + _INGEST_TAIL
+# Run in every statement, read or not (PostgreSQL runs a WITH's INSERT to completion either way).
+_INGEST_RECORDING_SQL = _INGEST_HEAD + f""", recorded AS (
+    INSERT INTO {RuleCrossing._meta.db_table} (tenant_id, rule_id, old, new, created_at)
+    SELECT %s, rule_id, old, new, %s FROM crossed ORDER BY rule_id
+)""" + _INGEST_TAIL
 
 
-def _ingest_postgresql(tenant, rows, source, sku_ids, warehouse_ids):
+def _ingest_postgresql(tenant, rows, source, sku_ids, warehouse_ids, record=False):
     """Applies clean rows (moving `sku_ids` in `warehouse_ids`) in one statement; returns
-    (created, {rule id: (old, new)} of the rules crossed)."""
+    (created, [(rule id, old, new, sku id, warehouse id, alerting)] of the rules crossed).
+
+    Not `record`ing (inside a caller's transaction): the statement is sent after the lock of the
+    rooms the batch's alerts may post to, and the caller raises the alerts in the same
+    transaction. `record`ing (the batch is its own transaction): no room is locked, and the
+    crossings are written to the outbox for a second transaction (stock_movement_ingest)."""
     external_ids, sku_ids, warehouse_ids, deltas, reasons, occurred = (list(column) for column in zip(*rows))
     # Times travel as microseconds since the epoch (split into seconds and microseconds in SQL, both
     # exact): any offset Python accepts works, where PostgreSQL's own parser stops at ±15:59.
@@ -276,36 +308,40 @@ def _ingest_postgresql(tenant, rows, source, sku_ids, warehouse_ids):
         if when not in micros:
             micros[when] = (when - _EPOCH) // _MICROSECOND
     now = timezone.now()
+    params = [
+        _pg_array(external_ids), _pg_array(sku_ids), _pg_array(warehouse_ids), _pg_array(deltas),
+        _pg_array(reasons), _pg_array([micros[when] for when in occurred]),
+        tenant.id, source, now, tenant.id, tenant.id, now,
+    ]
     with pipeline(), connection.cursor() as cursor:
-        # The lock order (docs/ARCHITECTURE.md): the rooms the batch's alerts may post to, before
-        # anything of a SKU, as a button pressed in those rooms takes them. Then its SKUs FOR KEY
-        # SHARE (as the movements' foreign keys would): a rule write locks its SKU FOR UPDATE
-        # (rule_upsert and the rule trigger of migration inventory/0003), so it and a batch never
-        # overlap on a SKU, and the level the statement creates reads its rule's safety stock
-        # after any such write has committed (and a rule written after that sees the level). Then
-        # the statement locks the levels; the alerts come after them (rule_check_moves).
-        room_locks = stock_alert_rooms_lock_sent(tenant_id=tenant.id, sku_ids=sku_ids, warehouse_ids=warehouse_ids,
-                                                 using=connection.alias)
+        # The lock order (docs/ARCHITECTURE.md): a room before anything of a SKU, as a button
+        # pressed in it takes them. Inside a caller's transaction, the alerts come in this one:
+        # the rooms they may post to are locked first. Recording, the batch locks no room: its
+        # alerts come in a transaction of their own, which locks their rooms first
+        # (rules.rule_crossing_raise). Then its SKUs FOR KEY SHARE (as the movements' foreign keys
+        # would): a rule write locks its SKU FOR UPDATE (rule_upsert and the rule trigger of
+        # migration inventory/0003), so it and a batch never overlap on a SKU, and the level the
+        # statement creates reads its rule's safety stock after any such write has committed (and
+        # a rule written after that sees the level). Then the statement locks the levels.
+        room_locks = (lambda: None) if record else stock_alert_rooms_lock_sent(
+            tenant_id=tenant.id, sku_ids=sku_ids, warehouse_ids=warehouse_ids, using=connection.alias)
         sku_locks = skus_lock_sent(sku_ids, key_share=True)
         # The movements' foreign keys are checked by the statement itself, not at commit: a batch
-        # that raises alerts holds its rooms' locks until commit, which should hold nothing slow
-        # (the checks of a thousand movements take ~10 ms). Sent with the statement: no extra round trip.
+        # that raises alerts in its transaction holds its rooms' locks until commit, which should
+        # hold nothing slow (the checks of a thousand movements take ~10 ms). Sent with the
+        # statement: no extra round trip.
         _check_movement_foreign_keys()
-        cursor.execute(_INGEST_SQL, [
-            _pg_array(external_ids), _pg_array(sku_ids), _pg_array(warehouse_ids), _pg_array(deltas),
-            _pg_array(reasons), _pg_array([micros[when] for when in occurred]),
-            tenant.id, source, now, tenant.id, tenant.id, now,
-        ])
+        cursor.execute(_INGEST_RECORDING_SQL if record else _INGEST_SQL, params + ([tenant.id, now] if record else []))
         with connection.cursor() as mode:  # sent before the answer is asked for: same round trip
             mode.execute(_DEFAULT_PLANS)  # what follows (rules, alerts) plans as usual
         result = cursor.fetchall()
         room_locks(), sku_locks()  # answered with the statement's answer
-    created, crossed = 0, {}
-    for rule_id, old, new, _sku_id, _warehouse_id in result:
-        if rule_id is None:
-            created = old
+    created, crossed = 0, []
+    for row in result:
+        if row[0] is None:
+            created = row[1]
         else:
-            crossed[rule_id] = (old, new)
+            crossed.append(row)
     return created, crossed
 
 
@@ -327,18 +363,44 @@ def _check_movement_foreign_keys():
             cursor.execute(f"SET CONSTRAINTS {_movement_foreign_keys} IMMEDIATE")
 
 
-@transaction.atomic
 def stock_movement_ingest(*, tenant, actor, rows, source="api"):
     """Applies a batch of movements exactly once each; returns {"created", "duplicates"}.
 
     A batch with any bad row changes nothing (ValidationError listing every bad row). Within a
-    batch the first movement of an external_id counts, later ones are duplicates.
+    batch the first movement of an external_id counts, later ones are duplicates. The alerts of
+    the rules it crosses are raised (or recovered) before it returns.
+
+    Called outside a transaction (the API, an ERP event), it runs two: the batch (its SKUs, its
+    levels, the crossings it made, written to the outbox, RuleCrossing), with no room lock, so
+    concurrent batches of a tenant run side by side; then, right after the commit, the alerts of
+    those crossings under their rooms' locks (rules.rule_crossing_raise: rooms → SKUs → the
+    crossings → the alerts), which deletes them. A batch that crosses no line takes no room
+    lock. Should the second fail (or the process die between the two), the movements stand and
+    the beat sweep raises the crossings left (rules.rule_crossing_sweep), once.
+
+    Called inside a caller's transaction (a goods receipt, the demo seeding, tests), both parts
+    would share it, and a room locked after the levels breaks the lock order: there the batch
+    locks the rooms its alerts may post to first, with its statement, and raises them in the
+    same transaction, with no outbox row (docs/ARCHITECTURE.md, "Lock order").
     """
-    clean, sku_ids, warehouse_ids = _checked(tenant, rows)
-    created, crossed = _ingest_postgresql(tenant, clean, source, sku_ids, warehouse_ids)
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            clean, sku_ids, warehouse_ids = _checked(tenant, rows)
+            created, crossed = _ingest_postgresql(tenant, clean, source, sku_ids, warehouse_ids)
+            if crossed:
+                with tenant_language(tenant):
+                    rule_check_moves(tenant, {rule_id: (old, new) for rule_id, old, new, *_rest in crossed})
+        return {"created": created, "duplicates": len(clean) - created}
+    with transaction.atomic():
+        clean, sku_ids, warehouse_ids = _checked(tenant, rows)
+        created, crossed = _ingest_postgresql(tenant, clean, source, sku_ids, warehouse_ids, record=True)
     if crossed:
-        with tenant_language(tenant):
-            rule_check_moves(tenant, crossed)
+        try:
+            rule_crossing_raise(tenant=tenant, rule_ids=[row[0] for row in crossed],
+                                sku_ids=[row[3] for row in crossed], warehouse_ids=[row[4] for row in crossed],
+                                rooms=any(row[5] for row in crossed))
+        except Exception:  # the movements stand; their crossings wait for the sweep
+            logger.exception("Stock alerts of tenant %s left to the sweep", tenant.pk)
     return {"created": created, "duplicates": len(clean) - created}
 
 

@@ -1,6 +1,7 @@
 """Replenishment rules: their writes, the checks that turn stock changes into alerts (per
 batch and in the periodic sweep), and replenishment requests ("安排补货")."""
 
+import logging
 import math
 from datetime import timedelta
 
@@ -13,18 +14,36 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from alerts import services as alerts
-from alerts.models import AlertState, Severity
 from alerts.actions import card_rooms
 from alerts.lock_objects import alert_lock
+from alerts.models import AlertState, Severity
 from audit.services import audit_record
-from inventory.lock_objects import skus_lock, stock_levels_lock
-from inventory.models import ReplenishmentRequest, ReplenishmentRule, StockLevel, StockMovement
+from inventory.lock_objects import (
+    rule_crossings_claim_sent,
+    skus_lock,
+    skus_lock_sent,
+    stock_alert_rooms_lock_sent,
+    stock_levels_lock,
+)
+from inventory.models import (
+    SKU,
+    ReplenishmentRequest,
+    ReplenishmentRule,
+    RuleCrossing,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 from messaging import registry
 from messaging.texts import Text
+from scm_portal.db.templates import pipeline
 from scm_portal.errors import StateConflict
 from scm_portal.tenancy.context import check_context
+from scm_portal.tenancy.models import Organization, Tenant
 from scm_portal.tenancy.roles import Role
 from scm_portal.tenancy.selectors import tenant_language
+
+logger = logging.getLogger(__name__)
 
 SWEEP_RAISE_MAX = 1000  # alerts a sweep raises per tenant at most; the next sweep continues
 DEMAND_DAYS = 14  # recent demand: the window of average daily consumption
@@ -108,12 +127,18 @@ def _raise(tenant, rule, kind, severity, key, payload, replenish=False):
     )
 
 
-def rule_check_moves(tenant, moves):
+def rule_check_moves(tenant, moves, *, rooms_held=True):
     """Checks the rules {rule id: (old level, new level)} and raises their alerts. The recent
-    demand of the rules whose lines are crossed is read in one query for the batch."""
+    demand of the rules whose lines are crossed is read in one query for the batch.
+
+    `rooms_held`: whether the caller holds the rooms their alerts may post to (the lock order:
+    rooms before the crossings, the levels and the alerts). Without them, a move that raises or
+    recovers an alert raises _RoomsNeeded before anything is written."""
     if not moves:
         return []
     rules = _rules_with_relations(tenant, moves)
+    if not rooms_held and any(_owes_alert(rule, *moves[rule.pk]) for rule in rules):
+        raise _RoomsNeeded
     stats = _crossing_stats(tenant, rules, moves)
     raised, moved_references = [], []
     for rule in rules:
@@ -125,11 +150,136 @@ def rule_check_moves(tenant, moves):
     return raised
 
 
+class _RoomsNeeded(Exception):
+    """Crossings claimed without their rooms' locks owe an alert: claimed again, rooms first."""
+
+
+def _owes_alert(rule, old, new):
+    """Whether the move raises or recovers one of the rule's alerts (needing its rooms), rather
+    than only moving its step reference: the Python twin of movements._RULE_ALERTING_SQL."""
+    crossed_safety, crossed_reorder = _lines_crossed(rule, old, new)
+    if crossed_safety or crossed_reorder or new >= rule.safety_stock > old:
+        return True
+    if rule.reorder_point and new > rule.reorder_point >= old:
+        return True
+    reference = rule.step_reference if rule.step_reference is not None else old
+    return bool(rule.step) and reference - new >= rule.step
+
+
+# A crossing older than this was left by a batch whose second transaction failed or never ran:
+# the sweep raises it (a batch's own follows its commit within milliseconds).
+CROSSING_SWEEP_AFTER = timedelta(seconds=30)
+
+
+def rule_crossing_raise(*, tenant, rule_ids, sku_ids=None, warehouse_ids=None, rooms=True, skip_locked=False):
+    """Raises (or recovers) the alerts of the crossings waiting in the outbox (RuleCrossing) for
+    these rules, each rule's in the order they were made, and deletes them; returns how many.
+
+    The second transaction of a movement batch (movements.stock_movement_ingest), and the sweep's
+    (rule_crossing_sweep). Its locks, in the portal's order (docs/ARCHITECTURE.md, "Lock
+    order"): the rooms the rules' alerts may post to (as the batch used to before its SKUs:
+    stock_alert_rooms_lock_sent over `sku_ids` and `warehouse_ids`, the rules' own), their SKUs
+    FOR KEY SHARE (no rule write meanwhile: the step references are written under them), the
+    crossings FOR UPDATE in id order (a concurrent raiser of the same rule waits, then finds them
+    gone: each is raised once; inventory.lock_objects.rule_crossings_claim_sent locks and deletes
+    them in one statement), then the alerts, then the rules' step references.
+
+    `rooms=False` (no crossing of the batch owes an alert, as its statement judged): no room is
+    locked; should the crossings claimed owe one after all (an older one left for these rules, a
+    rule written since), the transaction is rolled back and run again with the rooms. A
+    repeated raise is a no-op anyway: an alert's dedupe key allows one unresolved alert per
+    condition, and a recovery finds nothing open."""
+    rule_ids = sorted(set(rule_ids))
+    if not rule_ids:
+        return 0
+    if sku_ids is None or warehouse_ids is None:
+        pairs = list(ReplenishmentRule.objects.for_tenant(tenant).filter(pk__in=rule_ids)
+                     .values_list("sku_id", "warehouse_id"))
+        sku_ids, warehouse_ids = [s for s, _w in pairs], [w for _s, w in pairs]
+    sku_ids, warehouse_ids = sorted(set(sku_ids)), sorted(set(warehouse_ids))
+    if not rooms:
+        try:
+            return _crossings_raise(tenant, rule_ids, sku_ids, warehouse_ids, False, skip_locked)
+        except _RoomsNeeded:
+            pass
+    return _crossings_raise(tenant, rule_ids, sku_ids, warehouse_ids, True, skip_locked)
+
+
+@transaction.atomic
+def _crossings_raise(tenant, rule_ids, sku_ids, warehouse_ids, rooms, skip_locked):
+    """rule_crossing_raise's transaction."""
+    with pipeline():  # the locks and the claim share one round trip
+        room_locks = stock_alert_rooms_lock_sent(tenant_id=tenant.pk, sku_ids=sku_ids, warehouse_ids=warehouse_ids,
+                                                 using=connection.alias) if rooms else None
+        sku_locks = skus_lock_sent(sku_ids, key_share=True)
+        claim = rule_crossings_claim_sent(tenant_id=tenant.pk, rule_ids=rule_ids, skip_locked=skip_locked)
+        if room_locks:
+            room_locks()
+        sku_locks()
+        claimed = claim()  # locked and deleted: raised below, in this transaction, or rolled back with it
+    if not claimed:
+        return 0
+    pending = {}
+    for _pk, rule_id, old, new in claimed:
+        pending.setdefault(rule_id, []).append((old, new))
+    with tenant_language(tenant):
+        while pending:  # a rule's crossings one after the other: its step reference moves with each
+            rule_check_moves(tenant, {rule_id: moves.pop(0) for rule_id, moves in pending.items()}, rooms_held=rooms)
+            pending = {rule_id: moves for rule_id, moves in pending.items() if moves}
+    return len(claimed)
+
+
+def rule_crossing_sweep(*, now=None, batch_size=500):
+    """Raises the crossings a movement batch left in the outbox (its second transaction failed, or
+    its process died before it), older than CROSSING_SWEEP_AFTER: per tenant, a batch of rules
+    at a time (rule_crossing_raise, SKIP LOCKED: what a batch is raising now is left to it).
+    Returns how many crossings were raised."""
+    cutoff = (now or timezone.now()) - CROSSING_SWEEP_AFTER
+    due = RuleCrossing.objects.filter(created_at__lte=cutoff)
+    done = 0
+    for tenant in Tenant.objects.filter(pk__in=due.values("tenant_id")).order_by("pk"):
+        seen = set()
+        while True:
+            rule_ids = list(due.filter(tenant=tenant).exclude(rule_id__in=seen).order_by("rule_id")
+                            .values_list("rule_id", flat=True).distinct()[:batch_size])
+            if not rule_ids:
+                break
+            seen.update(rule_ids)
+            try:
+                done += rule_crossing_raise(tenant=tenant, rule_ids=rule_ids, skip_locked=True)
+            except Exception:  # left for the next sweep; the other rules and tenants go on
+                logger.exception("Stock rule crossings of tenant %s not raised", tenant.pk)
+    return done
+
+
+# What the rule checks read of a rule and of what its alerts name (its SKU's code, its warehouse's,
+# its supplier's or else its SKU's default one's slug): one row each, made into instances with
+# Model.from_db, the rest deferred. Not select_related(): building its joined instances and
+# ordering them in SQL were most of the ~3 ms of CPU this read cost each alerting batch (cProfile).
+_RULE_FIELDS = ("id", "sku_id", "warehouse_id", "supplier_id", "safety_stock", "reorder_point", "max_level", "step",
+                "step_reference", "lead_time_days")
+_RULE_RELATED = ("sku__code", "sku__default_supplier_id", "warehouse__code", "supplier__slug",
+                 "sku__default_supplier__slug")
+
+
 def _rules_with_relations(tenant, ids):
-    """The rules `ids` of the tenant, in id order, with what their alerts name: their SKU,
+    """The active rules `ids` of the tenant, in id order, with what their alerts name: their SKU,
     warehouse and supplier (or the SKU's default one)."""
-    return list(ReplenishmentRule.objects.for_tenant(tenant).filter(pk__in=list(ids)).order_by("pk")
-                .select_related("sku__default_supplier", "warehouse", "supplier"))
+    rows = (ReplenishmentRule.objects.for_tenant(tenant).filter(pk__in=list(ids), active=True)
+            .values_list(*_RULE_FIELDS, *_RULE_RELATED))
+    using = rows.db
+    rules = []
+    for row in sorted(rows):
+        rule = ReplenishmentRule.from_db(using, _RULE_FIELDS, row[:len(_RULE_FIELDS)])
+        sku_code, default_supplier_id, warehouse_code, supplier_slug, default_supplier_slug = row[len(_RULE_FIELDS):]
+        rule.sku = SKU.from_db(using, ("id", "code", "default_supplier_id"), (rule.sku_id, sku_code, default_supplier_id))
+        if default_supplier_id is not None:
+            rule.sku.default_supplier = Organization.from_db(using, ("id", "slug"), (default_supplier_id, default_supplier_slug))
+        rule.warehouse = Warehouse.from_db(using, ("id", "code"), (rule.warehouse_id, warehouse_code))
+        if rule.supplier_id is not None:
+            rule.supplier = Organization.from_db(using, ("id", "slug"), (rule.supplier_id, supplier_slug))
+        rules.append(rule)
+    return rules
 
 
 def _check_step(tenant, rule, old, new, moved):
@@ -200,12 +350,14 @@ def _consumption(tenant, pairs, days=DEMAND_DAYS):
     """Units taken out per (sku, warehouse) of `pairs` over the last `days` days (the database's clock)."""
     if not pairs:
         return {}
-    rows = (
-        StockMovement.objects.for_tenant(tenant)
-        .filter(sku_id__in=sorted({s for s, _w in pairs}), warehouse_id__in=sorted({w for _s, w in pairs}), delta__lt=0,
-                occurred_at__gte=Now() - timedelta(days=days))
-        .values("sku_id", "warehouse_id").annotate(used=Sum("delta")).values_list("sku_id", "warehouse_id", "used")
-    )
+    if len(pairs) == 1:  # a batch's usual crossing: equality, not lists, for the ORM to build
+        ((sku_id, warehouse_id),) = pairs
+        movements = StockMovement.objects.filter(tenant_id=tenant.pk, sku_id=sku_id, warehouse_id=warehouse_id)
+    else:
+        movements = StockMovement.objects.filter(tenant_id=tenant.pk, sku_id__in=sorted({s for s, _w in pairs}),
+                                                 warehouse_id__in=sorted({w for _s, w in pairs}))
+    rows = (movements.filter(delta__lt=0, occurred_at__gte=Now() - timedelta(days=days))
+            .values_list("sku_id", "warehouse_id").annotate(used=Sum("delta")))
     return {(sku_id, warehouse_id): -used for sku_id, warehouse_id, used in rows}
 
 

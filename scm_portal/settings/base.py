@@ -187,6 +187,8 @@ CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "tenancy.housekeeping", "schedule": 3600.0},
     "escalations": {"task": "alerts.escalation_sweep", "schedule": float(env_int("ESCALATION_SWEEP_SECONDS", 5))},
     "stock-rules": {"task": "inventory.rules_sweep", "schedule": float(env_int("RULES_SWEEP_SECONDS", 60))},
+    "stock-rule-crossings": {"task": "inventory.rule_crossings_sweep",
+                             "schedule": float(env_int("RULE_CROSSINGS_SWEEP_SECONDS", 30))},
     "financing-overdue": {"task": "finance.overdue_sweep", "schedule": float(env_int("FINANCING_OVERDUE_SWEEP_SECONDS", 3600))},
     "po-unconfirmed": {"task": "orders.po_unconfirmed_sweep", "schedule": float(env_int("PO_UNCONFIRMED_SWEEP_SECONDS", 60))},
     "shipment-late": {"task": "orders.shipment_late_sweep", "schedule": float(env_int("SHIPMENT_LATE_SWEEP_SECONDS", 300))},

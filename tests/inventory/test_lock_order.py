@@ -1,6 +1,8 @@
 """Inventory's writes in the portal's one lock order (docs/ARCHITECTURE.md, "Lock order"): a
-movement batch locks the rooms its alerts may post to before its SKUs and levels, its alerts
-after them; the replenish button takes the alert's rooms, the SKU, its level, then the alert.
+movement batch locks its SKUs and levels and no room, and records its crossings; its alerts come
+in a second transaction (rooms, SKUs, the crossings, then the alerts), or, inside a caller's
+transaction, after the rooms it locks first; the replenish button takes the alert's rooms, the
+SKU, its level, then the alert.
 The races with other apps' writes are in tests/test_lock_order.py."""
 
 import pytest
@@ -9,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from alerts.models import Alert
 from inventory import services
-from inventory.models import SKU, ReplenishmentRequest, StockLevel
+from inventory.models import SKU, ReplenishmentRequest, ReplenishmentRule, RuleCrossing, StockLevel
 from inventory.services import movements, rules
 from messaging.models import Room
 from tests.alerts.test_lock_order import card_in, press
@@ -34,7 +36,8 @@ def statement_index(queries, *fragments):
 
 
 @pytest.mark.django_db
-def test_a_batch_sends_its_room_and_sku_locks_before_its_statement(demo):
+def test_inside_a_transaction_a_batch_sends_its_room_and_sku_locks_before_its_statement(demo):
+    """Inside a caller's transaction (here the test's) both parts share it: the rooms first."""
     tenant, *_ = stock_world(demo, safety=500, reorder=800, opening=1000)
     with CaptureQueriesContext(connection) as queries:
         ingest(tenant, [movement(delta=-300)])  # raises the reorder alert
@@ -45,25 +48,65 @@ def test_a_batch_sends_its_room_and_sku_locks_before_its_statement(demo):
     raised = statement_index(queries, 'INSERT INTO "alerts_alert"')
     assert rooms < skus < levels < raised
     assert not any("FOR KEY SHARE" in q["sql"] for q in queries[:rooms])  # the code lookup locks nothing
+    assert not RuleCrossing.objects.exists()  # no outbox inside a transaction
+    assert "inventory_rulecrossing" not in queries[levels]["sql"]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_holds_the_rooms_its_alerts_may_post_to_from_the_start(demo_tx, monkeypatch):
+def test_a_batch_holds_no_room_during_its_statement_and_its_alerts_hold_no_level(demo_tx, monkeypatch):
     tenant, sku, warehouse, rule = stock_world(demo_tx, safety=500, reorder=800, opening=1000)
     ingest(tenant, [movement(delta=-300)])  # 700: the reorder alert is open
     reorder = Alert.objects.get(kind="reorder_point")
-    reached, release = pause(monkeypatch, movements, "_ingest_postgresql", after=True)  # its levels moved
-    batch = Side(lambda: ingest(tenant, [movement(delta=-1)]))
+    level = StockLevel.objects.get(sku=sku, warehouse=warehouse)
+    moved, go_on = pause(monkeypatch, movements, "_ingest_postgresql", after=True)  # its levels moved
+    raising, raise_now = pause(monkeypatch, rules, "rule_check_moves")  # its alerts' transaction
+    batch = Side(lambda: ingest(tenant, [movement(delta=-300)]))  # 400: below safety
     batch.start()
-    assert reached.wait(10)
     try:
+        assert moved.wait(10)
+        assert not held(Room, room_of("acme", "sup-a").pk) and not held(Room, internal_room("acme").pk)
+        assert held(SKU, sku.pk) and held(StockLevel, level.pk)
+        assert RuleCrossing.objects.count() == 0  # written, not yet committed
+        go_on.set()
+        assert raising.wait(10)  # the batch committed; its alerts' transaction holds their rooms
         assert held(Room, room_of("acme", "sup-a").pk) and held(Room, internal_room("acme").pk)
         assert not held(Room, room_of("acme", "sup-b").pk)
-        assert held(SKU, sku.pk) and not held(Alert, reorder.pk)  # an alert comes after the levels
-        assert held(StockLevel, StockLevel.objects.get(sku=sku, warehouse=warehouse).pk)
+        assert held(SKU, sku.pk) and not held(StockLevel, level.pk) and not held(Alert, reorder.pk)
+        crossing = RuleCrossing.objects.get()
+        assert (crossing.rule_id, crossing.old, crossing.new) == (rule.pk, 700, 400) and held(RuleCrossing, crossing.pk)
     finally:
-        release.set()
+        go_on.set()
+        raise_now.set()
     assert batch.outcome() == {"created": 1, "duplicates": 0}
+    assert Alert.objects.filter(kind="low_stock").count() == 1 and not RuleCrossing.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_crossing_lines_do_not_wait_for_each_others_rooms(demo_tx, monkeypatch):
+    """Two batches of one tenant whose alerts go to the same rooms: while the first is inside its
+    statement (levels moved, not committed), the second runs to its end, alert raised. When each
+    locked its rooms before its statement, the second waited for the first's commit."""
+    tenant, _sku, warehouse, _rule = stock_world(demo_tx, safety=500, reorder=0, opening=600)
+    admin = user("acme.admin")
+    other = services.sku_create(tenant=tenant, actor=admin, code="SKU-T2", name="测试物料2",
+                                default_supplier=demo_tx["organizations"]["sup-a"])
+    services.rule_upsert(tenant=tenant, actor=admin, sku=other, warehouse=warehouse, safety_stock=500, reorder_point=0)
+    ingest(tenant, [movement(sku="SKU-T2", delta=600)])
+    moved, go_on = pause(monkeypatch, movements, "_ingest_postgresql", after=True)
+    first = Side(lambda: ingest(tenant, [movement(delta=-200)]))  # SKU-T1: 600 → 400
+    first.start()
+    try:
+        assert moved.wait(10)
+        second = Side(lambda: ingest(tenant, [movement(sku="SKU-T2", delta=-200)]))  # SKU-T2: 600 → 400
+        second.start()
+        assert second.outcome() == {"created": 1, "duplicates": 0}  # while the first is still in its statement
+        assert first.is_alive()
+        assert list(Alert.objects.filter(kind="low_stock").values_list("subject_ref", flat=True)) == ["SKU-T2"]
+    finally:
+        go_on.set()
+    assert first.outcome() == {"created": 1, "duplicates": 0}
+    assert sorted(Alert.objects.filter(kind="low_stock").values_list("subject_ref", flat=True)) == ["SKU-T1", "SKU-T2"]
+    assert not RuleCrossing.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -81,6 +124,18 @@ def test_a_batch_without_rules_locks_no_room(demo_tx, monkeypatch):
     finally:
         release.set()
     assert batch.outcome() == {"created": 1, "duplicates": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_crossing_no_line_takes_no_room_lock(demo_tx, monkeypatch):
+    """Rules moved without a line crossed, a step reference moved: no statement locks a room."""
+    tenant, *_ = stock_world(demo_tx, safety=500, reorder=800, step=100, opening=1000)
+    with CaptureQueriesContext(connection) as queries:
+        assert ingest(tenant, [movement(delta=50)]) == {"created": 1, "duplicates": 0}  # restock: the step reference moves
+        assert ingest(tenant, [movement(delta=-20)]) == {"created": 1, "duplicates": 0}  # 1,030: less than a step
+    assert not any('FOR UPDATE OF "messaging_room"' in q["sql"] for q in queries.captured_queries)
+    assert ReplenishmentRule.objects.get().step_reference == 1050
+    assert not Alert.objects.exists() and not RuleCrossing.objects.exists()
 
 
 @pytest.mark.django_db

@@ -245,11 +245,14 @@ def test_stock_history_uses_the_tenants_days(demo, settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_movement_raising_an_alert_keeps_its_statement_budget(demo_tx):
-    """What the alert frame waits for, from BEGIN to COMMIT: the code lookup, the write (with its
-    first locks: the rooms its alerts may post to, its SKUs), the rules with their
-    demand, the alert's reads with its rooms' locks, the alert row, its cards with their rooms'
-    heads, event and notifications. psycopg's pipeline mode sends the statements of each group
-    without waiting for each answer; how often it then waits is its own affair."""
+    """What the alert frame waits for, two transactions (the outbox): BEGIN, the code lookup, the
+    write (with its SKUs' lock, no room) recording its crossing, COMMIT; then BEGIN, the rooms its
+    alerts may post to, the SKUs and the claim of the crossing (locked and deleted; sent together),
+    the rules with their demand, the alert's reads with its rooms' locks, the alert row, its cards
+    with their rooms' heads, event and notifications, COMMIT. 24 statements: the outbox added the
+    first COMMIT and the second BEGIN, the second SKU lock and the claim (20 when the batch raised
+    in its own transaction). psycopg's pipeline mode sends the statements of each
+    group without waiting for each answer; how often it then waits is its own affair."""
     from django.test.utils import CaptureQueriesContext
 
     tenant, *_ = stock_world(demo_tx, safety=500, reorder=0, opening=600)
@@ -257,4 +260,4 @@ def test_a_movement_raising_an_alert_keeps_its_statement_budget(demo_tx):
     with CaptureQueriesContext(connection) as queries:
         services.stock_movement_ingest(tenant=tenant, actor=actor, rows=[movement(delta=-200)])
     assert len(alerts("low_stock")) == 1 and Message.objects.filter(subject_kind="alert").count() == 2
-    assert len(queries.captured_queries) == 20, [q["sql"][:100] for q in queries.captured_queries]
+    assert len(queries.captured_queries) == 24, [q["sql"][:100] for q in queries.captured_queries]
