@@ -9,28 +9,18 @@ holds a short conversation between acme.buyer and supa.rep and a quality event c
 attributes and canary strings, never through translated labels.
 """
 
-import json
 import secrets
-import urllib.request
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import DEMO_PASSWORD
+from tests.e2e.api import api_call
 
 pytestmark = pytest.mark.e2e
 
 DEMO_CARD_TEXT = "包装异常"  # in messaging/demo.py's quality event card
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
-
-
-def api_call(base_url, method, path, body=None, token=None):
-    request = urllib.request.Request(
-        base_url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **({"Authorization": f"Token {token}"} if token else {})},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def canary(label):

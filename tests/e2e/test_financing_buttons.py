@@ -7,34 +7,18 @@ awaiting the two finance approvers; its card is in the bank's room, which the ap
 Texts are asserted through data attributes, never through translated labels.
 """
 
-import json
 import time
-import urllib.request
 
 import pyotp
 import pytest
 from playwright.sync_api import expect
 
 from scm_portal.tenancy.demo import DEFAULT_TOTP_SECRET
-from tests.e2e.conftest import DEMO_PASSWORD
+from tests.e2e.api import api_call, token_for
 
 pytestmark = pytest.mark.e2e
 
 REASON = "发票与合同不符（e2e）"
-
-
-def api_call(base_url, method, path, body=None, token=None):
-    request = urllib.request.Request(
-        base_url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", "Accept": "application/json",
-                 **({"Authorization": f"Token {token}"} if token else {})},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def token_for(base_url, username):
-    return api_call(base_url, "POST", "/api/v1/auth/token/", {"username": username, "password": DEMO_PASSWORD})["token"]
 
 
 def verify_session(page):

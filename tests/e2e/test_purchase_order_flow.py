@@ -6,26 +6,15 @@ acme.buyer's token, as the ERP would. States are asserted through data attribute
 through translated labels.
 """
 
-import json
 import secrets
-import urllib.request
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import DEMO_PASSWORD
+from tests.e2e.api import api_call
 
 pytestmark = pytest.mark.e2e
-
-
-def api_call(base_url, method, path, body=None, token=None):
-    request = urllib.request.Request(
-        base_url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", "Accept": "application/json",
-                 **({"Authorization": f"Token {token}"} if token else {})},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def test_buyer_sends_supplier_confirms_in_the_portal_and_the_buyers_page_updates_live(new_context, login, portal_server):

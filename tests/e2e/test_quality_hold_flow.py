@@ -10,32 +10,16 @@ creates and sends it, sup-a's rep confirms and ships it, acme.warehouse receives
 failing inspection. States are asserted through data attributes, never through translated labels.
 """
 
-import json
 import secrets
-import urllib.request
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DEMO_PASSWORD
+from tests.e2e.api import api_call, token_for
 
 pytestmark = pytest.mark.e2e
 
 RELEASE = "quality_hold_release"  # orders.cards.ACTION_RELEASE_HOLD
-
-
-def api_call(base_url, method, path, body=None, token=None):
-    request = urllib.request.Request(
-        base_url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", "Accept": "application/json",
-                 **({"Authorization": f"Token {token}"} if token else {})},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def token_for(base_url, username):
-    return api_call(base_url, "POST", "/api/v1/auth/token/", {"username": username, "password": DEMO_PASSWORD})["token"]
 
 
 def held_lot(base_url):
