@@ -56,16 +56,13 @@ def _history(alert):
 
 
 def _search(user, context, q, state, since, until):
+    from audit.trails import trail_search_filter
+
     alerts = Alert.objects.for_tenant(context.tenant).visible_to(user, context=context).order_by("-opened_at", "-pk")
     if q:
         pk = _pk(q.lstrip("#"))
         alerts = alerts.filter(pk=pk) if pk is not None else alerts.filter(title__icontains=q)
-    if state:
-        alerts = alerts.filter(state=state)
-    if since:
-        alerts = alerts.filter(opened_at__date__gte=since)
-    if until:
-        alerts = alerts.filter(opened_at__date__lte=until)
+    alerts = trail_search_filter(alerts, at="opened_at", state=state, since=since, until=until)
     return [
         {"ref": str(a.pk), "title": f"#{a.pk} {a.title}", "state": a.state, "state_label": AlertState(a.state).label,
          "at": a.opened_at, "party": str(registry.kind_label(a.kind))}

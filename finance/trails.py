@@ -100,6 +100,8 @@ def _attachments(application):
 
 
 def _search(user, context, q, state, since, until):
+    from audit.trails import trail_search_filter
+
     applications = (FinancingApplication.objects.for_tenant(context.tenant).visible_to(user, context=context)
                     .select_related("supplier").order_by("-pk"))
     if q:
@@ -107,12 +109,7 @@ def _search(user, context, q, state, since, until):
         if not digits.isdigit() or not 0 < int(digits) < 2**63:
             return []
         applications = applications.filter(pk=int(digits))
-    if state:
-        applications = applications.filter(state=state)
-    if since:
-        applications = applications.filter(created_at__date__gte=since)
-    if until:
-        applications = applications.filter(created_at__date__lte=until)
+    applications = trail_search_filter(applications, at="created_at", state=state, since=since, until=until)
     return [
         {"ref": str(a.pk), "title": f"FA-{a.pk}", "state": a.state, "state_label": ApplicationState(a.state).label,
          "at": a.created_at, "party": a.supplier.name}

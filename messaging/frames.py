@@ -131,11 +131,23 @@ def message_frame(message, attachments=None, *, language=None, context=None, rec
         return tombstone_frame(message, language=language)
     if attachments is None:
         attachments = list(message.attachments.all()) if message.pk else []
-    subject = {"kind": message.subject_kind, "id": message.subject_ref} if message.subject_kind else None
     body = message_body(message, language)
     if context is not None and message.actions and records is None:
         records = subject_records([message])
     record = (records or {}).get((message.subject_kind, message.subject_ref))
+    return _frame(
+        message, body=body, text=message.text,  # the stored form: key and parameters
+        payload=message.payload,
+        actions=message_actions(message, context=context, record=record, language=language),
+        attachments=[
+            {"id": a.id, "name": a.name, "size": a.size, "content_type": a.content_type, "sha256": a.sha256}
+            for a in attachments
+        ],
+    )
+
+
+def _frame(message, *, body, text, payload, actions, attachments):
+    """A message's frame: its place in the room and its routing, with what it says."""
     return {
         "type": "message",
         "room": message.room_id,
@@ -144,20 +156,17 @@ def message_frame(message, attachments=None, *, language=None, context=None, rec
         "sender": sender_info(message.sender) if message.sender_id else None,
         "body": body,
         "body_html": _body_html(body),
-        "text": message.text,  # the stored form: key and parameters
-        "payload": message.payload,
-        "actions": message_actions(message, context=context, record=record, language=language),
-        "subject": subject,
+        "text": text,
+        "payload": payload,
+        "actions": actions,
+        "subject": {"kind": message.subject_kind, "id": message.subject_ref} if message.subject_kind else None,
         "internal": message.internal,
         "core_audience": audience_roles(message.core_audience),
         "recipient": message.recipient_id,
         "refers_to": message.refers_to,
         "relation": message.relation,
         "client_id": message.client_id,
-        "attachments": [
-            {"id": a.id, "name": a.name, "size": a.size, "content_type": a.content_type, "sha256": a.sha256}
-            for a in attachments
-        ],
+        "attachments": attachments,
         "hash": message.hash,
         "created_at": message.created_at.isoformat(),
     }
@@ -166,28 +175,6 @@ def message_frame(message, attachments=None, *, language=None, context=None, rec
 def tombstone_frame(message, *, language=None):
     """A destroyed message as every reader sees it: its place in the room (seq, hash, sender, time,
     subject) and the notice, never its old content, buttons or files."""
-    body = destroyed_notice(language)
-    return {
-        "type": "message",
-        "room": message.room_id,
-        "seq": message.seq,
-        "kind": message.kind,
-        "sender": sender_info(message.sender) if message.sender_id else None,
-        "body": body,
-        "body_html": _body_html(body),
-        "text": None,
-        "payload": {},
-        "actions": [],
-        "subject": {"kind": message.subject_kind, "id": message.subject_ref} if message.subject_kind else None,
-        "internal": message.internal,
-        "core_audience": audience_roles(message.core_audience),
-        "recipient": message.recipient_id,
-        "refers_to": message.refers_to,
-        "relation": message.relation,
-        "client_id": message.client_id,
-        "attachments": [],
-        "hash": message.hash,
-        "created_at": message.created_at.isoformat(),
-        "destroyed": True,
-        "destroyed_at": message.destroyed_at.isoformat(),
-    }
+    frame = _frame(message, body=destroyed_notice(language), text=None, payload={}, actions=[], attachments=[])
+    frame.update(destroyed=True, destroyed_at=message.destroyed_at.isoformat())
+    return frame

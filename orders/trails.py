@@ -80,13 +80,12 @@ def _subjects(order):
 
 
 def _search(user, context, q, state, since, until):
+    from audit.trails import trail_search_filter
+
     orders = selectors.purchase_order_list(user, context.tenant, context=context, state=state or None)
     if q:
         orders = orders.filter(number__icontains=q)
-    if since:
-        orders = orders.filter(created_at__date__gte=since)
-    if until:
-        orders = orders.filter(created_at__date__lte=until)
+    orders = trail_search_filter(orders, at="created_at", since=since, until=until)
     return [
         {"ref": o.number, "title": o.number, "state": o.state, "state_label": PurchaseOrderState(o.state).label,
          "at": o.created_at, "party": o.supplier.name}

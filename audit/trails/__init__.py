@@ -68,6 +68,18 @@ def register_trail(kind, *, label, api_segment, get, access, ref, record, histor
     return _KINDS[kind]
 
 
+def trail_search_filter(queryset, *, at, state=None, since=None, until=None):
+    """The records search's common filters (the auditor's records page): a state, and a date range
+    on the record's time field `at`. Each kind's `search` adds its own reference match."""
+    if state:
+        queryset = queryset.filter(state=state)
+    if since:
+        queryset = queryset.filter(**{f"{at}__date__gte": since})
+    if until:
+        queryset = queryset.filter(**{f"{at}__date__lte": until})
+    return queryset
+
+
 def trail_kind(kind):
     """The registered kind, or None."""
     return _KINDS.get(kind)
