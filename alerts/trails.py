@@ -6,27 +6,20 @@ from django.utils.translation import gettext_lazy as _
 
 from alerts import registry
 from alerts.models import Alert, AlertState
+from scm_portal.db.ids import row_id
 
 STATE_AFTER = {"raise": "open", "raised": "open", "acknowledge": "acknowledged", "acknowledged": "acknowledged",
                "start": "in_progress", "started": "in_progress", "resolve": "resolved", "resolved": "resolved",
                "recovered": "resolved"}
 
 
-def _pk(ref):
-    try:
-        pk = int(ref)
-    except (TypeError, ValueError):
-        return None
-    return pk if 0 < pk < 2**63 else None
-
-
 def _get(tenant, ref):
-    pk = _pk(ref)
+    pk = row_id(ref)
     return None if pk is None else Alert.objects.for_tenant(tenant).filter(pk=pk).first()
 
 
 def _access(user, context, ref):
-    pk = _pk(ref)
+    pk = row_id(ref)
     if pk is None:
         return None
     return Alert.objects.for_tenant(context.tenant).visible_to(user, context=context).select_related("partner").filter(pk=pk).first()
@@ -60,7 +53,7 @@ def _search(user, context, q, state, since, until):
 
     alerts = Alert.objects.for_tenant(context.tenant).visible_to(user, context=context).order_by("-opened_at", "-pk")
     if q:
-        pk = _pk(q.lstrip("#"))
+        pk = row_id(q.lstrip("#"))
         alerts = alerts.filter(pk=pk) if pk is not None else alerts.filter(title__icontains=q)
     alerts = trail_search_filter(alerts, at="opened_at", state=state, since=since, until=until)
     return [

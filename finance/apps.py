@@ -31,14 +31,12 @@ class FinanceConfig(AppConfig):
         from finance.actions import financing_application_states
         from finance.models import FinancingApplication, Invoice
         from messaging import registry
+        from scm_portal.db.ids import row_id
 
         def resolver(model):
             def resolve(*, tenant, user, ref):
-                try:
-                    pk = int(ref)
-                except (TypeError, ValueError):
-                    return None
-                if not 0 < pk < 2**63:
+                pk = row_id(ref)
+                if pk is None:
                     return None
                 return model.objects.for_tenant(tenant).visible_to(user).filter(pk=pk).first()
             return resolve

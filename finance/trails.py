@@ -8,24 +8,19 @@ invoices behind its receivables."""
 from django.utils.translation import gettext_lazy as _
 
 from finance.models import ApplicationState, FinancingApplication, InvoiceAttachment
+from scm_portal.db.ids import row_id
 
 
 def _get(tenant, ref):
-    try:
-        pk = int(ref)
-    except (TypeError, ValueError):
-        return None
-    if not 0 < pk < 2**63:
+    pk = row_id(ref)
+    if pk is None:
         return None
     return FinancingApplication.objects.for_tenant(tenant).filter(pk=pk).first()
 
 
 def _access(user, context, ref):
-    try:
-        pk = int(ref)
-    except (TypeError, ValueError):
-        return None
-    if not 0 < pk < 2**63:
+    pk = row_id(ref)
+    if pk is None:
         return None
     return (FinancingApplication.objects.for_tenant(context.tenant).visible_to(user, context=context)
             .select_related("supplier", "funder", "created_by").filter(pk=pk).first())

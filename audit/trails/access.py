@@ -3,16 +3,14 @@
 from django.http import Http404
 
 from audit.trails.models import TrailExport
+from scm_portal.db.ids import row_id
 
 
 def access_trail_export(user, tenant, export_id):
     """The export `export_id` of `tenant` if `user` requested it; 404 otherwise (anyone else's,
     another tenant's, or missing)."""
-    try:
-        pk = int(export_id)
-    except (TypeError, ValueError):
-        raise Http404 from None
-    if not 0 < pk < 2**63 or not user.is_authenticated:
+    pk = row_id(export_id)
+    if pk is None or not user.is_authenticated:
         raise Http404
     job = TrailExport.objects.for_tenant(tenant).filter(pk=pk, requested_by=user).first()
     if job is None:
